@@ -1,0 +1,29 @@
+# RemoteCLIP, rebuilt: download -> parse/M2B -> B2C -> captions -> dedup -> shards -> train -> evaluate -> report
+#
+#   snakemake --cores all                                   # the embedded synthetic demo
+#   snakemake --cores all --configfile config/paper.yaml   # the full reproduction
+#   snakemake --workflow-profile profiles/slurm ...        # on a SLURM cluster
+
+import sys
+from pathlib import Path
+
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+# the library lives in src/; an editable install finds it too, this keeps `--sdm conda` envs working
+sys.path.insert(0, str(Path(workflow.basedir) / "src"))
+
+
+configfile: "config/config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/synthesize.smk"
+include: "workflow/rules/convert.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        all_targets(),

@@ -1,0 +1,57 @@
+"""Reading images as they come in real data (sizes without decoding, RGB conversion)."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+from PIL import Image, ImageOps
+
+from .formats.base import FormatError
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
+
+# Potsdam tiles are 6000 x 6000 and iSAID scenes larger; they are trusted inputs.
+Image.MAX_IMAGE_PIXELS = None
+
+
+def image_size(path: str | Path) -> tuple[int, int]:
+    """(width, height) from the header; FormatError when the file is missing or not an image."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(path) as im:
+                return im.size
+    except FileNotFoundError:
+        raise FormatError(path, "image file missing") from None
+    except Exception as exc:  # PIL raises several types for corrupt files
+        raise FormatError(path, f"unreadable image ({type(exc).__name__}: {exc})") from None
+
+
+def load_rgb(path: str | Path) -> Image.Image:
+    """Decode fully, apply EXIF orientation and convert to 8-bit RGB."""
+    try:
+        with Image.open(path) as im:
+            im = ImageOps.exif_transpose(im)
+            im.load()
+            return _to_rgb(im)
+    except FileNotFoundError:
+        raise FormatError(path, "image file missing") from None
+    except FormatError:
+        raise
+    except Exception as exc:
+        raise FormatError(path, f"unreadable image ({type(exc).__name__}: {exc})") from None
+
+
+def _to_rgb(im: Image.Image) -> Image.Image:
+    if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        import numpy as np
+        arr = np.asarray(im, dtype=np.float64)
+        lo, hi = np.percentile(arr, [0.5, 99.5]) if arr.size else (0, 1)
+        arr = np.clip((arr - lo) / max(hi - lo, 1e-9) * 255, 0, 255).astype("uint8")
+        return Image.fromarray(arr).convert("RGB")
+    if im.mode in ("RGBA", "LA") or (im.mode == "P" and "transparency" in im.info):
+        im = im.convert("RGBA")
+        background = Image.new("RGBA", im.size, (0, 0, 0, 255))
+        return Image.alpha_composite(background, im).convert("RGB")
+    return im.convert("RGB")

@@ -1,0 +1,42 @@
+# Configuration, dataset lookup and target lists shared by every rule file.
+
+import re
+
+from snakemake.exceptions import WorkflowError
+
+from remoteclip.config import ConfigError, dataset_specs, validate
+
+try:
+    validate(config, Path(workflow.basedir) / "workflow/schemas/config.schema.yaml")
+except ConfigError as err:
+    raise WorkflowError(str(err)) from None
+
+DATASETS = dataset_specs(config)
+
+
+def names_where(predicate):
+    return sorted(n for n, s in DATASETS.items() if predicate(s))
+
+
+def wildcard_regex(names):
+    """A wildcard constraint matching exactly these dataset names (nothing when empty)."""
+    return "|".join(re.escape(n) for n in names) if names else "(?!x)x"
+
+
+SYNTHETIC = names_where(lambda s: s.synthetic is not None)
+RET = names_where(lambda s: s.group == "RET")
+BOXED = names_where(lambda s: s.group in ("DET", "SEG"))
+CAPTIONED = RET + BOXED
+
+
+def marker(dataset):
+    """The file that says a dataset's raw files are complete (downloaded, verified or rendered)."""
+    return f"results/raw/{dataset}/.verified"
+
+
+def dataset_params(wildcards):
+    return config["datasets"][wildcards.dataset]
+
+
+def all_targets():
+    return ["results/captions/summary.json"]

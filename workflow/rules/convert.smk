@@ -1,0 +1,63 @@
+# Raw datasets -> unified COCO annotations (parsers, Mask-to-Box) -> captions (B2C, RET).
+
+
+rule parse:
+    input:
+        marker=lambda w: marker(w.dataset),
+    output:
+        annotations="results/annotations/{dataset}.json",
+        report="results/annotations/{dataset}.report.json",
+    params:
+        dataset=dataset_params,
+    wildcard_constraints:
+        dataset=wildcard_regex(BOXED),
+    log:
+        "results/logs/parse/{dataset}.log",
+    script:
+        "../../scripts/parse.py"
+
+
+rule b2c:
+    input:
+        annotations="results/annotations/{dataset}.json",
+        parse_report="results/annotations/{dataset}.report.json",
+        templates=config["b2c"]["templates"],
+    output:
+        captions="results/captions/{dataset}.jsonl",
+        report="results/captions/{dataset}.report.json",
+    params:
+        dataset=dataset_params,
+        b2c={k: v for k, v in config["b2c"].items() if k != "templates"},
+    wildcard_constraints:
+        dataset=wildcard_regex(BOXED),
+    log:
+        "results/logs/b2c/{dataset}.log",
+    script:
+        "../../scripts/b2c.py"
+
+
+rule ret_captions:
+    input:
+        marker=lambda w: marker(w.dataset),
+    output:
+        captions="results/captions/{dataset}.jsonl",
+        report="results/captions/{dataset}.report.json",
+    params:
+        dataset=dataset_params,
+    wildcard_constraints:
+        dataset=wildcard_regex(RET),
+    log:
+        "results/logs/captions/{dataset}.log",
+    script:
+        "../../scripts/ret_captions.py"
+
+
+rule captions_summary:
+    input:
+        reports=expand("results/captions/{dataset}.report.json", dataset=CAPTIONED),
+    output:
+        summary="results/captions/summary.json",
+    log:
+        "results/logs/captions_summary.log",
+    script:
+        "../../scripts/captions_summary.py"
