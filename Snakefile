@@ -15,7 +15,11 @@ min_version("9.0")
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
 
-configfile: "config/config.yaml"
+# `--configfile X` replaces the demo config instead of being merged into it, so no demo
+# dataset leaks into e.g. the paper configuration.
+if not workflow.overwrite_configfiles:
+
+    configfile: "config/config.yaml"
 
 
 include: "workflow/rules/common.smk"

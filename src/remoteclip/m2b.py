@@ -17,14 +17,15 @@ import numpy as np
 
 def class_boxes(binary: np.ndarray, min_area: int = 0) -> list[tuple[int, int, int, int]]:
     """Boxes [x, y, w, h] (pixel-inclusive) of the 8-connected components of a binary mask."""
-    ys, xs = np.nonzero(binary)
-    if ys.size == 0:
+    binary = np.asarray(binary, dtype=bool)
+    rows = np.flatnonzero(binary.any(axis=1))
+    if rows.size == 0:
         return []
+    cols = np.flatnonzero(binary.any(axis=0))
     # work on the occupied window only, with a zero border so components on the image
     # border are traced like any other
-    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
-    window = np.zeros((y1 - y0 + 2, x1 - x0 + 2), np.uint8)
-    window[1:-1, 1:-1] = binary[y0:y1, x0:x1]
+    y0, y1, x0, x1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+    window = cv2.copyMakeBorder(binary[y0:y1, x0:x1].view(np.uint8), 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=0)
     contours, hierarchy = cv2.findContours(window, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
     boxes = []
     for contour, (_, _, _, parent) in zip(contours, hierarchy[0]):
@@ -41,7 +42,10 @@ def mask_to_boxes(labels: np.ndarray, classes: Iterable[int] | None = None, igno
                   min_area: int = 0) -> list[tuple[int, tuple[int, int, int, int]]]:
     """(class value, box) for every connected component of every class in a label map."""
     ignore = set(int(v) for v in ignore)
-    values = np.unique(labels) if classes is None else classes
+    if classes is None:  # bincount is linear; np.unique would sort every pixel
+        values = np.flatnonzero(np.bincount(labels.ravel())) if labels.min() >= 0 else np.unique(labels)
+    else:
+        values = classes
     out = []
     for value in sorted(int(v) for v in values):
         if value in ignore:

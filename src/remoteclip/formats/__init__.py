@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .base import Box, FormatError, ImageRecord, SkipLog
-from . import coco, dota, folders, karpathy, masks, voc
+from . import auair, carpk, coco, dota, folders, hrsc, karpathy, levir, masks, sdd, visdrone, voc
 
 Parser = Callable[[Path, dict[str, Any], SkipLog], Iterator[ImageRecord]]
 
@@ -21,6 +21,12 @@ PARSERS: dict[str, Parser] = {
     "coco": coco.parse,
     "rgb_mask": masks.parse_rgb,
     "index_mask": masks.parse_index,
+    "visdrone": visdrone.parse,
+    "auair": auair.parse,
+    "carpk": carpk.parse,
+    "sdd": sdd.parse,
+    "levir": levir.parse,
+    "hrsc": hrsc.parse,
 }
 
 
@@ -31,6 +37,12 @@ PARSER_OPTIONS: dict[str, dict[str, Any]] = {
     "coco": coco.DEFAULTS,
     "rgb_mask": masks.RGB_DEFAULTS,
     "index_mask": masks.INDEX_DEFAULTS,
+    "visdrone": visdrone.DEFAULTS,
+    "auair": auair.DEFAULTS,
+    "carpk": carpk.DEFAULTS,
+    "sdd": sdd.DEFAULTS,
+    "levir": levir.DEFAULTS,
+    "hrsc": hrsc.DEFAULTS,
     "karpathy": karpathy.DEFAULTS,
     "class_folders": folders.DEFAULTS,
 }

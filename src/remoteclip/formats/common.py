@@ -1,13 +1,19 @@
-"""Helpers shared by parsers: text reading, file discovery, box clipping."""
+"""Helpers shared by parsers: text reading, file discovery, split lists, box clipping,
+and the loop over one per-image text label file."""
 
 from __future__ import annotations
 
 import glob
-from collections.abc import Iterable
+import math
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from ..imageio import IMAGE_EXTENSIONS
-from .base import Box, FormatError
+from ..imageio import IMAGE_EXTENSIONS, image_size
+from .base import Box, FormatError, ImageRecord, SkipLog
+
+# (line text, label file, line number, image width, image height) -> a box, or None for a
+# line that carries none (blank, header, ignored class)
+LineBox = Callable[[str, Path, int, int, int], "Box | None"]
 
 
 def read_lines(path: Path) -> list[str]:
@@ -53,3 +59,83 @@ def clip_box(x0: float, y0: float, x1: float, y1: float, width: int, height: int
     if cx1 <= cx0 or cy1 <= cy0:
         raise FormatError(path, f"box ({x0}, {y0}, {x1}, {y1}) lies outside the {width}x{height} image", line)
     return Box(cx0, cy0, cx1 - cx0, cy1 - cy0, category, difficult)
+
+
+def split_fields(text: str, count: int, path: Path, line: int, separator: str | None = None) -> list[str] | None:
+    """The `count` fields of one annotation line, or None for a blank line.
+
+    With a separator, one trailing separator is tolerated (VisDrone writes some lines so).
+    """
+    text = text.strip()
+    if not text:
+        return None
+    fields = [f.strip() for f in text.split(separator)]
+    if separator is not None and len(fields) == count + 1 and fields[-1] == "":
+        fields.pop()
+    if len(fields) != count:
+        raise FormatError(path, f"expected {count} fields, got {len(fields)}: {text!r}", line)
+    return fields
+
+
+def to_numbers(fields: Iterable[str], path: Path, line: int | None = None) -> list[float]:
+    """Finite floats; FormatError naming the offending field otherwise."""
+    values = []
+    for field in fields:
+        try:
+            value = float(field)
+        except ValueError:
+            raise FormatError(path, f"not a number: {field!r}", line) from None
+        if not math.isfinite(value):
+            raise FormatError(path, f"not a finite number: {field!r}", line)
+        values.append(value)
+    return values
+
+
+def to_integers(fields: Iterable[str], path: Path, line: int | None = None) -> list[int]:
+    try:
+        return [int(field) for field in fields]
+    except ValueError:
+        raise FormatError(path, f"expected integers, got {' '.join(fields)!r}", line) from None
+
+
+def read_list(path: Path) -> list[str]:
+    """Names of a split list, one per line; FormatError when the list is missing."""
+    if not path.is_file():
+        raise FormatError(path, "split list missing")
+    return [name.strip() for name in read_lines(path) if name.strip()]
+
+
+def split_membership(root: Path, pattern: str | None, splits: Iterable[str]) -> dict[str, str] | None:
+    """{image stem: split} from per-split lists (`pattern` with `{split}`); None without lists."""
+    if not pattern:
+        return None
+    member = {}
+    for split in splits:
+        for stem in read_list(root / pattern.format(split=split)):
+            member[stem] = split
+    return member
+
+
+def text_label_record(root: Path, label_path: Path, image: Path, split: str, line_box: LineBox,
+                      skips: SkipLog) -> ImageRecord | None:
+    """The record of one image and its per-image text label file.
+
+    An unreadable image or label file skips the image; a bad line skips only its object.
+    An empty label file is an image without objects.
+    """
+    try:
+        width, height = image_size(image)
+        lines = read_lines(label_path)
+    except FormatError as err:
+        skips.skip(err, "image")
+        return None
+    record = ImageRecord(str(image.relative_to(root)), width, height, split=split)
+    for number, text in enumerate(lines, 1):
+        try:
+            box = line_box(text, label_path, number, width, height)
+        except FormatError as err:
+            skips.skip(err, "object")
+            continue
+        if box is not None:
+            record.boxes.append(box)
+    return record

@@ -15,7 +15,7 @@ from typing import Any
 
 from ..imageio import image_size
 from .base import FormatError, ImageRecord, SkipLog
-from .common import clip_box, expand, image_index
+from .common import clip_box, expand, image_index, split_membership
 from .labels import Labeler
 
 DEFAULTS = {
@@ -43,23 +43,10 @@ def _number(node: ET.Element, tag: str, path: Path) -> float:
         raise FormatError(path, f"<{tag}> is not a number: {text!r}") from None
 
 
-def _split_membership(root: Path, pattern: str | None, splits: list[str]) -> dict[str, str] | None:
-    if not pattern:
-        return None
-    member = {}
-    for split in splits:
-        path = root / pattern.format(split=split)
-        if not path.exists():
-            raise FormatError(path, f"split list for {split!r} missing")
-        for stem in path.read_text().split():
-            member[stem] = split
-    return member
-
-
 def parse(root: Path, options: dict[str, Any], skips: SkipLog) -> Iterator[ImageRecord]:
     opts = {**DEFAULTS, **options}
     labeler = Labeler(opts)
-    member = _split_membership(root, opts["split_lists"], opts["splits"])
+    member = split_membership(root, opts["split_lists"], opts["splits"])
     images = image_index(root, opts["images"])
     for xml_path in expand(root, opts["annotations"]):
         split = "train" if member is None else member.get(xml_path.stem)
