@@ -25,6 +25,8 @@ if not workflow.overwrite_configfiles:
 include: "workflow/rules/common.smk"
 include: "workflow/rules/synthesize.smk"
 include: "workflow/rules/convert.smk"
+include: "workflow/rules/dedup.smk"
+include: "workflow/rules/shards.smk"
 
 
 rule all:

@@ -73,8 +73,9 @@ def validate(config: dict, schema_path: str | Path) -> dict:
 
 
 def _semantic_errors(config: dict) -> list[str]:
-    """What JSON Schema cannot say: parser option names depend on the format."""
-    errors = []
+    """What JSON Schema cannot say: parser option names depend on the format, and runs and
+    de-duplication may only name configured datasets of the right group."""
+    errors = _reference_errors(config)
     for name, spec in (config.get("datasets") or {}).items():
         fmt = spec.get("format") if isinstance(spec, dict) else None
         if fmt not in PARSER_OPTIONS:
@@ -87,6 +88,46 @@ def _semantic_errors(config: dict) -> list[str]:
                 hint = f" (did you mean {close[0]!r}?)" if close else f" (allowed: {', '.join(sorted(allowed))})"
                 errors.append(f"datasets.{name}.options.{key}: unknown option for format {fmt!r}{hint}")
     return errors
+
+
+def _reference_errors(config: dict) -> list[str]:
+    datasets = config.get("datasets") or {}
+    errors = []
+    for run, spec in (config.get("runs") or {}).items():
+        for i, source in enumerate(spec.get("sources") or []):
+            if source.startswith("@"):
+                if source[1:] not in GROUPS_CAPTIONED:
+                    errors.append(f"runs.{run}.sources.{i}: unknown group {source!r} (use @RET, @DET or @SEG)")
+            elif source not in datasets:
+                close = difflib.get_close_matches(source, list(datasets), n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                errors.append(f"runs.{run}.sources.{i}: {source!r} is not a configured dataset{hint}")
+            elif datasets[source].get("group") not in GROUPS_CAPTIONED:
+                errors.append(f"runs.{run}.sources.{i}: {source!r} is a {datasets[source].get('group')} benchmark, "
+                              "not a training source")
+    for i, name in enumerate((config.get("dedup") or {}).get("against") or []):
+        if name not in datasets:
+            errors.append(f"dedup.against.{i}: {name!r} is not a configured dataset")
+        elif datasets[name].get("group") not in ("RET", "CLS", "COUNT"):
+            errors.append(f"dedup.against.{i}: {name!r} has no evaluation test split (group {datasets[name].get('group')})")
+    return errors
+
+
+def run_sources(config: dict, run: str) -> list[str]:
+    """A run's sources with @GROUP expanded, in the order given (the dedup keep-order)."""
+    out: list[str] = []
+    for source in config["runs"][run]["sources"]:
+        names = ([n for n, d in config["datasets"].items() if d["group"] == source[1:]]
+                 if source.startswith("@") else [source])
+        out += [n for n in names if n not in out]
+    return out
+
+
+def protected_testsets(config: dict) -> list[str]:
+    against = config["dedup"]["against"]
+    if against is None:
+        against = [n for n, d in config["datasets"].items() if d["group"] in ("RET", "CLS", "COUNT")]
+    return sorted(against)
 
 
 @dataclasses.dataclass

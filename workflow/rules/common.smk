@@ -4,7 +4,7 @@ import re
 
 from snakemake.exceptions import WorkflowError
 
-from remoteclip.config import ConfigError, dataset_specs, validate
+from remoteclip.config import ConfigError, dataset_specs, protected_testsets, run_sources, validate
 
 try:
     validate(config, Path(workflow.basedir) / "workflow/schemas/config.schema.yaml")
@@ -38,5 +38,18 @@ def dataset_params(wildcards):
     return config["datasets"][wildcards.dataset]
 
 
+RUNS = sorted(config["runs"])
+
+
+def sources_of(run):
+    return run_sources(config, run)
+
+
+def testsets():
+    return protected_testsets(config)
+
+
 def all_targets():
-    return ["results/captions/summary.json"]
+    targets = ["results/captions/summary.json"]
+    targets += expand("results/shards/{run}", run=RUNS)
+    return targets

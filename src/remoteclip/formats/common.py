@@ -13,7 +13,7 @@ from .base import Box, FormatError, ImageRecord, SkipLog
 
 # (line text, label file, line number, image width, image height) -> a box, or None for a
 # line that carries none (blank, header, ignored class)
-LineBox = Callable[[str, Path, int, int, int], "Box | None"]
+LineBox = Callable[[str, Path, int, int, int], Box | None]
 
 
 def read_lines(path: Path) -> list[str]:
@@ -92,6 +92,7 @@ def to_numbers(fields: Iterable[str], path: Path, line: int | None = None) -> li
 
 
 def to_integers(fields: Iterable[str], path: Path, line: int | None = None) -> list[int]:
+    fields = list(fields)
     try:
         return [int(field) for field in fields]
     except ValueError:

@@ -8,7 +8,7 @@ from pathlib import Path
 from ..imageio import IMAGE_EXTENSIONS
 from .base import FormatError
 
-DEFAULTS = {"depth": 1}
+DEFAULTS = {"depth": 1, "path": "."}  # the class tree may sit in a sub-folder of the root
 
 
 def scan(root: Path, depth: int = 1, extensions: tuple[str, ...] = IMAGE_EXTENSIONS) -> dict[str, list[str]]:

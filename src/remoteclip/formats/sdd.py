@@ -70,12 +70,18 @@ def parse_line(text: str, path: Path, line: int, opts: dict[str, Any]) -> tuple[
     if lost or (occluded and opts["skip_occluded"]) or (generated and opts["skip_generated"]):
         return None
     x0, y0, x1, y1 = to_numbers(fields[1:5], path, line)
-    label = fields[9].strip()
+    return frame, TrackBox(unquote(fields[9], path, line), (x0, y0, x1, y1), line)
+
+
+def unquote(field: str, path: Path, line: int) -> str:
+    label = field.strip()
     if len(label) >= 2 and label[0] == label[-1] == '"':
         label = label[1:-1]
-    if not label:
+    if '"' in label:
+        raise FormatError(path, f"unbalanced quotes in label {field!r}", line)
+    if not label.strip():
         raise FormatError(path, "empty label", line)
-    return frame, TrackBox(label, (x0, y0, x1, y1), line)
+    return label
 
 
 def read_tracks(path: Path, opts: dict[str, Any], skips: SkipLog) -> dict[int, list[TrackBox]]:

@@ -3,7 +3,8 @@
 
 Tolerated variants: missing or zero `size` (read from the image), float coordinates,
 names with spaces or mixed case, a `filename` without extension or missing (the XML's
-stem is used), per-class folders (RSOD) through glob patterns.
+stem is used), per-class folders (RSOD) through glob patterns. The image header is always
+read: a missing or corrupt image, or one whose size differs from `size`, skips the image.
 """
 
 from __future__ import annotations
@@ -85,13 +86,26 @@ def _record(root: Path, xml_path: Path, tree: ET.Element, images: dict[str, Path
     if image is None:
         skips.skip(FormatError(xml_path, f"image {name or xml_path.stem!r} not found"), "image")
         return None
-    size = tree.find("size")
     try:
-        width = int(float(size.findtext("width") or 0)) if size is not None else 0
-        height = int(float(size.findtext("height") or 0)) if size is not None else 0
-        if width <= 0 or height <= 0:
-            width, height = image_size(image)
-    except (ValueError, FormatError) as err:
-        skips.skip(err if isinstance(err, FormatError) else FormatError(xml_path, f"bad <size>: {err}"), "image")
+        # the header is read even when <size> is given, so a missing or corrupt image is
+        # reported here rather than when the shards are written
+        width, height = image_size(image)
+        declared = _declared_size(tree, xml_path)
+        if declared is not None and declared != (width, height):
+            raise FormatError(xml_path, f"<size> says {declared[0]}x{declared[1]} but {image.name} is {width}x{height}")
+    except FormatError as err:
+        skips.skip(err, "image")
         return None
     return ImageRecord(str(image.relative_to(root)), width, height, split=split)
+
+
+def _declared_size(tree: ET.Element, xml_path: Path) -> tuple[int, int] | None:
+    """(width, height) from <size>, or None when it is missing or zero."""
+    size = tree.find("size")
+    if size is None:
+        return None
+    try:
+        width, height = (int(float(size.findtext(tag) or 0)) for tag in ("width", "height"))
+    except ValueError as err:
+        raise FormatError(xml_path, f"bad <size>: {err}") from None
+    return (width, height) if width > 0 and height > 0 else None

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import multiprocessing
 import shutil
 import zlib
 from collections.abc import Iterator
@@ -18,6 +17,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from ..parallel import imap
 from .scenes import SCENES, Scene, render_count, render_scene
 from .writers import WRITERS, GroundTruth
 
@@ -89,15 +89,9 @@ def _render(job: tuple[SynthSpec, int]) -> tuple[int, str, Scene]:
 def iter_scenes(spec: SynthSpec, workers: int = 1, progress: bool = True) -> Iterator[tuple[int, str, Scene]]:
     jobs = [(spec, i) for i in range(spec.images)]
     bar = tqdm(total=spec.images, desc=f"synthesize {spec.name}", unit="img", disable=not progress)
-    if workers <= 1:
-        for job in jobs:
-            yield _render(job)
-            bar.update()
-    else:
-        with multiprocessing.get_context("spawn").Pool(workers) as pool:
-            for item in pool.imap(_render, jobs, chunksize=8):
-                yield item
-                bar.update()
+    for item in imap(_render, jobs, workers, chunksize=8):
+        yield item
+        bar.update()
     bar.close()
 
 

@@ -1,0 +1,134 @@
+"""pHash de-duplication: exact block search, planted near-duplicates, the leakage filter."""
+
+import io
+import json
+
+import numpy as np
+import pytest
+from PIL import Image, ImageEnhance
+
+from conftest import synthesize_dataset
+from remoteclip.dedup import (brute_pairs_within, deduplicate, hash_items, pairs_across, pairs_within, phash,
+                              read_hashes, read_removed, write_hashes, write_removed)
+from remoteclip.synthetic.scenes import SCENES, render_scene
+
+
+def planted(rng, n, close_pairs, max_flip):
+    hashes = rng.integers(0, 2**63, n, dtype=np.uint64) * np.uint64(2) + rng.integers(0, 2, n, dtype=np.uint64)
+    for _ in range(close_pairs):
+        i, j = rng.choice(n, 2, replace=False)
+        flip = rng.choice(64, rng.integers(0, max_flip + 1), replace=False)
+        hashes[j] = hashes[i] ^ np.uint64(sum(1 << int(b) for b in flip))
+    return hashes
+
+
+@pytest.mark.parametrize("seed, max_distance, blocks", [(0, 1, None), (1, 2, None), (2, 3, None), (3, 1, 4), (4, 0, 1),
+                                                         (5, 3, 8)])
+def test_block_search_equals_brute_force(seed, max_distance, blocks):
+    rng = np.random.default_rng(seed)
+    hashes = planted(rng, 3000, 300, max_distance + 2)
+    fast = pairs_within(hashes, max_distance, blocks)
+    assert np.array_equal(fast, brute_pairs_within(hashes, max_distance))
+    assert len(fast) > 50
+
+
+def test_cross_search_equals_brute_force():
+    rng = np.random.default_rng(7)
+    both = planted(rng, 2000, 400, 3)
+    left, right = both[:1000], both[1000:]
+    d = np.bitwise_count(left[:, None] ^ right[None, :])
+    expected = np.argwhere(d <= 2)
+    assert np.array_equal(pairs_across(left, right, 2), expected)
+    assert len(expected) > 10
+
+
+def test_too_few_blocks_is_refused():
+    with pytest.raises(ValueError, match="cannot guarantee"):
+        pairs_within(np.zeros(3, np.uint64), 2, blocks=2)
+
+
+def _scene_images(n, offset=0):
+    kinds = list(SCENES)
+    return [Image.fromarray(render_scene(np.random.default_rng(offset + i), kinds[i % len(kinds)], 128).image)
+            for i in range(n)]
+
+
+def _near_copies(image):
+    small = image.resize((96, 96), Image.Resampling.BICUBIC).resize((128, 128), Image.Resampling.BICUBIC)
+    buf = io.BytesIO()
+    image.save(buf, "JPEG", quality=60)
+    return {"rescaled": small, "recompressed": Image.open(buf), "brightened": ImageEnhance.Brightness(image).enhance(1.05)}
+
+
+def test_planted_near_duplicates_found_and_distinct_images_not():
+    originals = _scene_images(25)
+    hashes, copies = {}, []
+    for i, image in enumerate(originals):
+        hashes[f"a:{i}"] = phash(image)
+        for kind, copy in _near_copies(image).items():
+            hashes[f"b:{i}-{kind}"] = phash(copy)
+            copies.append((f"a:{i}", f"b:{i}-{kind}"))
+    # a near-duplicate threshold: every planted copy is found, no two distinct scenes are
+    rows, _ = deduplicate(hashes, {}, threshold=5, source_order=["a", "b"])
+    assert {(r["collides_with"], r["image"]) for r in rows} == set(copies)
+    # the paper's threshold (< 2): imagehash's median-split pHash has exactly 32 one bits, so
+    # distances are even and "< 2" means an identical hash; exactly those copies are found
+    rows, _ = deduplicate(hashes, {}, threshold=2, source_order=["a", "b"])
+    order = sorted(hashes, key=lambda k: (k[0], k))
+    first_with_hash = {}
+    for key in order:
+        first_with_hash.setdefault(hashes[key], key)
+    expected = {(first_with_hash[hashes[k]], k) for k in order if first_with_hash[hashes[k]] != k}
+    assert {(r["collides_with"], r["image"]) for r in rows} == expected
+    assert sum(hashes[a] == hashes[b] for a, b in copies) > len(copies) / 2
+
+
+def test_pairwise_distances_are_even():
+    values = [phash(im) for im in _scene_images(12, offset=100)]
+    assert all(bin(v).count("1") == 32 for v in values)
+
+
+def test_keep_rule_is_deterministic_and_follows_source_order():
+    train = {"b:x.png": 5, "a:y.png": 5, "a:z.png": 5, "c:w.png": 6}
+    rows, summary = deduplicate(train, {}, threshold=2, source_order=["b", "a", "c"])
+    assert [(r["image"], r["collides_with"]) for r in rows] == [("a:y.png", "b:x.png"), ("a:z.png", "b:x.png")]
+    assert summary["per_source"]["a"] == {"images": 2, "removed": 2, "kept": 0}
+    rows2, _ = deduplicate(dict(reversed(list(train.items()))), {}, threshold=2, source_order=["b", "a", "c"])
+    assert rows2 == rows
+
+
+def test_chains_form_one_group():
+    train = {"s:1": 0b0000, "s:2": 0b0011, "s:3": 0b1111}  # 1~2 and 2~3 at distance 2, 1 and 3 at 4
+    rows, _ = deduplicate(train, {}, threshold=3, source_order=["s"])
+    assert sorted(r["image"] for r in rows) == ["s:2", "s:3"]
+
+
+def test_test_split_image_in_training_source_is_removed_and_listed(tmp_path):
+    test_root, train_root = tmp_path / "rsicd", tmp_path / "dota"
+    synthesize_dataset(test_root, "karpathy", 10, splits={"train": 0.5, "test": 0.5})
+    synthesize_dataset(train_root, "dota", 8)
+    data = json.loads((test_root / "dataset_rsicd.json").read_text())
+    test_files = [test_root / "RSICD_images" / i["filename"] for i in data["images"] if i["split"] == "test"]
+    leaked = train_root / "train/images/P0003.png"
+    Image.open(test_files[2]).save(leaked)  # the JPEG test image re-encoded as PNG in a training source
+    train_items = [(f"dota:{p}", str(p), None) for p in sorted((train_root / "train/images").glob("*.png"))]
+    test_items = [(f"rsicd:{p.name}", str(p), None) for p in test_files]
+    train_h, _ = hash_items(train_items)
+    test_h, _ = hash_items(test_items)
+    write_hashes(tmp_path / "h.tsv", train_h, [], 64)
+    keys, values, _ = read_hashes(tmp_path / "h.tsv")
+    assert dict(zip(keys, values.tolist())) == train_h
+    rows, summary = deduplicate(train_h, {"rsicd": test_h}, threshold=2, source_order=["dota"])
+    write_removed(tmp_path / "removed.tsv", rows)
+    assert read_removed(tmp_path / "removed.tsv") == {f"dota:{leaked}"}
+    assert rows[0]["collides_with"] == f"rsicd:{test_files[2].name}" and rows[0]["reason"] == "test leak: rsicd"
+    assert summary["pairs"] == [{"source": "dota", "collides_with": "rsicd", "reason": "test leak: rsicd", "removed": 1}]
+
+
+def test_unreadable_image_is_reported_not_hashed(tmp_path):
+    good, bad = tmp_path / "good.png", tmp_path / "bad.png"
+    _scene_images(1)[0].save(good)
+    bad.write_bytes(b"\x89PNG\r\n\x1a\nbroken")
+    hashes, failures = hash_items([("d:good", str(good), None), ("d:bad", str(bad), None)])
+    assert list(hashes) == ["d:good"]
+    assert failures[0][0] == "d:bad" and "unreadable image" in failures[0][1]

@@ -1,0 +1,51 @@
+# pHash de-duplication: hashes cached per dataset, then per run the training-set and
+# test-leak filter (results/dedup/{run}/removed.tsv is the leakage audit).
+
+
+rule hash_training_source:
+    input:
+        captions="results/captions/{dataset}.jsonl",
+    output:
+        hashes="results/dedup/hashes/{dataset}.train.tsv",
+    params:
+        hash_size=config["dedup"]["hash_size"],
+    threads: config["dedup"]["workers"]
+    log:
+        "results/logs/dedup/hash_{dataset}.train.log",
+    script:
+        "../../scripts/hash_images.py"
+
+
+rule hash_test_split:
+    input:
+        marker=lambda w: marker(w.dataset),
+    output:
+        hashes="results/dedup/hashes/{dataset}.test.tsv",
+    params:
+        dataset=dataset_params,
+        hash_size=config["dedup"]["hash_size"],
+        train_fraction=config["splits"]["train_fraction"],
+    threads: config["dedup"]["workers"]
+    log:
+        "results/logs/dedup/hash_{dataset}.test.log",
+    script:
+        "../../scripts/hash_images.py"
+
+
+rule dedup:
+    input:
+        train=lambda w: expand("results/dedup/hashes/{d}.train.tsv", d=sources_of(w.run)),
+        tests=expand("results/dedup/hashes/{d}.test.tsv", d=testsets()),
+    output:
+        removed="results/dedup/{run}/removed.tsv",
+        summary="results/dedup/{run}/summary.json",
+    params:
+        sources=lambda w: sources_of(w.run),
+        testsets=testsets(),
+        threshold=config["dedup"]["threshold"],
+        blocks=config["dedup"]["blocks"],
+        bits=config["dedup"]["hash_size"] ** 2,
+    log:
+        "results/logs/dedup/{run}.log",
+    script:
+        "../../scripts/dedup.py"
