@@ -1,0 +1,36 @@
+"""python -m remoteclip.train --shards DIR --out-dir DIR --export FILE --settings JSON [--threads N]
+
+Launch with torchrun (several GPUs) or srun (SLURM tasks); see remoteclip.train.distributed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+
+from .loop import train
+from .settings import from_config
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m remoteclip.train", description=__doc__.splitlines()[0])
+    ap.add_argument("--shards", required=True, help="folder with shard-*.tar (and manifest.json)")
+    ap.add_argument("--out-dir", required=True, help="checkpoints, log.csv, settings.json")
+    ap.add_argument("--export", default=None, help="final state dict (results/models/<run>.pt)")
+    ap.add_argument("--settings", required=True, help='JSON: {"model": {...}, "train": {...}} or @file.json')
+    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads per process")
+    ap.add_argument("--stop-after", type=int, default=None, help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    text = open(args.settings[1:]).read() if args.settings.startswith("@") else args.settings
+    settings = json.loads(text)
+    model_s, train_s = from_config(settings.get("model", {}), settings.get("train", {}))
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    summary = train(model_s, train_s, args.shards, args.out_dir, args.export, args.threads, args.stop_after)
+    logging.getLogger("remoteclip.train").info("done: %s", json.dumps(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,65 @@
+"""Atomic checkpoints and automatic resume from the newest complete one."""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import torch
+
+log = logging.getLogger(__name__)
+_NAME = re.compile(r"ckpt-(\d{8})\.pt$")
+
+
+def rng_state() -> dict:
+    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save(folder: Path, step: int, payload: dict, keep: int) -> Path:
+    """Write ckpt-<step>.pt through a temporary file and rename; keep the newest `keep`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"ckpt-{step:08d}.pt"
+    tmp = folder / f".ckpt-{step:08d}.pt.tmp"
+    torch.save(payload, tmp)
+    os.replace(tmp, path)
+    for old in sorted(complete(folder))[:-keep] if keep > 0 else []:
+        old.unlink()
+    return path
+
+
+def complete(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.glob("ckpt-*.pt") if _NAME.search(p.name))
+
+
+def newest(folder: Path, fingerprint: str) -> dict | None:
+    """The newest checkpoint of this recipe; checkpoints of another recipe are moved aside."""
+    paths = complete(folder) if folder.is_dir() else []
+    if not paths:
+        return None
+    state = torch.load(paths[-1], map_location="cpu", weights_only=False)
+    if state.get("fingerprint") != fingerprint:
+        stale = folder / f"stale-{state.get('fingerprint', 'unknown')}"
+        stale.mkdir(exist_ok=True)
+        for p in paths:
+            shutil.move(str(p), stale / p.name)
+        log.warning("checkpoints in %s belong to another recipe or other shards; moved to %s, starting fresh",
+                    folder, stale)
+        return None
+    log.info("resuming from %s (step %d)", paths[-1], state["step"])
+    return state

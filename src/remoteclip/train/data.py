@@ -1,0 +1,226 @@
+"""Training data from a run's WebDataset shards.
+
+The shards are read with random access through a member index (as webdataset's `wids`
+does), so that the order of samples is a function of (seed, epoch, step) alone:
+
+- every epoch is a seeded permutation of all samples; global batch t is a fixed slice of
+  it, and rank r takes its share of that slice. One process with batch 2b and two with
+  batch b therefore see the same global batches, no sample is seen twice in an epoch, and
+  resuming at step t continues exactly where the run stopped;
+- each draw picks one of the sample's captions and its augmentation (random resized crop,
+  horizontal flip, rotation by 0/90/180/270 degrees) from a generator seeded by
+  (seed, epoch, sample), so DataLoader workers do not change what the model sees.
+
+A corrupt shard is skipped at start-up with a warning and counted, so it never crashes a
+run mid-epoch; an undecodable image inside a good shard is replaced by the next sample.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import logging
+import math
+import random
+import tarfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+import torchvision.transforms.functional as TF
+from PIL import Image
+from torch.utils.data import Dataset, Sampler
+
+log = logging.getLogger(__name__)
+
+
+class ShardsMissing(FileNotFoundError):
+    pass
+
+
+@dataclasses.dataclass
+class Member:
+    shard: int
+    offset: int
+    size: int
+
+
+@dataclasses.dataclass
+class ShardIndex:
+    shards: list[str]
+    samples: list[dict[str, Member]]  # extension -> member, in shard order
+    keys: list[str]
+    skipped: list[tuple[str, str]]  # (shard, why)
+
+    @classmethod
+    def build(cls, shards: list[str | Path]) -> "ShardIndex":
+        if not shards:
+            raise ShardsMissing("no shards given")
+        missing = [str(s) for s in shards if not Path(s).is_file()]
+        if missing:
+            raise ShardsMissing(f"shards missing: {', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''}")
+        index = cls([], [], [], [])
+        for path in sorted(map(str, shards)):
+            try:
+                entries = _index_tar(path)
+            except (tarfile.TarError, OSError, EOFError) as exc:
+                index.skipped.append((path, f"{type(exc).__name__}: {exc}"))
+                log.warning("skipped corrupt shard %s: %s", path, exc)
+                continue
+            shard_id = len(index.shards)
+            index.shards.append(path)
+            for key, members in entries.items():
+                if "jpg" in members and "json" in members:
+                    index.keys.append(key)
+                    index.samples.append({ext: Member(shard_id, *m) for ext, m in members.items()})
+        if not index.samples:
+            raise ShardsMissing(f"no readable samples in {len(shards)} shards ({len(index.skipped)} corrupt)")
+        return index
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+
+def _index_tar(path: str) -> dict[str, dict[str, tuple[int, int]]]:
+    entries: dict[str, dict[str, tuple[int, int]]] = {}
+    with tarfile.open(path, "r:") as tar:
+        for info in tar:
+            if not info.isfile():
+                continue
+            key, _, ext = info.name.partition(".")
+            entries.setdefault(key, {})[ext] = (info.offset_data, info.size)
+        # a truncated tar ends without raising in the loop above
+        end = tar.offset
+    if end > Path(path).stat().st_size:
+        raise EOFError(f"truncated tar ({Path(path).stat().st_size} bytes, members end at {end})")
+    return entries
+
+
+@dataclasses.dataclass
+class Augment:
+    size: int = 224
+    crop_scale: tuple[float, float] = (0.9, 1.0)
+    crop_ratio: tuple[float, float] = (3 / 4, 4 / 3)
+    hflip: bool = True
+    rot90: bool = True
+    mean: tuple[float, ...] = (0.48145466, 0.4578275, 0.40821073)
+    std: tuple[float, ...] = (0.26862954, 0.26130258, 0.27577711)
+
+    def crop_box(self, rng: random.Random, width: int, height: int) -> tuple[int, int, int, int]:
+        """torchvision's RandomResizedCrop parameters, drawn from `rng` (top, left, h, w)."""
+        area = width * height
+        log_ratio = (math.log(self.crop_ratio[0]), math.log(self.crop_ratio[1]))
+        for _ in range(10):
+            target = area * rng.uniform(*self.crop_scale)
+            ratio = math.exp(rng.uniform(*log_ratio))
+            w = int(round(math.sqrt(target * ratio)))
+            h = int(round(math.sqrt(target / ratio)))
+            if 0 < w <= width and 0 < h <= height:
+                return rng.randint(0, height - h), rng.randint(0, width - w), h, w
+        in_ratio = width / height
+        if in_ratio < self.crop_ratio[0]:
+            w, h = width, int(round(width / self.crop_ratio[0]))
+        elif in_ratio > self.crop_ratio[1]:
+            h, w = height, int(round(height * self.crop_ratio[1]))
+        else:
+            w, h = width, height
+        return (height - h) // 2, (width - w) // 2, h, w
+
+    def __call__(self, image: Image.Image, rng: random.Random) -> torch.Tensor:
+        top, left, h, w = self.crop_box(rng, *image.size)
+        image = TF.resized_crop(image, top, left, h, w, [self.size, self.size],
+                                interpolation=TF.InterpolationMode.BICUBIC, antialias=True)
+        if self.hflip and rng.random() < 0.5:
+            image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+        if self.rot90:
+            turns = rng.randrange(4)
+            if turns:
+                image = image.transpose([None, Image.Transpose.ROTATE_90, Image.Transpose.ROTATE_180,
+                                         Image.Transpose.ROTATE_270][turns])
+        return TF.normalize(TF.to_tensor(image), self.mean, self.std)
+
+
+class ShardDataset(Dataset):
+    """Map-style view of the shards; items are (epoch, index) pairs from `GlobalBatchSampler`."""
+
+    def __init__(self, index: ShardIndex, augment: Augment, tokenizer, seed: int = 0):
+        self.index, self.augment, self.tokenizer, self.seed = index, augment, tokenizer, seed
+        self._files: dict[int, object] = {}
+        self.replaced = 0
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def _read(self, member: Member) -> bytes:
+        fh = self._files.get(member.shard)
+        if fh is None:  # one handle per shard and worker process
+            fh = self._files[member.shard] = open(self.index.shards[member.shard], "rb")
+        fh.seek(member.offset)
+        return fh.read(member.size)
+
+    def _load(self, i: int, rng: random.Random) -> tuple[torch.Tensor, torch.Tensor]:
+        members = self.index.samples[i]
+        meta = json.loads(self._read(members["json"]))
+        image = Image.open(io.BytesIO(self._read(members["jpg"])))
+        image = image.convert("RGB")
+        caption = rng.choice(meta.get("captions") or [meta["caption"]])
+        return self.augment(image, rng), self.tokenizer([caption])[0]
+
+    def __getitem__(self, item: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+        epoch, i = item
+        for attempt in range(len(self)):
+            j = (i + attempt) % len(self)
+            rng = random.Random(f"{self.seed}:{epoch}:{self.index.keys[j]}")
+            try:
+                return self._load(j, rng)
+            except (OSError, ValueError, KeyError) as exc:
+                self.replaced += 1
+                log.warning("sample %s unreadable (%s); using the next one", self.index.keys[j], exc)
+        raise RuntimeError("no readable sample in the shards")
+
+
+class GlobalBatchSampler(Sampler):
+    """Per-rank index lists of global batches, from `start_step` on, for `steps` steps.
+
+    Global batch t of epoch e is permutation_e[t*B:(t+1)*B]; rank r's share is the r-th of
+    `world` equal slices, cut into `accum` micro-batches. Incomplete global batches at the
+    end of an epoch are dropped.
+    """
+
+    def __init__(self, n: int, global_batch: int, world: int, rank: int, seed: int, steps: int,
+                 start_step: int = 0, accum: int = 1):
+        if global_batch % (world * accum):
+            raise ValueError(f"global batch {global_batch} is not divisible by world size {world} x accumulation {accum}")
+        if global_batch > n:
+            raise ValueError(f"global batch {global_batch} is larger than the {n} training samples")
+        self.n, self.batch, self.world, self.rank = n, global_batch, world, rank
+        self.seed, self.steps, self.start, self.accum = seed, steps, start_step, accum
+        self.per_epoch = n // global_batch
+
+    def epoch_of(self, step: int) -> int:
+        return step // self.per_epoch
+
+    def _permutation(self, epoch: int) -> np.ndarray:
+        return np.random.default_rng([self.seed, epoch]).permutation(self.n)
+
+    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
+        share = self.batch // self.world
+        micro = share // self.accum
+        perm, perm_epoch = None, -1
+        for step in range(self.start, self.steps):
+            epoch, t = divmod(step, self.per_epoch)
+            if epoch != perm_epoch:
+                perm, perm_epoch = self._permutation(epoch), epoch
+            mine = perm[t * self.batch + self.rank * share: t * self.batch + (self.rank + 1) * share]
+            for k in range(self.accum):
+                yield [(epoch, int(i)) for i in mine[k * micro:(k + 1) * micro]]
+
+    def __len__(self) -> int:
+        return (self.steps - self.start) * self.accum
+
+
+def collate(batch):
+    images, texts = zip(*batch)
+    return torch.stack(images), torch.stack(texts)

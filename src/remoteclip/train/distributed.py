@@ -1,0 +1,84 @@
+"""Process-group set-up for the three launch modes:
+
+- one process: plain `python -m remoteclip.train ...`;
+- N processes on a node: `torchrun --nproc_per_node N ...` (RANK, WORLD_SIZE, LOCAL_RANK set);
+- SLURM across nodes: `srun` tasks (SLURM_PROCID, SLURM_NTASKS, SLURM_LOCALID), with
+  MASTER_ADDR taken from the job's first host and MASTER_PORT from the job id, unless set.
+  One torchrun per node inside SLURM also works: torchrun's variables win.
+
+nccl on CUDA, gloo on CPU.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import subprocess
+from datetime import timedelta
+
+import torch
+import torch.distributed as dist
+
+
+@dataclasses.dataclass
+class World:
+    rank: int = 0
+    local_rank: int = 0
+    size: int = 1
+    launcher: str = "single"
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def first_host(nodelist: str) -> str:
+    """The first host of a SLURM node list ("gpu[03-05,07],cpu1" -> "gpu03"), without scontrol
+    where it can be parsed; `scontrol show hostnames` otherwise."""
+    head = re.match(r"([^,\[]+)(\[([^\]]+)\])?", nodelist)
+    if head and head.group(3) is None:
+        return head.group(1)
+    if head:
+        first = head.group(3).split(",")[0].split("-")[0]
+        return head.group(1) + first
+    out = subprocess.run(["scontrol", "show", "hostnames", nodelist], capture_output=True, text=True, check=True)
+    return out.stdout.split()[0]
+
+
+def detect() -> World:
+    env = os.environ
+    if "RANK" in env and "WORLD_SIZE" in env:
+        return World(int(env["RANK"]), int(env.get("LOCAL_RANK", 0)), int(env["WORLD_SIZE"]), "torchrun")
+    if int(env.get("SLURM_NTASKS", "1")) > 1 and "SLURM_PROCID" in env:
+        nodelist = env.get("SLURM_STEP_NODELIST") or env.get("SLURM_JOB_NODELIST") or env.get("SLURM_NODELIST", "")
+        env.setdefault("MASTER_ADDR", first_host(nodelist) if nodelist else "127.0.0.1")
+        env.setdefault("MASTER_PORT", str(20000 + int(env.get("SLURM_JOB_ID", "0")) % 20000))
+        return World(int(env["SLURM_PROCID"]), int(env.get("SLURM_LOCALID", 0)), int(env["SLURM_NTASKS"]), "slurm")
+    return World()
+
+
+def init(world: World, device: torch.device) -> None:
+    if world.size == 1:
+        return
+    backend = "nccl" if device.type == "cuda" else "gloo"
+    dist.init_process_group(backend, init_method="env://", rank=world.rank, world_size=world.size,
+                            timeout=timedelta(minutes=30))
+
+
+def device_for(world: World, want: str = "auto") -> torch.device:
+    if want == "cpu" or (want == "auto" and not torch.cuda.is_available()):
+        return torch.device("cpu")
+    device = torch.device("cuda", world.local_rank % max(torch.cuda.device_count(), 1))
+    torch.cuda.set_device(device)
+    return device
+
+
+def barrier(world: World) -> None:
+    if world.size > 1:
+        dist.barrier()
+
+
+def shutdown(world: World) -> None:
+    if world.size > 1 and dist.is_initialized():
+        dist.destroy_process_group()

@@ -1,0 +1,245 @@
+"""The training loop: open_clip's model, tokenizer and ClipLoss (with its distributed
+gather), torch DDP, AdamW, linear warm-up then cosine, AMP on CUDA, exact resume."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import logging
+import math
+import time
+from contextlib import nullcontext
+from pathlib import Path
+
+import open_clip
+import torch
+from open_clip.loss import ClipLoss
+from torch.nn.parallel import DistributedDataParallel as DDP
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from . import checkpoints, distributed
+from .data import Augment, GlobalBatchSampler, ShardDataset, ShardIndex, collate
+from .models import create, export, register_model_configs, unwrap
+from .settings import ModelSettings, TrainSettings, fingerprint
+
+log = logging.getLogger(__name__)
+
+
+def parameter_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
+    """No weight decay on gains, biases, norms, embeddings of size 1 and the logit scale
+    (open_clip's rule)."""
+    decay, rest = [], []
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        exclude = p.ndim < 2 or "bn" in name or "ln" in name or "bias" in name or "logit_scale" in name
+        (rest if exclude else decay).append(p)
+    return [{"params": rest, "weight_decay": 0.0}, {"params": decay, "weight_decay": weight_decay}]
+
+
+def lr_lambda(s: TrainSettings, total: int):
+    def factor(step: int) -> float:
+        if step < s.warmup:
+            return (step + 1) / max(1, s.warmup)
+        progress = (step - s.warmup) / max(1, total - s.warmup)
+        floor = s.min_lr / s.lr if s.lr else 0.0
+        return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+    return factor
+
+
+def autocast_dtype(s: TrainSettings, device: torch.device) -> torch.dtype | None:
+    if device.type != "cuda" or s.precision == "fp32":
+        return None
+    if s.precision == "fp16" or (s.precision == "auto" and not torch.cuda.is_bf16_supported()):
+        return torch.float16
+    return torch.bfloat16
+
+
+def shard_list(shards_dir: Path) -> tuple[list[str], list[str]]:
+    """Shard paths and their content digests, from the manifest when there is one."""
+    manifest = shards_dir / "manifest.json"
+    if manifest.is_file():
+        shards = json.loads(manifest.read_text())["shards"]
+        return [str(shards_dir / s["name"]) for s in shards], [s["sha256"] for s in shards]
+    paths = sorted(str(p) for p in shards_dir.glob("*.tar"))
+    return paths, [Path(p).name + str(Path(p).stat().st_size) for p in paths]
+
+
+class TrainingLog:
+    FIELDS = ["step", "epoch", "loss", "lr", "logit_scale", "samples_per_s", "data_s", "step_s"]
+
+    def __init__(self, path: Path, resume_step: int, enabled: bool):
+        self.enabled = enabled
+        if not enabled:
+            return
+        rows = []
+        if path.is_file() and resume_step:  # keep the history of the steps the resumed run keeps
+            with open(path) as fh:
+                rows = [r for r in csv.DictReader(fh) if int(r["step"]) <= resume_step]
+        self.fh = open(path, "w", newline="")
+        self.writer = csv.DictWriter(self.fh, fieldnames=self.FIELDS)
+        self.writer.writeheader()
+        self.writer.writerows(rows)
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+            self.tb = SummaryWriter(str(path.parent / "tensorboard"))
+        except Exception:  # tensorboard is optional
+            self.tb = None
+
+    def write(self, row: dict) -> None:
+        if not self.enabled:
+            return
+        self.writer.writerow({k: row[k] for k in self.FIELDS})
+        self.fh.flush()
+        if self.tb:
+            for k in ("loss", "lr", "logit_scale", "samples_per_s"):
+                self.tb.add_scalar(f"train/{k}", row[k], row["step"])
+
+    def close(self) -> None:
+        if self.enabled:
+            self.fh.close()
+            if self.tb:
+                self.tb.close()
+
+
+def _step_loss(model, loss_fn, images, texts, dtype):
+    with torch.autocast(images.device.type, dtype=dtype) if dtype else nullcontext():
+        image_features, text_features, logit_scale = model(images, texts)[:3]
+        return loss_fn(image_features, text_features, logit_scale)
+
+
+def _accumulated_step(model, loss_fn, micro_batches, dtype, scaler):
+    """open_clip's accumulation: cache every micro-batch's features without gradients, then
+    recompute one micro-batch at a time with gradients inside the full-batch loss, so the
+    contrastive negatives are the whole global batch."""
+    ctx = (lambda: torch.autocast(micro_batches[0][0].device.type, dtype=dtype)) if dtype else nullcontext
+    cached = []
+    with torch.no_grad(), ctx():
+        for images, texts in micro_batches:
+            cached.append(model(images, texts)[:3])
+    total = 0.0
+    for k, (images, texts) in enumerate(micro_batches):
+        sync = model.no_sync() if isinstance(model, DDP) and k < len(micro_batches) - 1 else nullcontext()
+        with sync, ctx():
+            image_features, text_features, logit_scale = model(images, texts)[:3]
+            imgs = torch.cat([f[0] for f in cached[:k]] + [image_features] + [f[0] for f in cached[k + 1:]])
+            txts = torch.cat([f[1] for f in cached[:k]] + [text_features] + [f[1] for f in cached[k + 1:]])
+            loss = loss_fn(imgs, txts, logit_scale)
+            scaler.scale(loss).backward()
+        total = loss.detach()
+    return total
+
+
+def train(model_s: ModelSettings, train_s: TrainSettings, shards_dir: str | Path, out_dir: str | Path,
+          export_path: str | Path | None, threads: int | None = None, stop_after: int | None = None) -> dict:
+    """Train (or resume) one run; returns a summary. `stop_after` ends early after that many
+    optimiser steps in this call (used to test resuming)."""
+    shards_dir, out_dir = Path(shards_dir), Path(out_dir)
+    world = distributed.detect()
+    device = distributed.device_for(world, train_s.device)
+    distributed.init(world, device)
+    if threads:
+        torch.set_num_threads(threads)
+    torch.manual_seed(train_s.seed)
+    register_model_configs()
+    model, _, _ = create(model_s.arch, model_s.pretrained, device, model_s.force_quick_gelu)
+    if model_s.grad_checkpointing:
+        model.set_grad_checkpointing(True)
+    preprocess = open_clip.get_model_preprocess_cfg(model)
+    size = preprocess["size"] if isinstance(preprocess["size"], int) else preprocess["size"][0]
+    augment = Augment(size, train_s.crop_scale, hflip=train_s.hflip, rot90=train_s.rot90,
+                      mean=tuple(preprocess["mean"]), std=tuple(preprocess["std"]))
+
+    shards, digests = shard_list(shards_dir)
+    index = ShardIndex.build(shards)
+    per_epoch = len(index) // train_s.batch_size
+    total = train_s.steps or max(1, round(train_s.epochs * max(per_epoch, 1)))
+    print_ = fingerprint(model_s, train_s, digests)
+
+    optimizer = torch.optim.AdamW(parameter_groups(model, train_s.weight_decay), lr=train_s.lr,
+                                  betas=train_s.betas, eps=train_s.eps)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(train_s, total))
+    dtype = autocast_dtype(train_s, device)
+    scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
+
+    state = checkpoints.newest(out_dir, print_)
+    start = 0
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        scaler.load_state_dict(state["scaler"])
+        checkpoints.set_rng_state(state["rng"])
+        start = state["step"]
+
+    wrapped = DDP(model, device_ids=[device.index] if device.type == "cuda" else None) if world.size > 1 else model
+    loss_fn = ClipLoss(local_loss=False, gather_with_grad=True, cache_labels=True, rank=world.rank,
+                       world_size=world.size)
+    sampler = GlobalBatchSampler(len(index), train_s.batch_size, world.size, world.rank, train_s.seed, total, start,
+                                 train_s.accum_steps)
+    dataset = ShardDataset(index, augment, open_clip.get_tokenizer(model_s.arch), train_s.seed)
+    loader = DataLoader(dataset, batch_sampler=sampler, num_workers=train_s.workers, collate_fn=collate,
+                        pin_memory=device.type == "cuda", persistent_workers=False,
+                        prefetch_factor=4 if train_s.workers else None)
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    history = TrainingLog(out_dir / "log.csv", start, world.main)
+    if world.main:
+        (out_dir / "settings.json").write_text(json.dumps(
+            {"model": dataclasses.asdict(model_s), "train": dataclasses.asdict(train_s), "fingerprint": print_,
+             "world_size": world.size, "launcher": world.launcher, "device": str(device), "steps": total,
+             "samples": len(index), "skipped_shards": index.skipped}, indent=1) + "\n")
+    log.info("run: %d samples, %d steps of %d (%d per epoch), start at %d, world %d (%s), %s, autocast %s",
+             len(index), total, train_s.batch_size, per_epoch, start, world.size, world.launcher, device, dtype)
+
+    wrapped.train()
+    batches = iter(loader)
+    step, loss_value, t_start = start, float("nan"), time.perf_counter()
+    bar = tqdm(total=total, initial=start, desc="train", unit="step", disable=not world.main)
+    while step < total and (stop_after is None or step - start < stop_after):
+        t0 = time.perf_counter()
+        micro = [next(batches) for _ in range(train_s.accum_steps)]
+        micro = [(i.to(device, non_blocking=True), t.to(device, non_blocking=True)) for i, t in micro]
+        t_data = time.perf_counter() - t0
+        if train_s.accum_steps == 1:
+            loss = _step_loss(wrapped, loss_fn, *micro[0], dtype)
+            scaler.scale(loss).backward()
+        else:
+            loss = _accumulated_step(wrapped, loss_fn, micro, dtype, scaler)
+        if train_s.grad_clip:
+            scaler.unscale_(optimizer)
+            torch.nn.utils.clip_grad_norm_(model.parameters(), train_s.grad_clip)
+        scaler.step(optimizer)
+        scaler.update()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        with torch.no_grad():
+            unwrap(model).logit_scale.clamp_(0, math.log(100))
+        step += 1
+        loss_value = float(loss.detach())
+        t_step = time.perf_counter() - t0
+        bar.update()
+        if step % train_s.log_every == 0 or step == total:
+            history.write({"step": step, "epoch": round(step / max(per_epoch, 1), 4), "loss": loss_value,
+                           "lr": scheduler.get_last_lr()[0], "logit_scale": float(unwrap(model).logit_scale.detach().exp()),
+                           "samples_per_s": train_s.batch_size / t_step, "data_s": t_data, "step_s": t_step})
+            bar.set_postfix(loss=f"{loss_value:.3f}")
+        if world.main and (step % train_s.checkpoint_every == 0 or step == total):
+            checkpoints.save(out_dir, step, {
+                "model": unwrap(model).state_dict(), "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(), "step": step,
+                "fingerprint": print_, "rng": checkpoints.rng_state()}, train_s.keep_checkpoints)
+        distributed.barrier(world)
+    bar.close()
+    history.close()
+    elapsed = time.perf_counter() - t_start
+    summary = {"steps": step, "total_steps": total, "finished": step >= total, "final_loss": loss_value,
+               "seconds": elapsed, "samples_per_s": (step - start) * train_s.batch_size / max(elapsed, 1e-9),
+               "skipped_shards": index.skipped, "replaced_samples": dataset.replaced}
+    if world.main and step >= total and export_path is not None:
+        export(model, export_path, model_s.arch)
+        (out_dir / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    distributed.shutdown(world)
+    return summary

@@ -1,0 +1,90 @@
+"""Models from open_clip's factory: any registered architecture, custom configs from
+config/models/*.json, and initialisation from a pretrained tag, a local checkpoint or
+random weights. Exported files are plain state dicts that load strictly into
+`open_clip.create_model_and_transforms(arch)`, like the released RemoteCLIP-*.pt."""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import os
+import shutil
+from pathlib import Path
+
+import open_clip
+import torch
+
+log = logging.getLogger(__name__)
+
+# custom architectures: config/models/ of the working directory and of this checkout, plus
+# any folders listed in REMOTECLIP_MODEL_CONFIGS (os.pathsep-separated)
+_CHECKOUT = Path(__file__).resolve().parents[3]
+
+
+def config_dirs() -> list[Path]:
+    extra = [Path(p) for p in os.environ.get("REMOTECLIP_MODEL_CONFIGS", "").split(os.pathsep) if p]
+    dirs = [Path("config/models").resolve(), _CHECKOUT / "config" / "models", *extra]
+    return list(dict.fromkeys(d for d in dirs if d.is_dir()))
+
+
+class UnknownArchitecture(ValueError):
+    pass
+
+
+def register_model_configs(*folders: str | Path) -> list[str]:
+    """Add every JSON in the folders to open_clip's registry; returns the names added."""
+    names = []
+    for folder in folders or config_dirs():
+        folder = Path(folder)
+        if folder.is_dir():
+            for path in sorted(folder.glob("*.json")):
+                open_clip.add_model_config(path)
+                names.append(path.stem)
+    return names
+
+
+def check_architecture(arch: str) -> None:
+    known = open_clip.list_models()
+    if arch not in known:
+        close = difflib.get_close_matches(arch, known, n=5, cutoff=0.5)
+        hint = f"; close names: {', '.join(close)}" if close else ""
+        raise UnknownArchitecture(f"unknown open_clip architecture {arch!r}{hint} "
+                                  f"(custom architectures are JSON files in config/models/)")
+
+
+def create(arch: str, pretrained: str | None = None, device: str | torch.device = "cpu",
+           force_quick_gelu: bool = False, precision: str = "fp32"):
+    """(model, train transform, val transform); `pretrained` is a tag (e.g. "openai"), a
+    checkpoint path, or None for random initialisation."""
+    check_architecture(arch)
+    is_file = pretrained is not None and (os.sep in pretrained or pretrained.endswith((".pt", ".pth", ".bin",
+                                                                                      ".safetensors")))
+    if is_file and not Path(pretrained).is_file():
+        raise FileNotFoundError(f"checkpoint {pretrained} does not exist")
+    model, train_tf, val_tf = open_clip.create_model_and_transforms(
+        arch, pretrained=None if is_file else pretrained, device=device, force_quick_gelu=force_quick_gelu,
+        precision=precision)
+    if is_file:
+        incompatible = open_clip.load_checkpoint(model, pretrained, strict=True)
+        log.info("loaded %s into %s (%s)", pretrained, arch, incompatible)
+    return model, train_tf, val_tf
+
+
+def unwrap(model: torch.nn.Module) -> torch.nn.Module:
+    return model.module if hasattr(model, "module") else model
+
+
+def export(model: torch.nn.Module, path: str | Path, arch: str) -> Path:
+    """Write a plain state dict (atomically); a custom architecture's JSON goes beside it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in unwrap(model).state_dict().items()}
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+    for folder in config_dirs():
+        cfg = folder / f"{arch}.json"
+        if cfg.is_file():  # a custom architecture travels with its weights
+            shutil.copyfile(cfg, path.with_suffix(".json"))
+            break
+    return path

@@ -1,0 +1,176 @@
+"""Continual pretraining: learning, DDP and accumulation equivalence, exact resume after a
+kill, strict export, and bad input."""
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+
+import numpy as np
+import open_clip
+import pytest
+import torch
+
+from remoteclip.train.data import Augment, GlobalBatchSampler, ShardDataset, ShardIndex, ShardsMissing, collate
+from remoteclip.train.models import UnknownArchitecture, create, register_model_configs
+from train_helpers import env, run_training, settings, tiny_model_dir, tiny_shards, train_cmd
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    root = tmp_path_factory.mktemp("train")
+    models = tiny_model_dir(root)
+    register_model_configs(models)
+    return root, models, tiny_shards(root)
+
+
+def load(path):
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def comparable(state: dict) -> dict:
+    """Weights with the attention key biases masked. Adding a constant to every key shifts
+    all logits of a query equally, so softmax ignores it and the key bias's true gradient is
+    zero; what reaches it is rounding noise, which Adam normalises into full-size steps of
+    arbitrary sign. Every other weight must agree."""
+    out = {}
+    for name, value in state.items():
+        value = value.float().clone()
+        if name.endswith("in_proj_bias"):
+            third = value.numel() // 3
+            value[third:2 * third] = 0
+        out[name] = value
+    return out
+
+
+def assert_same_weights(a, b, atol):
+    a, b = comparable(a), comparable(b)
+    assert a.keys() == b.keys()
+    worst = max(float((a[k] - b[k]).abs().max()) for k in a)
+    assert worst <= atol, f"max abs weight difference {worst}"
+
+
+def test_loss_decreases_on_a_fixed_batch(world):
+    root, models, shards = world
+    torch.manual_seed(0)
+    model, _, _ = create("tiny-test-ViT", None)
+    index = ShardIndex.build(sorted(shards.glob("*.tar")))
+    data = ShardDataset(index, Augment(32), open_clip.get_tokenizer("tiny-test-ViT"))
+    images, texts = collate([data[(0, i)] for i in range(16)])
+    loss_fn = open_clip.ClipLoss()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    losses = []
+    for _ in range(30):
+        loss = loss_fn(*model(images, texts)[:3])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+    assert losses[-1] < 0.5 * losses[0] and min(losses[-5:]) < min(losses[:5]), losses
+
+
+def test_sampler_partitions_global_batches():
+    one = list(GlobalBatchSampler(100, 20, 1, 0, seed=3, steps=8))
+    ranks = [list(GlobalBatchSampler(100, 20, 2, r, seed=3, steps=8)) for r in range(2)]
+    for step in range(8):
+        assert sorted(one[step]) == sorted(ranks[0][step] + ranks[1][step])
+    epoch0 = [i for batch in one[:5] for _, i in batch]
+    assert len(epoch0) == len(set(epoch0)) == 100  # no sample twice in an epoch
+    resumed = list(GlobalBatchSampler(100, 20, 1, 0, seed=3, steps=8, start_step=3))
+    assert resumed == one[3:]
+    accum = list(GlobalBatchSampler(100, 20, 1, 0, seed=3, steps=8, accum=2))
+    assert accum[0] + accum[1] == one[0]
+
+
+def test_ddp_two_processes_equal_one_process_with_double_batch(world, tmp_path):
+    root, models, shards = world
+    cfg = settings(batch_size=16, steps=4)
+    run_training(shards, tmp_path / "one", tmp_path / "one.pt", cfg, models, nproc=1)
+    run_training(shards, tmp_path / "two", tmp_path / "two.pt", cfg, models, nproc=2)
+    assert_same_weights(load(tmp_path / "one.pt"), load(tmp_path / "two.pt"), atol=2e-5)
+
+
+def test_gradient_accumulation_equals_the_full_batch(world, tmp_path):
+    root, models, shards = world
+    run_training(shards, tmp_path / "full", tmp_path / "full.pt", settings(steps=3), models)
+    run_training(shards, tmp_path / "acc", tmp_path / "acc.pt", settings(steps=3, accum_steps=2), models)
+    assert_same_weights(load(tmp_path / "full.pt"), load(tmp_path / "acc.pt"), atol=2e-5)
+
+
+def test_resume_after_kill_continues_the_same_trajectory(world, tmp_path):
+    root, models, shards = world
+    cfg = settings(steps=14, checkpoint_every=2)
+    run_training(shards, tmp_path / "straight", tmp_path / "straight.pt", cfg, models)
+
+    out = tmp_path / "killed"
+    proc = subprocess.Popen(train_cmd(shards, out, tmp_path / "killed.pt", cfg), env=env(models),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while not (out / "ckpt-00000004.pt").exists():
+        assert proc.poll() is None and time.time() < deadline, "training ended before it could be killed"
+        time.sleep(0.005)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (tmp_path / "killed.pt").exists(), "the run finished before the kill"
+    steps_done = max(int(p.stem[5:]) for p in out.glob("ckpt-*.pt"))
+    assert 4 <= steps_done < 14
+    run_training(shards, out, tmp_path / "killed.pt", cfg, models)
+    assert_same_weights(load(tmp_path / "straight.pt"), load(tmp_path / "killed.pt"), atol=1e-6)
+    rows = (out / "log.csv").read_text().splitlines()[1:]
+    assert [int(r.split(",")[0]) for r in rows] == list(range(1, 15))
+
+
+def test_export_loads_strictly_and_embeds_like_the_training_model(world, tmp_path):
+    root, models, shards = world
+    run_training(shards, tmp_path / "run", tmp_path / "model.pt", settings(steps=2, checkpoint_every=2), models)
+    fresh, _, preprocess = open_clip.create_model_and_transforms("tiny-test-ViT")
+    fresh.load_state_dict(load(tmp_path / "model.pt"), strict=True)
+    trained, _, _ = open_clip.create_model_and_transforms("tiny-test-ViT")
+    trained.load_state_dict(torch.load(tmp_path / "run/ckpt-00000002.pt", weights_only=False)["model"])
+    fresh.eval(), trained.eval()
+    images = torch.randn(3, 3, 32, 32)
+    texts = open_clip.get_tokenizer("tiny-test-ViT")(["a harbor", "a forest", "many planes"])
+    with torch.no_grad():
+        assert torch.equal(fresh.encode_image(images), trained.encode_image(images))
+        assert torch.equal(fresh.encode_text(texts), trained.encode_text(texts))
+    assert (tmp_path / "model.json").is_file()  # the custom architecture travels with the weights
+
+
+def test_missing_shards(tmp_path):
+    with pytest.raises(ShardsMissing, match="no shards"):
+        ShardIndex.build([])
+    with pytest.raises(ShardsMissing, match="shards missing"):
+        ShardIndex.build([tmp_path / "shard-000000.tar"])
+
+
+def test_corrupt_shard_is_skipped_and_counted(world, tmp_path):
+    root, models, shards = world
+    copy = tmp_path / "shards"
+    shutil.copytree(shards, copy)
+    victim = sorted(copy.glob("*.tar"))[1]
+    victim.write_bytes(victim.read_bytes()[: victim.stat().st_size // 3])
+    index = ShardIndex.build(sorted(copy.glob("*.tar")))
+    assert [s for s, _ in index.skipped] == [str(victim)]
+    assert len(index) == 96 - 40
+    run_training(copy, tmp_path / "run", tmp_path / "m.pt", settings(steps=2), models)
+    import json
+    summary = json.loads((tmp_path / "run/summary.json").read_text())
+    assert summary["skipped_shards"][0][0] == str(victim)
+
+
+def test_unknown_architecture_lists_close_names():
+    with pytest.raises(UnknownArchitecture, match="'ViT-B-23'.*close names: .*ViT-B-32"):
+        create("ViT-B-23", None)
+
+
+def test_missing_checkpoint_file(world):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        create("tiny-test-ViT", "/nonexistent/model.pt")
+
+
+def test_recipe_change_does_not_resume_foreign_checkpoints(world, tmp_path):
+    root, models, shards = world
+    run_training(shards, tmp_path / "run", None, settings(steps=2), models)
+    run_training(shards, tmp_path / "run", tmp_path / "m.pt", settings(steps=2, lr=1e-4), models)
+    assert list((tmp_path / "run").glob("stale-*/ckpt-00000002.pt"))
