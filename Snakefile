@@ -24,9 +24,11 @@ if not workflow.overwrite_configfiles:
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/synthesize.smk"
+include: "workflow/rules/download.smk"
 include: "workflow/rules/convert.smk"
 include: "workflow/rules/dedup.smk"
 include: "workflow/rules/shards.smk"
+include: "workflow/rules/train.smk"
 
 
 rule all:

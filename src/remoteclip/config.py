@@ -2,6 +2,10 @@
 
 Errors name the key's path (`datasets.demo_dota.format`), say what is wrong and, for a
 misspelled key, suggest the closest allowed one. Defaults come from the schema.
+
+A dataset may name an entry of the dataset catalogue (`catalogue: DOTA`) instead of
+giving its group, format and options: `resolve_catalogue` fills them in from the entry
+right after validation.
 """
 
 from __future__ import annotations
@@ -16,9 +20,10 @@ from typing import Any
 import jsonschema
 import yaml
 
-from .formats import PARSER_OPTIONS
+from .formats import CAPTION_PARSERS, PARSER_OPTIONS
 
 GROUPS_CAPTIONED = ("RET", "DET", "SEG")
+CATALOGUE_SCHEMA = Path("workflow/schemas/datasets.schema.yaml")  # relative to the workflow directory
 COMMON_OPTIONS = {"aliases", "ignore_classes", "keep_classes", "vocabulary"}
 
 
@@ -74,19 +79,36 @@ def validate(config: dict, schema_path: str | Path) -> dict:
 
 def _semantic_errors(config: dict) -> list[str]:
     """What JSON Schema cannot say: parser option names depend on the format, and runs and
-    de-duplication may only name configured datasets of the right group."""
+    de-duplication may only name configured datasets of the right group. A catalogue
+    dataset's group and format are unknown until `resolve_catalogue`, which checks again."""
     errors = _reference_errors(config)
     for name, spec in (config.get("datasets") or {}).items():
-        fmt = spec.get("format") if isinstance(spec, dict) else None
-        if fmt not in PARSER_OPTIONS:
+        if not isinstance(spec, dict):
             continue
-        defaults = PARSER_OPTIONS[fmt]
-        allowed = set(defaults) | COMMON_OPTIONS
-        for key in (spec.get("options") or {}):
-            if key not in allowed:
-                close = difflib.get_close_matches(key, sorted(allowed), n=1)
-                hint = f" (did you mean {close[0]!r}?)" if close else f" (allowed: {', '.join(sorted(allowed))})"
-                errors.append(f"datasets.{name}.options.{key}: unknown option for format {fmt!r}{hint}")
+        if spec.get("synthetic") is not None and spec.get("catalogue"):
+            errors.append(f"datasets.{name}: give either 'synthetic' (render it) or 'catalogue' (download it), not both")
+        errors += _format_errors(f"datasets.{name}", spec.get("group"), spec.get("format"), spec.get("options"))
+    return errors
+
+
+def _format_errors(where: str, group: str | None, fmt: str | None, options: dict | None) -> list[str]:
+    """Options the format does not know, and a format that does not fit the group (the
+    caption stage reads RET datasets with a caption parser, the box stages the others)."""
+    if fmt not in PARSER_OPTIONS:
+        return []
+    errors = []
+    if group is not None and (group == "RET") != (fmt in CAPTION_PARSERS):
+        if group == "RET":
+            errors.append(f"{where}.format: group RET needs a caption format ({', '.join(sorted(CAPTION_PARSERS))}), "
+                          f"not {fmt!r}")
+        else:
+            errors.append(f"{where}.format: {fmt!r} is a caption format, for group RET only (group is {group})")
+    allowed = set(PARSER_OPTIONS[fmt]) | COMMON_OPTIONS
+    for key in (options or {}):
+        if key not in allowed:
+            close = difflib.get_close_matches(key, sorted(allowed), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else f" (allowed: {', '.join(sorted(allowed))})"
+            errors.append(f"{where}.options.{key}: unknown option for format {fmt!r}{hint}")
     return errors
 
 
@@ -102,15 +124,98 @@ def _reference_errors(config: dict) -> list[str]:
                 close = difflib.get_close_matches(source, list(datasets), n=1)
                 hint = f" (did you mean {close[0]!r}?)" if close else ""
                 errors.append(f"runs.{run}.sources.{i}: {source!r} is not a configured dataset{hint}")
-            elif datasets[source].get("group") not in GROUPS_CAPTIONED:
+            elif datasets[source].get("group") not in (*GROUPS_CAPTIONED, None):
                 errors.append(f"runs.{run}.sources.{i}: {source!r} is a {datasets[source].get('group')} benchmark, "
                               "not a training source")
     for i, name in enumerate((config.get("dedup") or {}).get("against") or []):
         if name not in datasets:
             errors.append(f"dedup.against.{i}: {name!r} is not a configured dataset")
-        elif datasets[name].get("group") not in ("RET", "CLS", "COUNT"):
+        elif datasets[name].get("group") not in ("RET", "CLS", "COUNT", None):
             errors.append(f"dedup.against.{i}: {name!r} has no evaluation test split (group {datasets[name].get('group')})")
     return errors
+
+
+def resolve_path(path: str | Path, workflow_dir: str | Path | None = None) -> Path:
+    """A config path as written: relative to the working directory, or, when it is not
+    there, to the workflow directory, so a run started elsewhere (`snakemake -d`) still
+    finds the catalogue and lock file shipped beside the Snakefile."""
+    path = Path(path)
+    if path.is_absolute() or path.exists() or workflow_dir is None:
+        return path
+    shipped = Path(workflow_dir) / path
+    return shipped if shipped.exists() else path
+
+
+def load_catalogue(path: str | Path, schema_path: str | Path) -> dict[str, dict]:
+    """The catalogue's entries by name, checked against its schema, the parser registry and
+    the parsers' options; ConfigError naming the file, the entry and the key otherwise."""
+    path = Path(path)
+    try:
+        doc = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"dataset catalogue {path} not found (set `catalogue:` in the config)") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"dataset catalogue {path} is not valid YAML: {exc}") from None
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(doc), key=lambda e: (list(map(str, e.absolute_path)), e.message))
+    messages = [_entry_path(_describe_catalogue(e)) for e in errors]
+    entries = doc.get("datasets") if isinstance(doc, dict) else None
+    for name, entry in (entries if isinstance(entries, dict) else {}).items():
+        if not isinstance(entry, dict) or not isinstance(entry.get("format"), str):
+            continue
+        if entry["format"] not in PARSER_OPTIONS:
+            close = difflib.get_close_matches(entry["format"], sorted(PARSER_OPTIONS), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else f" (registered: {', '.join(sorted(PARSER_OPTIONS))})"
+            messages.append(f"{name}.format: {entry['format']!r} is not a registered parser{hint}")
+        messages += _format_errors(name, entry.get("group"), entry["format"], entry.get("options"))
+    if messages:
+        raise ConfigError(f"invalid dataset catalogue {path}:\n  " + "\n  ".join(dict.fromkeys(messages)))
+    return entries
+
+
+def _describe_catalogue(error: jsonschema.ValidationError) -> str:
+    if error.validator == "anyOf" and error.schema.get("anyOf") == [{"required": ["files"]}, {"required": ["manual"]}]:
+        return f"{_path(error)}: lists no files: give `files` (downloaded), `manual` (fetched by hand) or both"
+    return _describe(error)
+
+
+def _entry_path(message: str) -> str:
+    """`datasets.DOTA.files.0.md5: ...` -> `DOTA.files.0.md5: ...`: every entry sits under `datasets`."""
+    return message.removeprefix("datasets.")
+
+
+def resolve_catalogue(config: dict, workflow_dir: str | Path) -> dict[str, dict]:
+    """Fill in group, format and options of every dataset that names a catalogue entry
+    (values in the config win; options are merged key by key) and check the result.
+
+    Returns {dataset name: its catalogue entry}, what the download rule fetches. The
+    catalogue is read only when some dataset names it, so configs without catalogue
+    datasets need no catalogue file."""
+    datasets = config.get("datasets") or {}
+    wanted = {name: spec["catalogue"] for name, spec in datasets.items() if spec.get("catalogue")}
+    if not wanted:
+        return {}
+    path = resolve_path(config.get("catalogue", "config/datasets.yaml"), workflow_dir)
+    catalogue = load_catalogue(path, Path(workflow_dir) / CATALOGUE_SCHEMA)
+    errors, entries = [], {}
+    for name, entry_name in wanted.items():
+        entry = catalogue.get(entry_name)
+        if entry is None:
+            close = difflib.get_close_matches(entry_name, list(catalogue), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            errors.append(f"datasets.{name}.catalogue: {entry_name!r} is not an entry of {path}{hint}")
+            continue
+        spec = datasets[name]
+        spec.setdefault("group", entry["group"])
+        spec.setdefault("format", entry["format"])
+        spec["options"] = {**copy.deepcopy(entry.get("options") or {}), **(spec.get("options") or {})}
+        entries[name] = entry
+    if not errors:
+        errors = _semantic_errors(config)
+    if errors:
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(dict.fromkeys(errors)))
+    return entries
 
 
 def run_sources(config: dict, run: str) -> list[str]:
@@ -156,6 +261,9 @@ def dataset_specs(config: dict) -> dict[str, DatasetSpec]:
 
 
 def load(path: str | Path, schema_path: str | Path) -> dict:
-    """Read a YAML config file and validate it (for scripts and tests; Snakemake has its own loader)."""
-    config = yaml.safe_load(Path(path).read_text()) or {}
-    return validate(config, schema_path)
+    """Read a YAML config file, validate it and resolve its catalogue datasets (for scripts
+    and tests; Snakemake has its own loader). The workflow directory is the one holding
+    `workflow/schemas/`."""
+    config = validate(yaml.safe_load(Path(path).read_text()) or {}, schema_path)
+    resolve_catalogue(config, Path(schema_path).resolve().parents[2])
+    return config

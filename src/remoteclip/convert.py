@@ -13,7 +13,7 @@ from tqdm import tqdm
 from . import annotations as ann_io
 from .b2c import B2CSettings, captions_for, image_rng
 from .config import DatasetSpec
-from .formats import SkipLog, get_parser, karpathy
+from .formats import SkipLog, get_caption_parser, get_parser
 
 log = logging.getLogger(__name__)
 
@@ -77,11 +77,13 @@ def b2c_dataset(spec: DatasetSpec, annotations: str | Path, parse_report: str | 
 
 
 def ret_dataset(spec: DatasetSpec, out_jsonl: str | Path, out_report: str | Path) -> dict:
-    """Human captions of a retrieval dataset (train split by default) to caption jsonl."""
+    """Human captions of a retrieval dataset (train split by default) to caption jsonl, read
+    by the dataset's caption format (Karpathy JSON, or the HF release's tables)."""
     _require_marker(spec)
     skips = SkipLog(strict=spec.strict)
+    parser = get_caption_parser(spec.format)
     rows = []
-    for item in tqdm(karpathy.parse(spec.root, spec.options, skips), desc=f"captions {spec.name}", unit="img"):
+    for item in tqdm(parser(spec.root, spec.options, skips), desc=f"captions {spec.name}", unit="img"):
         if len(item["captions"]) != 5:
             log.warning("%s: %s has %d captions (5 expected)", spec.name, item["image"], len(item["captions"]))
         rows.append({"image": str(spec.root / item["image"]), "captions": item["captions"], "source": spec.name,

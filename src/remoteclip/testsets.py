@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .config import DatasetSpec
-from .formats import SkipLog, folders, get_parser, karpathy
+from .formats import SkipLog, folders, get_caption_parser, get_parser
 from .splits import filename_split
 
 TestItem = tuple[str, str, tuple[int, int, int, int] | None]  # key, path, crop
@@ -24,7 +24,7 @@ def test_items(spec: DatasetSpec, train_fraction: float = 0.8) -> list[TestItem]
     if spec.group == "RET":
         opts = {**spec.options, "splits": ["test"]}
         return [(f"{spec.name}:{i['image']}", str(spec.root / i["image"]), None)
-                for i in karpathy.parse(spec.root, opts, SkipLog())]
+                for i in get_caption_parser(spec.format)(spec.root, opts, SkipLog())]
     if spec.group == "CLS":
         base = spec.root / {**folders.DEFAULTS, **spec.options}["path"]
         split = classification_split(spec, train_fraction)["test"]

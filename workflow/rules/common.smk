@@ -1,17 +1,27 @@
 # Configuration, dataset lookup and target lists shared by every rule file.
 
+import json
 import re
+import sys
 
 from snakemake.exceptions import WorkflowError
 
-from remoteclip.config import ConfigError, dataset_specs, protected_testsets, run_sources, validate
+from remoteclip.config import (ConfigError, dataset_specs, protected_testsets, resolve_catalogue, run_sources,
+                               validate)
 
 try:
     validate(config, Path(workflow.basedir) / "workflow/schemas/config.schema.yaml")
+    # {dataset: catalogue entry} for datasets that say `catalogue:`; their group, format and
+    # options are filled in here, before anything below looks at them
+    CATALOGUE = resolve_catalogue(config, workflow.basedir)
 except ConfigError as err:
     raise WorkflowError(str(err)) from None
 
 DATASETS = dataset_specs(config)
+
+# the interpreter that runs Snakemake runs the stages, unless a conda env provides its own
+PYTHON = "python" if workflow.deployment_settings and "conda" in str(
+    workflow.deployment_settings.deployment_method).lower() else sys.executable
 
 
 def names_where(predicate):
@@ -51,5 +61,5 @@ def testsets():
 
 def all_targets():
     targets = ["results/captions/summary.json"]
-    targets += expand("results/shards/{run}", run=RUNS)
+    targets += expand("results/models/{run}.pt", run=RUNS)
     return targets

@@ -36,6 +36,8 @@ rule b2c:
         "../../scripts/b2c.py"
 
 
+# RET datasets' own captions; the parser follows the format (karpathy: RSICD/RSITMD/UCM
+# JSON; hf_tsv: RemoteCLIP's released tables, used as they are instead of regenerating them)
 rule ret_captions:
     input:
         marker=lambda w: marker(w.dataset),

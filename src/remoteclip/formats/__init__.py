@@ -1,7 +1,9 @@
 """Parsers for the on-disk formats of the paper's sources, registered by name.
 
 A new dataset in a known format is one catalogue entry; a new format is one module
-here plus one line in `PARSERS`.
+here plus one line in `PARSERS` (box and mask formats, which yield `ImageRecord`s) or in
+`CAPTION_PARSERS` (caption formats, which yield `{"image", "captions", "split"}`), and its
+DEFAULTS in `PARSER_OPTIONS`.
 """
 
 from __future__ import annotations
@@ -11,9 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from .base import Box, FormatError, ImageRecord, SkipLog
-from . import auair, carpk, coco, dota, folders, hrsc, karpathy, levir, masks, sdd, visdrone, voc
+from . import auair, carpk, coco, dota, folders, hf_tsv, hrsc, karpathy, levir, masks, sdd, visdrone, voc
 
 Parser = Callable[[Path, dict[str, Any], SkipLog], Iterator[ImageRecord]]
+CaptionParser = Callable[[Path, dict[str, Any], SkipLog], Iterator[dict[str, Any]]]
 
 PARSERS: dict[str, Parser] = {
     "dota": dota.parse,
@@ -27,6 +30,12 @@ PARSERS: dict[str, Parser] = {
     "sdd": sdd.parse,
     "levir": levir.parse,
     "hrsc": hrsc.parse,
+}
+
+# human captions of retrieval datasets (group RET), read by the caption stage
+CAPTION_PARSERS: dict[str, CaptionParser] = {
+    "karpathy": karpathy.parse,
+    "hf_tsv": hf_tsv.parse,
 }
 
 
@@ -44,6 +53,7 @@ PARSER_OPTIONS: dict[str, dict[str, Any]] = {
     "levir": levir.DEFAULTS,
     "hrsc": hrsc.DEFAULTS,
     "karpathy": karpathy.DEFAULTS,
+    "hf_tsv": hf_tsv.DEFAULTS,
     "class_folders": folders.DEFAULTS,
 }
 
@@ -55,4 +65,12 @@ def get_parser(name: str) -> Parser:
         raise KeyError(f"unknown annotation format {name!r}; known: {', '.join(sorted(PARSERS))}") from None
 
 
-__all__ = ["karpathy", "folders", "Box", "FormatError", "ImageRecord", "SkipLog", "PARSERS", "get_parser"]
+def get_caption_parser(name: str) -> CaptionParser:
+    try:
+        return CAPTION_PARSERS[name]
+    except KeyError:
+        raise KeyError(f"unknown caption format {name!r}; known: {', '.join(sorted(CAPTION_PARSERS))}") from None
+
+
+__all__ = ["karpathy", "folders", "hf_tsv", "Box", "FormatError", "ImageRecord", "SkipLog", "PARSERS",
+           "CAPTION_PARSERS", "PARSER_OPTIONS", "get_parser", "get_caption_parser"]
