@@ -1,5 +1,7 @@
 """Our training loop against open_clip_train on the same shards, model and batch, single
 process, in one run; and the data loader alone against what a training step consumes.
+Rates are samples over wall time of the steps after the first five (harmonic mean of the
+per-step rates), so loader stalls count.
 
     .venv/bin/python benchmarks/bench_train.py [--steps 60] [--batch 64] [--arch RemoteCLIP-demo-ViT]
     .venv/bin/python benchmarks/bench_train.py --device cuda --arch ViT-B-32 --batch 256 --precision amp  # on a GPU
@@ -26,7 +28,8 @@ import numpy as np
 from PIL import Image
 
 REPO = Path(__file__).resolve().parents[1]
-SITE = Path(__file__).resolve().parent / ".site"
+# a folder holding webdataset 0.2.86 for open_clip_train (BENCH_WEBDATASET_SITE: an existing one)
+SITE = Path(os.environ.get("BENCH_WEBDATASET_SITE", Path(__file__).resolve().parent / ".site"))
 
 OPENCLIP_TRAIN = """
 import sys, open_clip
@@ -38,23 +41,33 @@ runpy.run_module("open_clip_train.main", run_name="__main__")
 """
 
 
-def make_shards(root: Path, n: int, size: int) -> Path:
-    from remoteclip.shards import ShardSettings, build_shards
+def _render(job):
     from remoteclip.synthetic.scenes import SCENES, render_scene
+    i, size, path = job
     kinds = list(SCENES)
+    Image.fromarray(render_scene(np.random.default_rng(i), kinds[i % len(kinds)], size).image).save(path, quality=90)
+
+
+def make_shards(root: Path, n: int, size: int) -> Path:
+    from remoteclip.parallel import available_cores, imap
+    from remoteclip.shards import ShardSettings, build_shards
+    from remoteclip.synthetic.scenes import SCENES
+    kinds = list(SCENES)
+    (root / "img").mkdir(parents=True, exist_ok=True)
+    jobs = [(i, size, root / "img" / f"{i}.jpg") for i in range(n)]
+    list(imap(_render, jobs, available_cores(), chunksize=16))
     rows = []
     for i in range(n):
         path = root / "img" / f"{i}.jpg"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(render_scene(np.random.default_rng(i), kinds[i % len(kinds)], size).image).save(path)
         rows.append({"image": str(path), "source": "bench", "captions": [f"a photo of a {kinds[i % len(kinds)]} {k}"
                                                                           for k in range(5)]})
-    build_shards(rows, root / "shards", ShardSettings(max_side=size, samples_per_shard=500, workers=2))
+    build_shards(rows, root / "shards", ShardSettings(max_side=size, samples_per_shard=500, jpeg_quality=90,
+                                                      workers=available_cores()))
     return root / "shards"
 
 
 def ensure_old_webdataset() -> None:
-    if not (SITE / "webdataset").is_dir():
+    if not (SITE / "webdataset").is_dir():  # pip --target from PyPI (needs the package index)
         subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(SITE),
                         "webdataset==0.2.86"], check=True)
 
@@ -64,13 +77,15 @@ def ours(shards, steps, batch, arch, workers, threads, device, precision) -> tup
     settings = {"model": {"arch": arch, "pretrained": None},
                 "train": {"batch_size": batch, "steps": steps, "lr": 1e-4, "warmup": 5, "workers": workers,
                           "log_every": 1, "checkpoint_every": 10**6, "device": device, "precision": precision}}
-    subprocess.run([sys.executable, "-m", "remoteclip.train", "--shards", str(shards), "--out-dir", str(out),
-                    "--settings", json.dumps(settings), "--threads", str(threads)], check=True, cwd=REPO,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.run([sys.executable, "-m", "remoteclip.train", "--shards", str(shards), "--out-dir", str(out),
+                           "--settings", json.dumps(settings), "--threads", str(threads)], cwd=REPO,
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"remoteclip.train failed:\n{(proc.stdout + proc.stderr)[-3000:]}")
     with open(out / "log.csv") as fh:
         rows = list(csv.DictReader(fh))
     rates = [float(r["samples_per_s"]) for r in rows[5:]]  # skip the warm-up steps
-    return statistics.median(rates), [float(r["data_s"]) for r in rows[5:]]
+    return statistics.harmonic_mean(rates), [float(r["data_s"]) for r in rows[5:]]
 
 
 def openclip_train(shards, steps, batch, arch, workers, threads, device, precision) -> float:
@@ -91,10 +106,10 @@ def openclip_train(shards, steps, batch, arch, workers, threads, device, precisi
     rates = [float(m) for m in re.findall(r"([\d.]+)/s/gpu", text)]
     if proc.returncode != 0 or not rates:
         raise RuntimeError(f"open_clip_train failed:\n{text[-3000:]}")
-    return statistics.median(rates[5:] or rates)
+    return statistics.harmonic_mean(rates[5:] or rates)
 
 
-def loader_alone(shards, batch, arch, workers, seconds=10.0) -> float:
+def loader_alone(shards, batch, arch, workers, device="cpu", seconds=10.0) -> float:
     import open_clip
     from torch.utils.data import DataLoader
     from remoteclip.train.data import Augment, GlobalBatchSampler, ShardDataset, ShardIndex, collate
@@ -104,7 +119,7 @@ def loader_alone(shards, batch, arch, workers, seconds=10.0) -> float:
     cfg = open_clip.get_model_preprocess_cfg(model)
     size = cfg["size"] if isinstance(cfg["size"], int) else cfg["size"][0]
     index = ShardIndex.build(sorted(Path(shards).glob("*.tar")))
-    data = ShardDataset(index, Augment(size), open_clip.get_tokenizer(arch))
+    data = ShardDataset(index, Augment(size, normalize_on_device=device != "cpu"), open_clip.get_tokenizer(arch))
     sampler = GlobalBatchSampler(len(index), batch, 1, 0, 0, steps=10**6)
     loader = DataLoader(data, batch_sampler=sampler, num_workers=workers, collate_fn=collate,
                         prefetch_factor=4 if workers else None)
@@ -128,16 +143,22 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--precision", default="amp_bf16", help="open_clip_train precision on CUDA (ours uses bf16 autocast)")
+    ap.add_argument("--shards", default=None, help="use these shards instead of rendering new ones")
+    ap.add_argument("--make-shards", default=None, help="only render shards into this folder and stop")
     args = ap.parse_args()
+    if args.make_shards:
+        make_shards(Path(args.make_shards), args.images, args.size)
+        return
     with tempfile.TemporaryDirectory() as tmp:
-        shards = make_shards(Path(tmp), args.images, args.size)
+        shards = Path(args.shards) if args.shards else make_shards(Path(tmp), args.images, args.size)
         common = (shards, args.steps, args.batch, args.arch, args.workers, args.threads, args.device)
         ours_rate, data_wait = ours(*common, "auto")
         theirs = openclip_train(*common, args.precision)
-        alone = loader_alone(shards, args.batch, args.arch, args.workers)
+        alone = loader_alone(shards, args.batch, args.arch, args.workers, args.device)
         print(f"device {args.device}, {args.arch}, batch {args.batch}, {args.workers} loader worker(s), "
               f"{args.threads} threads")
-        print(f"  remoteclip.train      {ours_rate:9.1f} samples/s (median step, data wait {statistics.median(data_wait)*1e3:.1f} ms)")
+        print(f"  remoteclip.train      {ours_rate:9.1f} samples/s (steady state; mean data wait "
+              f"{statistics.mean(data_wait) * 1e3:.1f} ms per step)")
         print(f"  open_clip_train.main  {theirs:9.1f} samples/s")
         print(f"  ratio ours/theirs     {ours_rate / theirs:9.2f}")
         print(f"  loader alone          {alone:9.1f} images/s -> headroom x{alone / ours_rate:.2f} over training")

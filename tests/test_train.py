@@ -29,25 +29,9 @@ def load(path):
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
-def comparable(state: dict) -> dict:
-    """Weights with the attention key biases masked. Adding a constant to every key shifts
-    all logits of a query equally, so softmax ignores it and the key bias's true gradient is
-    zero; what reaches it is rounding noise, which Adam normalises into full-size steps of
-    arbitrary sign. Every other weight must agree."""
-    out = {}
-    for name, value in state.items():
-        value = value.float().clone()
-        if name.endswith("in_proj_bias"):
-            third = value.numel() // 3
-            value[third:2 * third] = 0
-        out[name] = value
-    return out
-
-
 def assert_same_weights(a, b, atol):
-    a, b = comparable(a), comparable(b)
     assert a.keys() == b.keys()
-    worst = max(float((a[k] - b[k]).abs().max()) for k in a)
+    worst = max(float((a[k].float() - b[k].float()).abs().max()) for k in a)
     assert worst <= atol, f"max abs weight difference {worst}"
 
 
@@ -56,8 +40,11 @@ def test_loss_decreases_on_a_fixed_batch(world):
     torch.manual_seed(0)
     model, _, _ = create("tiny-test-ViT", None)
     index = ShardIndex.build(sorted(shards.glob("*.tar")))
-    data = ShardDataset(index, Augment(32), open_clip.get_tokenizer("tiny-test-ViT"))
+    augment = Augment(32)
+    data = ShardDataset(index, augment, open_clip.get_tokenizer("tiny-test-ViT"))
     images, texts = collate([data[(0, i)] for i in range(16)])
+    assert images.dtype == torch.uint8 and images.shape == (16, 3, 32, 32)
+    images = augment.normalize(images)
     loss_fn = open_clip.ClipLoss()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
     losses = []
@@ -83,19 +70,25 @@ def test_sampler_partitions_global_batches():
     assert accum[0] + accum[1] == one[0]
 
 
+# Adam divides each update by the gradient's running RMS, so coordinates whose true gradient
+# is ~0 turn rounding noise (a different summation order across ranks) into full-size steps;
+# a larger eps keeps those coordinates still and leaves the comparison to real gradients.
+EQUIVALENCE = {"eps": 1e-4}
+
+
 def test_ddp_two_processes_equal_one_process_with_double_batch(world, tmp_path):
     root, models, shards = world
-    cfg = settings(batch_size=16, steps=4)
+    cfg = settings(batch_size=16, steps=4, **EQUIVALENCE)
     run_training(shards, tmp_path / "one", tmp_path / "one.pt", cfg, models, nproc=1)
     run_training(shards, tmp_path / "two", tmp_path / "two.pt", cfg, models, nproc=2)
-    assert_same_weights(load(tmp_path / "one.pt"), load(tmp_path / "two.pt"), atol=2e-5)
+    assert_same_weights(load(tmp_path / "one.pt"), load(tmp_path / "two.pt"), atol=1e-5)
 
 
 def test_gradient_accumulation_equals_the_full_batch(world, tmp_path):
     root, models, shards = world
-    run_training(shards, tmp_path / "full", tmp_path / "full.pt", settings(steps=3), models)
-    run_training(shards, tmp_path / "acc", tmp_path / "acc.pt", settings(steps=3, accum_steps=2), models)
-    assert_same_weights(load(tmp_path / "full.pt"), load(tmp_path / "acc.pt"), atol=2e-5)
+    run_training(shards, tmp_path / "full", tmp_path / "full.pt", settings(steps=3, **EQUIVALENCE), models)
+    run_training(shards, tmp_path / "acc", tmp_path / "acc.pt", settings(steps=3, accum_steps=2, **EQUIVALENCE), models)
+    assert_same_weights(load(tmp_path / "full.pt"), load(tmp_path / "acc.pt"), atol=1e-5)
 
 
 def test_resume_after_kill_continues_the_same_trajectory(world, tmp_path):

@@ -150,7 +150,8 @@ def train(model_s: ModelSettings, train_s: TrainSettings, shards_dir: str | Path
     preprocess = open_clip.get_model_preprocess_cfg(model)
     size = preprocess["size"] if isinstance(preprocess["size"], int) else preprocess["size"][0]
     augment = Augment(size, train_s.crop_scale, hflip=train_s.hflip, rot90=train_s.rot90,
-                      mean=tuple(preprocess["mean"]), std=tuple(preprocess["std"]))
+                      mean=tuple(preprocess["mean"]), std=tuple(preprocess["std"]),
+                      normalize_on_device=device.type == "cuda")
 
     shards, digests = shard_list(shards_dir)
     index = ShardIndex.build(shards)
@@ -202,6 +203,8 @@ def train(model_s: ModelSettings, train_s: TrainSettings, shards_dir: str | Path
         t0 = time.perf_counter()
         micro = [next(batches) for _ in range(train_s.accum_steps)]
         micro = [(i.to(device, non_blocking=True), t.to(device, non_blocking=True)) for i, t in micro]
+        if augment.normalize_on_device:
+            micro = [(augment.normalize(i), t) for i, t in micro]
         t_data = time.perf_counter() - t0
         if train_s.accum_steps == 1:
             loss = _step_loss(wrapped, loss_fn, *micro[0], dtype)
