@@ -183,7 +183,7 @@ def train(model_s: ModelSettings, train_s: TrainSettings, shards_dir: str | Path
     dataset = ShardDataset(index, augment, open_clip.get_tokenizer(model_s.arch), train_s.seed)
     loader = DataLoader(dataset, batch_sampler=sampler, num_workers=train_s.workers, collate_fn=collate,
                         pin_memory=device.type == "cuda", persistent_workers=False,
-                        prefetch_factor=4 if train_s.workers else None)
+                        prefetch_factor=2 if train_s.workers else None)
 
     out_dir.mkdir(parents=True, exist_ok=True)
     history = TrainingLog(out_dir / "log.csv", start, world.main)
