@@ -29,6 +29,8 @@ include: "workflow/rules/convert.smk"
 include: "workflow/rules/dedup.smk"
 include: "workflow/rules/shards.smk"
 include: "workflow/rules/train.smk"
+include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/dvc.smk"
 
 
 rule all:

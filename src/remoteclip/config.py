@@ -132,7 +132,32 @@ def _reference_errors(config: dict) -> list[str]:
             errors.append(f"dedup.against.{i}: {name!r} is not a configured dataset")
         elif datasets[name].get("group") not in ("RET", "CLS", "COUNT", None):
             errors.append(f"dedup.against.{i}: {name!r} has no evaluation test split (group {datasets[name].get('group')})")
+    return errors + _evaluation_errors(config, datasets)
+
+
+def _evaluation_errors(config: dict, datasets: dict) -> list[str]:
+    evaluation = config.get("evaluation") or {}
+    runs = config.get("runs") or {}
+    errors = []
+    for name, entry in (evaluation.get("models") or {}).items():
+        kinds = [k for k in ("run", "released", "arch") if k in entry]
+        if len(kinds) != 1:
+            errors.append(f"evaluation.models.{name}: give exactly one of run, released or arch (got {kinds or 'none'})")
+        elif "run" in entry and entry["run"] not in runs:
+            errors.append(f"evaluation.models.{name}.run: {entry['run']!r} is not a configured run")
+    for i, name in enumerate(evaluation.get("benchmarks") or []):
+        if name not in datasets:
+            errors.append(f"evaluation.benchmarks.{i}: {name!r} is not a configured dataset")
+        elif datasets[name].get("group") not in ("RET", "CLS", "COUNT"):
+            errors.append(f"evaluation.benchmarks.{i}: {name!r} is a {datasets[name].get('group')} source, not a benchmark")
     return errors
+
+
+def evaluation_benchmarks(config: dict) -> list[str]:
+    chosen = config["evaluation"]["benchmarks"]
+    if chosen is None:
+        chosen = [n for n, d in config["datasets"].items() if d["group"] in ("RET", "CLS", "COUNT")]
+    return sorted(chosen)
 
 
 def resolve_path(path: str | Path, workflow_dir: str | Path | None = None) -> Path:
@@ -209,6 +234,8 @@ def resolve_catalogue(config: dict, workflow_dir: str | Path) -> dict[str, dict]
         spec = datasets[name]
         spec.setdefault("group", entry["group"])
         spec.setdefault("format", entry["format"])
+        if entry.get("classes"):
+            spec["classes"] = {**entry["classes"], **(spec.get("classes") or {})}
         spec["options"] = {**copy.deepcopy(entry.get("options") or {}), **(spec.get("options") or {})}
         entries[name] = entry
     if not errors:

@@ -62,4 +62,6 @@ def testsets():
 def all_targets():
     targets = ["results/captions/summary.json"]
     targets += expand("results/models/{run}.pt", run=RUNS)
+    if config["evaluation"]["models"]:
+        targets.append("results/eval/summary.csv")
     return targets

@@ -14,16 +14,9 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from ..errors import FormatError  # noqa: F401 (re-exported: parsers raise it)
+
 log = logging.getLogger(__name__)
-
-
-class FormatError(ValueError):
-    """A malformed input file; the message names the file and, where known, the line."""
-
-    def __init__(self, path: str | Path, message: str, line: int | None = None):
-        self.path, self.line, self.reason = str(path), line, message
-        where = f"{path}:{line}" if line is not None else str(path)
-        super().__init__(f"{where}: {message}")
 
 
 @dataclasses.dataclass

@@ -52,13 +52,28 @@ def check_architecture(arch: str) -> None:
                                   f"(custom architectures are JSON files in config/models/)")
 
 
+def is_checkpoint_path(pretrained: str | None) -> bool:
+    return pretrained is not None and (os.sep in pretrained or pretrained.endswith((".pt", ".pth", ".bin",
+                                                                                    ".safetensors")))
+
+
+def uses_quick_gelu(arch: str, pretrained: str | None, force: bool = False) -> bool:
+    """OpenAI's weights were trained with QuickGELU. open_clip 3 builds `ViT-B-32` with GELU
+    even for pretrained="openai" (it only warns), so the tag's own flag decides here."""
+    if force or arch.endswith("-quickgelu"):
+        return True
+    if pretrained and not is_checkpoint_path(pretrained):
+        return bool(open_clip.get_pretrained_cfg(arch, pretrained).get("quick_gelu", False))
+    return False
+
+
 def create(arch: str, pretrained: str | None = None, device: str | torch.device = "cpu",
            force_quick_gelu: bool = False, precision: str = "fp32"):
     """(model, train transform, val transform); `pretrained` is a tag (e.g. "openai"), a
     checkpoint path, or None for random initialisation."""
     check_architecture(arch)
-    is_file = pretrained is not None and (os.sep in pretrained or pretrained.endswith((".pt", ".pth", ".bin",
-                                                                                      ".safetensors")))
+    is_file = is_checkpoint_path(pretrained)
+    force_quick_gelu = uses_quick_gelu(arch, pretrained, force_quick_gelu)
     if is_file and not Path(pretrained).is_file():
         raise FileNotFoundError(f"checkpoint {pretrained} does not exist")
     model, train_tf, val_tf = open_clip.create_model_and_transforms(

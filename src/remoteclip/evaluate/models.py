@@ -1,0 +1,98 @@
+"""Models to score: our runs, their initialisations, open_clip pretrained tags, and any
+checkpoint, including the released RemoteCLIP weights.
+
+The released RemoteCLIP-*.pt files are plain open_clip state dicts fine-tuned from
+OpenAI's CLIP, which uses QuickGELU; the official retrieval.py (which produced the
+published numbers, with the open_clip of 2023) builds the model with pretrained="openai",
+i.e. QuickGELU, then loads the file. The README's snippet builds a GELU model instead;
+both load (same keys) but give different embeddings. QuickGELU is therefore our default
+for them (`quick_gelu: false` selects the README's path).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import open_clip
+import torch
+
+from ..train.models import check_architecture, register_model_configs, uses_quick_gelu
+
+log = logging.getLogger(__name__)
+
+RELEASED = {
+    "RemoteCLIP-RN50": "RN50",
+    "RemoteCLIP-ViT-B-32": "ViT-B-32",
+    "RemoteCLIP-ViT-L-14": "ViT-L-14",
+}
+RELEASED_URL = "https://huggingface.co/chendelong/RemoteCLIP/resolve/main/{name}.pt"
+
+
+class MissingCheckpoint(FileNotFoundError):
+    pass
+
+
+def resolve(name: str, entry: dict[str, Any], config: dict) -> dict[str, Any]:
+    """A flat, JSON-able description of an evaluation model (what the rules pass around)."""
+    if "run" in entry:
+        run = config["runs"][entry["run"]]
+        model, seed = run["model"], run["train"]["seed"]
+        arch = model["arch"]
+        quick = uses_quick_gelu(arch, model["pretrained"], model["force_quick_gelu"])
+        if entry.get("init"):  # the run's starting point: its pretrained weights or its seeded random init
+            return {"name": name, "arch": arch, "pretrained": model["pretrained"], "checkpoint": None,
+                    "quick_gelu": quick, "seed": seed, "origin": f"initialisation of run {entry['run']}"}
+        return {"name": name, "arch": arch, "pretrained": None, "checkpoint": f"results/models/{entry['run']}.pt",
+                "quick_gelu": quick, "seed": seed, "origin": f"run {entry['run']}"}
+    if "released" in entry:
+        release = entry["released"]
+        return {"name": name, "arch": RELEASED[release], "pretrained": None,
+                "checkpoint": entry.get("checkpoint") or f"checkpoints/{release}.pt",
+                "quick_gelu": entry.get("quick_gelu", True), "seed": 0, "url": RELEASED_URL.format(name=release),
+                "origin": f"released {release}"}
+    arch = entry["arch"]
+    quick = entry.get("quick_gelu")
+    if quick is None:
+        quick = uses_quick_gelu(arch, entry.get("pretrained"))
+    return {"name": name, "arch": arch, "pretrained": entry.get("pretrained"), "checkpoint": entry.get("checkpoint"),
+            "quick_gelu": quick, "seed": entry.get("seed", 0), "url": entry.get("url"),
+            "origin": entry.get("checkpoint") or f"open_clip {arch}/{entry.get('pretrained')}"}
+
+
+def checkpoint_state(path: str | Path) -> dict[str, torch.Tensor]:
+    """A state dict from a checkpoint file: plain (released RemoteCLIP, our exports), or
+    wrapped in "state_dict"/"model" with a DDP "module." prefix (open_clip_train, ITRA)."""
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    for key in ("state_dict", "model"):
+        if isinstance(state, dict) and isinstance(state.get(key), dict):
+            state = state[key]
+    if next(iter(state)).startswith("module."):
+        state = {k[len("module."):]: v for k, v in state.items()}
+    return state
+
+
+def load(spec: dict[str, Any], device: str | torch.device = "cpu"):
+    """(model in eval mode, validation transform, tokenizer) for a resolved spec."""
+    register_model_configs()
+    if spec.get("checkpoint"):
+        path = Path(spec["checkpoint"])
+        register_model_configs(path.parent)  # a custom architecture travels with its weights
+        if not path.is_file():
+            where = f"; get it from {spec['url']}" if spec.get("url") else ""
+            raise MissingCheckpoint(f"model {spec['name']}: checkpoint {path} not found. Put the file at "
+                                    f"{path.resolve()}{where}")
+    check_architecture(spec["arch"])
+    torch.manual_seed(spec.get("seed") or 0)  # a random initialisation is the run's own
+    model, _, preprocess = open_clip.create_model_and_transforms(
+        spec["arch"], pretrained=spec.get("pretrained"), device="cpu", force_quick_gelu=spec["quick_gelu"])
+    if spec.get("checkpoint"):
+        state = checkpoint_state(spec["checkpoint"])
+        try:
+            model.load_state_dict(state, strict=True)
+        except RuntimeError as exc:
+            raise RuntimeError(f"model {spec['name']}: {spec['checkpoint']} does not fit architecture "
+                               f"{spec['arch']}: {str(exc).splitlines()[0]} ...") from None
+    model.to(device).eval()  # open_clip 3 does not switch to eval mode itself (RN50 BatchNorm)
+    return model, preprocess, open_clip.get_tokenizer(spec["arch"])

@@ -1,0 +1,82 @@
+"""Evaluation splits, written once per benchmark under results/splits/ so anyone can review
+exactly which files were scored:
+
+- CLS: per class, files sorted by name, first 80 % train, last 20 % test (the maintainers'
+  protocol), with readable class names for prompts;
+- RET: the Karpathy test split, captions capitalised and grouped per de-duplicated image
+  (the official retrieval.py);
+- COUNT: the RemoteCount reconstruction built from the dataset's labels.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ..config import DatasetSpec
+from ..formats import FormatError, SkipLog, folders, get_caption_parser, get_parser, karpathy
+from ..formats.common import image_index
+from ..testsets import classification_split
+from .counting import build_counting_set
+from .retrieval import group_captions
+from .zeroshot import readable_name
+
+
+def classification_set(spec: DatasetSpec, classes: dict[str, str] | None, train_fraction: float) -> dict[str, Any]:
+    split = classification_split(spec, train_fraction)
+    folders_sorted = sorted(split["train"])
+    for cls in folders_sorted:
+        if not split["test"][cls]:
+            raise FormatError(spec.root, f"class {cls!r} has too few images for a test split")
+    names = [(classes or {}).get(c) or readable_name(c) for c in folders_sorted]
+    base = spec.root / {**folders.DEFAULTS, **spec.options}["path"]
+    return {"benchmark": spec.name, "group": "CLS", "root": str(base),
+            "rule": f"per class, sorted by file name, first {train_fraction:.0%} train, rest test",
+            "classes": folders_sorted, "classnames": names,
+            "train": [[f, i] for i, c in enumerate(folders_sorted) for f in split["train"][c]],
+            "test": [[f, i] for i, c in enumerate(folders_sorted) for f in split["test"][c]]}
+
+
+def retrieval_set(spec: DatasetSpec) -> dict[str, Any]:
+    opts = {**karpathy.DEFAULTS, **spec.options, "splits": ["test"]}
+    entries = [e for e in karpathy.load(spec.root / opts["annotations"]) if e.get("split") == "test"] \
+        if spec.format == "karpathy" else _caption_entries(spec, opts)
+    if not entries:
+        raise FormatError(spec.root, "the retrieval test split is empty")
+    files, captions, caption_to_image = group_captions(entries)
+    images = image_index(spec.root, opts["images"])
+    missing = [f for f in files if f not in images]
+    if missing:
+        raise FormatError(spec.root, f"{len(missing)} test images not found, e.g. {missing[0]}")
+    return {"benchmark": spec.name, "group": "RET", "root": str(spec.root),
+            "rule": "Karpathy test split; captions .capitalize()d and grouped per image (official retrieval.py)",
+            "images": [str(images[f].relative_to(spec.root)) for f in files], "captions": captions,
+            "caption_to_image": [int(i) for i in caption_to_image]}
+
+
+def _caption_entries(spec: DatasetSpec, opts: dict) -> list[dict]:
+    items = get_caption_parser(spec.format)(spec.root, opts, SkipLog())
+    return [{"filename": Path(i["image"]).name, "sentences": [{"raw": c} for c in i["captions"]]} for i in items]
+
+
+def counting_set(spec: DatasetSpec, settings: dict[str, Any]) -> dict[str, Any]:
+    records = list(get_parser(spec.format)(spec.root, spec.options, SkipLog()))
+    samples = build_counting_set(records, classes=settings.get("classes") or None, min_count=settings["min_count"],
+                                 max_count=settings["max_count"], tile=settings.get("tile"))
+    if not samples:
+        raise FormatError(spec.root, "no image holds 1 to 10 objects of a counting class")
+    return {"benchmark": spec.name, "group": "COUNT", "root": str(spec.root),
+            "rule": f"one sample per (image, class) with {settings['min_count']}-{settings['max_count']} objects"
+                    + (f", {settings['tile']} px tiles, objects cut by a tile border excluded" if settings.get("tile") else ""),
+            "samples": samples}
+
+
+def build(spec: DatasetSpec, classes: dict[str, str] | None, train_fraction: float,
+          counting: dict[str, Any]) -> dict[str, Any]:
+    if spec.group == "CLS":
+        return classification_set(spec, classes, train_fraction)
+    if spec.group == "RET":
+        return retrieval_set(spec)
+    if spec.group == "COUNT":
+        return counting_set(spec, counting)
+    raise ValueError(f"{spec.name}: group {spec.group} is not an evaluation benchmark")

@@ -1,0 +1,126 @@
+# Evaluation: split files per benchmark, image and text features once per (model,
+# benchmark), then every task on the cached features, and one summary CSV.
+
+from remoteclip.config import evaluation_benchmarks
+from remoteclip.evaluate.models import RELEASED, RELEASED_URL
+from remoteclip.evaluate.models import resolve as resolve_eval_model
+from remoteclip.evaluate.tasks import TASKS_BY_GROUP
+
+EVAL = config["evaluation"]
+EVAL_MODELS = {n: resolve_eval_model(n, e, config) for n, e in EVAL["models"].items()}
+BENCHMARKS = evaluation_benchmarks(config)
+
+
+def tasks_of(benchmark):
+    return [t for t in TASKS_BY_GROUP[DATASETS[benchmark].group] if t in EVAL["tasks"]]
+
+
+def eval_results():
+    return [f"results/eval/{m}/{b}.{t}.json" for m in sorted(EVAL_MODELS) for b in BENCHMARKS for t in tasks_of(b)]
+
+
+def model_inputs(wildcards):
+    path = EVAL_MODELS[wildcards.model].get("checkpoint")
+    return [path] if path else []
+
+
+def eval_settings():
+    return {k: EVAL[k] for k in ("knn", "linear_probe", "fewshot", "counting", "templates")}
+
+
+wildcard_constraints:
+    model=wildcard_regex(sorted(EVAL_MODELS)),
+    benchmark=wildcard_regex(BENCHMARKS),
+    task="|".join(sorted({t for ts in TASKS_BY_GROUP.values() for t in ts})),
+
+
+rule eval_split:
+    input:
+        marker=lambda w: marker(w.benchmark),
+    output:
+        split="results/splits/{benchmark}.json",
+    params:
+        dataset=lambda w: config["datasets"][w.benchmark],
+        train_fraction=config["splits"]["train_fraction"],
+        counting=EVAL["counting"],
+    log:
+        "results/logs/eval_split/{benchmark}.log",
+    script:
+        "../../scripts/eval_split.py"
+
+
+rule features:
+    input:
+        split="results/splits/{benchmark}.json",
+        model=model_inputs,
+    output:
+        images="results/features/{model}/{benchmark}.npz",
+        texts="results/features/{model}/{benchmark}.text.npz",
+    params:
+        model=lambda w: EVAL_MODELS[w.model],
+        batch_size=EVAL["batch_size"],
+        workers=EVAL["workers"],
+        device=EVAL["device"],
+        templates=EVAL["templates"],
+        variants=EVAL["counting"]["variants"],
+    threads: max(1, EVAL["workers"])
+    log:
+        "results/logs/features/{model}/{benchmark}.log",
+    script:
+        "../../scripts/features.py"
+
+
+def task_outputs(group):
+    return [f"results/eval/{{model}}/{{benchmark}}.{t}.json" for t in TASKS_BY_GROUP[group] if t in EVAL["tasks"]]
+
+
+# one job scores every task of a benchmark on the cached features (a process start costs
+# more than most tasks); one rule per benchmark group, since their task lists differ
+for group in ("CLS", "RET", "COUNT"):
+    if not task_outputs(group):
+        continue
+
+    rule:
+        name:
+            f"evaluate_{group.lower()}"
+        input:
+            split="results/splits/{benchmark}.json",
+            images="results/features/{model}/{benchmark}.npz",
+            texts="results/features/{model}/{benchmark}.text.npz",
+        output:
+            task_outputs(group),
+        params:
+            model=lambda w: EVAL_MODELS[w.model],
+            settings=eval_settings(),
+            tasks=[t for t in TASKS_BY_GROUP[group] if t in EVAL["tasks"]],
+        wildcard_constraints:
+            benchmark=wildcard_regex([b for b in BENCHMARKS if DATASETS[b].group == group]),
+        log:
+            f"results/logs/evaluate/{{model}}/{{benchmark}}.{group.lower()}.log",
+        script:
+            "../../scripts/evaluate.py"
+
+
+rule eval_summary:
+    input:
+        results=eval_results(),
+    output:
+        summary="results/eval/summary.csv",
+    log:
+        "results/logs/eval_summary.log",
+    script:
+        "../../scripts/eval_summary.py"
+
+
+rule fetch_released_checkpoint:
+    output:
+        "checkpoints/{release}.pt",
+    params:
+        url=lambda w: RELEASED_URL.format(name=w.release),
+    wildcard_constraints:
+        release="|".join(RELEASED),
+    localrule: True
+    log:
+        "results/logs/checkpoints/{release}.log",
+    script:
+        "../../scripts/fetch_checkpoint.py"
