@@ -64,4 +64,5 @@ def all_targets():
     targets += expand("results/models/{run}.pt", run=RUNS)
     if config["evaluation"]["models"]:
         targets.append("results/eval/summary.csv")
+    targets.append("results/report/index.md")  # the report rule writes all its files together
     return targets

@@ -11,6 +11,8 @@ rule parse:
         dataset=dataset_params,
     wildcard_constraints:
         dataset=wildcard_regex(BOXED),
+    conda:
+        "../../envs/data.yaml"
     log:
         "results/logs/parse/{dataset}.log",
     script:
@@ -30,6 +32,8 @@ rule b2c:
         b2c={k: v for k, v in config["b2c"].items() if k != "templates"},
     wildcard_constraints:
         dataset=wildcard_regex(BOXED),
+    conda:
+        "../../envs/data.yaml"
     log:
         "results/logs/b2c/{dataset}.log",
     script:
@@ -48,6 +52,8 @@ rule ret_captions:
         dataset=dataset_params,
     wildcard_constraints:
         dataset=wildcard_regex(RET),
+    conda:
+        "../../envs/data.yaml"
     log:
         "results/logs/captions/{dataset}.log",
     script:
@@ -59,6 +65,8 @@ rule captions_summary:
         reports=expand("results/captions/{dataset}.report.json", dataset=CAPTIONED),
     output:
         summary="results/captions/summary.json",
+    conda:
+        "../../envs/data.yaml"
     log:
         "results/logs/captions_summary.log",
     script:

@@ -10,6 +10,8 @@ rule hash_training_source:
     params:
         hash_size=config["dedup"]["hash_size"],
     threads: config["dedup"]["workers"]
+    conda:
+        "../../envs/data.yaml"
     log:
         "results/logs/dedup/hash_{dataset}.train.log",
     script:
@@ -26,6 +28,8 @@ rule hash_test_split:
         hash_size=config["dedup"]["hash_size"],
         train_fraction=config["splits"]["train_fraction"],
     threads: config["dedup"]["workers"]
+    conda:
+        "../../envs/data.yaml"
     log:
         "results/logs/dedup/hash_{dataset}.test.log",
     script:
@@ -45,6 +49,8 @@ rule dedup:
         threshold=config["dedup"]["threshold"],
         blocks=config["dedup"]["blocks"],
         bits=config["dedup"]["hash_size"] ** 2,
+    conda:
+        "../../envs/data.yaml"
     log:
         "results/logs/dedup/{run}.log",
     script:

@@ -24,6 +24,8 @@ rule download:
     # on many clusters only the login node reaches the internet; a manual step also needs
     # the person at the terminal to see its message
     localrule: True
+    conda:
+        "../../envs/data.yaml"
     log:
         "results/logs/download/{dataset}.log",
     script:
@@ -38,6 +40,8 @@ rule local_dataset:
     wildcard_constraints:
         dataset=wildcard_regex(LOCAL),
     localrule: True
+    conda:
+        "../../envs/data.yaml"
     log:
         "results/logs/download/{dataset}.log",
     script:

@@ -9,6 +9,8 @@ rule dvc_track:
     params:
         dvc=config["dvc"],
     localrule: True
+    conda:
+        "../../envs/dvc.yaml"
     log:
         "results/logs/dvc_track.log",
     script:

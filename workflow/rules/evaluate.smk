@@ -2,9 +2,8 @@
 # benchmark), then every task on the cached features, and one summary CSV.
 
 from remoteclip.config import evaluation_benchmarks
-from remoteclip.evaluate.models import RELEASED, RELEASED_URL
-from remoteclip.evaluate.models import resolve as resolve_eval_model
-from remoteclip.evaluate.tasks import TASKS_BY_GROUP
+from remoteclip.evaluate.registry import RELEASED, RELEASED_URL, TASKS_BY_GROUP
+from remoteclip.evaluate.registry import resolve as resolve_eval_model
 
 EVAL = config["evaluation"]
 EVAL_MODELS = {n: resolve_eval_model(n, e, config) for n, e in EVAL["models"].items()}
@@ -43,6 +42,8 @@ rule eval_split:
         dataset=lambda w: config["datasets"][w.benchmark],
         train_fraction=config["splits"]["train_fraction"],
         counting=EVAL["counting"],
+    conda:
+        "../../envs/eval.yaml"
     log:
         "results/logs/eval_split/{benchmark}.log",
     script:
@@ -64,6 +65,8 @@ rule features:
         templates=EVAL["templates"],
         variants=EVAL["counting"]["variants"],
     threads: max(1, EVAL["workers"])
+    conda:
+        "../../envs/eval.yaml"
     log:
         "results/logs/features/{model}/{benchmark}.log",
     script:
@@ -95,6 +98,8 @@ for group in ("CLS", "RET", "COUNT"):
             tasks=[t for t in TASKS_BY_GROUP[group] if t in EVAL["tasks"]],
         wildcard_constraints:
             benchmark=wildcard_regex([b for b in BENCHMARKS if DATASETS[b].group == group]),
+        conda:
+            "../../envs/eval.yaml"
         log:
             f"results/logs/evaluate/{{model}}/{{benchmark}}.{group.lower()}.log",
         script:
@@ -106,6 +111,8 @@ rule eval_summary:
         results=eval_results(),
     output:
         summary="results/eval/summary.csv",
+    conda:
+        "../../envs/eval.yaml"
     log:
         "results/logs/eval_summary.log",
     script:
@@ -120,6 +127,8 @@ rule fetch_released_checkpoint:
     wildcard_constraints:
         release="|".join(RELEASED),
     localrule: True
+    conda:
+        "../../envs/eval.yaml"
     log:
         "results/logs/checkpoints/{release}.log",
     script:

@@ -11,6 +11,8 @@ rule build_shards:
         settings=config["shards"],
         seed=config["seed"],
     threads: workflow.cores
+    conda:
+        "../../envs/data.yaml"
     log:
         "results/logs/build_shards/{run}.log",
     script:

@@ -11,6 +11,8 @@ rule synthesize:
     wildcard_constraints:
         dataset=wildcard_regex(SYNTHETIC),
     threads: config["synthetic"]["workers"]
+    conda:
+        "../../envs/data.yaml"
     log:
         "results/logs/synthesize/{dataset}.log",
     script:

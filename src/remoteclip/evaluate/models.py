@@ -19,46 +19,12 @@ import open_clip
 import torch
 
 from ..train.models import check_architecture, register_model_configs, uses_quick_gelu
+from .registry import RELEASED, RELEASED_URL, resolve  # noqa: F401 (re-exported)
 
 log = logging.getLogger(__name__)
 
-RELEASED = {
-    "RemoteCLIP-RN50": "RN50",
-    "RemoteCLIP-ViT-B-32": "ViT-B-32",
-    "RemoteCLIP-ViT-L-14": "ViT-L-14",
-}
-RELEASED_URL = "https://huggingface.co/chendelong/RemoteCLIP/resolve/main/{name}.pt"
-
-
 class MissingCheckpoint(FileNotFoundError):
     pass
-
-
-def resolve(name: str, entry: dict[str, Any], config: dict) -> dict[str, Any]:
-    """A flat, JSON-able description of an evaluation model (what the rules pass around)."""
-    if "run" in entry:
-        run = config["runs"][entry["run"]]
-        model, seed = run["model"], run["train"]["seed"]
-        arch = model["arch"]
-        quick = uses_quick_gelu(arch, model["pretrained"], model["force_quick_gelu"])
-        if entry.get("init"):  # the run's starting point: its pretrained weights or its seeded random init
-            return {"name": name, "arch": arch, "pretrained": model["pretrained"], "checkpoint": None,
-                    "quick_gelu": quick, "seed": seed, "origin": f"initialisation of run {entry['run']}"}
-        return {"name": name, "arch": arch, "pretrained": None, "checkpoint": f"results/models/{entry['run']}.pt",
-                "quick_gelu": quick, "seed": seed, "origin": f"run {entry['run']}"}
-    if "released" in entry:
-        release = entry["released"]
-        return {"name": name, "arch": RELEASED[release], "pretrained": None,
-                "checkpoint": entry.get("checkpoint") or f"checkpoints/{release}.pt",
-                "quick_gelu": entry.get("quick_gelu", True), "seed": 0, "url": RELEASED_URL.format(name=release),
-                "origin": f"released {release}"}
-    arch = entry["arch"]
-    quick = entry.get("quick_gelu")
-    if quick is None:
-        quick = uses_quick_gelu(arch, entry.get("pretrained"))
-    return {"name": name, "arch": arch, "pretrained": entry.get("pretrained"), "checkpoint": entry.get("checkpoint"),
-            "quick_gelu": quick, "seed": entry.get("seed", 0), "url": entry.get("url"),
-            "origin": entry.get("checkpoint") or f"open_clip {arch}/{entry.get('pretrained')}"}
 
 
 def checkpoint_state(path: str | Path) -> dict[str, torch.Tensor]:
@@ -84,9 +50,12 @@ def load(spec: dict[str, Any], device: str | torch.device = "cpu"):
             raise MissingCheckpoint(f"model {spec['name']}: checkpoint {path} not found. Put the file at "
                                     f"{path.resolve()}{where}")
     check_architecture(spec["arch"])
+    quick = spec.get("quick_gelu")
+    if quick is None:  # as the weights were trained: OpenAI's (and what started from them) use QuickGELU
+        quick = uses_quick_gelu(spec["arch"], spec.get("pretrained") or spec.get("trained_from"))
     torch.manual_seed(spec.get("seed") or 0)  # a random initialisation is the run's own
     model, _, preprocess = open_clip.create_model_and_transforms(
-        spec["arch"], pretrained=spec.get("pretrained"), device="cpu", force_quick_gelu=spec["quick_gelu"])
+        spec["arch"], pretrained=spec.get("pretrained"), device="cpu", force_quick_gelu=quick)
     if spec.get("checkpoint"):
         state = checkpoint_state(spec["checkpoint"])
         try:

@@ -15,7 +15,7 @@ from .probe import linear_probe
 from .retrieval import retrieval_metrics
 from .zeroshot import classify, zeroshot_metrics
 
-TASKS_BY_GROUP = {"CLS": ("zeroshot", "linear_probe", "knn", "fewshot"), "RET": ("retrieval",), "COUNT": ("counting",)}
+from .registry import TASKS_BY_GROUP  # noqa: F401 (re-exported)
 
 
 def versions() -> dict[str, str]:

@@ -43,6 +43,8 @@ class SynthSpec:
     scenes: list[str] | None = None
     clutter: float = 0.3
     nodata: float = 0.0
+    mix: float = 0.0  # chance that a slice of another scene type is pasted in (mixed scenes)
+    count_fraction: float = 0.0  # detection sets: share of images holding 1-12 objects of one class
     count_classes: list[str] | None = None
     options: dict = dataclasses.field(default_factory=dict)
 
@@ -78,11 +80,15 @@ def _render(job: tuple[SynthSpec, int]) -> tuple[int, str, Scene]:
         category = classes[index % len(classes)]
         count = int(rng.integers(1, 11))
         scene = render_count(rng, category, count, spec.size)
+    elif spec.count_fraction and rng.random() < spec.count_fraction:
+        # DOTA-like images dominated by one countable class, as B2C's count captions need
+        classes = spec.count_classes or COUNT_CLASSES + ["small vehicle", "large vehicle"]
+        scene = render_count(rng, str(rng.choice(classes)), int(rng.integers(1, 13)), spec.size)
     else:
         kinds = spec.scenes or DEFAULT_SCENES[spec.writer]
         # cycle through scene types so every class has the same number of images
         kind = kinds[index % len(kinds)]
-        scene = render_scene(rng, kind, spec.size, spec.clutter, spec.nodata)
+        scene = render_scene(rng, kind, spec.size, spec.clutter, spec.nodata, spec.mix)
     return index, _split_of(spec, index), scene
 
 

@@ -301,10 +301,37 @@ def clutter(c: Canvas, rng, level: float) -> None:
             place(c, rng, str(category), c.free(), tries=10)
 
 
+def mix_in(c: Canvas, rng, kind: str) -> None:
+    """Mixed scenes: a 20-40 % slice of another scene type is pasted over this one. The
+    scene keeps its label; objects of either scene cut by the slice are dropped from the
+    object list, so counts used in captions stay true."""
+    other = Canvas(c.h, c.w)
+    SCENES[str(rng.choice([k for k in SCENES if k != kind]))](other, rng)
+    region = half_plane(c, rng, offset=rng.uniform(0.1, 0.3) * min(c.h, c.w))
+    c.image[region] = other.image[region]
+    c.ground[region] = other.ground[region]
+    keep = [o for o in c.objects if not (c.visible(o) & region).any()]
+    c.instances[region] = 0
+    c.objects = []
+    for obj in keep:  # renumber the kept objects of this scene
+        mask = c.instances == obj.ident
+        obj.ident = len(c.objects) + 1
+        c.instances[mask] = obj.ident
+        c.objects.append(obj)
+    for obj in other.objects:  # and add the other scene's objects that lie wholly in the slice
+        mask = other.instances == obj.ident
+        if mask.any() and not (mask & ~region).any():
+            obj.ident = len(c.objects) + 1
+            c.instances[mask] = obj.ident
+            c.objects.append(obj)
+
+
 def render_scene(rng: np.random.Generator, kind: str, size: int, clutter_level: float = 0.3,
-                 nodata: float = 0.0) -> Scene:
+                 nodata: float = 0.0, mix: float = 0.0) -> Scene:
     c = Canvas(size, size)
     SCENES[kind](c, rng)
+    if mix and rng.random() < mix:
+        mix_in(c, rng, kind)
     clutter(c, rng, clutter_level)
     if nodata and rng.random() < nodata:
         corner = half_plane(c, rng, offset=0.3 * size) & (c.instances == 0)

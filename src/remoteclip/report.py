@@ -1,0 +1,919 @@
+"""The report: paper-style tables (markdown + CSV), the learning check, plots, the files
+`dvc metrics` / `dvc plots` read, and an index.
+
+It reads result files only (results/eval/summary.csv and the per-task JSON, training logs,
+caption files, de-duplication summaries), so it runs in seconds and can be rebuilt on any
+machine that holds the results. A section without data says so; a plot without data is
+still written (a PNG saying "no data") so that every declared output exists.
+
+Our numbers sit beside the paper's (src/remoteclip/data/paper_results.csv) wherever a
+configured model names a paper row (`paper:` in evaluation.models, or the default below)
+and the benchmark is one of the paper's.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import math
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from importlib import resources
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+# every file the report writes, relative to its folder; the rule declares exactly these
+OUTPUTS = {
+    "index": "index.md",
+    "metrics": "metrics.json",
+    "training_log": "training_log.csv",
+    "fewshot_points": "fewshot.csv",
+    "learning_check_md": "learning_check.md",
+    "learning_check_csv": "learning_check.csv",
+    "learning_check_json": "learning_check.json",
+    "retrieval_md": "tables/retrieval.md",
+    "retrieval_csv": "tables/retrieval.csv",
+    "zeroshot_md": "tables/zeroshot.md",
+    "zeroshot_csv": "tables/zeroshot.csv",
+    "linear_probe_md": "tables/linear_probe.md",
+    "linear_probe_csv": "tables/linear_probe.csv",
+    "knn_md": "tables/knn.md",
+    "knn_csv": "tables/knn.csv",
+    "fewshot_md": "tables/fewshot.md",
+    "fewshot_csv": "tables/fewshot.csv",
+    "counting_md": "tables/counting.md",
+    "counting_csv": "tables/counting.csv",
+    "training_png": "plots/training.png",
+    "fewshot_png": "plots/fewshot.png",
+    "counting_png": "plots/counting_confusion.png",
+    "caption_lengths_png": "plots/caption_lengths.png",
+    "top_words_png": "plots/top_words.png",
+    "dedup_png": "plots/dedup.png",
+}
+
+RET_METRICS = [("image_to_text_R@1", "I→T R@1"), ("image_to_text_R@5", "I→T R@5"),
+               ("image_to_text_R@10", "I→T R@10"), ("text_to_image_R@1", "T→I R@1"),
+               ("text_to_image_R@5", "T→I R@5"), ("text_to_image_R@10", "T→I R@10"), ("mean_recall", "mean R")]
+
+# the paper's column order (Tables III/IV) and its names where our catalogue spells them otherwise
+PAPER_ORDER = ["RSITMD", "RSICD", "UCM-Captions", "RSI-CB128", "RSI-CB256", "SIRI-WHU", "EuroSAT", "MLRSNet",
+               "PatternNet", "RESISC45", "AID", "RSSCN7", "Optimal-31", "RSC11", "WHU-RS19"]
+PAPER_LABELS = {"SIRI-WHU": "WHU-earth", "RSSCN7": "RS2800", "Optimal-31": "OPTIMAL-31", "UCM-Captions": "UCM"}
+
+# Table V's dataset ablation (RN50), the published answer to "do DET/SEG captions help?";
+# only the averages are published, so they live here and not in paper_results.csv
+TABLE_V_SOURCES = {"backbone": "RN50", "RET only": {"retrieval": 36.32, "zeroshot": 48.75},
+                   "RET + DET + SEG": {"retrieval": 42.01, "zeroshot": 53.46}}
+
+# the learning check's metrics: (task, metric, label)
+CHECKED = [("zeroshot", "acc1", "zero-shot top-1"), ("retrieval", "mean_recall", "retrieval mean recall"),
+           ("counting", "words.top1", "counting top-1 (words)"), ("counting", "digits.top1", "counting top-1 (digits)")]
+
+KIND_ORDER = {"pretrained": 0, "init": 0, "run": 1, "released": 2, "checkpoint": 3}
+STOPWORDS = frozenset("a an the is are was were be been of in on at to and or with by for from as it its this that "
+                      "there these those some many several two three four five six seven eight nine ten one".split())
+
+
+# ---------------------------------------------------------------- the paper's numbers
+
+
+def paper_results() -> list[dict]:
+    """The published numbers (Tables II-IV, the few-shot RN50 table) in summary.csv's layout."""
+    text = resources.files("remoteclip").joinpath("data/paper_results.csv").read_text()
+    rows = list(csv.DictReader(io.StringIO(text)))
+    for row in rows:
+        row["value"] = float(row["value"])
+    return rows
+
+
+def paper_models() -> list[str]:
+    return sorted({row["model"] for row in paper_results()})
+
+
+def paper_name(entry: dict, spec: dict) -> str | None:
+    """The paper row an evaluation model reproduces: `paper:` when given; otherwise the
+    released weights are "RemoteCLIP <arch>" and OpenAI's weights (a pretrained model, or
+    the initialisation of a run that starts from them) are "CLIP <arch>"; our runs have none."""
+    if entry.get("paper"):
+        return entry["paper"]
+    if "released" in entry:
+        return f"RemoteCLIP {spec['arch']}"
+    if spec.get("pretrained") == "openai" and not spec.get("checkpoint"):
+        return f"CLIP {spec['arch']}"
+    return None
+
+
+def start_key(spec: dict) -> list:
+    """What a model without a checkpoint is: architecture, weights and, for a random
+    initialisation, its seed. A run's initialisation and a pretrained model that agree are
+    the same network, so either serves as the run's "before" in the learning check."""
+    seed = spec.get("seed") if spec.get("pretrained") is None else None
+    return [spec["arch"], spec.get("pretrained"), bool(spec.get("quick_gelu")), seed]
+
+
+def describe_models(entries: dict[str, dict], specs: dict[str, dict]) -> dict[str, dict]:
+    """{name: kind, origin, arch, run, paper, start} for every evaluation model (JSON-able,
+    the report rule's params). `specs` are the resolved models (evaluate.models.resolve)."""
+    out = {}
+    for name, entry in entries.items():
+        spec = specs[name]
+        if "run" in entry:
+            kind = "init" if entry.get("init") else "run"
+        elif "released" in entry:
+            kind = "released"
+        else:
+            kind = "checkpoint" if spec.get("checkpoint") else "pretrained"
+        out[name] = {"kind": kind, "origin": spec.get("origin") or kind, "arch": spec.get("arch"),
+                     "run": entry.get("run"), "paper": paper_name(entry, spec),
+                     "start": start_key(spec) if kind in ("init", "pretrained") else None}
+    return out
+
+
+def _infer_model(name: str, spec: dict) -> dict:
+    """A model the config does not describe, from the model_spec in its result files."""
+    origin = spec.get("origin") or ""
+    m = re.fullmatch(r"(initialisation of )?run (\S+)", origin)
+    if m:
+        kind, run = ("init" if m.group(1) else "run"), m.group(2)
+    else:
+        kind, run = ("released" if origin.startswith("released ") else
+                     "checkpoint" if spec.get("checkpoint") else "pretrained"), None
+    entry = {"released": origin.split(" ", 1)[1]} if kind == "released" else {}
+    return {"kind": kind, "origin": origin or "unknown", "arch": spec.get("arch"), "run": run,
+            "paper": paper_name(entry, spec) if spec else None,
+            "start": start_key(spec) if kind in ("init", "pretrained") and spec.get("arch") else None}
+
+
+# ---------------------------------------------------------------- reading results
+
+
+class Results:
+    """Our numbers, the paper's, and what the report knows about models and benchmarks."""
+
+    def __init__(self, summary: str | Path | None, results: Iterable[str | Path], models: dict | None,
+                 benchmarks: dict | None):
+        self.values: dict[tuple, float] = {}
+        if summary and Path(summary).is_file():
+            with open(summary, newline="") as fh:
+                for row in csv.DictReader(fh):
+                    self.values[(row["model"], row["benchmark"], row["task"], row["metric"])] = float(row["value"])
+        self._scored = {k[:3] for k in self.values}
+        self.json: dict[tuple, dict] = {}
+        for path in results:
+            doc = json.loads(Path(path).read_text())
+            self.json[(doc["model"], doc["dataset"], doc["task"])] = doc
+        models = dict(models or {})
+        seen = {k[0] for k in self.values} | {k[0] for k in self.json}
+        for name in sorted(seen - set(models)):
+            spec = next((d.get("model_spec") or {} for (m, _, _), d in self.json.items() if m == name), {})
+            models[name] = _infer_model(name, spec)
+        arch_rank = {}
+        for m in models.values():
+            arch_rank.setdefault(m.get("arch"), len(arch_rank))
+        position = {name: i for i, name in enumerate(models)}
+        self.models = {name: models[name] for name in sorted(
+            models, key=lambda n: (arch_rank[models[n].get("arch")], KIND_ORDER.get(models[n]["kind"], 9), position[n]))}
+        self.benchmarks = dict(benchmarks or {})
+        self.paper: dict[tuple, tuple[float, str]] = {
+            (r["model"], r["benchmark"], r["task"], r["metric"]): (r["value"], r["source"]) for r in paper_results()}
+
+    def get(self, model, benchmark, task, metric) -> float | None:
+        return self.values.get((model, benchmark, task, metric))
+
+    def has(self, model, benchmark, task) -> bool:
+        return (model, benchmark, task) in self._scored
+
+    def benches(self, task: str) -> list[str]:
+        found = {k[1] for k in self.values if k[2] == task}
+        return sorted(found, key=lambda b: (PAPER_ORDER.index(self.paper_bench(b)) if self.paper_bench(b) in
+                                            PAPER_ORDER else len(PAPER_ORDER), b))
+
+    def models_with(self, task: str, benches: Sequence[str]) -> list[str]:
+        return [m for m in self.models if any(self.has(m, b, task) for b in benches)]
+
+    def paper_bench(self, benchmark: str) -> str:
+        return (self.benchmarks.get(benchmark) or {}).get("paper") or benchmark
+
+    def label(self, benchmark: str) -> str:
+        paper = self.paper_bench(benchmark)
+        shown = PAPER_LABELS.get(paper, paper)
+        return benchmark if shown == benchmark else f"{benchmark} ({shown})"
+
+    def published(self, model: str, benchmark: str, task: str, metric: str) -> tuple[float, str] | None:
+        paper = self.models[model].get("paper")
+        return self.paper.get((paper, self.paper_bench(benchmark), task, metric)) if paper else None
+
+    def classes(self, benchmark: str) -> int | None:
+        for (_, b, task), doc in self.json.items():
+            names = (doc.get("protocol") or {}).get("classnames")
+            if b == benchmark and task == "zeroshot" and names:
+                return len(names)
+        return None
+
+
+# ---------------------------------------------------------------- formatting
+
+
+def _num(v: float | None, signed: bool = False) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "–"
+    return f"{v:+.2f}" if signed else f"{v:.2f}"
+
+
+def _mean(values: Sequence[float | None]) -> float | None:
+    return sum(values) / len(values) if values and all(v is not None for v in values) else None
+
+
+def md_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def _csv_value(v):
+    # significant digits, not decimals: learning rates are ~1e-5
+    return "" if v is None else float(f"{v:.6g}") if isinstance(v, float) else v
+
+
+def write_csv(path: Path, header: Sequence[str], rows: Iterable[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(header), lineterminator="\n")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: _csv_value(row.get(k)) for k in header})
+
+
+def _write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+# ---------------------------------------------------------------- comparison rows
+
+
+def compared(res: Results, models: Sequence[str], columns: Sequence[tuple], average: bool = False) -> list[dict]:
+    """Per model: our row; where it maps to a paper row with numbers for these columns, the
+    paper's row and ours - paper. `columns` are (key, benchmark, task, metric)."""
+    rows = []
+    for model in models:
+        info = res.models[model]
+        ours = {key: res.get(model, b, t, m) for key, b, t, m in columns}
+        base = {"model": model, "row": "ours", "from": info["origin"], "paper_model": info.get("paper") or ""}
+        rows.append({**base, **ours})
+        published = {key: res.published(model, b, t, m) for key, b, t, m in columns}
+        if not any(published.values()):
+            continue
+        sources = sorted({p[1] for p in published.values() if p})
+        paper = {key: p[0] if p else None for key, p in published.items()}
+        rows.append({**base, "model": info["paper"], "row": "paper", "from": ", ".join(sources), **paper})
+        rows.append({**base, "row": "ours - paper", "from": "",
+                     **{k: ours[k] - paper[k] if ours[k] is not None and paper[k] is not None else None
+                        for k in ours}})
+    if average:
+        keys = [c[0] for c in columns]
+        for row in rows:
+            if row["row"] != "ours - paper":
+                row["average"] = _mean([row[k] for k in keys])
+        for i, row in enumerate(rows):
+            if row["row"] == "ours - paper":
+                ours_avg, paper_avg = rows[i - 2].get("average"), rows[i - 1].get("average")
+                row["average"] = ours_avg - paper_avg if ours_avg is not None and paper_avg is not None else None
+    return rows
+
+
+def _md_rows(rows: list[dict], keys: Sequence[str], cell=None) -> list[list[str]]:
+    out = []
+    for row in rows:
+        signed = row["row"] == "ours - paper"
+        cells = [cell(row, k) if cell else _num(row.get(k), signed) for k in keys]
+        out.append([row["model"] if row["row"] != "ours - paper" else "", row["row"], row["from"], *cells])
+    return out
+
+
+NO_EVAL = "No evaluation results (no `evaluation.models` configured, or none scored yet)."
+
+
+def retrieval_table(res: Results) -> tuple[str, list[dict], list[str]]:
+    benches = res.benches("retrieval")
+    header = ["benchmark", "model", "row", "from", "paper_model"] + [m for m, _ in RET_METRICS]
+    parts = ["# Cross-modal retrieval (paper Table II)\n\n",
+             "Recall@k in % on each test split, image-to-text (I→T) and text-to-image (T→I); mean R is the "
+             "mean of the six. Rows `paper` and `ours - paper` follow every model mapped to a paper row.\n"]
+    csv_rows = []
+    if not benches:
+        parts.append("\nNo retrieval benchmark was evaluated.\n" if res.values else f"\n{NO_EVAL}\n")
+    for b in benches:
+        columns = [(m, b, "retrieval", m) for m, _ in RET_METRICS]
+        rows = compared(res, res.models_with("retrieval", [b]), columns)
+        csv_rows += [{"benchmark": b, **r} for r in rows]
+        parts.append(f"\n## {res.label(b)}\n\n")
+        parts.append(md_table(["model", "row", "from"] + [label for _, label in RET_METRICS],
+                              _md_rows(rows, [m for m, _ in RET_METRICS])))
+    return "".join(parts), csv_rows, header
+
+
+def dataset_table(res: Results, task: str, title: str, what: str) -> tuple[str, list[dict], list[str]]:
+    """Top-1 accuracy per dataset (columns) and model (rows), with the average column."""
+    benches = res.benches(task)
+    header = ["model", "row", "from", "paper_model"] + benches + ["average"]
+    parts = [f"# {title}\n\n", f"{what} Average: the mean over the columns, given only where a row has every "
+             "column. Rows `paper` and `ours - paper` follow every model mapped to a paper row.\n"]
+    if not benches:
+        parts.append(f"\nNo classification benchmark was evaluated with {task}.\n" if res.values else f"\n{NO_EVAL}\n")
+        return "".join(parts), [], header
+    rows = compared(res, res.models_with(task, benches), [(b, b, task, "acc1") for b in benches], average=True)
+    if task == "zeroshot":
+        chance = {b: 100.0 / n if (n := res.classes(b)) else None for b in benches}
+        rows.append({"model": "chance", "row": "chance", "from": "100 / classes", "paper_model": "", **chance,
+                     "average": _mean(list(chance.values()))})
+    parts.append("\n" + md_table(["model", "row", "from"] + [res.label(b) for b in benches] + ["average"],
+                                 _md_rows(rows, benches + ["average"])))
+    return "".join(parts), rows, header
+
+
+def fewshot_table(res: Results) -> tuple[str, list[dict], list[str], list[dict]]:
+    benches = res.benches("fewshot")
+    shots = sorted({int(k[3].split(".")[0]) for k in res.values if k[2] == "fewshot" and k[3].endswith(".mean")})
+    header = ["benchmark", "model", "row", "from", "paper_model"] + [c for s in shots for c in (f"{s}", f"{s}_std")]
+    parts = ["# Few-shot linear probe (paper Fig. 9)\n\n",
+             "Top-1 accuracy in %, mean ± standard deviation over the sampling seeds, per number of labelled "
+             "images per class. The paper publishes numbers only for RemoteCLIP RN50 (maintainer, issue #3; "
+             "16 shots incomplete).\n"]
+    csv_rows, points = [], []
+    if not benches:
+        parts.append("\nNo few-shot results.\n" if res.values else f"\n{NO_EVAL}\n")
+    for b in benches:
+        columns = [(f"{s}", b, "fewshot", f"{s}.mean") for s in shots]
+        rows = compared(res, res.models_with("fewshot", [b]), columns)
+        for row in rows:
+            if row["row"] == "ours":
+                for s in shots:
+                    row[f"{s}_std"] = res.get(row["model"], b, "fewshot", f"{s}.std")
+                    if row[f"{s}"] is not None:
+                        points.append({"model": row["model"], "benchmark": b, "shots": s, "top1": row[f"{s}"]})
+        csv_rows += [{"benchmark": b, **r} for r in rows]
+
+        def cell(row, key):
+            if row["row"] == "ours" and row.get(key) is not None:
+                std = row.get(f"{key}_std")
+                return f"{row[key]:.2f} ± {std:.2f}" if std is not None else f"{row[key]:.2f}"
+            return _num(row.get(key), row["row"] == "ours - paper")
+
+        parts.append(f"\n## {res.label(b)}\n\n")
+        parts.append(md_table(["model", "row", "from"] + [f"{s}-shot" for s in shots],
+                              _md_rows(rows, [f"{s}" for s in shots], cell)))
+    return "".join(parts), csv_rows, header, points
+
+
+def counting_table(res: Results) -> tuple[str, list[dict], list[str]]:
+    benches = res.benches("counting")
+    ks = list(range(1, 11))
+    header = ["benchmark", "variant", "model", "row", "from"] + [f"top{k}" for k in ks]
+    parts = ["# Object counting (RemoteCount, paper Figs. 7-8)\n\n",
+             "Top-k accuracy in % of ranking the ten captions \"There are {one..ten} ...\" (words) or "
+             "\"{1..10}\" (digits); chance is k/10. The paper gives these only as a figure, so there is no "
+             "published row.\n"]
+    csv_rows = []
+    if not benches:
+        parts.append("\nNo counting benchmark was evaluated.\n" if res.values else f"\n{NO_EVAL}\n")
+    for b in benches:
+        variants = sorted({k[3].split(".")[0] for k in res.values if k[1] == b and k[2] == "counting"},
+                          key=lambda v: (v != "words", v))
+        for variant in variants:
+            rows = []
+            for model in res.models_with("counting", [b]):
+                rows.append({"benchmark": b, "variant": variant, "model": model, "row": "ours",
+                             "from": res.models[model]["origin"],
+                             **{f"top{k}": res.get(model, b, "counting", f"{variant}.top{k}") for k in ks}})
+            rows.append({"benchmark": b, "variant": variant, "model": "chance", "row": "chance", "from": "k / 10",
+                         **{f"top{k}": 10.0 * k for k in ks}})
+            csv_rows += rows
+            parts.append(f"\n## {res.label(b)}, {variant}\n\n")
+            parts.append(md_table(["model", "row", "from"] + [f"top-{k}" for k in ks],
+                                  [[r["model"], r["row"], r["from"], *(_num(r[f"top{k}"]) for k in ks)] for r in rows]))
+    return "".join(parts), csv_rows, header
+
+
+# ---------------------------------------------------------------- learning check
+
+
+def _baseline(res: Results, model: str, runs: dict) -> tuple[str, str] | None:
+    """The model a run model started from: its own `init` entry first, then any evaluated
+    model that is the same network as the run's initialisation (start_key)."""
+    run = res.models[model]["run"]
+    for name, info in res.models.items():
+        if info["kind"] == "init" and info["run"] == run:
+            return name, "initialisation of the same run"
+    start = (runs.get(run) or {}).get("start")
+    for name, info in res.models.items():
+        if info["kind"] in ("init", "pretrained") and start is not None and info.get("start") == start:
+            return name, "same initial weights: " + info["origin"]
+    return None
+
+
+def _differences(res: Results, a: str, b: str) -> list[dict]:
+    rows = []
+    for task, metric, label in CHECKED:
+        for bench in res.benches(task):
+            va, vb = res.get(a, bench, task, metric), res.get(b, bench, task, metric)
+            if va is None or vb is None:
+                continue
+            chance = (100.0 / n if (n := res.classes(bench)) else None) if task == "zeroshot" else \
+                10.0 if task == "counting" else None
+            rows.append({"benchmark": bench, "task": task, "metric": metric, "label": label,
+                         "a": va, "b": vb, "difference": va - vb, "chance": chance})
+    return rows
+
+
+def _averages(rows: list[dict]) -> dict[str, float | None]:
+    out = {}
+    for task, metric in (("zeroshot", "acc1"), ("retrieval", "mean_recall")):
+        diffs = [r["difference"] for r in rows if r["task"] == task and r["metric"] == metric]
+        out[task] = sum(diffs) / len(diffs) if diffs else None
+    return out
+
+
+def _direction(value: float | None) -> str:
+    if value is None:
+        return "not measured"
+    return "higher" if value > 0 else "lower" if value < 0 else "unchanged"
+
+
+def learning_check(res: Results, runs: dict) -> dict:
+    """Trained minus initialisation for every run model that has its "before" evaluated, and
+    RET + DET/SEG runs against RET-only runs from the same initial weights (Table V's question)."""
+    pairs = []
+    for model, info in res.models.items():
+        if info["kind"] != "run":
+            continue
+        found = _baseline(res, model, runs)
+        if not found:
+            continue
+        baseline, relation = found
+        rows = _differences(res, model, baseline)
+        for r in rows:
+            r["trained"], r["initial"] = r.pop("a"), r.pop("b")
+        pairs.append({"model": model, "run": info["run"], "baseline": baseline, "relation": relation,
+                      "rows": rows, "improved": sum(r["difference"] > 0 for r in rows), "compared": len(rows),
+                      "above_chance": sum(r["trained"] > r["chance"] for r in rows if r["chance"] is not None),
+                      "with_chance": sum(r["chance"] is not None for r in rows)})
+
+    run_model = {}
+    for name, info in res.models.items():
+        if info["kind"] == "run":
+            run_model.setdefault(info["run"], name)
+    sources = []
+    for run_a, a in run_model.items():
+        groups_a = set((runs.get(run_a) or {}).get("groups") or [])
+        if "RET" not in groups_a or not groups_a & {"DET", "SEG"}:
+            continue
+        for run_b, b in run_model.items():
+            spec_b = runs.get(run_b) or {}
+            if set(spec_b.get("groups") or []) != {"RET"} or spec_b.get("start") != (runs.get(run_a) or {}).get("start"):
+                continue
+            rows = _differences(res, a, b)
+            for r in rows:
+                r["with_det_seg"], r["ret_only"] = r.pop("a"), r.pop("b")
+            avg = _averages(rows)
+            sources.append({"with_det_seg": a, "ret_only": b, "runs": [run_a, run_b],
+                            "groups": sorted(groups_a), "rows": rows, "average_difference": avg,
+                            "statement": _sources_statement(a, b, avg)})
+    paper = {"backbone": TABLE_V_SOURCES["backbone"],
+             **{task: TABLE_V_SOURCES["RET + DET + SEG"][task] - TABLE_V_SOURCES["RET only"][task]
+                for task in ("retrieval", "zeroshot")}}
+    return {"pairs": pairs, "sources": sources, "paper_table_v": {**TABLE_V_SOURCES, "difference": paper}}
+
+
+def _sources_statement(a: str, b: str, avg: dict) -> str:
+    parts = [f"{label} {_direction(avg[task])} by {abs(avg[task]):.2f} points" if avg[task] is not None
+             else f"{label} not measured" for task, label in (("zeroshot", "zero-shot top-1 (mean over benchmarks)"),
+                                                              ("retrieval", "retrieval mean recall (mean)"))]
+    measured = [v for v in avg.values() if v is not None]
+    verdict = ("the DET/SEG captions helped on every measured average" if measured and all(v > 0 for v in measured)
+               else "the DET/SEG captions did not help on any measured average" if measured and all(v <= 0 for v in measured)
+               else "the DET/SEG captions helped on some averages and not on others" if measured
+               else "no shared benchmark to compare")
+    return f"{a} (with DET/SEG) vs {b} (RET only): " + "; ".join(parts) + f". Here {verdict}."
+
+
+def learning_check_outputs(check: dict) -> tuple[str, list[dict], list[str]]:
+    header = ["comparison", "model", "baseline", "relation", "benchmark", "task", "metric", "value", "baseline_value",
+              "difference", "chance"]
+    lines = ["# Learning check\n\n",
+             "Did training move the model away from where it started? Each run model against its initialisation "
+             "(trained - initial, percentage points), with chance level (zero-shot: 100 / classes; counting "
+             "top-1: 10 %).\n"]
+    csv_rows = []
+    if not check["pairs"]:
+        lines.append("\nNo run model has its initialisation evaluated (add `{run: X, init: true}` to "
+                     "`evaluation.models`, or the pretrained model the run starts from).\n")
+    for pair in check["pairs"]:
+        lines.append(f"\n## {pair['model']} vs {pair['baseline']} ({pair['relation']})\n\n")
+        if not pair["rows"]:
+            lines.append("No benchmark scored for both.\n")
+            continue
+        lines.append(f"Better than its initialisation on {pair['improved']} of {pair['compared']} numbers; above "
+                     f"chance on {pair['above_chance']} of {pair['with_chance']} with a chance level.\n\n")
+        lines.append(md_table(["benchmark", "metric", "trained", "initial", "trained − initial", "chance"],
+                              [[r["benchmark"], r["label"], _num(r["trained"]), _num(r["initial"]),
+                                _num(r["difference"], True), _num(r["chance"])] for r in pair["rows"]]))
+        csv_rows += [{"comparison": "trained - initial", "model": pair["model"], "baseline": pair["baseline"],
+                      "relation": pair["relation"], "benchmark": r["benchmark"], "task": r["task"],
+                      "metric": r["metric"], "value": r["trained"], "baseline_value": r["initial"],
+                      "difference": r["difference"], "chance": r["chance"]} for r in pair["rows"]]
+
+    table_v = check["paper_table_v"]
+    lines.append("\n## Do the DET/SEG captions help? (paper Table V)\n\n")
+    lines.append(f"Paper ({table_v['backbone']}, dataset ablation): RET + DET + SEG vs RET only changes the "
+                 f"retrieval average by {table_v['difference']['retrieval']:+.2f} and the zero-shot average by "
+                 f"{table_v['difference']['zeroshot']:+.2f} points.\n\n")
+    if not check["sources"]:
+        lines.append("Not measured here: it needs an evaluated run on RET + DET/SEG sources and one on RET only "
+                     "from the same initial weights.\n")
+    for comp in check["sources"]:
+        lines.append(comp["statement"] + "\n\n")
+        if comp["rows"]:
+            lines.append(md_table(["benchmark", "metric", comp["with_det_seg"], comp["ret_only"], "difference"],
+                                  [[r["benchmark"], r["label"], _num(r["with_det_seg"]), _num(r["ret_only"]),
+                                    _num(r["difference"], True)] for r in comp["rows"]]) + "\n")
+        csv_rows += [{"comparison": "with DET/SEG - RET only", "model": comp["with_det_seg"],
+                      "baseline": comp["ret_only"], "relation": "same initial weights, RET-only sources",
+                      "benchmark": r["benchmark"], "task": r["task"], "metric": r["metric"],
+                      "value": r["with_det_seg"], "baseline_value": r["ret_only"], "difference": r["difference"],
+                      "chance": r["chance"]} for r in comp["rows"]]
+    return "".join(lines), csv_rows, header
+
+
+# ---------------------------------------------------------------- DVC metrics and plot files
+
+
+def headline_metrics(res: Results) -> dict[str, dict[str, float]]:
+    """{model: {"<metric>/<benchmark>": value}} plus averages; `dvc metrics show/diff` reads it."""
+    out: dict[str, dict[str, float]] = {}
+    wanted = [("zeroshot", "acc1", "zeroshot_top1"), ("retrieval", "mean_recall", "retrieval_mean_recall"),
+              ("linear_probe", "acc1", "linear_probe_top1"), ("knn", "acc1", "knn_top1"),
+              ("counting", "words.top1", "counting_words_top1"), ("counting", "digits.top1", "counting_digits_top1")]
+    for model in res.models:
+        flat = {}
+        for task, metric, key in wanted:
+            values = {b: res.get(model, b, task, metric) for b in res.benches(task)}
+            values = {b: v for b, v in values.items() if v is not None}
+            flat.update({f"{key}/{b}": round(v, 4) for b, v in values.items()})
+            if len(values) > 1 and task in ("zeroshot", "retrieval", "linear_probe", "knn"):
+                flat[f"{key}/average"] = round(sum(values.values()) / len(values), 4)
+        if flat:
+            out[model] = flat
+    return out
+
+
+def read_training_log(path: str | Path) -> list[dict]:
+    with open(path, newline="") as fh:
+        return [{"step": int(float(r["step"])), "loss": float(r["loss"]), "lr": float(r["lr"])}
+                for r in csv.DictReader(fh)]
+
+
+# ---------------------------------------------------------------- captions and de-duplication
+
+
+WORD = re.compile(r"[a-z0-9]+(?:['-][a-z0-9]+)*")
+
+
+def caption_stats(paths: Iterable[str | Path], groups: dict[str, str]) -> dict[str, dict]:
+    """Per source: its group, caption lengths in words and a word counter (stop words left out)."""
+    stats: dict[str, dict] = {}
+    for path in paths:
+        with open(path) as fh:
+            for line in fh:
+                if not line.strip():
+                    continue
+                row = json.loads(line)
+                source = row.get("source") or Path(path).stem
+                entry = stats.setdefault(source, {"group": groups.get(source, "?"), "lengths": Counter(),
+                                                  "words": Counter(), "images": 0})
+                entry["images"] += 1
+                for caption in row.get("captions") or []:
+                    words = WORD.findall(caption.lower())
+                    entry["lengths"][len(words)] += 1
+                    entry["words"].update(w for w in words if w not in STOPWORDS and not w.isdigit())
+    return stats
+
+
+# ---------------------------------------------------------------- plots
+
+
+def _plt():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def no_data_png(path: Path, title: str, message: str) -> None:
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6, 2.5))
+    ax.axis("off")
+    ax.text(0.5, 0.6, title, ha="center", va="center", fontsize=13, weight="bold")
+    ax.text(0.5, 0.3, f"no data: {message}", ha="center", va="center", fontsize=10, wrap=True)
+    _save(fig, path)
+
+
+def _save(fig, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    _plt().close(fig)
+
+
+def _grid(n: int, cols: int = 4, size: tuple[float, float] = (4.0, 3.2)):
+    plt = _plt()
+    cols = max(1, min(cols, n))
+    rows = math.ceil(n / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(size[0] * cols, size[1] * rows), squeeze=False)
+    for ax in axes.flat[n:]:
+        ax.axis("off")
+    return fig, list(axes.flat[:n])
+
+
+def plot_training(path: Path, logs: dict[str, list[dict]]) -> None:
+    logs = {run: rows for run, rows in logs.items() if rows}
+    if not logs:
+        return no_data_png(path, "Training loss and learning rate", "no run has a training log")
+    plt = _plt()
+    fig, (ax_loss, ax_lr) = plt.subplots(1, 2, figsize=(11, 3.8))
+    for run, rows in logs.items():
+        steps = [r["step"] for r in rows]
+        ax_loss.plot(steps, [r["loss"] for r in rows], label=run)
+        ax_lr.plot(steps, [r["lr"] for r in rows], label=run)
+    ax_loss.set(title="training loss (contrastive)", xlabel="step", ylabel="loss")
+    ax_lr.set(title="learning rate", xlabel="step", ylabel="lr")
+    ax_lr.ticklabel_format(axis="y", style="sci", scilimits=(-3, 3))
+    for ax in (ax_loss, ax_lr):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    _save(fig, path)
+
+
+def plot_fewshot(path: Path, res: Results, csv_rows: list[dict]) -> None:
+    benches = res.benches("fewshot")
+    if not benches:
+        return no_data_png(path, "Few-shot top-1", "no few-shot results")
+    fig, axes = _grid(len(benches))
+    for ax, bench in zip(axes, benches):
+        for row in (r for r in csv_rows if r["benchmark"] == bench and r["row"] in ("ours", "paper")):
+            shots = sorted(int(k) for k in row if k.isdigit() and row[k] is not None)
+            if not shots:
+                continue
+            ys = [row[str(s)] for s in shots]
+            if row["row"] == "ours":
+                errs = [row.get(f"{s}_std") or 0.0 for s in shots]
+                ax.errorbar(shots, ys, yerr=errs, marker="o", capsize=3, label=row["model"])
+            else:
+                ax.plot(shots, ys, "k--", marker="x", alpha=0.7, label=f"paper: {row['model']}")
+        ax.set_xscale("log", base=2)
+        ticks = sorted({int(k) for r in csv_rows if r["benchmark"] == bench for k in r if k.isdigit()})
+        ax.set_xticks(ticks, [str(t) for t in ticks])
+        ax.minorticks_off()
+        ax.set(title=res.label(bench), xlabel="shots per class", ylabel="top-1 (%)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    _save(fig, path)
+
+
+def plot_confusion(path: Path, res: Results) -> None:
+    panels = []
+    for (model, bench, task), doc in res.json.items():
+        if task != "counting":
+            continue
+        for variant, metrics in (doc.get("metrics") or {}).items():
+            if isinstance(metrics, dict) and metrics.get("confusion"):
+                panels.append((bench, variant, model, metrics))
+    if not panels:
+        return no_data_png(path, "Counting confusion matrices", "no counting results")
+    order = {m: i for i, m in enumerate(res.models)}
+    rows = sorted({(b, v) for b, v, _, _ in panels}, key=lambda bv: (bv[0], bv[1] != "words", bv[1]))
+    cols = sorted({m for _, _, m, _ in panels}, key=lambda m: order.get(m, len(order)))
+    plt = _plt()
+    fig, axes = plt.subplots(len(rows), len(cols), figsize=(3.2 * len(cols), 3.2 * len(rows)), squeeze=False)
+    image = None
+    # one colour scale for all panels, up to the largest cell: untrained models sit near 0.1
+    vmax = max(max(max(row) for row in m["confusion"]) for _, _, _, m in panels) or 1.0
+    for bench, variant, model, metrics in panels:
+        ax = axes[rows.index((bench, variant))][cols.index(model)]
+        matrix = metrics["confusion"]
+        n = len(matrix)
+        image = ax.imshow(matrix, vmin=0, vmax=vmax, cmap="viridis")
+        ax.set_xticks(range(n), [str(i + 1) for i in range(n)], fontsize=7)
+        ax.set_yticks(range(n), [str(i + 1) for i in range(n)], fontsize=7)
+        top1 = metrics.get("top1")
+        ax.set_title(f"{model}\n{bench}, {variant}" + (f", top-1 {top1:.1f}%" if top1 is not None else ""),
+                     fontsize=8)
+        ax.set_xlabel("predicted count", fontsize=7)
+        if cols.index(model) == 0:
+            ax.set_ylabel("true count", fontsize=7)
+    for r, row in enumerate(rows):
+        for c, model in enumerate(cols):
+            if not axes[r][c].images:
+                axes[r][c].axis("off")
+    fig.colorbar(image, ax=axes.ravel().tolist(), shrink=0.6, label="share of the true count's samples")
+    _save(fig, path)
+
+
+def plot_caption_lengths(path: Path, stats: dict[str, dict]) -> None:
+    groups = {"RET (human captions)": [s for s in stats.values() if s["group"] == "RET"],
+              "B2C (DET + SEG boxes)": [s for s in stats.values() if s["group"] in ("DET", "SEG")]}
+    lengths = {name: sum((s["lengths"] for s in members), Counter()) for name, members in groups.items()}
+    lengths = {name: c for name, c in lengths.items() if c}
+    if not lengths:
+        return no_data_png(path, "Caption length per source group", "no caption files")
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7, 3.8))
+    low, top = min(min(c) for c in lengths.values()), max(max(c) for c in lengths.values())
+    bins = [x - 0.5 for x in range(max(0, low - 1), top + 3)]
+    for name, counter in lengths.items():
+        values, weights = zip(*sorted(counter.items()))
+        total = sum(weights)
+        mean = sum(v * w for v, w in counter.items()) / total
+        ax.hist(values, bins=bins, weights=[w / total for w in weights], histtype="step", linewidth=2,
+                label=f"{name}: {total} captions, mean {mean:.1f} words")
+    ax.set(title="caption length (paper Fig. 4)", xlabel="words per caption", ylabel="share of captions")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    _save(fig, path)
+
+
+def plot_top_words(path: Path, stats: dict[str, dict], n: int = 12) -> None:
+    sources = sorted((s for s in stats if stats[s]["words"]), key=lambda s: ("RET", "DET", "SEG").index(
+        stats[s]["group"]) if stats[s]["group"] in ("RET", "DET", "SEG") else 3)
+    if not sources:
+        return no_data_png(path, "Top words per source", "no caption files")
+    fig, axes = _grid(len(sources), cols=3, size=(4.2, 3.4))
+    for ax, source in zip(axes, sources):
+        common = stats[source]["words"].most_common(n)[::-1]
+        ax.barh([w for w, _ in common], [c for _, c in common], color="tab:blue" if stats[source]["group"] == "RET"
+                else "tab:orange")
+        ax.set_title(f"{source} ({stats[source]['group']})", fontsize=9)
+        ax.tick_params(labelsize=7)
+        ax.set_xlabel("occurrences", fontsize=7)
+    fig.suptitle("most frequent words per source (paper Fig. 5, stop words left out)", fontsize=10)
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def plot_dedup(path: Path, summaries: dict[str, dict]) -> None:
+    if not summaries:
+        return no_data_png(path, "De-duplication", "no run, so no de-duplication summary")
+    reasons = sorted({p["reason"] for s in summaries.values() for p in s.get("pairs") or []},
+                     key=lambda r: (r != "training duplicate", r))
+    colors = {r: f"C{i}" for i, r in enumerate(reasons)}
+    fig, axes = _grid(len(summaries), cols=2, size=(6.0, 0.45 * max(len(s.get("per_source") or {}) for s in
+                                                                      summaries.values()) + 1.8))
+    for ax, (run, summary) in zip(axes, summaries.items()):
+        per_source = summary.get("per_source") or {}
+        sources = sorted(per_source)
+        labels = [f"{s} ({per_source[s]['kept']}/{per_source[s]['images']} kept)" for s in sources]
+        left = [0] * len(sources)
+        for reason in reasons:
+            counts = [sum(p["removed"] for p in summary.get("pairs") or []
+                          if p["source"] == s and p["reason"] == reason) for s in sources]
+            if any(counts):
+                ax.barh(labels, counts, left=left, color=colors[reason], label=reason)
+                left = [a + b for a, b in zip(left, counts)]
+        if not any(left):
+            ax.barh(labels, [0] * len(labels))
+            ax.set_xlim(0, 1)
+            ax.text(0.5, 0.5, "nothing removed", transform=ax.transAxes, ha="center", va="center", alpha=0.7)
+        else:
+            ax.legend(fontsize=7)
+        ax.set_title(f"{run}: removed {summary.get('removed', 0)} of {summary.get('images', 0)} images", fontsize=9)
+        ax.set_xlabel("images removed")
+        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.tick_params(labelsize=7)
+    fig.tight_layout()
+    _save(fig, path)
+
+
+# ---------------------------------------------------------------- the whole report
+
+
+def build_report(out_dir: str | Path, *, summary: str | Path | None = None, results: Iterable[str | Path] = (),
+                 models: dict | None = None, runs: dict | None = None, benchmarks: dict | None = None,
+                 captions: Iterable[str | Path] = (), captions_summary: str | Path | None = None,
+                 dedup: dict[str, str | Path] | None = None) -> dict[str, Path]:
+    """Write every file of OUTPUTS under out_dir; returns {output name: path}.
+
+    models: describe_models(...) output (inferred from the result files when None);
+    runs: {run: {"log": train log.csv, "groups": [RET/DET/SEG], "start": start_key of its init}};
+    benchmarks: {name: {"paper": the paper's name of the dataset (the catalogue key)}};
+    dedup: {run: results/dedup/<run>/summary.json}.
+    """
+    out = Path(out_dir)
+    paths = {name: out / rel for name, rel in OUTPUTS.items()}
+    runs = runs or {}
+    res = Results(summary, results, models, benchmarks)
+    log.info("report: %d models, %d numbers, %d runs", len(res.models), len(res.values), len(runs))
+
+    tables = {}
+    text, rows, header = retrieval_table(res)
+    tables["retrieval"] = (text, rows, header)
+    for task, title, what in (
+            ("zeroshot", "Zero-shot classification (paper Table III)",
+             "Top-1 accuracy in % with the prompt(s) of `evaluation.templates`."),
+            ("linear_probe", "Linear probe (paper Table IV, Linear)",
+             "Top-1 accuracy in % of a logistic-regression probe on frozen image features (full train split). The "
+             "paper's printed average is not the mean of its row (reference §6.4); ours is."),
+            ("knn", "k-NN (paper Table IV, k-NN)",
+             "Top-1 accuracy in % of k-NN on frozen image features (k and temperature in the result files).")):
+        tables[task] = dataset_table(res, task, title, what)
+    text, rows, header, points = fewshot_table(res)
+    tables["fewshot"] = (text, rows, header)
+    tables["counting"] = counting_table(res)
+    for name, (text, rows, header) in tables.items():
+        _write(paths[f"{name}_md"], text)
+        write_csv(paths[f"{name}_csv"], header, rows)
+
+    check = learning_check(res, runs)
+    check_md, check_rows, check_header = learning_check_outputs(check)
+    _write(paths["learning_check_md"], check_md)
+    write_csv(paths["learning_check_csv"], check_header, check_rows)
+    _write(paths["learning_check_json"], json.dumps(check, indent=1) + "\n")
+
+    _write(paths["metrics"], json.dumps(headline_metrics(res), indent=1, sort_keys=True) + "\n")
+    write_csv(paths["fewshot_points"], ["model", "benchmark", "shots", "top1"], points)
+    logs = {}
+    for run, info in runs.items():
+        path = Path(info.get("log") or f"results/train/{run}/log.csv")
+        if path.is_file():
+            logs[run] = read_training_log(path)
+        else:
+            log.warning("run %s: no training log at %s; its curves are left out", run, path)
+    write_csv(paths["training_log"], ["run", "step", "loss", "lr"],
+              [{"run": run, **r} for run, rows in logs.items() for r in rows])
+
+    cap_summary = json.loads(Path(captions_summary).read_text()) if captions_summary and Path(
+        captions_summary).is_file() else {}
+    groups = {name: d.get("group", "?") for name, d in (cap_summary.get("datasets") or {}).items()}
+    stats = caption_stats(captions, groups)
+    dedup_summaries = {run: json.loads(Path(p).read_text()) for run, p in (dedup or {}).items() if Path(p).is_file()}
+
+    plot_training(paths["training_png"], logs)
+    plot_fewshot(paths["fewshot_png"], res, tables["fewshot"][1])
+    plot_confusion(paths["counting_png"], res)
+    plot_caption_lengths(paths["caption_lengths_png"], stats)
+    plot_top_words(paths["top_words_png"], stats)
+    plot_dedup(paths["dedup_png"], dedup_summaries)
+
+    _write(paths["index"], index_md(res, tables, check_md, cap_summary, dedup_summaries, logs))
+    return paths
+
+
+def index_md(res: Results, tables: dict, check_md: str, cap_summary: dict, dedup: dict, logs: dict) -> str:
+    lines = ["# RemoteCLIP reproduction: report\n\n"]
+    if res.models:
+        lines.append("## Models\n\n")
+        lines.append(md_table(["model", "what", "paper row"],
+                              [[n, m["origin"], m.get("paper") or "–"] for n, m in res.models.items()]))
+    else:
+        lines.append(NO_EVAL + "\n")
+    lines.append("\n## Tables\n\n")
+    titles = {"retrieval": "cross-modal retrieval (Table II)", "zeroshot": "zero-shot top-1 (Table III)",
+              "linear_probe": "linear probe top-1 (Table IV)", "knn": "k-NN top-1 (Table IV)",
+              "fewshot": "few-shot top-1 (Fig. 9)", "counting": "counting top-1..10 (Fig. 8)"}
+    for name, title in titles.items():
+        count = len(res.benches(name))
+        status = f"{count} benchmark(s)" if count else "no data"
+        lines.append(f"- [{title}]({OUTPUTS[name + '_md']}) ([CSV]({OUTPUTS[name + '_csv']})): {status}\n")
+    lines.append(f"- [learning check]({OUTPUTS['learning_check_md']}) ([CSV]({OUTPUTS['learning_check_csv']}), "
+                 f"[JSON]({OUTPUTS['learning_check_json']}))\n")
+    lines.append(f"- DVC: [{OUTPUTS['metrics']}]({OUTPUTS['metrics']}), [{OUTPUTS['training_log']}]"
+                 f"({OUTPUTS['training_log']}), [{OUTPUTS['fewshot_points']}]({OUTPUTS['fewshot_points']})\n")
+
+    lines.append("\n## Data\n\n")
+    datasets = cap_summary.get("datasets") or {}
+    if datasets:
+        lines.append(md_table(["source", "group", "images", "captioned", "captions", "skipped"],
+                              [[n, d.get("group", "?"), d.get("images", "–"), d.get("captioned", "–"),
+                                d.get("captions", "–"), d.get("skipped_total", "–")] for n, d in datasets.items()]))
+    else:
+        lines.append("No caption summary.\n")
+    if dedup:
+        lines.append("\nDe-duplication per run (pHash; training duplicates and test-split leakage):\n\n")
+        lines.append(md_table(["run", "images", "removed", "kept"],
+                              [[run, s.get("images"), s.get("removed"), s.get("kept")] for run, s in dedup.items()]))
+    else:
+        lines.append("\nNo de-duplication summary (no runs configured).\n")
+    if logs:
+        lines.append("\nTraining: " + ", ".join(f"{run} ({rows[-1]['step']} steps, final logged loss "
+                                                f"{rows[-1]['loss']:.3f})" for run, rows in logs.items() if rows) + "\n")
+
+    lines.append("\n" + check_md.replace("# Learning check", "## Learning check", 1).replace("\n## ", "\n### "))
+    lines.append("\n## Plots\n\n")
+    for name, title in (("training_png", "training loss and learning rate"), ("fewshot_png", "few-shot curves"),
+                        ("counting_png", "counting confusion matrices"),
+                        ("caption_lengths_png", "caption length per source group"),
+                        ("top_words_png", "top words per source"), ("dedup_png", "de-duplication")):
+        lines.append(f"### {title}\n\n![{title}]({OUTPUTS[name]})\n\n")
+    return "".join(lines)
