@@ -18,6 +18,10 @@ install: $(BIN)/.installed
 
 demo: $(BIN)/.installed
 	HF_HUB_OFFLINE=1 $(BIN)/snakemake --cores $(CORES) --configfile config/config.yaml
+	@echo
+	@echo "Done. Start with results/report/index.md (tables, learning check, plots in results/report/plots/)."
+	@echo "Every score: results/eval/summary.csv; the leakage audit: results/dedup/<run>/removed.tsv."
+	@echo "HTML report: $(BIN)/snakemake --report results/report.zip"
 
 test: $(BIN)/.installed
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest $(PYTEST_ARGS)
