@@ -1,14 +1,5 @@
 #!/usr/bin/env bash
-# Snakemake runs this inside the freshly created environment (--sdm conda), from its working
-# directory. It installs this repository's remoteclip package, editable (code changes need no
-# new environment) and without dependencies (the environment file lists the ones needed).
-# Snakemake copies environment files to .snakemake/conda/, so a relative `pip: -e ..` in the
-# YAML would point there; the repository is taken from REMOTECLIP_ROOT, else the working
-# directory (run Snakemake from the repository root, or export REMOTECLIP_ROOT).
-set -euo pipefail
-root="${REMOTECLIP_ROOT:-$PWD}"
-if ! grep -qs '^name = "remoteclip"' "$root/pyproject.toml"; then
-  echo "envs post-deploy: $root is not the remoteclip repository; run Snakemake from the repository root or export REMOTECLIP_ROOT=/path/to/the/repository" >&2
-  exit 1
-fi
-python -m pip install --no-deps --no-build-isolation --editable "$root"
+# Snakemake runs this in the new environment (--sdm conda); the logic is shared by all envs.
+# Snakemake copies env files into .snakemake/conda/, so the shared script is found through
+# the repository (REMOTECLIP_ROOT, else the working directory), not beside this file.
+exec bash "${REMOTECLIP_ROOT:-$PWD}/envs/install-remoteclip.sh"

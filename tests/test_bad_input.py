@@ -11,7 +11,6 @@ from PIL import Image
 
 from conftest import synthesize_dataset
 from remoteclip import convert
-from remoteclip.b2c import B2CSettings
 from remoteclip.config import dataset_spec
 from remoteclip.formats import FormatError, SkipLog, get_parser, karpathy
 from remoteclip.imageio import image_size

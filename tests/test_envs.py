@@ -196,6 +196,8 @@ def test_every_env_file_parses_and_installs_the_package():
         assert deploy.is_file(), f"{path.name}: no {deploy.name} to install remoteclip"
         text = deploy.read_text()
         assert text.startswith("#!"), deploy
+        assert "envs/install-remoteclip.sh" in text, deploy  # one installer shared by every env
+        text = (REPO / "envs" / "install-remoteclip.sh").read_text()
         assert re.search(r"pip install[^\n]*--no-deps[^\n]*--editable", text), deploy
         assert "REMOTECLIP_ROOT" in text and "pyproject.toml" in text, deploy
 

@@ -138,7 +138,7 @@ def test_paper_results_match_the_reference_cell_by_cell():
 
 def test_paper_rows_of_the_paper_config():
     from remoteclip.config import load
-    from remoteclip.evaluate.models import resolve
+    from remoteclip.evaluate.registry import resolve
     config = load(REPO / "config/paper.yaml", REPO / "workflow/schemas/config.schema.yaml")
     entries = config["evaluation"]["models"]
     described = report.describe_models(entries, {n: resolve(n, e, config) for n, e in entries.items()})

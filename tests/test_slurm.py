@@ -16,7 +16,6 @@ start, or an /etc/slurm/slurm.conf that is not ours).
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys

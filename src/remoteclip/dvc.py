@@ -10,7 +10,6 @@ the touch puts the times back in DAG order; intermediate files that were not res
 
 from __future__ import annotations
 
-import json
 import logging
 import subprocess
 import sys

@@ -19,7 +19,6 @@ import open_clip
 import torch
 
 from ..train.models import check_architecture, register_model_configs, uses_quick_gelu
-from .registry import RELEASED, RELEASED_URL, resolve  # noqa: F401 (re-exported)
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,6 @@ from .probe import linear_probe
 from .retrieval import retrieval_metrics
 from .zeroshot import classify, zeroshot_metrics
 
-from .registry import TASKS_BY_GROUP  # noqa: F401 (re-exported)
 
 
 def versions() -> dict[str, str]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import collections
 import dataclasses
 import logging
-from pathlib import Path
 from typing import Any
 
 from ..errors import FormatError  # noqa: F401 (re-exported: parsers raise it)

@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from pycocotools import mask as mask_utils
 
 from ..m2b import class_boxes

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import glob
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from ..imageio import IMAGE_EXTENSIONS, image_size
@@ -140,3 +140,18 @@ def text_label_record(root: Path, label_path: Path, image: Path, split: str, lin
         if box is not None:
             record.boxes.append(box)
     return record
+
+
+def text_label_records(root: Path, opts: dict, line_box: LineBox, skips: SkipLog) -> Iterator[ImageRecord]:
+    """Records of every split of a dataset with one text label file per image, found by the
+    `labels` glob and matched to the image of the same stem in the `images` folders."""
+    for split in opts["splits"]:
+        images = image_index(root, opts["images"], split=split)
+        for label in expand(root, opts["labels"], split=split):
+            image = images.get(label.stem)
+            if image is None:
+                skips.skip(FormatError(label, "no image with this name"), "image")
+                continue
+            record = text_label_record(root, label, image, split, line_box, skips)
+            if record is not None:
+                yield record

@@ -19,9 +19,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .base import FormatError, ImageRecord, SkipLog
+from .base import ImageRecord, SkipLog
 from .columns import BoxColumns
-from .common import expand, image_index, text_label_record
+from .common import text_label_records
 from .labels import Labeler
 
 DEFAULTS = {
@@ -37,13 +37,4 @@ DEFAULTS = {
 def parse(root: Path, options: dict[str, Any], skips: SkipLog) -> Iterator[ImageRecord]:
     opts = {**DEFAULTS, **options}
     line_box = BoxColumns(opts["columns"], opts["classes"], opts["separator"]).line_box(Labeler(opts))
-    for split in opts["splits"]:
-        images = image_index(root, opts["images"], split=split)
-        for label in expand(root, opts["labels"], split=split):
-            image = images.get(label.stem)
-            if image is None:
-                skips.skip(FormatError(label, "no image with this name"), "image")
-                continue
-            record = text_label_record(root, label, image, split, line_box, skips)
-            if record is not None:
-                yield record
+    yield from text_label_records(root, opts, line_box, skips)

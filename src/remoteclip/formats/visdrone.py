@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .base import Box, FormatError, ImageRecord, SkipLog
-from .common import LineBox, clip_box, expand, image_index, split_fields, text_label_record, to_integers, to_numbers
+from .common import LineBox, clip_box, split_fields, text_label_records, to_integers, to_numbers
 from .labels import Labeler
 
 CATEGORIES = {
@@ -70,13 +70,4 @@ def line_reader(opts: dict[str, Any]) -> LineBox:
 def parse(root: Path, options: dict[str, Any], skips: SkipLog) -> Iterator[ImageRecord]:
     opts = {**DEFAULTS, **options}
     line_box = line_reader(opts)
-    for split in opts["splits"]:
-        images = image_index(root, opts["images"], split=split)
-        for label in expand(root, opts["labels"], split=split):
-            image = images.get(label.stem)
-            if image is None:
-                skips.skip(FormatError(label, "no image with this name"), "image")
-                continue
-            record = text_label_record(root, label, image, split, line_box, skips)
-            if record is not None:
-                yield record
+    yield from text_label_records(root, opts, line_box, skips)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 
-import cv2
 import numpy as np
 
 from .canvas import Canvas

@@ -15,7 +15,6 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from .canvas import G
 from .scenes import Scene
 
 GroundTruth = dict[str, list[tuple[str, list[float]]]]
