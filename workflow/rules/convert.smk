@@ -23,7 +23,7 @@ rule b2c:
     input:
         annotations="results/annotations/{dataset}.json",
         parse_report="results/annotations/{dataset}.report.json",
-        templates=config["b2c"]["templates"],
+        templates=str(resolve_path(config["b2c"]["templates"], workflow.basedir)),
     output:
         captions="results/captions/{dataset}.jsonl",
         report="results/captions/{dataset}.report.json",
