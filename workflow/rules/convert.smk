@@ -1,5 +1,7 @@
 # Raw datasets -> unified COCO annotations (parsers, Mask-to-Box) -> captions (B2C, RET).
 
+from remoteclip.config import resolve_path
+
 
 rule parse:
     input:
