@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from archives import make_rar
 from httpserver import FixtureServer
 from remoteclip.download import (
     ChecksumError,
@@ -26,7 +27,7 @@ from remoteclip.download import (
     parse_gdrive_url,
     parse_hf_url,
 )
-from remoteclip.extract import CorruptArchiveError
+from remoteclip.extract import CorruptArchiveError, ExtractError, UnsafeArchiveError
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 
@@ -228,7 +229,7 @@ def test_dataset_is_fetched_extracted_and_marked(server, tmp_path):
     assert marker["dataset"] == "demo"
     assert marker["files"] == [{"name": "data.zip", "size": len(ARCHIVE), "md5": md5(ARCHIVE),
                                 "sha256": sha256(ARCHIVE), "verified_by": "md5",
-                                "subdir": None, "extract": True}]
+                                "subdir": None, "extract": True, "nested": []}]
     assert not lock.exists()  # a published checksum needs no lock entry
 
 
@@ -362,7 +363,53 @@ def test_failed_downloads_of_a_file_with_manual_steps_ask_for_the_manual_downloa
     {"files": [{"name": "../escape.zip", "urls": ["http://127.0.0.1/x"]}]},
     {"files": [{"name": "a.zip", "urls": ["http://127.0.0.1/x"], "subdir": "../up"}]},
     {"files": []},
+    {"files": [{"name": "a.zip", "urls": ["http://127.0.0.1/x"], "nested": ["../up/*.rar"]}]},
+    {"files": [{"name": "a.txt", "urls": ["http://127.0.0.1/x"], "nested": ["x.zip"]}]},
 ])
 def test_bad_catalogue_entries_are_refused(tmp_path, bad):
     with pytest.raises(ValueError, match="dataset 'demo'"):
         fetch_dataset("demo", bad, tmp_path / "demo", tmp_path / "lock.yaml", **FAST)
+
+
+# ---- archives inside the archive (UCM-Captions' imgs.rar, MLRSNet's per-category .rar) ----
+
+
+def nested_archive(tmp_path: Path) -> bytes:
+    imgs = make_rar(tmp_path / "imgs.rar", [("imgs/1.tif", b"one", 0x30), ("imgs/2.tif", b"two", 0x30)])
+    return make_zip({"UCM_captions/dataset.json": b"{}", "UCM_captions/imgs.rar": imgs.read_bytes(),
+                     "Images/airplane.zip": make_zip({"airplane_00001.jpg": b"a"}),
+                     "Images/beach.zip": make_zip({"beach/beach_00001.jpg": b"b"})})
+
+
+def test_archives_inside_the_archive_are_unpacked_into_folders(server, tmp_path):
+    outer = nested_archive(tmp_path)
+    url = server.add("data.zip", outer)
+    nested = ["UCM_captions/imgs.rar", "Images/*.zip"]
+    entry = {"files": [{"name": "data.zip", "urls": [url], "md5": md5(outer), "nested": nested}]}
+    root = tmp_path / "demo"
+    fetch_dataset("demo", entry, root, tmp_path / "lock.yaml", **FAST)
+    assert extracted(root) == {"UCM_captions/dataset.json": b"{}", "UCM_captions/imgs/1.tif": b"one",
+                               "UCM_captions/imgs/2.tif": b"two", "Images/airplane/airplane_00001.jpg": b"a",
+                               "Images/beach/beach_00001.jpg": b"b"}
+    assert json.loads((root / ".verified").read_text())["files"][0]["nested"] == nested
+    fetch_dataset("demo", entry, root, tmp_path / "lock.yaml", **FAST)  # current marker: nothing to do
+    assert len(server.requests_for("data.zip")) == 1
+
+
+def test_nested_pattern_matching_nothing_fails_without_marker(server, tmp_path):
+    outer = nested_archive(tmp_path)
+    entry = {"files": [{"name": "data.zip", "urls": [server.add("data.zip", outer)], "nested": ["imgs.rar"]}]}
+    root = tmp_path / "demo"
+    with pytest.raises(ExtractError, match="'imgs.rar'"):
+        fetch_dataset("demo", entry, root, tmp_path / "lock.yaml", **FAST)
+    assert not (root / ".verified").exists()
+
+
+def test_unsafe_archive_inside_the_archive_is_refused_without_marker(server, tmp_path):
+    outer = make_zip({"Images/evil.zip": make_zip({"../../../escaped.txt": b"x"})})
+    entry = {"files": [{"name": "data.zip", "urls": [server.add("data.zip", outer)], "nested": ["Images/*.zip"]}]}
+    root = tmp_path / "demo"
+    with pytest.raises(UnsafeArchiveError, match="evil.zip"):
+        fetch_dataset("demo", entry, root, tmp_path / "lock.yaml", **FAST)
+    assert not (root / ".verified").exists()
+    assert not [p for p in tmp_path.rglob("escaped.txt")]

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import io
 import os
-import struct
 import tarfile
 import zipfile
-import zlib
 from pathlib import Path
 
 import py7zr
@@ -20,9 +18,13 @@ from remoteclip.extract import (
     MissingToolError,
     UnsafeArchiveError,
     archive_format,
+    archive_stem,
+    extract_in_place,
     is_archive,
     safe_extract,
 )
+
+from archives import make_rar
 
 FILES = {"images/a.jpg": b"jpeg bytes", "labels/a.txt": b"1 2 3 4 plane 0\n", "README": b"hi"}
 
@@ -56,25 +58,6 @@ def make_7z(path: Path, files: dict[str, bytes] = FILES) -> Path:
     with py7zr.SevenZipFile(path, "w") as szf:
         for name, data in files.items():
             szf.writestr(data, name)
-    return path
-
-
-def make_rar(path: Path, members: list[tuple[str, bytes, int]]) -> Path:
-    """A RAR 2.9 archive written by hand (no free tool creates RAR): members are
-    (name, data, method), method 0x30 = stored, 0x33 = compressed (data then garbage)."""
-
-    def block(kind: int, flags: int, body: bytes) -> bytes:
-        raw = struct.pack("<BHH", kind, flags, 7 + len(body)) + body
-        return struct.pack("<H", zlib.crc32(raw) & 0xFFFF) + raw
-
-    out = b"Rar!\x1a\x07\x00" + block(0x73, 0, bytes(6))
-    date = ((2020 - 1980) << 25) | (1 << 21) | (1 << 16)
-    for name, data, method in members:
-        raw_name = name.encode()
-        header = struct.pack("<LLBLLBBHL", len(data), len(data), 3, zlib.crc32(data), date, 29,
-                             method, len(raw_name), 0o100644) + raw_name
-        out += block(0x74, 0x8000, header) + data
-    path.write_bytes(out + block(0x7B, 0x4000, b""))
     return path
 
 
@@ -267,3 +250,40 @@ def test_compressed_rar_without_a_tool_says_what_to_install(tmp_path, monkeypatc
 def test_missing_archive_is_named(tmp_path):
     with pytest.raises(ExtractError, match="absent.zip: archive not found"):
         safe_extract(tmp_path / "absent.zip", tmp_path / "target")
+
+
+# ---- archives inside archives ----------------------------------------------------------------
+
+
+def test_archive_stem_drops_only_the_archive_suffix():
+    assert archive_stem("imgs.rar") == "imgs"
+    assert archive_stem("part1.tar.gz") == "part1"
+    assert archive_stem("Airplane.ZIP") == "Airplane"
+    assert archive_stem("v1.0.7z") == "v1.0"
+    assert archive_stem("notes.txt") == "notes.txt"
+
+
+def test_nested_archive_is_unpacked_into_a_folder_named_after_it(tmp_path):
+    folder = tmp_path / "UCM_captions"
+    folder.mkdir()
+    # members already inside imgs/ (UCM-Captions' imgs.rar): not nested twice
+    make_rar(folder / "imgs.rar", [("imgs/1.tif", b"one", 0x30), ("imgs/2.tif", b"two", 0x30)])
+    assert extract_in_place(folder / "imgs.rar") == folder / "imgs"
+    # flat members (one archive per category): they get the archive's folder
+    make_zip(folder / "airplane.zip", {"airplane_00001.jpg": b"a", "airplane_00002.jpg": b"b"})
+    assert extract_in_place(folder / "airplane.zip") == folder / "airplane"
+    # one folder of another name is kept as it is, inside the archive's folder
+    make_zip(folder / "beach.zip", {"Beach/x.jpg": b"x"})
+    extract_in_place(folder / "beach.zip")
+    assert tree(folder) == {"imgs/1.tif": b"one", "imgs/2.tif": b"two", "airplane/airplane_00001.jpg": b"a",
+                            "airplane/airplane_00002.jpg": b"b", "beach/Beach/x.jpg": b"x"}
+
+
+def test_unsafe_nested_archive_is_refused_and_left_in_place(tmp_path):
+    folder = tmp_path / "Images"
+    folder.mkdir()
+    inner = make_zip(folder / "escape.zip", {"../../outside.txt": b"x"})
+    with pytest.raises(UnsafeArchiveError, match="escape.zip"):
+        extract_in_place(inner)
+    assert inner.exists() and sorted(p.name for p in folder.iterdir()) == ["escape.zip"]
+    assert not (tmp_path / "outside.txt").exists() and not (tmp_path.parent / "outside.txt").exists()

@@ -1,8 +1,9 @@
 """Dataset downloads: resumable, retried, checksum-verified, and safe to interrupt.
 
 `fetch_file` gets one URL into one file. `fetch_dataset` gets every file of a catalogue
-entry into `<root>/.archives/`, extracts the archives into `<root>` and writes
-`<root>/.verified` last, so the marker exists only when everything succeeded.
+entry into `<root>/.archives/`, extracts the archives into `<root>` (and archives shipped
+inside them, where the catalogue's `nested` globs name them) and writes `<root>/.verified`
+last, so the marker exists only when everything succeeded.
 
 URL schemes:
     http(s)://...                              requests, with Range resume and retries
@@ -42,7 +43,7 @@ import urllib3
 import yaml
 from tqdm import tqdm
 
-from .extract import is_archive, safe_extract
+from .extract import ExtractError, extract_in_place, is_archive, safe_extract
 
 __all__ = [
     "ChecksumError",
@@ -548,6 +549,7 @@ class _FileSpec:
     extract: bool
     subdir: str | None
     manual_from: str | None
+    nested: tuple[str, ...] = ()  # globs of archives inside this one, unpacked in place
 
 
 def fetch_dataset(name: str, entry: dict, root: Path, lock_path: Path, progress: bool = True,
@@ -600,9 +602,16 @@ def _file_spec(dataset: str, f: dict, sources: dict[str, str | None]) -> _FileSp
     urls = f.get("urls", [])
     if isinstance(urls, str):
         urls = [urls]
+    extract = bool(f.get("extract", is_archive(name)))
+    nested = tuple(f.get("nested") or ())
+    for pattern in nested:
+        if not isinstance(pattern, str) or not pattern or Path(pattern).is_absolute() or ".." in Path(pattern).parts:
+            raise ValueError(f"dataset {dataset!r}: nested pattern {pattern!r} of {name} must be a relative glob "
+                             "inside the extracted archive")
+    if nested and not extract:
+        raise ValueError(f"dataset {dataset!r}: {name} lists nested archives but is not extracted")
     return _FileSpec(name=name, urls=tuple(urls), md5=f.get("md5"), sha256=f.get("sha256"),
-                     extract=bool(f.get("extract", is_archive(name))), subdir=subdir,
-                     manual_from=sources.get(name))
+                     extract=extract, subdir=subdir, manual_from=sources.get(name), nested=nested)
 
 
 class _Missing(Exception):
@@ -638,7 +647,8 @@ def _obtain(dataset: str, spec: _FileSpec, archives: Path, lock: ChecksumLock,
     verified_by = (next(iter(expected.digests)) if published
                    else "lock" if expected.digests else "recorded on first use")
     return {"name": spec.name, "size": path.stat().st_size, **digests,
-            "verified_by": verified_by, "subdir": spec.subdir, "extract": spec.extract}
+            "verified_by": verified_by, "subdir": spec.subdir, "extract": spec.extract,
+            "nested": list(spec.nested)}
 
 
 def _existing(path: Path, spec: _FileSpec, expected: _Expected,
@@ -719,11 +729,25 @@ def _install(spec: _FileSpec, archive: Path, root: Path, progress: bool) -> None
     target = root / spec.subdir if spec.subdir else root
     if spec.extract:
         safe_extract(archive, target, progress=progress)
+        for pattern in spec.nested:
+            _unpack_nested(spec, target, pattern, progress)
         return
     target.mkdir(parents=True, exist_ok=True)
     out = target / spec.name
     out.unlink(missing_ok=True)
     _link_or_copy(archive, out)
+
+
+def _unpack_nested(spec: _FileSpec, target: Path, pattern: str, progress: bool) -> None:
+    """Archives shipped inside the archive (UCM-Captions' imgs.rar, MLRSNet's one .rar per
+    category) are unpacked too, each into a folder named after it."""
+    found = sorted(p for p in target.glob(pattern) if p.is_file() and is_archive(p.name))
+    if not found:
+        raise ExtractError(f"{spec.name}: no archive matches the catalogue's nested pattern {pattern!r} "
+                           f"under {target} after extraction; the archive's layout differs from the catalogue")
+    for inner in tqdm(found, desc=f"unpack {pattern}", unit=" archives", disable=not progress or len(found) < 2):
+        log.info("%s: unpacking %s", spec.name, inner.relative_to(target))
+        extract_in_place(inner, progress=progress)
 
 
 def _marker_is_current(marker: Path, specs: list[_FileSpec]) -> bool:
@@ -737,7 +761,8 @@ def _marker_is_current(marker: Path, specs: list[_FileSpec]) -> bool:
 
 
 def _record_matches(record: dict, spec: _FileSpec) -> bool:
-    if (record.get("subdir"), record.get("extract")) != (spec.subdir, spec.extract):
+    if (record.get("subdir"), record.get("extract"), record.get("nested", [])) != (
+            spec.subdir, spec.extract, list(spec.nested)):
         return False
     published = _expected(spec.md5, spec.sha256, "catalogue").digests
     return all(record.get(algorithm) == value for algorithm, value in published.items())

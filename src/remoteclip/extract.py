@@ -37,6 +37,8 @@ __all__ = [
     "MissingToolError",
     "UnsafeArchiveError",
     "archive_format",
+    "archive_stem",
+    "extract_in_place",
     "is_archive",
     "safe_extract",
 ]
@@ -133,6 +135,36 @@ def safe_extract(archive: Path, target: Path, *, progress: bool = False) -> list
         bar.close()
         _rmtree(staging)
     return [target / name for name in checker.names]
+
+
+def extract_in_place(archive: Path, *, progress: bool = False) -> Path:
+    """Unpack an archive that came inside another one into a folder named after it, next to
+    it, and delete it: `Images/airplane.rar` -> `Images/airplane/`. An archive whose members
+    all sit in one folder of that name already (`imgs.rar` holding `imgs/...`) is not nested
+    twice. The same member checks as `safe_extract` apply. Returns the folder."""
+    archive = Path(archive)
+    folder = archive.parent / archive_stem(archive.name)
+    staging = archive.parent / f".unpacking-{archive.name}"
+    _rmtree(staging)
+    try:
+        safe_extract(archive, staging, progress=progress)
+        inner = staging / folder.name
+        only_folder = [p.name for p in staging.iterdir()] == [folder.name] and inner.is_dir() and not inner.is_symlink()
+        folder.mkdir(exist_ok=True)
+        _merge(inner if only_folder else staging, folder)
+    finally:
+        _rmtree(staging)
+    archive.unlink()
+    return folder
+
+
+def archive_stem(name: str) -> str:
+    """The name without its archive suffix: `imgs.rar` -> `imgs`, `a.tar.gz` -> `a`."""
+    lower = name.lower()
+    for suffix in sorted(ARCHIVE_SUFFIXES, key=len, reverse=True):
+        if lower.endswith(suffix) and len(name) > len(suffix):
+            return name[: -len(suffix)]
+    return name
 
 
 def _format_from_name(name: str) -> str | None:
