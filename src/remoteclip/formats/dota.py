@@ -8,9 +8,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ..imageio import image_size
-from .base import FormatError, ImageRecord, SkipLog
-from .common import clip_box, expand, image_index, read_lines
+from .base import Box, FormatError, ImageRecord, SkipLog
+from .common import clip_box, text_label_records
 from .labels import Labeler
 
 DEFAULTS = {
@@ -43,32 +42,17 @@ def parse_line(text: str, path: Path, line: int) -> tuple[list[float], str, bool
 def parse(root: Path, options: dict[str, Any], skips: SkipLog) -> Iterator[ImageRecord]:
     opts = {**DEFAULTS, **options}
     labeler = Labeler(opts)
-    for split in opts["splits"]:
-        images = image_index(root, opts["images"], split=split)
-        for label_path in expand(root, opts["labels"], split=split):
-            image = images.get(label_path.stem)
-            if image is None:
-                skips.skip(FormatError(label_path, "no image with this name"), "image")
-                continue
-            try:
-                width, height = image_size(image)
-                lines = read_lines(label_path)
-            except FormatError as err:
-                skips.skip(err, "image")
-                continue
-            record = ImageRecord(str(image.relative_to(root)), width, height, split=split)
-            for number, text in enumerate(lines, 1):
-                try:
-                    parsed = parse_line(text, label_path, number)
-                    if parsed is None:
-                        continue
-                    coords, raw, difficult = parsed
-                    category = labeler(raw)
-                    if category is None or (difficult and opts["skip_difficult"]):
-                        continue
-                    xs, ys = coords[0::2], coords[1::2]
-                    record.boxes.append(clip_box(min(xs), min(ys), max(xs), max(ys), width, height, category,
-                                                 label_path, number, difficult))
-                except FormatError as err:
-                    skips.skip(err, "object")
-            yield record
+
+    def line_box(text: str, label_path: Path, number: int, width: int, height: int) -> Box | None:
+        parsed = parse_line(text, label_path, number)
+        if parsed is None:
+            return None
+        coords, raw, difficult = parsed
+        category = labeler(raw)
+        if category is None or (difficult and opts["skip_difficult"]):
+            return None
+        xs, ys = coords[0::2], coords[1::2]
+        return clip_box(min(xs), min(ys), max(xs), max(ys), width, height, category, label_path, number,
+                        difficult)
+
+    yield from text_label_records(root, opts, line_box, skips)
