@@ -160,19 +160,22 @@ def extract_in_place(archive: Path, *, progress: bool = False) -> Path:
 
 def archive_stem(name: str) -> str:
     """The name without its archive suffix: `imgs.rar` -> `imgs`, `a.tar.gz` -> `a`."""
-    lower = name.lower()
-    for suffix in sorted(ARCHIVE_SUFFIXES, key=len, reverse=True):
-        if lower.endswith(suffix) and len(name) > len(suffix):
-            return name[: -len(suffix)]
-    return name
+    suffix = _archive_suffix(name)
+    return name[: -len(suffix)] if suffix and len(name) > len(suffix) else name
 
 
 def _format_from_name(name: str) -> str | None:
+    suffix = _archive_suffix(name)
+    return ARCHIVE_SUFFIXES[suffix] if suffix else None
+
+
+# longest first, so a compound suffix wins over a shorter suffix it ends with
+_SUFFIXES_LONGEST_FIRST = sorted(ARCHIVE_SUFFIXES, key=len, reverse=True)
+
+
+def _archive_suffix(name: str) -> str | None:
     lower = name.lower()
-    for suffix in sorted(ARCHIVE_SUFFIXES, key=len, reverse=True):
-        if lower.endswith(suffix):
-            return ARCHIVE_SUFFIXES[suffix]
-    return None
+    return next((suffix for suffix in _SUFFIXES_LONGEST_FIRST if lower.endswith(suffix)), None)
 
 
 # ---- member checks -------------------------------------------------------------------
