@@ -72,16 +72,20 @@ def ensure_old_webdataset() -> None:
                         "webdataset==0.2.86"], check=True)
 
 
-def ours(shards, steps, batch, arch, workers, threads, device, precision) -> tuple[float, list[float]]:
-    out = Path(tempfile.mkdtemp())
+def ours(shards, steps, batch, arch, workers, threads, device, precision,
+         out: Path | None = None) -> tuple[float, list[float]]:
+    """Steady-state samples/s and per-step data waits; the run's log.csv and stdout.txt go to `out`."""
+    out = Path(out or tempfile.mkdtemp())
+    out.mkdir(parents=True, exist_ok=True)
     settings = {"model": {"arch": arch, "pretrained": None},
                 "train": {"batch_size": batch, "steps": steps, "lr": 1e-4, "warmup": 5, "workers": workers,
                           "log_every": 1, "checkpoint_every": 10**6, "device": device, "precision": precision}}
-    proc = subprocess.run([sys.executable, "-m", "remoteclip.train", "--shards", str(shards), "--out-dir", str(out),
-                           "--settings", json.dumps(settings), "--threads", str(threads)], cwd=REPO,
-                          capture_output=True, text=True)
+    with open(out / "stdout.txt", "w") as stdout:  # a file, so a run killed by a time limit leaves its output
+        proc = subprocess.run([sys.executable, "-m", "remoteclip.train", "--shards", str(shards), "--out-dir",
+                               str(out), "--settings", json.dumps(settings), "--threads", str(threads)], cwd=REPO,
+                              stdout=stdout, stderr=subprocess.STDOUT)
     if proc.returncode != 0:
-        raise RuntimeError(f"remoteclip.train failed:\n{(proc.stdout + proc.stderr)[-3000:]}")
+        raise RuntimeError(f"remoteclip.train failed:\n{(out / 'stdout.txt').read_text()[-3000:]}")
     with open(out / "log.csv") as fh:
         rows = list(csv.DictReader(fh))
     rates = [float(r["samples_per_s"]) for r in rows[5:]]  # skip the warm-up steps

@@ -4,8 +4,8 @@
 # its output under $OUT as it goes, so a stage that hangs cannot take the others' results along:
 #   env.txt      GPU, driver, torch/open_clip versions, cores, /dev/shm
 #   loader.txt   the data loader alone (images/s) at several worker counts
-#   ours/        remoteclip.train's log.csv and stdout (per-step samples/s and data wait), and
-#                gpu_util.csv (nvidia-smi once a second while it trains)
+#   ours.txt     remoteclip.train's steady-state samples/s and mean data wait per step
+#   ours/        its log.csv and stdout.txt, and gpu_util.csv (nvidia-smi once a second while it trains)
 #   theirs.txt   open_clip_train.main on the same shards, model, batch and precision
 # Expects wheels for open_clip_torch/ftfy/wcwidth/webdataset==0.2.86/braceexpand in .whl/
 # and shards in .gpu/shards (benchmarks/bench_train.py --make-shards .gpu --images 3000 --size 256).
@@ -36,24 +36,18 @@ for w in [int(w) for w in os.environ.get('LOADER_WORKERS', '4 8 12').split()]:
 EOF
 
 echo "== remoteclip.train"
-settings="{\"model\": {\"arch\": \"$ARCH\", \"pretrained\": null}, \"train\": {\"batch_size\": $BATCH, \"steps\": $STEPS,
-  \"lr\": 1e-4, \"warmup\": 5, \"workers\": $WORKERS, \"log_every\": 1, \"checkpoint_every\": 1000000, \"device\": \"$DEVICE\",
-  \"precision\": \"auto\"}}"
 # GPU utilisation once a second while our loop trains: a starved GPU shows as low readings
 nvidia-smi --query-gpu=timestamp,utilization.gpu,memory.used --format=csv -l 1 > "$OUT/ours/gpu_util.csv" 2>&1 &
 SMI=$!
-timeout -k 5 150 python3 -m remoteclip.train --shards .gpu/shards --out-dir /tmp/ours --settings "$settings" \
-  --threads 16 > "$OUT/ours/stdout.txt" 2>&1
-echo "exit $?" >> "$OUT/ours/stdout.txt"
-kill $SMI 2>/dev/null
-cp /tmp/ours/log.csv "$OUT/ours/" 2>/dev/null
-python3 - <<'EOF' 2>&1 | tee -a "$OUT/ours/stdout.txt"
-import csv, statistics
-rows = list(csv.DictReader(open("/tmp/ours/log.csv")))[5:]
-rate = statistics.harmonic_mean([float(r["samples_per_s"]) for r in rows])
-wait = statistics.mean(float(r["data_s"]) for r in rows) * 1e3
-print(f"remoteclip.train {rate:.1f} samples/s over {len(rows)} steps, mean data wait {wait:.1f} ms/step")
+timeout -k 5 150 python3 - <<EOF 2>&1 | tee "$OUT/ours.txt"
+import statistics
+from pathlib import Path
+from bench_train import ours
+rate, wait = ours(Path('.gpu/shards'), $STEPS, $BATCH, '$ARCH', $WORKERS, 16, '$DEVICE', 'auto', out=Path('/tmp/ours'))
+print(f"remoteclip.train {rate:.1f} samples/s, mean data wait {statistics.mean(wait) * 1e3:.1f} ms/step")
 EOF
+kill $SMI 2>/dev/null
+cp /tmp/ours/log.csv /tmp/ours/stdout.txt "$OUT/ours/" 2>/dev/null
 
 echo "== open_clip_train"
 timeout -k 5 150 python3 - <<EOF 2>&1 | tee "$OUT/theirs.txt"
