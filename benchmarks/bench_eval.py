@@ -14,11 +14,9 @@ import json
 import time
 from pathlib import Path
 
-import numpy as np
 
 from remoteclip.config import load
 from remoteclip.evaluate import features as F
-from remoteclip.evaluate.counting import count_captions
 from remoteclip.evaluate.models import load as load_model
 from remoteclip.evaluate.registry import TASKS_BY_GROUP, resolve
 from remoteclip.evaluate.tasks import run
@@ -27,20 +25,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def embed(model, preprocess, tokenizer, split, settings):
-    items, arrays = F.items_for(split)
-    images = {"features": F.image_features(model, preprocess, items, "cpu", 128, 1), **arrays}
-    if split["group"] == "CLS":
-        texts = {"class_features": F.class_embeddings(model, tokenizer, split["classnames"], settings["templates"], "cpu"),
-                 "templates": np.array(settings["templates"])}
-    elif split["group"] == "RET":
-        texts = {"caption_features": F.text_features(model, tokenizer, split["captions"], "cpu")}
-    else:
-        classes = sorted({s["category"] for s in split["samples"]})
-        variants = settings["counting"]["variants"]
-        caps = [c for cls in classes for v in variants for c in count_captions(cls, v)]
-        feats = F.text_features(model, tokenizer, caps, "cpu").reshape(len(classes), len(variants), 10, -1)
-        texts = {"caption_features": feats, "classes": np.array(classes), "variants": np.array(variants)}
-    return images, texts
+    return F.embed(model, preprocess, tokenizer, split, settings["templates"], settings["counting"]["variants"],
+                   "cpu", 128, 1)
 
 
 def main() -> None:

@@ -8,8 +8,8 @@ import pytest
 from PIL import Image, ImageEnhance
 
 from conftest import synthesize_dataset
-from remoteclip.dedup import (brute_pairs_within, deduplicate, hash_items, pairs_across, pairs_within, phash,
-                              read_hashes, read_removed, write_hashes, write_removed)
+from remoteclip.dedup import (brute_pairs_within, deduplicate, duplicate_groups, hash_items, pairs_across,
+                              pairs_within, phash, read_hashes, read_removed, write_hashes, write_removed)
 from remoteclip.synthetic.scenes import SCENES, render_scene
 
 
@@ -132,3 +132,104 @@ def test_unreadable_image_is_reported_not_hashed(tmp_path):
     hashes, failures = hash_items([("d:good", str(good), None), ("d:bad", str(bad), None)])
     assert list(hashes) == ["d:good"]
     assert failures[0][0] == "d:bad" and "unreadable image" in failures[0][1]
+
+
+# --- groups without m x m pairs, the leak threshold, the reasons recorded ----------------------
+
+def brute_groups(hashes, max_distance):
+    """Reference components: every pair compared, plain union-find, label = smallest member."""
+    parent = list(range(len(hashes)))
+
+    def find(x):
+        while parent[x] != x:
+            x = parent[x]
+        return x
+
+    for i, j in brute_pairs_within(hashes, max_distance).tolist():
+        a, b = find(i), find(j)
+        parent[max(a, b)] = min(a, b)
+    return np.array([find(i) for i in range(len(hashes))])
+
+
+@pytest.mark.parametrize("max_distance", [1, 3, 7])
+def test_bucket_heavy_groups_equal_brute_force(max_distance):
+    rng = np.random.default_rng(max_distance)
+    blank = np.full(1500, 0x00FF00FF00FF00FF, np.uint64)  # blank tiles: one hash many times
+    frames = np.uint64(0x0F0F0F0F0F0F0F0F) ^ (np.uint64(1) << rng.integers(0, 64, 600).astype(np.uint64))
+    hashes = np.concatenate([blank, frames, planted(rng, 1500, 200, max_distance + 2)])
+    hashes = hashes[rng.permutation(len(hashes))]
+    assert np.array_equal(duplicate_groups(hashes, max_distance), brute_groups(hashes, max_distance))
+
+
+def test_fifty_thousand_equal_hashes_form_one_group_in_small_memory():
+    import tracemalloc
+    rng = np.random.default_rng(0)
+    others = planted(rng, 2000, 100, 1)
+    hashes = np.concatenate([np.full(50_000, 0xAAAA5555AAAA5555, np.uint64), others])
+    tracemalloc.start()
+    groups = duplicate_groups(hashes, 1)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert (groups[:50_000] == 0).all()
+    np.testing.assert_array_equal(groups[50_000:], brute_groups(others, 1) + 50_000)
+    assert peak < 64 * 2**20, f"peak {peak / 2**20:.0f} MiB (m x m pairs of one bucket would be 20 GB)"
+    # and through the filter: every copy but the first is a duplicate of the first
+    train = {f"v:{i:05d}": 0xAAAA5555AAAA5555 for i in range(50_000)}
+    rows, summary = deduplicate(train, {}, threshold=2, source_order=["v"])
+    assert summary["removed"] == 49_999 and {r["collides_with"] for r in rows} == {"v:00000"}
+
+
+def test_large_thresholds_search_all_pairs_and_find_the_brute_force_pairs():
+    rng = np.random.default_rng(3)
+    hashes = planted(rng, 1500, 300, 12)
+    assert np.array_equal(pairs_within(hashes, 11), brute_pairs_within(hashes, 11))
+    left, right = hashes[:700], hashes[700:]
+    expected = np.argwhere(np.bitwise_count(left[:, None] ^ right[None, :]) <= 11)
+    assert np.array_equal(pairs_across(left, right, 11), expected) and len(expected) > 10
+
+
+def test_leak_threshold_catches_rescaled_copies_the_paper_threshold_misses():
+    originals = _scene_images(20, offset=300)
+    tests = {f"t:{i}": phash(im) for i, im in enumerate(originals)}
+    train = {}
+    for i, image in enumerate(originals):
+        small = image.resize((64, 64), Image.Resampling.BICUBIC)
+        buf = io.BytesIO()
+        small.save(buf, "JPEG", quality=75)
+        train[f"s:{i}"] = phash(Image.open(buf))
+    distances = [bin(train[f"s:{i}"] ^ tests[f"t:{i}"]).count("1") for i in range(20)]
+    assert max(distances) > 0, "every copy kept its exact hash: the case shows nothing"
+    paper, summary_paper = deduplicate(train, {"bench": tests}, threshold=2, source_order=["s"])
+    leak, summary = deduplicate(train, {"bench": tests}, threshold=2, source_order=["s"], leak_threshold=10)
+    assert len(paper) == sum(d == 0 for d in distances) < 20
+    assert {(r["image"], r["collides_with"]) for r in leak} == {(f"s:{i}", f"t:{i}") for i in range(20)}
+    assert summary["thresholds"] == {
+        "training_duplicates": {"threshold": 2, "removed": 0},
+        "test_leaks": {"threshold": 10, "removed": 20, "below_duplicate_threshold": len(paper)}}
+
+
+def test_duplicates_of_a_leaked_image_name_the_image_the_group_keeps():
+    train = {"a:1.png": 7, "a:2.png": 7, "b:3.png": 7, "b:4.png": 100}
+    rows, _ = deduplicate(train, {"bench": {"bench:x.png": 7}}, threshold=2, source_order=["a", "b"],
+                          leak_threshold=1)
+    by_image = {r["image"]: r for r in rows}
+    # all three share the test image's hash: all are leaks, nothing is "a duplicate of a removed image"
+    assert {k: r["reason"] for k, r in by_image.items()} == {k: "test leak: bench" for k in ("a:1.png", "a:2.png",
+                                                                                              "b:3.png")}
+    # only the group's first image is a leak (the leak threshold is stricter than the duplicates')
+    train = {"a:1.png": 0b0011, "a:2.png": 0b0000, "b:3.png": 0b0000}
+    rows, _ = deduplicate(train, {"bench": {"bench:x.png": 0b0111}}, threshold=3, source_order=["a", "b"],
+                          leak_threshold=2)
+    by_image = {r["image"]: (r["reason"], r["collides_with"]) for r in rows}
+    assert by_image == {"a:1.png": ("test leak: bench", "bench:x.png"),
+                        "b:3.png": ("training duplicate", "a:2.png")}  # a:2 is kept, not the leaked a:1
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"threshold": 0}, r"dedup threshold must be an integer in \[1, 64\]"),
+    ({"threshold": 2, "leak_threshold": 65}, r"leak threshold must be an integer in \[1, 64\].*65"),
+    ({"threshold": 2, "leak_threshold": 0}, r"leak threshold must be an integer in \[1, 64\].*got 0"),
+])
+def test_thresholds_outside_the_hash_are_refused(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        deduplicate({"a:1": 1}, {}, source_order=["a"], **kwargs)

@@ -119,7 +119,8 @@ def test_export_loads_strictly_and_embeds_like_the_training_model(world, tmp_pat
     fresh, _, preprocess = open_clip.create_model_and_transforms("tiny-test-ViT")
     fresh.load_state_dict(load(tmp_path / "model.pt"), strict=True)
     trained, _, _ = open_clip.create_model_and_transforms("tiny-test-ViT")
-    trained.load_state_dict(torch.load(tmp_path / "run/ckpt-00000002.pt", weights_only=False)["model"])
+    # resume checkpoints hold only what weights_only loading admits
+    trained.load_state_dict(torch.load(tmp_path / "run/ckpt-00000002.pt", weights_only=True)["model"])
     fresh.eval(), trained.eval()
     images = torch.randn(3, 3, 32, 32)
     texts = open_clip.get_tokenizer("tiny-test-ViT")(["a harbor", "a forest", "many planes"])

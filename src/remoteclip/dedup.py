@@ -118,6 +118,18 @@ def default_blocks(max_distance: int) -> int:
     return max_distance + 1
 
 
+# Comparisons held in memory at once when a bucket (or a brute-force pass) is large: a bucket
+# of m equal block values is compared in row chunks of this many cells, not as m x m pairs.
+_CELLS_PER_CHUNK = 1 << 22
+# Narrower blocks than this make buckets so large that comparing all pairs is as fast.
+_MIN_BLOCK_BITS = 16
+
+
+def _check_blocks(blocks: int, max_distance: int) -> None:
+    if blocks <= max_distance:
+        raise ValueError(f"{blocks} blocks cannot guarantee finding distances up to {max_distance}")
+
+
 def _bucket_runs(values: np.ndarray) -> tuple[np.ndarray, list[tuple[int, int]]]:
     order = np.argsort(values, kind="stable")
     sorted_values = values[order]
@@ -127,20 +139,38 @@ def _bucket_runs(values: np.ndarray) -> tuple[np.ndarray, list[tuple[int, int]]]
     return order, [(s, e) for s, e in zip(starts, ends) if e - s > 1]
 
 
-def pairs_within(hashes: np.ndarray, max_distance: int, blocks: int | None = None, bits: int = 64) -> np.ndarray:
-    """All (i, j), i < j, with Hamming distance <= max_distance; exact when blocks > max_distance."""
+def _close_pairs_among(hashes: np.ndarray, members: np.ndarray, max_distance: int):
+    """Yield (a, b) index arrays, a < b, of members within max_distance, in bounded chunks."""
+    members = np.sort(members)
+    step = max(1, _CELLS_PER_CHUNK // len(members))
+    for start in range(0, len(members), step):
+        rows = members[start:start + step]
+        later = members[start + 1:]  # each pair once: compare a row with the members after it
+        d = np.bitwise_count(hashes[rows][:, None] ^ hashes[later][None, :])
+        i, j = np.nonzero(d <= max_distance)
+        keep = j >= i  # later[j] comes after rows[i] exactly when j >= i
+        yield rows[i[keep]], later[j[keep]]
+
+
+def _pair_chunks_within(hashes: np.ndarray, max_distance: int, blocks: int | None, bits: int):
     blocks = blocks or default_blocks(max_distance)
-    if blocks <= max_distance:
-        raise ValueError(f"{blocks} blocks cannot guarantee finding distances up to {max_distance}")
-    found = []
+    _check_blocks(blocks, max_distance)
+    if bits // blocks < _MIN_BLOCK_BITS:
+        yield from _close_pairs_among(hashes, np.arange(len(hashes)), max_distance)
+        return
     for values in block_values(hashes, blocks, bits):
         order, runs = _bucket_runs(values)
         for start, end in runs:
-            members = np.sort(order[start:end])
-            i, j = np.triu_indices(len(members), k=1)
-            a, b = members[i], members[j]
-            keep = hamming(hashes[a], hashes[b]) <= max_distance
-            found.append(np.stack([a[keep], b[keep]], 1))
+            yield from _close_pairs_among(hashes, order[start:end], max_distance)
+
+
+def pairs_within(hashes: np.ndarray, max_distance: int, blocks: int | None = None, bits: int = 64) -> np.ndarray:
+    """All (i, j), i < j, with Hamming distance <= max_distance; exact when blocks > max_distance.
+
+    Blocks narrower than 16 bits (large distances) make buckets that hold most hashes, so all
+    pairs are then compared directly, in bounded chunks, which finds the same pairs.
+    """
+    found = [np.stack([a, b], 1) for a, b in _pair_chunks_within(hashes, max_distance, blocks, bits) if len(a)]
     if not found:
         return np.empty((0, 2), np.int64)
     return np.unique(np.concatenate(found), axis=0)
@@ -148,24 +178,29 @@ def pairs_within(hashes: np.ndarray, max_distance: int, blocks: int | None = Non
 
 def pairs_across(left: np.ndarray, right: np.ndarray, max_distance: int, blocks: int | None = None,
                  bits: int = 64) -> np.ndarray:
-    """All (i, j) with left[i] and right[j] within max_distance."""
+    """All (i, j) with left[i] and right[j] within max_distance (block search, or all pairs in
+    bounded chunks when blocks would be narrower than 16 bits)."""
     blocks = blocks or default_blocks(max_distance)
-    if blocks <= max_distance:
-        raise ValueError(f"{blocks} blocks cannot guarantee finding distances up to {max_distance}")
+    _check_blocks(blocks, max_distance)
     found = []
-    for lv, rv in zip(block_values(left, blocks, bits), block_values(right, blocks, bits)):
-        buckets: dict[int, list[int]] = defaultdict(list)
-        for j, v in enumerate(rv.tolist()):
-            buckets[v].append(j)
-        for i, v in enumerate(lv.tolist()):
-            js = buckets.get(v)
-            if js:
-                js = np.array(js)
-                keep = hamming(np.full(len(js), left[i], np.uint64), right[js]) <= max_distance
-                found.extend((i, int(j)) for j in js[keep])
+    if bits // blocks < _MIN_BLOCK_BITS:
+        step = max(1, _CELLS_PER_CHUNK // max(1, len(right)))
+        for start in range(0, len(left), step):
+            i, j = np.nonzero(np.bitwise_count(left[start:start + step, None] ^ right[None, :]) <= max_distance)
+            found.append(np.stack([i + start, j], 1))
+    else:
+        for lv, rv in zip(block_values(left, blocks, bits), block_values(right, blocks, bits)):
+            order = np.argsort(rv, kind="stable")
+            sorted_rv = rv[order]
+            lo, hi = np.searchsorted(sorted_rv, lv, "left"), np.searchsorted(sorted_rv, lv, "right")
+            for i in np.flatnonzero(hi > lo):
+                js = order[lo[i]:hi[i]]
+                js = js[np.bitwise_count(right[js] ^ left[i]) <= max_distance]
+                found.append(np.stack([np.full(len(js), i), js], 1))
+    found = [f for f in found if len(f)]
     if not found:
         return np.empty((0, 2), np.int64)
-    return np.unique(np.array(found, np.int64), axis=0)
+    return np.unique(np.concatenate(found).astype(np.int64), axis=0)
 
 
 def brute_pairs_within(hashes: np.ndarray, max_distance: int, chunk: int = 2048) -> np.ndarray:
@@ -181,58 +216,99 @@ def brute_pairs_within(hashes: np.ndarray, max_distance: int, chunk: int = 2048)
     return np.unique(np.concatenate(out), axis=0) if out else np.empty((0, 2), np.int64)
 
 
+def duplicate_groups(hashes: np.ndarray, max_distance: int, blocks: int | None = None, bits: int = 64) -> np.ndarray:
+    """Component label of every hash: hashes joined by any chain of pairs within max_distance.
+
+    Equal hashes (video frames, blank tiles) are merged before the search, so m copies of
+    one hash cost m, not m x m pairs; the pairs between distinct values are streamed in
+    bounded chunks into scipy's connected components. Labels are the smallest member index.
+    """
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    if len(hashes) == 0:
+        return np.empty(0, np.int64)
+    unique, inverse = np.unique(hashes, return_inverse=True)
+    edges = [np.stack([a, b], 1) for a, b in _pair_chunks_within(unique, max_distance, blocks, bits) if len(a)]
+    edges = np.unique(np.concatenate(edges), axis=0) if edges else np.empty((0, 2), np.int64)
+    graph = coo_matrix((np.ones(len(edges), np.int8), (edges[:, 0], edges[:, 1])), shape=(len(unique),) * 2)
+    _, component = connected_components(graph, directed=False)
+    label = component[inverse.ravel()]
+    smallest = np.full(label.max() + 1, len(hashes), np.int64)
+    np.minimum.at(smallest, label, np.arange(len(hashes)))
+    return smallest[label]
+
+
 # --------------------------------------------------------------------- the run's filter
 def _source_of(key: str) -> str:
     return key.split(":", 1)[0]
 
 
+def check_threshold(value: int, name: str, bits: int = 64) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 1 <= value <= bits:
+        raise ValueError(f"{name} must be an integer in [1, {bits}] (duplicate when the Hamming distance of "
+                         f"two {bits}-bit hashes is below it), got {value!r}")
+
+
 def deduplicate(train: dict[str, int], tests: dict[str, dict[str, int]], threshold: int, source_order: list[str],
-                blocks: int | None = None, bits: int = 64) -> tuple[list[dict], dict]:
+                blocks: int | None = None, bits: int = 64, leak_threshold: int | None = None
+                ) -> tuple[list[dict], dict]:
     """Decide which training images to remove.
 
     `train` maps "source:image" keys to hashes, `tests` maps benchmark -> {key: hash}.
-    Duplicate means distance < threshold. Inside the training set, each group of
-    duplicates (connected through any chain of close pairs) keeps one image: the one from
-    the source listed first in the run, then the smallest key. Every training image close
-    to a test image is removed.
+    Test leaks: every training image whose distance to a test image is below
+    `leak_threshold` (None: `threshold`) is removed. Training duplicates: distance below
+    `threshold`; each group of duplicates (connected through any chain of close pairs) keeps
+    one image, the first that is not itself a test leak in the order source listed first in
+    the run, then smallest key; the others are recorded as duplicates of the kept one.
+    `blocks` tunes the duplicate search (the leak search picks its own).
     """
-    max_distance = threshold - 1
+    leak_threshold = threshold if leak_threshold is None else leak_threshold
+    check_threshold(threshold, "dedup threshold", bits)
+    check_threshold(leak_threshold, "dedup leak threshold", bits)
     keys = sorted(train, key=lambda k: (source_order.index(_source_of(k)), k))
     hashes = np.array([train[k] for k in keys], dtype=np.uint64)
-    removed: dict[int, dict] = {}
+    removed = _test_leaks(keys, hashes, tests, leak_threshold, bits)
 
+    group = duplicate_groups(hashes, threshold - 1, blocks, bits)
+    members = np.flatnonzero(np.bincount(group, minlength=len(keys))[group] > 1)
+    kept: dict[int, int] = {}
+    for i in members.tolist():  # in keep order, so the first non-leak member of a group is kept
+        if i not in removed:
+            kept.setdefault(int(group[i]), i)
+    for i in members.tolist():
+        keep = kept.get(int(group[i]))
+        if keep is not None and keep != i and i not in removed:
+            removed[i] = {"image": keys[i], "collides_with": keys[keep],
+                          "distance": int(hamming(hashes[keep:keep + 1], hashes[i:i + 1])[0]),
+                          "reason": "training duplicate"}
+
+    rows = [removed[i] for i in sorted(removed, key=lambda i: keys[i])]
+    summary = summarize(rows, keys)
+    leaks = [r for r in rows if r["reason"].startswith("test leak")]
+    summary["thresholds"] = {
+        "training_duplicates": {"threshold": threshold, "removed": len(rows) - len(leaks)},
+        "test_leaks": {"threshold": leak_threshold, "removed": len(leaks),
+                       "below_duplicate_threshold": sum(r["distance"] < threshold for r in leaks)},
+    }
+    return rows, summary
+
+
+def _test_leaks(keys, hashes, tests, leak_threshold, bits) -> dict[int, dict]:
+    """{train index: row} of training images close to a test image (the closest one recorded)."""
+    removed: dict[int, dict] = {}
     for bench, test in sorted(tests.items()):
         tkeys = sorted(test)
         thashes = np.array([test[k] for k in tkeys], dtype=np.uint64)
-        for i, j in pairs_across(hashes, thashes, max_distance, blocks, bits).tolist():
-            d = int(hamming(hashes[i:i + 1], thashes[j:j + 1])[0])
+        pairs = pairs_across(hashes, thashes, leak_threshold - 1, None, bits)
+        if not len(pairs):
+            continue
+        dist = hamming(hashes[pairs[:, 0]], thashes[pairs[:, 1]])
+        for (i, j), d in zip(pairs.tolist(), dist.tolist()):
             if i not in removed or removed[i]["distance"] > d:
                 removed[i] = {"image": keys[i], "collides_with": tkeys[j], "distance": d,
                               "reason": f"test leak: {bench}"}
-
-    parent = list(range(len(keys)))
-
-    def find(x):
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    pairs = pairs_within(hashes, max_distance, blocks, bits)
-    for i, j in pairs.tolist():
-        ri, rj = find(i), find(j)
-        if ri != rj:
-            parent[max(ri, rj)] = min(ri, rj)  # the smallest index (first in order) is the root
-    distance = {(i, j): int(d) for (i, j), d in zip(pairs.tolist(), hamming(hashes[pairs[:, 0]], hashes[pairs[:, 1]]))} \
-        if len(pairs) else {}
-    for i in sorted({i for p in pairs.tolist() for i in p}):
-        root = find(i)
-        if root != i and i not in removed:
-            d = distance.get((min(root, i), max(root, i)), int(hamming(hashes[root:root + 1], hashes[i:i + 1])[0]))
-            removed[i] = {"image": keys[i], "collides_with": keys[root], "distance": d, "reason": "training duplicate"}
-
-    rows = [removed[i] for i in sorted(removed, key=lambda i: keys[i])]
-    return rows, summarize(rows, keys)
+    return removed
 
 
 def summarize(rows: list[dict], keys: list[str]) -> dict:

@@ -314,7 +314,22 @@ def retrieval_table(res: Results) -> tuple[str, list[dict], list[str]]:
         parts.append(f"\n## {res.label(b)}\n\n")
         parts.append(md_table(["model", "row", "from"] + [label for _, label in RET_METRICS],
                               _md_rows(rows, [m for m, _ in RET_METRICS])))
+        parts.append(_tie_note(res, b))
     return "".join(parts), csv_rows, header
+
+
+def _tie_note(res: Results, benchmark: str) -> str:
+    """The range of mean recall that another order of exact ties (identical captions) could give."""
+    ranges = []
+    for model in res.models_with("retrieval", [benchmark]):
+        low = res.get(model, benchmark, "retrieval", "ties.mean_recall.lowest")
+        high = res.get(model, benchmark, "retrieval", "ties.mean_recall.highest")
+        if low is not None and high is not None:
+            ranges.append(f"{model} {low:.2f}–{high:.2f}")
+    if not ranges:
+        return ""
+    return ("\nMean R under any order of exact ties (identical captions score alike; the table uses "
+            "torch.topk's order, as the official script): " + ", ".join(ranges) + ".\n")
 
 
 def dataset_table(res: Results, task: str, title: str, what: str) -> tuple[str, list[dict], list[str]]:
@@ -870,6 +885,15 @@ def build_report(out_dir: str | Path, *, summary: str | Path | None = None, resu
     return paths
 
 
+def _dedup_row(run: str, summary: dict) -> list:
+    t = summary.get("thresholds") or {}
+    dup, leak = t.get("training_duplicates") or {}, t.get("test_leaks") or {}
+    return [run, summary.get("images"), summary.get("removed"), summary.get("kept"),
+            f"{dup['removed']} (< {dup['threshold']})" if dup else "–",
+            f"{leak['removed']} (< {leak['threshold']})" if leak else "–",
+            leak.get("below_duplicate_threshold", "–")]
+
+
 def index_md(res: Results, tables: dict, check_md: str, cap_summary: dict, dedup: dict, logs: dict) -> str:
     lines = ["# RemoteCLIP reproduction: report\n\n"]
     if res.models:
@@ -900,9 +924,10 @@ def index_md(res: Results, tables: dict, check_md: str, cap_summary: dict, dedup
     else:
         lines.append("No caption summary.\n")
     if dedup:
-        lines.append("\nDe-duplication per run (pHash; training duplicates and test-split leakage):\n\n")
-        lines.append(md_table(["run", "images", "removed", "kept"],
-                              [[run, s.get("images"), s.get("removed"), s.get("kept")] for run, s in dedup.items()]))
+        lines.append("\nDe-duplication per run (pHash; training duplicates and test-split leakage, each with "
+                     "its threshold: removed when the Hamming distance is below it):\n\n")
+        lines.append(md_table(["run", "images", "removed", "kept", "training duplicates", "test leaks",
+                               "leaks the duplicate threshold alone finds"], [_dedup_row(run, s) for run, s in dedup.items()]))
     else:
         lines.append("\nNo de-duplication summary (no runs configured).\n")
     if logs:

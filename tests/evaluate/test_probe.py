@@ -198,3 +198,34 @@ def test_results_are_json_ready():
                               ("paper", {"epochs": 2, "batch_size": 64})):
         result = linear_probe(*blobs(), protocol=protocol, **options)
         assert json.loads(json.dumps(result)) == result
+
+
+# --- what each protocol trains on -----------------------------------------------------------
+
+def test_paper_protocol_trains_on_the_raw_embedding_and_validated_on_unit_vectors(tiny_clip, cls_split):
+    import torch
+
+    from remoteclip.evaluate.features import Images, embed, items_for
+    from remoteclip.evaluate.tasks import probe_inputs
+    model, preprocess, tokenizer = tiny_clip
+    images, _ = embed(model, preprocess, tokenizer, cls_split, ["a photo of {}."], ["words"], "cpu", workers=0)
+    items, _ = items_for(cls_split)
+    with torch.no_grad():
+        raw = model.encode_image(torch.stack([Images(items, preprocess)[i] for i in range(len(items))])).numpy()
+    norms = np.linalg.norm(raw, axis=1)
+    assert np.abs(norms - 1).max() > 0.1, "a raw embedding that is already unit length would prove nothing"
+    train = ~images["is_test"]
+    paper = probe_inputs(images, {"protocol": "paper"})
+    np.testing.assert_allclose(paper[0], raw[train], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(paper[2], raw[~train], rtol=1e-5, atol=1e-6)
+    validated = probe_inputs(images, {"protocol": "validated"})
+    np.testing.assert_allclose(validated[0], raw[train] / norms[train, None], rtol=1e-5, atol=1e-6)
+    assert (paper[1] == validated[1]).all() and (paper[3] == validated[3]).all()
+
+
+def test_paper_protocol_refuses_features_cached_without_norms():
+    from remoteclip.evaluate.tasks import probe_inputs
+    images = {"features": np.ones((4, 3)), "labels": np.array([0, 1, 0, 1]),
+              "is_test": np.array([False, False, True, True])}
+    with pytest.raises(ValueError, match="no 'norms'.*rerun the features rule"):
+        probe_inputs(images, {"protocol": "paper"})

@@ -47,6 +47,7 @@ rule dedup:
         sources=lambda w: sources_of(w.run),
         testsets=testsets(),
         threshold=config["dedup"]["threshold"],
+        leak_threshold=config["dedup"]["leak_threshold"],
         blocks=config["dedup"]["blocks"],
         bits=config["dedup"]["hash_size"] ** 2,
     conda:

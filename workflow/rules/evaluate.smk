@@ -24,7 +24,7 @@ def model_inputs(wildcards):
 
 
 def eval_settings():
-    return {k: EVAL[k] for k in ("knn", "linear_probe", "fewshot", "counting", "templates")}
+    return {k: EVAL[k] for k in ("knn", "linear_probe", "fewshot", "counting", "templates", "retrieval")}
 
 
 wildcard_constraints:

@@ -1,10 +1,12 @@
 """Input checks, the tie rule and the classification metrics shared by the metric modules.
 
-Tie rule (every top-k in this package): candidates are ranked by score, highest first, and
-equal scores keep their index order, i.e. the top k are the first k of a *stable* descending
-sort. CLIP_benchmark and ITRA call `torch.topk`, which returns an unspecified subset when
-a tie straddles the k-th place; where no tie straddles it (real-valued features, almost
-surely) both rules pick the same set, so the numbers agree.
+Tie rule (classification and counting top-k): candidates are ranked by score, highest first,
+and equal scores keep their index order, i.e. the top k are the first k of a *stable*
+descending sort. CLIP_benchmark and ITRA call `torch.topk`, which returns an unspecified
+subset when a tie straddles the k-th place; where no tie straddles it (real-valued image
+features against distinct class prompts, almost surely) both rules pick the same set.
+Retrieval, where identical captions make exact ties common, offers both orders and records
+their bounds (`retrieval.py`).
 """
 
 from __future__ import annotations
@@ -22,8 +24,9 @@ def to_numpy(array, name: str) -> np.ndarray:
         raise ValueError(f"{name}: not an array ({exc})") from None
 
 
-def as_matrix(array, name: str) -> np.ndarray:
-    """Non-empty, finite 2-D float64 array."""
+def as_matrix(array, name: str, dtype=np.float64) -> np.ndarray:
+    """Non-empty, finite 2-D float array: float64, or with `dtype=None` the input's own
+    float type (integers become float64)."""
     x = to_numpy(array, name)
     if x.ndim != 2:
         raise ValueError(f"{name}: expected a 2-D array (rows, dims), got shape {x.shape}")
@@ -31,7 +34,9 @@ def as_matrix(array, name: str) -> np.ndarray:
         raise ValueError(f"{name}: empty array of shape {x.shape}")
     if not np.issubdtype(x.dtype, np.number) or np.issubdtype(x.dtype, np.complexfloating):
         raise ValueError(f"{name}: expected real numbers, got dtype {x.dtype}")
-    x = x.astype(np.float64, copy=False)
+    if dtype is None:
+        dtype = x.dtype if np.issubdtype(x.dtype, np.floating) else np.float64
+    x = x.astype(dtype, copy=False)
     if not np.isfinite(x).all():
         raise ValueError(f"{name}: contains NaN or infinite values")
     return x

@@ -1,10 +1,24 @@
 """RemoteCount, reconstructed: object counting by caption ranking (paper §IV-B-2, Figs. 7-8).
 
 The official set (947 DOTA-validation image-caption pairs, 13 classes, counts 1-10, checked by
-hand) is unreleased, so we rebuild one from DOTA boxes: one sample per (image or tile, class)
-whose count lies in [min_count, max_count]. The image is scored against the ten captions
+hand) is unreleased, so we rebuild one from DOTA boxes: one sample per (window, class) whose
+count lies in [min_count, max_count]. The image is scored against the ten captions
 "There is one plane ..." ... "There are ten planes ..."; the best-scoring count is the
 prediction, reported as top-1..top-10 accuracy and a row-normalised confusion matrix.
+
+What is counted is what the model sees. A CLIP validation transform resizes the short side
+and centre-crops a square, so on a 1200 x 600 scene the left and right thirds never reach the
+model. Every sample is therefore a square the transform takes whole (any resize mode:
+shortest + centre crop, squash, or longest + pad then agree on it), chosen by `square`:
+
+- "center" (default): the central square of each window, the part the centre crop keeps;
+  objects outside it are not counted, and a (window, class) pair with an object of that class
+  cut by the square's border is skipped, since its count is ambiguous;
+- "pad": the whole window, padded with black to a square (as open_clip's "longest" mode
+  pads); every object in the window is counted.
+
+A window is the whole image, or with `tile` each square tile of `tiling.tiles` (a tile is
+itself square unless the image is smaller than the tile), with the same border rule.
 """
 
 from __future__ import annotations
@@ -42,30 +56,46 @@ def count_captions(category: str, variant: str = "words") -> list[str]:
     return [first] + [f"There are {n} {plural(category)} in the image." for n in numbers[1:]]
 
 
+SQUARE_POLICIES = {
+    "center": "the central square of each window (what a centre-cropping transform keeps); objects outside "
+              "it not counted, (window, class) pairs with an object cut by its border skipped",
+    "pad": "each whole window padded with black to a square; every object in it counted",
+}
+DEFAULT_SQUARE = "center"
+
+
 def build_counting_set(records: Iterable[ImageRecord], classes: Sequence[str] | None = COUNT_CLASSES,
                        min_count: int = 1, max_count: int = MAX_COUNT, tile: int | None = None,
-                       skips: Counter | None = None) -> list[dict]:
-    """Samples {"image", "crop", "category", "count", "caption"} in record, tile, class order.
+                       square: str = DEFAULT_SQUARE, skips: Counter | None = None) -> list[dict]:
+    """Samples {"image", "crop", "pad", "category", "count", "caption"} in record, window, class order.
 
-    With `tile` (px) each image is cut by `tiling.tiles`; an object counts for a tile when its
-    box lies fully inside, and a (tile, class) pair with an object of that class cut by the
-    tile border is skipped, since its count is ambiguous. `crop` is [x, y, w, h] in the image
-    file (offset by the record's own crop), or None for a whole file. Skipped pairs are
-    counted by reason in `skips` when given (a class absent from a tile is not a skip).
-    `classes=None` means COUNT_CLASSES.
+    `crop` is the scored region [x, y, w, h] in the image file (offset by the record's own
+    crop), or None for a whole square file; `pad` says the region is padded to a square before
+    the model's transform. An object counts when its box lies fully inside the region; a
+    (region, class) pair with an object of that class cut by the region's border is skipped.
+    Skipped pairs are counted by reason in `skips` when given (a class absent from a region is
+    not a skip). `classes=None` means COUNT_CLASSES.
     """
     classes = COUNT_CLASSES if classes is None else tuple(classes)
-    _check_range(classes, min_count, max_count, tile)
+    _check_settings(classes, min_count, max_count, tile, square)
     skips = Counter() if skips is None else skips
     samples = []
     for record in records:
         for window in tiles(record.width, record.height, tile):
-            samples.extend(_window_samples(record, window, classes, min_count, max_count, skips))
-    log.info("counting set: %d samples; skipped (tile, class) pairs: %s", len(samples), dict(skips) or "none")
+            region = central_square(window) if square == "center" else tuple(window)
+            samples.extend(_window_samples(record, region, square == "pad", classes, min_count, max_count, skips))
+    log.info("counting set: %d samples; skipped (window, class) pairs: %s", len(samples), dict(skips) or "none")
     return samples
 
 
-def _check_range(classes, min_count, max_count, tile) -> None:
+def central_square(window) -> tuple[int, int, int, int]:
+    """The largest square centred in an (x, y, w, h) window: what resize-short-side + centre crop keeps."""
+    x, y, w, h = window
+    side = min(w, h)
+    return (x + (w - side) // 2, y + (h - side) // 2, side, side)
+
+
+def _check_settings(classes, min_count, max_count, tile, square) -> None:
     if not classes:
         raise ValueError("counting set: no classes")
     if not 1 <= min_count <= max_count <= MAX_COUNT:
@@ -73,19 +103,23 @@ def _check_range(classes, min_count, max_count, tile) -> None:
                          "(one caption per count)")
     if tile is not None and (isinstance(tile, bool) or not isinstance(tile, int) or tile < 1):
         raise ValueError(f"tile must be a positive number of pixels or None, got {tile!r}")
+    if square not in SQUARE_POLICIES:
+        raise ValueError(f"unknown square policy {square!r}: expected one of {sorted(SQUARE_POLICIES)}")
 
 
-def _window_samples(record: ImageRecord, window, classes, min_count, max_count, skips: Counter) -> list[dict]:
+def _window_samples(record: ImageRecord, region, pad: bool, classes, min_count, max_count,
+                    skips: Counter) -> list[dict]:
     samples = []
     for category in classes:
         boxes = [b for b in record.boxes if b.category == category]
-        inside = sum(_inside(b, window) for b in boxes)
-        if any(_overlaps(b, window) and not _inside(b, window) for b in boxes):
-            skips["object cut by the tile border"] += 1
+        inside = sum(_inside(b, region) for b in boxes)
+        if any(_overlaps(b, region) and not _inside(b, region) for b in boxes):
+            skips["object cut by the window border"] += 1
         elif inside and not min_count <= inside <= max_count:
             skips[f"count outside [{min_count}, {max_count}]"] += 1
         elif inside:
-            samples.append({"image": record.file_name, "crop": _crop(record, window), "category": category,
+            samples.append({"image": record.file_name, "crop": _crop(record, region),
+                            "pad": pad and region[2] != region[3], "category": category,
                             "count": inside, "caption": count_captions(category)[inside - 1]})
     return samples
 

@@ -1,5 +1,11 @@
 """Image and text embeddings, computed once per (model, benchmark) and cached as .npz, so
-zero-shot, linear probe, k-NN and few-shot all read the same features."""
+zero-shot, linear probe, k-NN, few-shot, retrieval and counting all read the same features.
+
+Images: `features` (L2-normalised `encode_image` output, float32, as CLIP_benchmark and the
+official retrieval.py normalise it) and `norms` (the raw embedding's L2 norm, so the paper's
+linear probe can train on the raw output: features * norms). Each image is the region a sample
+names (`crop`, `pad`) passed through the model's validation transform.
+"""
 
 from __future__ import annotations
 
@@ -8,28 +14,47 @@ from typing import Any
 
 import numpy as np
 import torch
+from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from ..imageio import load_rgb
+from .counting import MAX_COUNT, count_captions
 
 log = logging.getLogger(__name__)
 
 
+Item = tuple[str, "list[int] | None", bool]  # image path, crop [x, y, w, h] or None, pad to a square
+
+
 class Images(Dataset):
-    def __init__(self, items: list[tuple[str, list[int] | None]], transform):
+    def __init__(self, items: list[Item], transform):
         self.items, self.transform = items, transform
 
     def __len__(self) -> int:
         return len(self.items)
 
     def __getitem__(self, i: int):
-        path, crop = self.items[i]
-        image = load_rgb(path)  # FormatError names the file
-        if crop:
-            x, y, w, h = crop
-            image = image.crop((x, y, x + w, y + h))
-        return self.transform(image)
+        return self.transform(region(*self.items[i]))
+
+
+def region(path: str, crop: list[int] | None = None, pad: bool = False) -> Image.Image:
+    """The pixels a sample scores: the file, cropped to `crop`, padded to a centred square."""
+    image = load_rgb(path)  # FormatError names the file
+    if crop:
+        x, y, w, h = crop
+        image = image.crop((x, y, x + w, y + h))
+    return pad_to_square(image) if pad else image
+
+
+def pad_to_square(image: Image.Image) -> Image.Image:
+    """Centred on a black square (open_clip's CenterCropOrPad fill), so no transform crops it."""
+    side = max(image.size)
+    if image.size == (side, side):
+        return image
+    canvas = Image.new(image.mode, (side, side))
+    canvas.paste(image, ((side - image.width) // 2, (side - image.height) // 2))
+    return canvas
 
 
 def _autocast(device):
@@ -37,20 +62,32 @@ def _autocast(device):
     return torch.autocast("cuda") if torch.device(device).type == "cuda" else torch.autocast("cpu", enabled=False)
 
 
-def _normalised(x: torch.Tensor) -> np.ndarray:
-    return torch.nn.functional.normalize(x.float(), dim=-1).cpu().numpy().astype(np.float32)
+def _normalised(x: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """(L2-normalised rows, their norms before normalising), float32."""
+    x = x.float()
+    return (torch.nn.functional.normalize(x, dim=-1).cpu().numpy().astype(np.float32),
+            torch.linalg.vector_norm(x, dim=-1).cpu().numpy().astype(np.float32))
 
 
 @torch.no_grad()
 def image_features(model, transform, items, device, batch_size: int = 128, workers: int = 2,
-                   desc: str = "images") -> np.ndarray:
+                   desc: str = "images") -> tuple[np.ndarray, np.ndarray]:
+    """(L2-normalised `encode_image` embeddings, their raw norms): raw = features * norms[:, None].
+
+    Every task but the paper's linear probe reads the normalised features; that probe (as
+    ITRA's linear_eval) trains on the raw embedding, which the norms give back.
+    """
     loader = DataLoader(Images(items, transform), batch_size=batch_size, num_workers=workers,
                         pin_memory=torch.device(device).type == "cuda")
-    out = []
+    feats, norms = [], []
     for batch in tqdm(loader, desc=desc, unit="batch"):
         with _autocast(device):
-            out.append(_normalised(model.encode_image(batch.to(device))))
-    return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
+            f, n = _normalised(model.encode_image(batch.to(device)))
+        feats.append(f)
+        norms.append(n)
+    if not feats:
+        raise ValueError(f"{desc}: no images to embed")
+    return np.concatenate(feats), np.concatenate(norms)
 
 
 @torch.no_grad()
@@ -59,7 +96,7 @@ def text_features(model, tokenizer, texts: list[str], device, batch_size: int = 
     for start in tqdm(range(0, len(texts), batch_size), desc=desc, unit="batch"):
         tokens = tokenizer(texts[start:start + batch_size]).to(device)
         with _autocast(device):
-            out.append(_normalised(model.encode_text(tokens)))
+            out.append(_normalised(model.encode_text(tokens))[0])
     return np.concatenate(out)
 
 
@@ -76,12 +113,33 @@ def items_for(split: dict[str, Any]) -> tuple[list[tuple[str, Any]], dict[str, n
     root = split["root"]
     if split["group"] == "CLS":
         rows = [(f, label, 0) for f, label in split["train"]] + [(f, label, 1) for f, label in split["test"]]
-        items = [(f"{root}/{f}", None) for f, _, _ in rows]
+        items = [(f"{root}/{f}", None, False) for f, _, _ in rows]
         return items, {"files": np.array([f for f, _, _ in rows]), "labels": np.array([l for _, l, _ in rows]),
                        "is_test": np.array([t for _, _, t in rows], bool)}
     if split["group"] == "RET":
-        return [(f"{root}/{f}", None) for f in split["images"]], {"files": np.array(split["images"])}
+        return [(f"{root}/{f}", None, False) for f in split["images"]], {"files": np.array(split["images"])}
     samples = split["samples"]
-    return ([(f"{root}/{s['image']}", s.get("crop")) for s in samples],
+    return ([(f"{root}/{s['image']}", s.get("crop"), bool(s.get("pad"))) for s in samples],
             {"files": np.array([s["image"] for s in samples]), "counts": np.array([s["count"] for s in samples]),
              "categories": np.array([s["category"] for s in samples])})
+
+
+def embed(model, transform, tokenizer, split: dict[str, Any], templates: list[str], variants: list[str], device,
+          batch_size: int = 128, workers: int = 2, desc: str = "images") -> tuple[dict, dict]:
+    """Everything the tasks of one benchmark read: (image arrays, text arrays), as the
+    `features` rule caches them in <benchmark>.npz and <benchmark>.text.npz."""
+    items, arrays = items_for(split)
+    feats, norms = image_features(model, transform, items, device, batch_size, workers, desc=desc)
+    images = {"features": feats, "norms": norms, **arrays}
+    if split["group"] == "CLS":
+        texts = {"templates": np.array(templates),
+                 "class_features": class_embeddings(model, tokenizer, split["classnames"], templates, device)}
+    elif split["group"] == "RET":
+        texts = {"caption_features": text_features(model, tokenizer, split["captions"], device)}
+    else:
+        classes = sorted({s["category"] for s in split["samples"]})
+        captions = [c for cls in classes for v in variants for c in count_captions(cls, v)]
+        caption_features = text_features(model, tokenizer, captions, device)
+        texts = {"caption_features": caption_features.reshape(len(classes), len(variants), MAX_COUNT, -1),
+                 "classes": np.array(classes), "variants": np.array(variants)}
+    return images, texts

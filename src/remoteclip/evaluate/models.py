@@ -19,23 +19,13 @@ import open_clip
 import torch
 
 from ..train.models import check_architecture, register_model_configs, uses_quick_gelu
+from ..weights import read_state_dict
 
 log = logging.getLogger(__name__)
 
+
 class MissingCheckpoint(FileNotFoundError):
     pass
-
-
-def checkpoint_state(path: str | Path) -> dict[str, torch.Tensor]:
-    """A state dict from a checkpoint file: plain (released RemoteCLIP, our exports), or
-    wrapped in "state_dict"/"model" with a DDP "module." prefix (open_clip_train, ITRA)."""
-    state = torch.load(path, map_location="cpu", weights_only=False)
-    for key in ("state_dict", "model"):
-        if isinstance(state, dict) and isinstance(state.get(key), dict):
-            state = state[key]
-    if next(iter(state)).startswith("module."):
-        state = {k[len("module."):]: v for k, v in state.items()}
-    return state
 
 
 def load(spec: dict[str, Any], device: str | torch.device = "cpu"):
@@ -56,7 +46,7 @@ def load(spec: dict[str, Any], device: str | torch.device = "cpu"):
     model, _, preprocess = open_clip.create_model_and_transforms(
         spec["arch"], pretrained=spec.get("pretrained"), device="cpu", force_quick_gelu=quick)
     if spec.get("checkpoint"):
-        state = checkpoint_state(spec["checkpoint"])
+        state = read_state_dict(spec["checkpoint"], trust=bool(spec.get("trust_checkpoint")))
         try:
             model.load_state_dict(state, strict=True)
         except RuntimeError as exc:

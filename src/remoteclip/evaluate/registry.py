@@ -33,11 +33,12 @@ def resolve(name: str, entry: dict[str, Any], config: dict) -> dict[str, Any]:
         return {"name": name, "arch": RELEASED[release], "pretrained": None,
                 "checkpoint": entry.get("checkpoint") or f"checkpoints/{release}.pt",
                 "quick_gelu": entry.get("quick_gelu", True), "seed": 0, "url": RELEASED_URL.format(name=release),
-                "origin": f"released {release}"}
+                "trust_checkpoint": entry.get("trust_checkpoint", False), "origin": f"released {release}"}
     arch = entry["arch"]
     quick = entry.get("quick_gelu")
     return {"name": name, "arch": arch, "pretrained": entry.get("pretrained"), "checkpoint": entry.get("checkpoint"),
             "quick_gelu": quick, "seed": entry.get("seed", 0), "url": entry.get("url"),
+            "trust_checkpoint": entry.get("trust_checkpoint", False),
             "origin": entry.get("checkpoint") or f"open_clip {arch}/{entry.get('pretrained')}"}
 
 

@@ -10,6 +10,7 @@ exactly which files were scored:
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ from ..config import DatasetSpec
 from ..formats import FormatError, SkipLog, folders, get_caption_parser, get_parser, karpathy
 from ..formats.common import image_index
 from ..testsets import classification_split
-from .counting import build_counting_set
+from .counting import COUNT_CLASSES, SQUARE_POLICIES, build_counting_set
 from .retrieval import group_captions
 from .zeroshot import readable_name
 
@@ -44,6 +45,11 @@ def retrieval_set(spec: DatasetSpec) -> dict[str, Any]:
     if not entries:
         raise FormatError(spec.root, "the retrieval test split is empty")
     files, captions, caption_to_image = group_captions(entries)
+    where = spec.root / opts["annotations"] if spec.format == "karpathy" else spec.root
+    if len(files) > 1 and len(set(captions)) == 1:
+        raise FormatError(where, f"every caption of the retrieval test split is the same string ({captions[0]!r}, "
+                                 f"{len(captions)} captions of {len(files)} images): retrieval cannot tell the "
+                                 "images apart")
     images = image_index(spec.root, opts["images"])
     missing = [f for f in files if f not in images]
     if missing:
@@ -61,14 +67,27 @@ def _caption_entries(spec: DatasetSpec, opts: dict) -> list[dict]:
 
 def counting_set(spec: DatasetSpec, settings: dict[str, Any]) -> dict[str, Any]:
     records = list(get_parser(spec.format)(spec.root, spec.options, SkipLog()))
-    samples = build_counting_set(records, classes=settings.get("classes") or None, min_count=settings["min_count"],
-                                 max_count=settings["max_count"], tile=settings.get("tile"))
+    if not records:
+        raise FormatError(spec.root, f"the counting set's labels parse to no image ({spec.format} format, "
+                                     f"options {spec.options or 'default'})")
+    classes = settings.get("classes") or COUNT_CLASSES
+    square, tile = settings["square"], settings.get("tile")
+    skips = Counter()
+    samples = build_counting_set(records, classes=classes, min_count=settings["min_count"],
+                                 max_count=settings["max_count"], tile=tile, square=square, skips=skips)
     if not samples:
-        raise FormatError(spec.root, "no image holds 1 to 10 objects of a counting class")
+        found = sorted({b.category for r in records for b in r.boxes})
+        raise FormatError(spec.root, f"no counting sample: none of the {len(classes)} counting classes "
+                                     f"({', '.join(classes)}) has {settings['min_count']}-{settings['max_count']} "
+                                     f"objects inside any scored window ({square}"
+                                     + (f", {tile} px tiles" if tile else "") + f") of the {len(records)} images; "
+                                     f"skipped (window, class) pairs: {dict(skips) or 'none'}; "
+                                     f"classes in the labels: {', '.join(found[:20]) or 'none'}")
+    windows = f"{tile} px tiles" if tile else "whole images"
     return {"benchmark": spec.name, "group": "COUNT", "root": str(spec.root),
-            "rule": f"one sample per (image, class) with {settings['min_count']}-{settings['max_count']} objects"
-                    + (f", {settings['tile']} px tiles, objects cut by a tile border excluded" if settings.get("tile") else ""),
-            "samples": samples}
+            "rule": f"one sample per (window, class) with {settings['min_count']}-{settings['max_count']} objects; "
+                    f"windows: {windows}; scored square: {SQUARE_POLICIES[square]}",
+            "square": square, "tile": tile, "skipped": dict(skips), "samples": samples}
 
 
 def build(spec: DatasetSpec, classes: dict[str, str] | None, train_fraction: float,

@@ -12,9 +12,8 @@ from .counting import counting_metrics
 from .fewshot import fewshot
 from .knn import knn_metrics
 from .probe import linear_probe
-from .retrieval import retrieval_metrics
+from .retrieval import TIE_ORDERS, retrieval_metrics
 from .zeroshot import classify, zeroshot_metrics
-
 
 
 def versions() -> dict[str, str]:
@@ -25,9 +24,31 @@ def versions() -> dict[str, str]:
             "numpy": np.__version__, "python": platform.python_version()}
 
 
-def _cls_arrays(images: dict):
+def _cls_arrays(images: dict, raw: bool = False):
+    """(train_x, train_y, test_x, test_y): normalised features, or with `raw` the raw embeddings."""
     test = images["is_test"]
-    return (images["features"][~test], images["labels"][~test], images["features"][test], images["labels"][test])
+    x = raw_features(images) if raw else images["features"]
+    return x[~test], images["labels"][~test], x[test], images["labels"][test]
+
+
+def raw_features(images: dict) -> np.ndarray:
+    """The raw `encode_image` output: the cached unit vectors times their norms."""
+    if "norms" not in images:
+        raise ValueError("the cached image features have no 'norms' (written by an older version): "
+                         "rerun the features rule (snakemake --forcerun features)")
+    return images["features"].astype(np.float64) * images["norms"].astype(np.float64)[:, None]
+
+
+def probe_inputs(images: dict, probe_settings: dict):
+    """What the linear probe (and few-shot) trains on: the paper protocol, as ITRA's
+    linear_eval, takes the raw embedding; the validated protocol normalises (it does itself)."""
+    return _cls_arrays(images, raw=probe_settings["protocol"] == "paper")
+
+
+def probe_input_record(probe_settings: dict) -> str:
+    if probe_settings["protocol"] == "paper":
+        return "raw encode_image output (as ITRA's linear_eval), restored as cached unit vectors x their norms"
+    return "L2-normalised encode_image output"
 
 
 def zeroshot(split, images, texts, settings) -> tuple[dict, dict]:
@@ -39,9 +60,10 @@ def zeroshot(split, images, texts, settings) -> tuple[dict, dict]:
 
 
 def linear(split, images, texts, settings) -> tuple[dict, dict]:
-    train_x, train_y, test_x, test_y = _cls_arrays(images)
+    train_x, train_y, test_x, test_y = probe_inputs(images, settings["linear_probe"])
     out = linear_probe(train_x, train_y, test_x, test_y, len(split["classes"]), **settings["linear_probe"])
-    return out["metrics"], {"split": split["rule"], **out["protocol"]}
+    return out["metrics"], {"split": split["rule"], "input": probe_input_record(settings["linear_probe"]),
+                            **out["protocol"]}
 
 
 def knn(split, images, texts, settings) -> tuple[dict, dict]:
@@ -52,7 +74,7 @@ def knn(split, images, texts, settings) -> tuple[dict, dict]:
 
 
 def few(split, images, texts, settings, probe_result: dict | None = None) -> tuple[dict, dict]:
-    train_x, train_y, test_x, test_y = _cls_arrays(images)
+    train_x, train_y, test_x, test_y = probe_inputs(images, settings["linear_probe"])
     fs = settings["fewshot"]
     probe = settings["linear_probe"]
     if probe_result is None and probe["protocol"] == "validated":  # the probe picks the weight decay
@@ -61,13 +83,20 @@ def few(split, images, texts, settings, probe_result: dict | None = None) -> tup
     weight_decay = (probe_result or {}).get("protocol", {}).get("weight_decay")
     out = fewshot(train_x, train_y, test_x, test_y, len(split["classes"]), shots=tuple(fs["shots"]), seeds=fs["seeds"],
                   weight_decay=weight_decay, protocol=probe["protocol"])
-    return out["metrics"], {"split": split["rule"], **out["protocol"]}
+    return out["metrics"], {"split": split["rule"], "input": probe_input_record(probe), **out["protocol"]}
 
 
 def retrieval(split, images, texts, settings) -> tuple[dict, dict]:
-    metrics = retrieval_metrics(images["features"], texts["caption_features"], np.array(split["caption_to_image"]))
+    tie_order = settings["retrieval"]["tie_order"]
+    metrics = retrieval_metrics(images["features"], texts["caption_features"], np.array(split["caption_to_image"]),
+                                tie_order=tie_order)
     return metrics, {"split": split["rule"], "images": len(split["images"]), "captions": len(split["captions"]),
-                     "scores": "dot product of L2-normalised embeddings", "recall": "hit if any correct item in top k"}
+                     "distinct_captions": len(set(split["captions"])),
+                     "scores": "float32 dot product of L2-normalised embeddings (texts x images)",
+                     "recall": "hit if any correct item in top k", "tie_order": tie_order,
+                     "ranking": TIE_ORDERS[tie_order],
+                     "ties": "metrics.ties: per R@k the queries whose hit depends on the order of exact ties "
+                             "(tie_dependent) and the lowest and highest value any tie order could give"}
 
 
 def counting(split, images, texts, settings) -> tuple[dict, dict]:
@@ -80,7 +109,8 @@ def counting(split, images, texts, settings) -> tuple[dict, dict]:
         captions = texts["caption_features"][:, v]  # (classes, 10, d)
         sims = np.stack([captions[classes.index(c)] @ f for f, c in zip(images["features"], categories)])
         out[str(variant)] = counting_metrics(sims, counts)
-    protocol = {"set": split["rule"], "samples": int(len(counts)), "variants": list(map(str, texts["variants"])),
+    protocol = {"set": split["rule"], "square": split.get("square"), "tile": split.get("tile"),
+                "samples": int(len(counts)), "variants": list(map(str, texts["variants"])),
                 "caption": "There are {n} {class plural} in the image.", "classes": classes}
     return out, protocol
 

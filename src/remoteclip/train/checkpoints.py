@@ -12,23 +12,45 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..weights import load_file
+
 log = logging.getLogger(__name__)
 _NAME = re.compile(r"ckpt-(\d{8})\.pt$")
 
 
 def rng_state() -> dict:
-    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    """Every generator's state in types weights_only loading admits (tensors, ints, strings)."""
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    state = {"python": random.getstate(), "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), pos,
+                                                   has_gauss, gauss], "torch": torch.get_rng_state()}
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
 
 
 def set_rng_state(state: dict) -> None:
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
+    random.setstate(_tuples(state["python"]))
+    kind, keys, pos, has_gauss, gauss = state["numpy"]
+    np.random.set_state((kind, np.asarray(keys, dtype=np.uint32), pos, has_gauss, gauss))
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _tuples(value):
+    """random.setstate wants the tuples getstate gave (a round trip may turn them into lists)."""
+    return tuple(_tuples(v) for v in value) if isinstance(value, (list, tuple)) else value
+
+
+# Resume checkpoints written before the numpy state was stored as a tensor hold a numpy
+# array; these are the only objects beyond tensors and containers they need.
+_LEGACY_NUMPY = [np.ndarray, np.dtype, type(np.dtype(np.uint32)), np._core.multiarray._reconstruct]
+
+
+def load(path: Path) -> dict:
+    """A resume checkpoint, read with weights_only=True (plus the legacy numpy allow-list)."""
+    with torch.serialization.safe_globals(_LEGACY_NUMPY):
+        return load_file(path, what="resume checkpoint")
 
 
 def save(folder: Path, step: int, payload: dict, keep: int) -> Path:
@@ -52,7 +74,7 @@ def newest(folder: Path, fingerprint: str) -> dict | None:
     paths = complete(folder) if folder.is_dir() else []
     if not paths:
         return None
-    state = torch.load(paths[-1], map_location="cpu", weights_only=False)
+    state = load(paths[-1])
     if state.get("fingerprint") != fingerprint:
         stale = folder / f"stale-{state.get('fingerprint', 'unknown')}"
         stale.mkdir(exist_ok=True)

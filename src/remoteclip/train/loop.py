@@ -144,7 +144,8 @@ def train(model_s: ModelSettings, train_s: TrainSettings, shards_dir: str | Path
         torch.set_num_threads(threads)
     torch.manual_seed(train_s.seed)
     register_model_configs()
-    model, _, _ = create(model_s.arch, model_s.pretrained, device, model_s.force_quick_gelu)
+    model, _, _ = create(model_s.arch, model_s.pretrained, device, model_s.force_quick_gelu,
+                         trust_checkpoint=model_s.trust_checkpoint)
     if model_s.grad_checkpointing:
         model.set_grad_checkpointing(True)
     preprocess = open_clip.get_model_preprocess_cfg(model)

@@ -14,6 +14,8 @@ from pathlib import Path
 import open_clip
 import torch
 
+from ..weights import read_state_dict
+
 log = logging.getLogger(__name__)
 
 # custom architectures: config/models/ of the working directory and of this checkout, plus
@@ -68,9 +70,10 @@ def uses_quick_gelu(arch: str, pretrained: str | None, force: bool = False) -> b
 
 
 def create(arch: str, pretrained: str | None = None, device: str | torch.device = "cpu",
-           force_quick_gelu: bool = False, precision: str = "fp32"):
+           force_quick_gelu: bool = False, precision: str = "fp32", trust_checkpoint: bool = False):
     """(model, train transform, val transform); `pretrained` is a tag (e.g. "openai"), a
-    checkpoint path, or None for random initialisation."""
+    checkpoint path (read with weights_only=True unless `trust_checkpoint`, see
+    remoteclip.weights), or None for random initialisation."""
     check_architecture(arch)
     is_file = is_checkpoint_path(pretrained)
     force_quick_gelu = uses_quick_gelu(arch, pretrained, force_quick_gelu)
@@ -80,8 +83,11 @@ def create(arch: str, pretrained: str | None = None, device: str | torch.device 
         arch, pretrained=None if is_file else pretrained, device=device, force_quick_gelu=force_quick_gelu,
         precision=precision)
     if is_file:
-        incompatible = open_clip.load_checkpoint(model, pretrained, strict=True)
-        log.info("loaded %s into %s (%s)", pretrained, arch, incompatible)
+        try:
+            model.load_state_dict(read_state_dict(pretrained, trust_checkpoint), strict=True)
+        except RuntimeError as exc:
+            raise RuntimeError(f"{pretrained} does not fit architecture {arch}: {str(exc).splitlines()[0]} ...") from None
+        log.info("loaded %s into %s", pretrained, arch)
     return model, train_tf, val_tf
 
 

@@ -14,6 +14,7 @@ class ModelSettings:
     pretrained: str | None = "openai"  # a tag, a checkpoint path, or None (random init)
     force_quick_gelu: bool = False
     grad_checkpointing: bool = False
+    trust_checkpoint: bool = False  # read a `pretrained` checkpoint path with weights_only=False
 
 
 @dataclasses.dataclass
@@ -58,5 +59,6 @@ def fingerprint(model: ModelSettings, train: TrainSettings, shards: list[str]) -
     # data is never resumed; worker counts and logging cadence do not change it
     recipe = {k: v for k, v in dataclasses.asdict(train).items()
               if k not in ("workers", "checkpoint_every", "keep_checkpoints", "log_every", "device")}
-    blob = json.dumps({"model": dataclasses.asdict(model), "train": recipe, "shards": sorted(shards)}, sort_keys=True)
+    weights = {k: v for k, v in dataclasses.asdict(model).items() if k != "trust_checkpoint"}
+    blob = json.dumps({"model": weights, "train": recipe, "shards": sorted(shards)}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]

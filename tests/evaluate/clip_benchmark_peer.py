@@ -1,0 +1,77 @@
+"""Runs CLIP_benchmark's own evaluation in a process of its own, with the peers folder (and its
+numpy < 2.4, which CLIP_benchmark's `accuracy` needs) first on the path; called by
+test_clip_benchmark.py, prints the metrics as JSON.
+
+    python clip_benchmark_peer.py zeroshot|retrieval SPLIT.json MODEL_DIR STATE.pt ARCH [TEMPLATE ...]
+    python clip_benchmark_peer.py ranking FEATURES.npz   (arrays images, texts, owner)
+"""
+
+import json
+import sys
+
+import open_clip
+import torch
+from clip_benchmark.datasets.builder import image_captions_collate_fn
+from clip_benchmark.metrics import zeroshot_classification, zeroshot_retrieval
+from PIL import Image
+
+
+class Split(torch.utils.data.Dataset):
+    def __init__(self, paths, targets, transform, classes=None):
+        self.paths, self.targets, self.transform = paths, targets, transform
+        self.classes = classes  # CLIP_benchmark reads dataset.classes (acc5 only with 5 or more)
+
+    def __len__(self):
+        return len(self.paths)
+
+    def __getitem__(self, i):
+        return self.transform(Image.open(self.paths[i]).convert("RGB")), self.targets[i]
+
+
+def official_ranking(features_path):
+    """The official retrieval.py's steps after the embeddings, with CLIP_benchmark's recall_at_k
+    and batchify (batches of 64 rows): R@1/5/10 both ways, x100."""
+    import numpy as np
+    arrays = np.load(features_path)
+    images_emb, texts_emb = torch.from_numpy(arrays["images"]), torch.from_numpy(arrays["texts"])
+    scores = texts_emb @ images_emb.t()
+    positive_pairs = torch.zeros_like(scores, dtype=bool)
+    positive_pairs[torch.arange(len(scores)), torch.from_numpy(arrays["owner"])] = True
+    recall_at_k, batchify = zeroshot_retrieval.recall_at_k, zeroshot_retrieval.batchify
+    metrics = {}
+    for k in (1, 5, 10):
+        metrics[f"image_to_text_R@{k}"] = (batchify(recall_at_k, scores.T, positive_pairs.T, 64, "cpu", k=k)
+                                           > 0).float().mean().item() * 100
+    for k in (1, 5, 10):
+        metrics[f"text_to_image_R@{k}"] = (batchify(recall_at_k, scores, positive_pairs, 64, "cpu", k=k)
+                                           > 0).float().mean().item() * 100
+    return metrics
+
+
+def main(task, split_path, model_dir=None, state_path=None, arch=None, *templates):
+    if task == "ranking":
+        return official_ranking(split_path)
+    split = json.load(open(split_path))
+    open_clip.add_model_config(model_dir)
+    model, _, preprocess = open_clip.create_model_and_transforms(arch)
+    model.load_state_dict(torch.load(state_path, weights_only=True))
+    model.eval()
+    tokenizer = open_clip.get_tokenizer(arch)
+    root = split["root"]
+    if task == "zeroshot":
+        test = split["test"]
+        data = Split([f"{root}/{f}" for f, _ in test], [label for _, label in test], preprocess, split["classes"])
+        loader = torch.utils.data.DataLoader(data, batch_size=32)
+        return zeroshot_classification.evaluate(model, loader, tokenizer, split["classnames"],
+                                                [t.replace("{}", "{c}") for t in templates], "cpu", amp=False)
+    # the official retrieval.py's dataset: de-duplicated sorted images, each with its captions
+    captions = [[] for _ in split["images"]]
+    for caption, owner in zip(split["captions"], split["caption_to_image"]):
+        captions[owner].append(caption)
+    data = Split([f"{root}/{f}" for f in split["images"]], captions, preprocess)
+    loader = torch.utils.data.DataLoader(data, batch_size=64, collate_fn=image_captions_collate_fn)
+    return zeroshot_retrieval.evaluate(model, loader, tokenizer, "cpu", amp=False, recall_k_list=[1, 5, 10])
+
+
+if __name__ == "__main__":
+    print(json.dumps(main(*sys.argv[1:])))
