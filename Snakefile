@@ -34,6 +34,7 @@ include: "workflow/rules/dedup.smk"
 include: "workflow/rules/shards.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/weights.smk"
 include: "workflow/rules/dvc.smk"
 include: "workflow/rules/report.smk"
 

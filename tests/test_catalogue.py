@@ -165,7 +165,7 @@ def test_config_takes_group_format_and_options_from_the_catalogue():
     assert d["dota_as_count"]["group"] == "COUNT"
     from remoteclip.config import dataset_specs
     specs = dataset_specs(config)
-    assert specs["DOTA"].root == Path("results/raw/DOTA") and specs["DOTA"].format == "dota"
+    assert specs["DOTA"].root == Path("data/raw/DOTA") and specs["DOTA"].format == "dota"
 
 
 def test_config_without_catalogue_datasets_needs_no_catalogue_file():
@@ -173,7 +173,8 @@ def test_config_without_catalogue_datasets_needs_no_catalogue_file():
                        "datasets": {"x": {"group": "DET", "format": "dota", "synthetic": {"writer": "dota", "images": 2}}}},
                       SCHEMA)
     assert resolve_catalogue(config, REPO) == {}
-    assert config["download"] == {"lock": "config/datasets.lock.yaml", "retries": 5, "timeout": 60}
+    assert {k: config["download"][k] for k in ("lock", "retries", "timeout", "unpack")} == {
+        "lock": "config/datasets.lock.yaml", "retries": 5, "timeout": 60, "unpack": "job"}
 
 
 @pytest.mark.parametrize("datasets, message", [
@@ -306,7 +307,7 @@ def test_download_then_parse_a_catalogue_dataset(tmp_path):
 
         snakemake(tmp_path, config, "results/annotations/DOTA.json", "results/captions/HF.jsonl")
 
-    raw = tmp_path / "results" / "raw" / "DOTA"
+    raw = tmp_path / "data" / "raw" / "DOTA"
     marker = json.loads((raw / ".verified").read_text())
     assert [f["name"] for f in marker["files"]] == ["dotav1.0_images_train.tar.gz", "dotav1.0_annotations_train.tar.gz"]
     assert [f["verified_by"] for f in marker["files"]] == ["md5", "recorded on first use"]
@@ -322,14 +323,51 @@ def test_download_then_parse_a_catalogue_dataset(tmp_path):
     assert (tmp_path / "results/logs/download/DOTA.log").exists()
 
 
+def test_fetching_needs_the_network_and_verifying_and_unpacking_do_not(tmp_path):
+    """The login node's part (fetch_dataset) alone transfers the files; the job's part
+    (download: verify and unpack) then runs with the server gone. Which rule is local on a
+    cluster: tests/test_slurm_profile.py."""
+    with FixtureServer() as server:
+        catalogue = served_catalogue(server, tmp_path / "datasets.yaml")
+        config = workflow_config(tmp_path, catalogue, {"DOTA": {"catalogue": "DOTA"}})
+        snakemake(tmp_path, config, "data/archives/DOTA/.fetched")
+        archives = tmp_path / "data" / "archives" / "DOTA"
+        assert sorted(p.name for p in archives.iterdir()) == [".fetched", "dotav1.0_annotations_train.tar.gz",
+                                                              "dotav1.0_images_train.tar.gz"]
+        assert not (tmp_path / "data" / "raw" / "DOTA").exists()  # nothing verified or unpacked yet
+        assert not (tmp_path / "datasets.lock.yaml").exists()
+    # the server is gone: the job verifies (recording the unpublished checksum) and unpacks offline
+    snakemake(tmp_path, config, "data/raw/DOTA/.verified")
+    assert (tmp_path / "data/raw/DOTA/train/images/P0000.png").is_file()
+    assert "DOTA" in yaml.safe_load((tmp_path / "datasets.lock.yaml").read_text())["datasets"]
+
+
+def test_a_fetched_file_that_fails_its_checksum_is_set_aside_and_fetched_again(tmp_path):
+    from remoteclip.download import ChecksumError, fetch_archives, install_archives
+    with FixtureServer() as server:
+        catalogue = served_catalogue(server, tmp_path / "datasets.yaml")
+        entry = yaml.safe_load(catalogue.read_text())["datasets"]["DOTA"]
+        archives, root, lock = tmp_path / "archives", tmp_path / "raw", tmp_path / "lock.yaml"
+        fetch_archives("DOTA", entry, archives, root, lock, progress=False, retries=1)
+        images = archives / "dotav1.0_images_train.tar.gz"
+        images.write_bytes(images.read_bytes()[:-10] + b"0123456789")  # a corrupt transfer
+        with pytest.raises(ChecksumError, match="kept aside .*the next run downloads it again"):
+            install_archives("DOTA", entry, archives, root, lock, progress=False)
+        assert not images.exists() and images.with_name(images.name + ".bad").exists()
+        assert not (archives / ".fetched").exists() and not (root / ".verified").exists()
+        fetch_archives("DOTA", entry, archives, root, lock, progress=False, retries=1)
+        install_archives("DOTA", entry, archives, root, lock, progress=False)
+        assert (root / ".verified").is_file()
+
+
 def test_manual_dataset_stops_with_what_to_fetch_then_proceeds(tmp_path):
     with FixtureServer() as server:
         catalogue = served_catalogue(server, tmp_path / "datasets.yaml")
     config = workflow_config(tmp_path, catalogue, {"M": {"catalogue": "ManualSet"}})
-    target = "results/raw/M/.verified"
+    target = "data/raw/M/.verified"
     proc = snakemake(tmp_path, config, target, check=False)
     out = proc.stdout + proc.stderr
-    placed = tmp_path / "results" / "raw" / "M" / ".archives" / "labels-by-request.tar.gz"
+    placed = tmp_path / "data" / "archives" / "M" / "labels-by-request.tar.gz"
     assert proc.returncode != 0
     assert "labels-by-request.tar.gz" in out and "https://example.org/request-form" in out
     assert "request form; the link arrives by e-mail" in out and str(placed) in out
@@ -343,7 +381,7 @@ def test_manual_dataset_stops_with_what_to_fetch_then_proceeds(tmp_path):
 def test_local_dataset_root_is_checked(tmp_path):
     root = tmp_path / "my-data" / "AID"
     config = workflow_config(tmp_path, CATALOGUE, {"L": {"group": "CLS", "format": "class_folders", "root": str(root)}})
-    target = "results/raw/L/.verified"
+    target = "data/raw/L/.verified"
     proc = snakemake(tmp_path, config, target, check=False)
     assert proc.returncode != 0
     assert f"dataset 'L': its root {root} does not exist" in proc.stdout + proc.stderr

@@ -99,12 +99,59 @@ def profile():
 
 
 @pytest.fixture(scope="module")
-def paper_jobs(tmp_path_factory):
+def paper_output(tmp_path_factory):
     output = dry_run(tmp_path_factory.mktemp("paper"), PAPER)
     assert "This was a dry-run" in output
-    jobs = parse_dry_run(output)
-    assert len(jobs) > 100, output[-2000:]
+    return output
+
+
+@pytest.fixture(scope="module")
+def paper_jobs(paper_output):
+    jobs = parse_dry_run(paper_output)
+    assert len(jobs) > 100, paper_output[-2000:]
     return jobs
+
+
+LOCAL_RULES = """
+import sys
+from pathlib import Path
+from snakemake.api import SnakemakeApi
+from snakemake.settings.types import ConfigSettings, OutputSettings, ResourceSettings
+with SnakemakeApi(OutputSettings()) as api:
+    workflow = api.workflow(resource_settings=ResourceSettings(cores=1), config_settings=ConfigSettings(
+        configfiles=[Path(sys.argv[2])]), snakefile=Path(sys.argv[1]), workdir=Path.cwd())._workflow
+    print(" ".join(sorted(workflow._localrules)))  # what `localrule: True` declares
+"""
+
+
+def local_rules(workdir: Path, config: Path) -> set[str]:
+    """The rules the workflow declares local (run where Snakemake runs: the login node)."""
+    (workdir / "config").mkdir(exist_ok=True)
+    templates = workdir / "config" / "b2c_templates.yaml"
+    if not templates.exists():
+        templates.symlink_to(REPO / "config" / "b2c_templates.yaml")
+    proc = subprocess.run([sys.executable, "-c", LOCAL_RULES, str(REPO / "Snakefile"), str(config)], cwd=workdir,
+                          capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO / "src")})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return set(proc.stdout.split())
+
+
+def test_only_fetching_runs_on_the_login_node(tmp_path, paper_jobs):
+    """Downloads need the internet (login node); checksums and unpacking hundreds of GB are jobs."""
+    local = local_rules(tmp_path, PAPER)
+    assert {"fetch_dataset", "fetch_weights"} <= local and not {"download", "train", "features"} & local
+    for job in of_rule(paper_jobs, "download"):
+        f = flags(sbatch_line(job, requeue=True))
+        assert f["--mem"] == "4000" and f["-t"] == "240" and "--gpus" not in f, f
+
+
+def test_unpacking_on_the_login_node_is_a_switch(tmp_path):
+    config = yaml.safe_load(PAPER.read_text())
+    config["download"] = {**config.get("download", {}), "unpack": "local"}
+    path = tmp_path / "local-unpack.yaml"
+    path.write_text(yaml.safe_dump(config))
+    assert {"fetch_dataset", "download"} <= local_rules(tmp_path, path)
 
 
 def of_rule(jobs, rule):
@@ -198,7 +245,8 @@ def test_multi_node_training_is_one_torchrun_per_node(tmp_path):
     assert "--ntasks-per-gpu" not in f and f["--mem"] == "128000", line
     assert job["resources"]["mpi"] == "srun" and jobstep_line(job) is None  # the rule runs its own srun
     shell = job["shell"]
-    assert shell.startswith("srun --ntasks=2 --nodes=2 --ntasks-per-node=1 --cpus-per-task=32 --gpus-per-task=4 "
+    # offline: a compute node reads the weights cache only (srun passes the environment on)
+    assert shell.startswith("HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 srun --ntasks=2 --nodes=2 --ntasks-per-node=1 --cpus-per-task=32 --gpus-per-task=4 "
                             "--mem=0 ")
     assert "-m torch.distributed.run --nnodes=2 --nproc_per_node=4 --rdzv_backend=c10d" in shell
     # the head node and port come from the allocation at run time, unformatted by Snakemake

@@ -18,10 +18,14 @@ def write_config(workdir: Path, config: dict) -> Path:
     return path
 
 
-def snakemake(workdir: Path, config_path: Path, *args: str, check: bool = True, timeout: int = 900):
+def snakemake(workdir: Path, config_path: Path, *args: str, check: bool = True, timeout: int = 900,
+              env: dict[str, str | None] | None = None):
+    """Run the workflow; `env` adds (or, with None, removes) environment variables, e.g.
+    {"HF_HUB_OFFLINE": None, "HF_ENDPOINT": hub.base} to let the fetch rules reach a test hub."""
     cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir),
            "--configfile", str(config_path), "--cores", "2", *args]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO / "src")}
+    env = {k: v for k, v in {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO / "src"),
+                             **(env or {})}.items() if v is not None}
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
     if check and proc.returncode != 0:
         raise AssertionError(f"snakemake failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}")

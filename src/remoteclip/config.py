@@ -277,8 +277,33 @@ class DatasetSpec:
         return self.root / ".verified"
 
 
+DEFAULT_DATA_ROOT = "data"  # the schema's data.root default, for specs read outside a validated config
+
+
+def data_root(config: dict) -> Path:
+    return Path((config.get("data") or {}).get("root") or DEFAULT_DATA_ROOT)
+
+
+def weights_dir(config: dict) -> Path:
+    """The pretrained-weights cache: data.weights, else <data.root>/weights."""
+    return Path((config.get("data") or {}).get("weights") or data_root(config) / "weights")
+
+
+def raw_root(config: dict, name: str) -> Path:
+    """Where a dataset's files lie: its `root:`, else <data.root>/raw/<name>."""
+    return Path(config["datasets"][name].get("root") or data_root(config) / "raw" / name)
+
+
+def resolve_data_paths(config: dict) -> dict:
+    """Fill in every dataset's root and the weights cache, so rules and scripts get paths."""
+    config.setdefault("data", {})["weights"] = str(weights_dir(config))
+    for name, spec in (config.get("datasets") or {}).items():
+        spec["root"] = str(raw_root(config, name))
+    return config
+
+
 def dataset_spec(name: str, spec: dict) -> DatasetSpec:
-    root = Path(spec.get("root") or f"results/raw/{name}")
+    root = Path(spec.get("root") or Path(DEFAULT_DATA_ROOT) / "raw" / name)
     return DatasetSpec(name, spec["group"], spec["format"], root, spec.get("options") or {},
                        spec.get("synthetic"), bool(spec.get("strict", False)))
 
@@ -293,4 +318,4 @@ def load(path: str | Path, schema_path: str | Path) -> dict:
     `workflow/schemas/`."""
     config = validate(yaml.safe_load(Path(path).read_text()) or {}, schema_path)
     resolve_catalogue(config, Path(schema_path).resolve().parents[2])
-    return config
+    return resolve_data_paths(config)

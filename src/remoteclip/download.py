@@ -1,9 +1,11 @@
 """Dataset downloads: resumable, retried, checksum-verified, and safe to interrupt.
 
 `fetch_file` gets one URL into one file. `fetch_dataset` gets every file of a catalogue
-entry into `<root>/.archives/`, extracts the archives into `<root>` (and archives shipped
+entry into an archives folder, extracts the archives into `<root>` (and archives shipped
 inside them, where the catalogue's `nested` globs name them) and writes `<root>/.verified`
-last, so the marker exists only when everything succeeded.
+last, so the marker exists only when everything succeeded. On a cluster the same happens in
+two steps: `fetch_archives` (only the transfer, on a login node with internet; writes
+`.fetched`) and `install_archives` (checksums and extraction, a normal compute job).
 
 URL schemes:
     http(s)://...                              requests, with Range resume and retries
@@ -52,8 +54,10 @@ __all__ = [
     "HfRef",
     "ManualDownloadRequired",
     "VERIFIED_MARKER",
+    "fetch_archives",
     "fetch_dataset",
     "fetch_file",
+    "install_archives",
     "file_digests",
     "parse_gdrive_url",
     "parse_hf_url",
@@ -62,7 +66,9 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 VERIFIED_MARKER = ".verified"
-ARCHIVES_DIR = ".archives"
+FETCHED_MARKER = ".fetched"
+MANUAL_NOTE = "WHAT-TO-PUT-HERE.txt"  # the manual steps, beside where the files go
+ARCHIVES_DIR = ".archives"  # archives beside the data when no archives folder is given
 CHUNK = 1 << 20
 USER_AGENT = "remoteclip-download/0.1 (+https://github.com/ChenDelong1999/RemoteCLIP)"
 MAX_DELAY = 60.0
@@ -471,18 +477,19 @@ def _gdrive_failed(url: str, file_id: str, part: Path, exc: object) -> str:
 # ---- trust on first use -------------------------------------------------------------------
 
 _LOCK_HEADER = """\
-# Trust-on-first-use checksums for dataset files that have no published checksum.
-# Written by remoteclip.download after the first successful download of each file.
+# Trust-on-first-use checksums for files that have no published checksum.
+# Written by the workflow after the first successful download of each file.
 # Commit this file: later downloads (yours and other people's) are checked against it.
 # To accept a changed upstream file on purpose, delete its entry and download it again.
 """
 
 
 class ChecksumLock:
-    """A YAML file of `{datasets: {dataset: {file: {sha256, size, source}}}}`."""
+    """A YAML file of `{<section>: {group: {file: {sha256, size, source}}}}`; the section is
+    `datasets` (groups are datasets) or `weights` (groups are weight sources)."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
+    def __init__(self, path: Path, section: str = "datasets") -> None:
+        self.path, self.section = Path(path), section
 
     def get(self, dataset: str, filename: str) -> dict[str, Any] | None:
         return self._load().get(dataset, {}).get(filename)
@@ -507,15 +514,15 @@ class ChecksumLock:
             doc = yaml.safe_load(self.path.read_text()) or {}
         except yaml.YAMLError as exc:
             raise DownloadError(f"{self.path}: checksum lock file is not valid YAML: {exc}") from exc
-        datasets = doc.get("datasets", {}) if isinstance(doc, dict) else None
-        if not isinstance(datasets, dict):
-            raise DownloadError(f"{self.path}: checksum lock file must hold a 'datasets:' mapping")
-        return datasets
+        groups = doc.get(self.section, {}) if isinstance(doc, dict) else None
+        if not isinstance(groups, dict):
+            raise DownloadError(f"{self.path}: checksum lock file must hold a '{self.section}:' mapping")
+        return groups
 
     def _save(self, data: dict) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(self.path.name + ".tmp")
-        body = yaml.safe_dump({"datasets": data}, sort_keys=True, default_flow_style=False)
+        body = yaml.safe_dump({self.section: data}, sort_keys=True, default_flow_style=False)
         tmp.write_text(_LOCK_HEADER + body)
         os.replace(tmp, self.path)
 
@@ -553,12 +560,16 @@ class _FileSpec:
 
 
 def fetch_dataset(name: str, entry: dict, root: Path, lock_path: Path, progress: bool = True,
-                  *, retries: int = 5, backoff: float = 1.0, timeout: float = 60.0) -> Path:
-    """Fetch, verify and extract every file of catalogue entry `entry` into `root`.
+                  *, retries: int = 5, backoff: float = 1.0, timeout: float = 60.0,
+                  archives: Path | None = None) -> Path:
+    """Fetch, verify and extract every file of catalogue entry `entry` into `root`, in one go
+    (`fetch_archives` then `install_archives` does the same in two steps, for clusters).
 
-    Returns `root` once `root/.verified` is written. A current marker (same files and
-    published checksums) makes this a no-op, so archives may be deleted after extraction."""
+    Archives go to `archives` (default `<root>/.archives`). Returns `root` once
+    `root/.verified` is written. A current marker (same files and published checksums)
+    makes this a no-op, so archives may be deleted after extraction."""
     root, lock = Path(root), ChecksumLock(lock_path)
+    archives = Path(archives) if archives is not None else root / ARCHIVES_DIR
     specs = _file_specs(name, entry)
     marker = root / VERIFIED_MARKER
     if _marker_is_current(marker, specs):
@@ -568,16 +579,134 @@ def fetch_dataset(name: str, entry: dict, root: Path, lock_path: Path, progress:
     records, missing = [], []
     for spec in specs:
         try:
-            records.append(_obtain(name, spec, root / ARCHIVES_DIR, lock, options))
+            records.append(_obtain(name, spec, archives, lock, options))
         except _Missing as gap:
             missing.append(gap)
     if missing:
-        (root / ARCHIVES_DIR).mkdir(parents=True, exist_ok=True)  # ready for the user's files
+        archives.mkdir(parents=True, exist_ok=True)  # ready for the user's files
         raise _manual_error(name, entry, missing, lock)
     for spec in specs:
-        _install(spec, root / ARCHIVES_DIR / spec.name, root, progress)
+        _install(spec, archives / spec.name, root, progress)
     _write_marker(marker, name, records)
     return root
+
+
+def fetch_archives(name: str, entry: dict, archives: Path, root: Path, lock_path: Path, progress: bool = True,
+                   *, retries: int = 5, backoff: float = 1.0, timeout: float = 60.0) -> Path:
+    """The part that needs the internet (a login node's job): download every file of the
+    entry that is not in `archives` yet, without checksum verification (a resumed transfer
+    included; `install_archives` verifies every byte). Files already there (placed by hand,
+    or fetched earlier) are left as they are; missing manual files raise with their paths.
+    Writes and returns `archives/.fetched`. Nothing is fetched when `root` is already
+    installed from the same files (current `.verified`)."""
+    archives, lock = Path(archives), ChecksumLock(lock_path)
+    specs = _file_specs(name, entry)
+    options = _Options(retries=retries, backoff=backoff, timeout=timeout, progress=progress)
+    fetched = archives / FETCHED_MARKER
+    if _marker_is_current(Path(root) / VERIFIED_MARKER, specs):
+        return _write_json(fetched, {"dataset": name, "installed": True, "files": [s.name for s in specs]})
+    records, missing = [], []
+    for spec in specs:
+        path = archives / spec.name
+        if path.is_file():
+            records.append({"name": spec.name, "size": path.stat().st_size, "source": "existing file"})
+            continue
+        try:
+            source = _transfer_any(spec, path, options)
+        except _Missing as gap:
+            missing.append(gap)
+            continue
+        records.append({"name": spec.name, "size": path.stat().st_size, "source": source})
+    if missing:
+        error = _manual_error(name, entry, missing, lock)
+        archives.mkdir(parents=True, exist_ok=True)  # ready for the user's files, with what they are
+        (archives / MANUAL_NOTE).write_text(str(error) + "\n")
+        raise error
+    return _write_json(fetched, {"dataset": name, "installed": False, "files": records})
+
+
+def install_archives(name: str, entry: dict, archives: Path, root: Path, lock_path: Path,
+                     progress: bool = True) -> Path:
+    """The part that needs CPU and disk, not the internet (a compute job): verify every file
+    in `archives` (published checksum, else the lock, else record its sha256 on first use),
+    extract into `root` (nested archives too) and write `root/.verified` last.
+
+    A file that fails its checksum is moved aside as `<name>.bad` (a hand-placed one stays
+    for the user to replace) and `archives/.fetched` is removed, so the next run fetches it
+    again. A current `.verified` makes this a no-op."""
+    archives, root, lock = Path(archives), Path(root), ChecksumLock(lock_path)
+    specs = _file_specs(name, entry)
+    marker = root / VERIFIED_MARKER
+    if _marker_is_current(marker, specs):
+        return root
+    marker.unlink(missing_ok=True)
+    options = _Options(progress=progress)
+    records = []
+    for spec in specs:
+        path = archives / spec.name
+        if not path.is_file():
+            (archives / FETCHED_MARKER).unlink(missing_ok=True)
+            raise DownloadError(f"dataset {name!r}: {path} is missing; fetch it first (the fetch_dataset rule, "
+                                "on a machine with internet)")
+        try:
+            records.append(_verified_record(name, spec, path, lock, options))
+        except ChecksumError:
+            (archives / FETCHED_MARKER).unlink(missing_ok=True)
+            raise
+    for spec in specs:
+        _install(spec, archives / spec.name, root, progress)
+    _write_marker(marker, name, records)
+    return root
+
+
+def _transfer_any(spec: _FileSpec, path: Path, options: _Options) -> str:
+    """Transfer the file from the first URL that works (no verification); returns the URL."""
+    failures: list[str] = []
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for url in spec.urls:
+        try:
+            _transfer(url, _part_path(path), options)
+        except DownloadError as exc:
+            log.warning("%s", exc)
+            failures.append(str(exc))
+            continue
+        os.replace(_part_path(path), path)
+        return url
+    if spec.manual_from is not None or not spec.urls:
+        raise _Missing(spec, path, failures)
+    lines = "\n".join(f"  - {f}" for f in failures)
+    raise DownloadError(f"{spec.name}: every URL failed:\n{lines}\n"
+                        f"You can also download it yourself and put it at {path.absolute()}")
+
+
+def _verified_record(dataset: str, spec: _FileSpec, path: Path, lock: ChecksumLock,
+                     options: _Options) -> dict[str, Any]:
+    expected, published = _expected_for(dataset, spec, lock)
+    digests = file_digests(path, options.progress)
+    bad = expected.mismatch(digests)
+    if bad is not None:
+        algorithm, want, got = bad
+        kept = path if not spec.urls else _keep_aside(path)
+        raise ChecksumError(f"{path}: {algorithm} {got}, but {want} is expected ({expected.origin}); "
+                            + ("replace it with the right file" if not spec.urls else
+                               f"kept aside at {kept}; the next run downloads it again"),
+                            url=str(path), algorithm=algorithm, expected=want, actual=got, kept=kept)
+    if not published and not expected.digests:
+        lock.record(dataset, spec.name, digests["sha256"], path.stat().st_size, "fetched file")
+        log.info("%s/%s: no published checksum; recorded sha256 %s in %s",
+                 dataset, spec.name, digests["sha256"], lock.path)
+    verified_by = (next(iter(expected.digests)) if published
+                   else "lock" if expected.digests else "recorded on first use")
+    return {"name": spec.name, "size": path.stat().st_size, **digests, "verified_by": verified_by,
+            "subdir": spec.subdir, "extract": spec.extract, "nested": list(spec.nested)}
+
+
+def _write_json(path: Path, doc: dict) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, path)
+    return path
 
 
 def _file_specs(dataset: str, entry: dict) -> list[_FileSpec]:

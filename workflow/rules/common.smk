@@ -6,8 +6,8 @@ import sys
 
 from snakemake.exceptions import WorkflowError
 
-from remoteclip.config import (ConfigError, dataset_specs, protected_testsets, resolve_catalogue, run_sources,
-                               validate)
+from remoteclip.config import (ConfigError, dataset_specs, protected_testsets, resolve_catalogue,
+                               resolve_data_paths, run_sources, validate)
 
 try:
     validate(config, Path(workflow.basedir) / "workflow/schemas/config.schema.yaml")
@@ -16,7 +16,10 @@ try:
     CATALOGUE = resolve_catalogue(config, workflow.basedir)
 except ConfigError as err:
     raise WorkflowError(str(err)) from None
+resolve_data_paths(config)  # every dataset's root and the weights cache, under data.root by default
 
+DATA = config["data"]["root"]
+WEIGHTS = config["data"]["weights"]
 DATASETS = dataset_specs(config)
 
 # the interpreter that runs Snakemake runs the stages, unless a conda env provides its own
@@ -39,9 +42,16 @@ BOXED = names_where(lambda s: s.group in ("DET", "SEG"))
 CAPTIONED = RET + BOXED
 
 
+def weight_manifests(sources):
+    """The fetch_weights outputs a job waits for (remoteclip.weight_cache)."""
+    from remoteclip.weight_cache import manifest_path
+    return [str(manifest_path(WEIGHTS, s)) for s in sources]
+
+
 def marker(dataset):
-    """The file that says a dataset's raw files are complete (downloaded, verified or rendered)."""
-    return f"results/raw/{dataset}/.verified"
+    """The file that says a dataset's raw files are complete (downloaded, verified or rendered);
+    it sits in the data folder even when the dataset's own files lie elsewhere (`root:`)."""
+    return f"{DATA}/raw/{dataset}/.verified"
 
 
 def dataset_params(wildcards):

@@ -2,8 +2,9 @@
 # benchmark), then every task on the cached features, and one summary CSV.
 
 from remoteclip.config import evaluation_benchmarks
-from remoteclip.evaluate.registry import RELEASED, RELEASED_URL, TASKS_BY_GROUP
+from remoteclip.evaluate.registry import TASKS_BY_GROUP
 from remoteclip.evaluate.registry import resolve as resolve_eval_model
+from remoteclip.weight_cache import eval_sources
 
 EVAL = config["evaluation"]
 EVAL_MODELS = {n: resolve_eval_model(n, e, config) for n, e in EVAL["models"].items()}
@@ -19,8 +20,11 @@ def eval_results():
 
 
 def model_inputs(wildcards):
-    path = EVAL_MODELS[wildcards.model].get("checkpoint")
-    return [path] if path else []
+    """The model's checkpoint file (a run's export, a given file) or the manifests of the
+    weights it is built from (fetched into the cache by `fetch_weights`)."""
+    spec = EVAL_MODELS[wildcards.model]
+    fetched = weight_manifests(eval_sources(spec))
+    return fetched if fetched else [spec["checkpoint"]] if spec.get("checkpoint") else []
 
 
 def eval_settings():
@@ -59,6 +63,7 @@ rule features:
         texts="results/features/{model}/{benchmark}.text.npz",
     params:
         model=lambda w: EVAL_MODELS[w.model],
+        weights_cache=WEIGHTS,
         batch_size=EVAL["batch_size"],
         workers=EVAL["workers"],
         device=EVAL["device"],
@@ -117,19 +122,3 @@ rule eval_summary:
         "results/logs/eval_summary.log",
     script:
         "../../scripts/eval_summary.py"
-
-
-rule fetch_released_checkpoint:
-    output:
-        "checkpoints/{release}.pt",
-    params:
-        url=lambda w: RELEASED_URL.format(name=w.release),
-    wildcard_constraints:
-        release="|".join(RELEASED),
-    localrule: True
-    conda:
-        "../../envs/eval.yaml"
-    log:
-        "results/logs/checkpoints/{release}.log",
-    script:
-        "../../scripts/fetch_checkpoint.py"

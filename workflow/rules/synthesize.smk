@@ -3,7 +3,7 @@
 
 rule synthesize:
     output:
-        marker="results/raw/{dataset}/.verified",
+        marker=f"{DATA}/raw/{{dataset}}/.verified",
     params:
         dataset=dataset_params,
         defaults=config["synthetic"],

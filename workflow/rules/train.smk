@@ -2,6 +2,8 @@
 # is deliberately not an output: Snakemake deletes outputs before a rerun, and resuming
 # needs the checkpoints. Only the exported model is.
 
+from remoteclip.weight_cache import run_sources as run_weight_sources
+
 
 def train_resources(run):
     return {"tasks_per_node": 1, **config["runs"][run]["resources"]}
@@ -77,12 +79,14 @@ def train_gres(run):
 rule train:
     input:
         shards="results/shards/{run}",
+        weights=lambda w: weight_manifests(run_weight_sources(config, w.run)),
     output:
         model="results/models/{run}.pt",
     params:
         settings=lambda w: json.dumps({k: config["runs"][w.run][k] for k in ("model", "train")}),
         launcher=lambda w: train_launcher(w.run),
         out_dir="results/train/{run}",
+        weights_cache=WEIGHTS,
     threads: lambda w: train_threads(w.run)
     # One task (a node's GPUs via --gpus, as before); several tasks (snakemake-executor-plugin-slurm
     # 2.x): `mpi` makes the plugin run this command in the batch step instead of wrapping it in
@@ -104,6 +108,8 @@ rule train:
         "../../envs/train.yaml"
     log:
         "results/logs/train/{run}.log",
+    # compute nodes may have no internet: the weights come from the cache, offline
     shell:
-        "{params.launcher} -m remoteclip.train --shards {input.shards} --out-dir {params.out_dir} "
-        "--export {output.model} --settings {params.settings:q} --threads {threads} > {log} 2>&1"
+        "HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 {params.launcher} -m remoteclip.train --shards {input.shards} "
+        "--out-dir {params.out_dir} --export {output.model} --settings {params.settings:q} --threads {threads} "
+        "--weights-cache {params.weights_cache:q} > {log} 2>&1"

@@ -19,6 +19,7 @@ import open_clip
 import torch
 
 from ..train.models import check_architecture, register_model_configs, uses_quick_gelu
+from ..weight_cache import open_clip_cache
 from ..weights import read_state_dict
 
 log = logging.getLogger(__name__)
@@ -28,8 +29,9 @@ class MissingCheckpoint(FileNotFoundError):
     pass
 
 
-def load(spec: dict[str, Any], device: str | torch.device = "cpu"):
-    """(model in eval mode, validation transform, tokenizer) for a resolved spec."""
+def load(spec: dict[str, Any], device: str | torch.device = "cpu", weights_cache: str | Path | None = None):
+    """(model in eval mode, validation transform, tokenizer) for a resolved spec; pretrained
+    tags and hf-hub: models are read from `weights_cache` (remoteclip.weight_cache)."""
     register_model_configs()
     if spec.get("checkpoint"):
         path = Path(spec["checkpoint"])
@@ -44,7 +46,8 @@ def load(spec: dict[str, Any], device: str | torch.device = "cpu"):
         quick = uses_quick_gelu(spec["arch"], spec.get("pretrained") or spec.get("trained_from"))
     torch.manual_seed(spec.get("seed") or 0)  # a random initialisation is the run's own
     model, _, preprocess = open_clip.create_model_and_transforms(
-        spec["arch"], pretrained=spec.get("pretrained"), device="cpu", force_quick_gelu=quick)
+        spec["arch"], pretrained=spec.get("pretrained"), device="cpu", force_quick_gelu=quick,
+        cache_dir=open_clip_cache(weights_cache) if weights_cache else None)
     if spec.get("checkpoint"):
         state = read_state_dict(spec["checkpoint"], trust=bool(spec.get("trust_checkpoint")))
         try:
@@ -53,4 +56,6 @@ def load(spec: dict[str, Any], device: str | torch.device = "cpu"):
             raise RuntimeError(f"model {spec['name']}: {spec['checkpoint']} does not fit architecture "
                                f"{spec['arch']}: {str(exc).splitlines()[0]} ...") from None
     model.to(device).eval()  # open_clip 3 does not switch to eval mode itself (RN50 BatchNorm)
-    return model, preprocess, open_clip.get_tokenizer(spec["arch"])
+    tokenizer = open_clip.get_tokenizer(spec["arch"], cache_dir=open_clip_cache(weights_cache) if weights_cache
+                                        else None)
+    return model, preprocess, tokenizer

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..weight_cache import released_path
+
 TASKS_BY_GROUP = {"CLS": ("zeroshot", "linear_probe", "knn", "fewshot"), "RET": ("retrieval",), "COUNT": ("counting",)}
 
 RELEASED = {
@@ -16,7 +18,9 @@ RELEASED_URL = "https://huggingface.co/chendelong/RemoteCLIP/resolve/main/{name}
 
 
 def resolve(name: str, entry: dict[str, Any], config: dict) -> dict[str, Any]:
-    """A flat, JSON-able description of an evaluation model (what the rules pass around)."""
+    """A flat, JSON-able description of an evaluation model (what the rules pass around).
+    `config` has its data paths resolved (`config.resolve_data_paths`): released weights lie
+    in the weights cache unless the entry names a `checkpoint`."""
     if "run" in entry:
         run = config["runs"][entry["run"]]
         model, seed = run["model"], run["train"]["seed"]
@@ -30,8 +34,10 @@ def resolve(name: str, entry: dict[str, Any], config: dict) -> dict[str, Any]:
                 "quick_gelu": quick, "trained_from": model["pretrained"], "seed": seed, "origin": f"run {entry['run']}"}
     if "released" in entry:
         release = entry["released"]
-        return {"name": name, "arch": RELEASED[release], "pretrained": None,
-                "checkpoint": entry.get("checkpoint") or f"checkpoints/{release}.pt",
+        given = entry.get("checkpoint")
+        return {"name": name, "arch": RELEASED[release], "pretrained": None, "released": release,
+                "checkpoint": given or str(released_path(config["data"]["weights"], release)),
+                "checkpoint_given": bool(given),
                 "quick_gelu": entry.get("quick_gelu", True), "seed": 0, "url": RELEASED_URL.format(name=release),
                 "trust_checkpoint": entry.get("trust_checkpoint", False), "origin": f"released {release}"}
     arch = entry["arch"]

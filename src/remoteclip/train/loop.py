@@ -19,6 +19,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from ..weight_cache import open_clip_cache
 from . import checkpoints, distributed
 from .data import Augment, GlobalBatchSampler, ShardDataset, ShardIndex, collate
 from .models import create, export, register_model_configs, unwrap
@@ -133,9 +134,11 @@ def _accumulated_step(model, loss_fn, micro_batches, dtype, scaler):
 
 
 def train(model_s: ModelSettings, train_s: TrainSettings, shards_dir: str | Path, out_dir: str | Path,
-          export_path: str | Path | None, threads: int | None = None, stop_after: int | None = None) -> dict:
+          export_path: str | Path | None, threads: int | None = None, stop_after: int | None = None,
+          weights_cache: str | Path | None = None) -> dict:
     """Train (or resume) one run; returns a summary. `stop_after` ends early after that many
-    optimiser steps in this call (used to test resuming)."""
+    optimiser steps in this call (used to test resuming). Pretrained tags are read from
+    `weights_cache` (remoteclip.weight_cache)."""
     shards_dir, out_dir = Path(shards_dir), Path(out_dir)
     world = distributed.detect()
     device = distributed.device_for(world, train_s.device)
@@ -145,7 +148,8 @@ def train(model_s: ModelSettings, train_s: TrainSettings, shards_dir: str | Path
     torch.manual_seed(train_s.seed)
     register_model_configs()
     model, _, _ = create(model_s.arch, model_s.pretrained, device, model_s.force_quick_gelu,
-                         trust_checkpoint=model_s.trust_checkpoint)
+                         trust_checkpoint=model_s.trust_checkpoint,
+                         cache_dir=open_clip_cache(weights_cache) if weights_cache else None)
     if model_s.grad_checkpointing:
         model.set_grad_checkpointing(True)
     preprocess = open_clip.get_model_preprocess_cfg(model)

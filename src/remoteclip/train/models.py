@@ -14,6 +14,7 @@ from pathlib import Path
 import open_clip
 import torch
 
+from ..weight_cache import is_checkpoint_path
 from ..weights import read_state_dict
 
 log = logging.getLogger(__name__)
@@ -33,8 +34,12 @@ class UnknownArchitecture(ValueError):
     pass
 
 
+PRETRAINED_TAGS = "pretrained_tags.yaml"
+
+
 def register_model_configs(*folders: str | Path) -> list[str]:
-    """Add every JSON in the folders to open_clip's registry; returns the names added."""
+    """Add every JSON in the folders to open_clip's registry, and the pretrained tags of
+    their pretrained_tags.yaml; returns the architecture names added."""
     names = []
     for folder in folders or config_dirs():
         folder = Path(folder)
@@ -42,21 +47,36 @@ def register_model_configs(*folders: str | Path) -> list[str]:
             for path in sorted(folder.glob("*.json")):
                 open_clip.add_model_config(path)
                 names.append(path.stem)
+            register_pretrained_tags(folder / PRETRAINED_TAGS)
     return names
 
 
+def register_pretrained_tags(path: Path) -> None:
+    """Pretrained tags for custom architectures, `{arch: {tag: {hf_hub: "org/repo/", ...}}}`
+    (any key of open_clip's pretrained configs: url, hf_hub, quick_gelu, mean, std, ...).
+    open_clip has no public call for this: the tags go into its registry dict, as its own
+    pretrained.py defines them (`_PRETRAINED`, entries built by `_pcfg`)."""
+    if not path.is_file():
+        return
+    import yaml
+    from open_clip import pretrained
+    tags = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(tags, dict) or not all(isinstance(t, dict) for t in tags.values()):
+        raise ValueError(f"{path}: expected {{architecture: {{tag: {{hf_hub: ..., ...}}}}}}")
+    for arch, by_tag in tags.items():
+        for tag, cfg in by_tag.items():
+            pretrained._PRETRAINED.setdefault(arch, {})[tag] = pretrained._pcfg(**(cfg or {}))
+
+
 def check_architecture(arch: str) -> None:
+    if arch.startswith("hf-hub:"):  # its config comes with its weights
+        return
     known = open_clip.list_models()
     if arch not in known:
         close = difflib.get_close_matches(arch, known, n=5, cutoff=0.5)
         hint = f"; close names: {', '.join(close)}" if close else ""
         raise UnknownArchitecture(f"unknown open_clip architecture {arch!r}{hint} "
                                   f"(custom architectures are JSON files in config/models/)")
-
-
-def is_checkpoint_path(pretrained: str | None) -> bool:
-    return pretrained is not None and (os.sep in pretrained or pretrained.endswith((".pt", ".pth", ".bin",
-                                                                                    ".safetensors")))
 
 
 def uses_quick_gelu(arch: str, pretrained: str | None, force: bool = False) -> bool:
@@ -70,10 +90,12 @@ def uses_quick_gelu(arch: str, pretrained: str | None, force: bool = False) -> b
 
 
 def create(arch: str, pretrained: str | None = None, device: str | torch.device = "cpu",
-           force_quick_gelu: bool = False, precision: str = "fp32", trust_checkpoint: bool = False):
+           force_quick_gelu: bool = False, precision: str = "fp32", trust_checkpoint: bool = False,
+           cache_dir: str | None = None):
     """(model, train transform, val transform); `pretrained` is a tag (e.g. "openai"), a
     checkpoint path (read with weights_only=True unless `trust_checkpoint`, see
-    remoteclip.weights), or None for random initialisation."""
+    remoteclip.weights), or None for random initialisation. A tag's weights are looked up in
+    `cache_dir` (open_clip's cache_dir: the weights cache's open_clip folder)."""
     check_architecture(arch)
     is_file = is_checkpoint_path(pretrained)
     force_quick_gelu = uses_quick_gelu(arch, pretrained, force_quick_gelu)
@@ -81,7 +103,7 @@ def create(arch: str, pretrained: str | None = None, device: str | torch.device 
         raise FileNotFoundError(f"checkpoint {pretrained} does not exist")
     model, train_tf, val_tf = open_clip.create_model_and_transforms(
         arch, pretrained=None if is_file else pretrained, device=device, force_quick_gelu=force_quick_gelu,
-        precision=precision)
+        precision=precision, cache_dir=cache_dir)
     if is_file:
         try:
             model.load_state_dict(read_state_dict(pretrained, trust_checkpoint), strict=True)

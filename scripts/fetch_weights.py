@@ -1,0 +1,12 @@
+"""Rule `fetch_weights`: download one pretrained weight source into the weights cache, verify
+it and write its manifest (remoteclip.weight_cache)."""
+
+from remoteclip.logs import rule_log
+from remoteclip.weight_fetch import fetch
+
+sm = snakemake  # noqa: F821 (injected by Snakemake)
+with rule_log(sm.log[0]) as log:
+    manifest = fetch(sm.params.source, sm.params.cache, sm.params.lock)
+    for record in manifest["files"]:
+        log.info("%s: %s (%d bytes, sha256 %s, %s)", manifest["source"], record["path"], record["size"],
+                 record["sha256"], record["verified_by"])

@@ -1,0 +1,126 @@
+"""The pretrained-weights cache: every weight a configuration needs is fetched by the local rule
+`fetch_weights` into one folder (`data.weights`, default <data.root>/weights) before the jobs that
+need it, verified, and recorded in a manifest; the `train` and `features` jobs then run with
+`HF_HUB_OFFLINE=1` and read only that folder, so compute nodes without internet run the DAG.
+
+What is fetched (one `WeightSource` each, named by a file-safe key):
+- an open_clip pretrained tag (`pretrained: openai`, `laion2b_s34b_b79k`, or a tag registered
+  for a custom architecture in config/models/pretrained_tags.yaml): open_clip's own download
+  (Hugging Face Hub first, else its URL) into <cache>/open_clip, exactly where
+  `create_model_and_transforms(..., cache_dir=<cache>/open_clip)` looks for it offline;
+- an `hf-hub:org/repo` architecture: its open_clip_config.json and weights, the same way;
+- a file of a Hugging Face repo (the released RemoteCLIP-*.pt): into <cache>/<repo name>/.
+
+Verification: the sha256 of every fetched file is compared with the one the source publishes
+(the Hub's LFS etag, the sha256 in OpenAI's URLs) where there is one, else recorded on first
+use in the weights lock file (`download.weights_lock`) and checked on every later fetch. A file
+that differs is moved aside as `<name>.bad` and refused.
+
+This module (what a config needs, where things lie, offline mode) imports neither torch nor
+open_clip: Snakemake reads it while it builds the DAG. The fetching is `weight_fetch`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from pathlib import Path
+
+MANIFESTS = ".fetched"  # <cache>/.fetched/<key>.json, the fetch rule's outputs
+RELEASED_REPO = "chendelong/RemoteCLIP"
+HF_PREFIX = "hf-hub:"
+
+
+@dataclasses.dataclass(frozen=True)
+class WeightSource:
+    """One thing to fetch: an open_clip tag, an hf-hub: model, or one file of a HF repo."""
+
+    kind: str  # "open_clip_tag" | "hf_hub_model" | "hf_file"
+    arch: str | None = None
+    tag: str | None = None
+    repo: str | None = None
+    filename: str | None = None
+    revision: str | None = None
+
+    @property
+    def key(self) -> str:
+        parts = {"open_clip_tag": ("open_clip", self.arch, self.tag), "hf_hub_model": ("hf-hub", self.repo),
+                 "hf_file": ("hf", self.repo, self.filename)}[self.kind]
+        return "--".join(re.sub(r"[^A-Za-z0-9._-]+", "_", str(p)) for p in parts)
+
+    def describe(self) -> str:
+        if self.kind == "open_clip_tag":
+            return f"open_clip {self.arch} pretrained={self.tag}"
+        if self.kind == "hf_hub_model":
+            return f"{HF_PREFIX}{self.repo}"
+        return f"https://huggingface.co/{self.repo}/blob/{self.revision or 'main'}/{self.filename}"
+
+
+def is_checkpoint_path(pretrained: str | None) -> bool:
+    """A `pretrained` value that names a file rather than an open_clip tag."""
+    return pretrained is not None and (os.sep in pretrained or pretrained.endswith(
+        (".pt", ".pth", ".bin", ".safetensors")))
+
+
+def model_source(arch: str, pretrained: str | None) -> WeightSource | None:
+    """What building (arch, pretrained) downloads, if anything."""
+    if arch.startswith(HF_PREFIX):
+        return WeightSource("hf_hub_model", repo=arch[len(HF_PREFIX):])
+    if pretrained and not is_checkpoint_path(pretrained):
+        return WeightSource("open_clip_tag", arch=arch, tag=pretrained)
+    return None
+
+
+def released_source(release: str) -> WeightSource:
+    return WeightSource("hf_file", repo=RELEASED_REPO, filename=f"{release}.pt")
+
+
+def released_path(cache: str | Path, release: str) -> Path:
+    """Where a released RemoteCLIP file lies once fetched (a stable path, not the Hub's cache layout)."""
+    return Path(cache) / RELEASED_REPO.split("/")[-1] / f"{release}.pt"
+
+
+def manifest_path(cache: str | Path, source: WeightSource) -> Path:
+    return Path(cache) / MANIFESTS / f"{source.key}.json"
+
+
+def run_sources(config: dict, run: str) -> list[WeightSource]:
+    model = config["runs"][run]["model"]
+    source = model_source(model["arch"], model.get("pretrained"))
+    return [source] if source else []
+
+
+def eval_sources(spec: dict) -> list[WeightSource]:
+    """For a resolved evaluation model (`evaluate.registry.resolve`)."""
+    if spec.get("released") and not spec.get("checkpoint_given"):
+        return [released_source(spec["released"])]
+    source = model_source(spec["arch"], spec.get("pretrained"))
+    return [source] if source else []
+
+
+def needed(config: dict, eval_models: dict[str, dict]) -> dict[str, WeightSource]:
+    """{key: source} of every weight the configured runs and evaluation models download."""
+    sources = [s for run in config.get("runs") or {} for s in run_sources(config, run)]
+    sources += [s for spec in eval_models.values() for s in eval_sources(spec)]
+    return {s.key: s for s in sources}
+
+
+# ----------------------------------------------------------------- jobs: offline
+
+OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1"}
+
+
+def go_offline() -> None:
+    """Make this process read only caches (what the train and features jobs do first): the
+    Hub client reads its switch at import, so it is also set where it is already imported."""
+    os.environ.update(OFFLINE_ENV)
+    import sys
+    constants = sys.modules.get("huggingface_hub.constants")
+    if constants is not None:
+        constants.HF_HUB_OFFLINE = True
+
+
+def open_clip_cache(cache: str | Path) -> str:
+    """The cache_dir to pass to open_clip (tags and hf-hub: models)."""
+    return str(Path(cache) / "open_clip")
