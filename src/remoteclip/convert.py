@@ -90,7 +90,9 @@ def ret_dataset(spec: DatasetSpec, out_jsonl: str | Path, out_report: str | Path
                      "split": item["split"]})
     _write_jsonl(out_jsonl, rows)
     summary = skips.summary()
-    report = {"dataset": spec.name, "group": spec.group, "images": len(rows) + summary["total"], "captioned": len(rows),
+    # skipped captions and table rows are not images: only skipped images add to the count
+    skipped_images = sum(1 for e in skips.entries if e["what"] == "image")
+    report = {"dataset": spec.name, "group": spec.group, "images": len(rows) + skipped_images, "captioned": len(rows),
               "captions": sum(len(r["captions"]) for r in rows), "boxes": None,
               "skipped": summary["by_reason"], "skipped_total": summary["total"]}
     ann_io.write_json(out_report, report)
