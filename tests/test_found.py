@@ -1,7 +1,8 @@
 """An empty stage is an error (remoteclip.found, through the parse and RET caption stages):
-patterns that match nothing and a parse that keeps no image stop the stage with a message
-naming the patterns tried, what lies under the root and the option to set; an archive
-unpacked one folder too deep (`DOTA/DOTA/...`) is read from there."""
+patterns that match nothing, a parse that keeps no image, and far fewer images than the
+catalogue states stop the stage with a message naming the patterns tried, what lies under
+the root and the option to set; an archive unpacked one folder too deep (`DOTA/DOTA/...`)
+is read from there."""
 
 from __future__ import annotations
 
@@ -9,12 +10,15 @@ import json
 import logging
 from pathlib import Path
 
+import numpy as np
 import pytest
+import yaml
+from PIL import Image
 
 from conftest import REPO, SCHEMA
 from formats.fixtures import write_image, write_text
-from remoteclip import convert
-from remoteclip.config import dataset_spec, resolve_catalogue, validate
+from remoteclip import convert, found
+from remoteclip.config import dataset_spec, dataset_specs, resolve_catalogue, validate
 from remoteclip.errors import DataNotFoundError
 from remoteclip.formats import CAPTION_PARSERS, LOCATORS, PARSER_OPTIONS, PARSERS
 
@@ -68,7 +72,7 @@ def test_official_dota_layout_against_the_catalogue_glob_names_pattern_files_and
     assert not (tmp_path / "out" / "a.json").exists()
 
     # the option the message names is the fix
-    spec = catalogue_spec("DOTA", root, options={"labels": "{split}/labelTxt-v1.0/labelTxt/*.txt"})
+    spec = catalogue_spec("DOTA", root, options={"labels": "{split}/labelTxt-v1.0/labelTxt/*.txt"}, images=None)
     assert parse(spec, tmp_path)["images"] == 2
 
 
@@ -114,13 +118,74 @@ def test_caption_split_that_is_not_in_the_file_stops_the_ret_stage(tmp_path):
     assert not (tmp_path / "c.jsonl").exists()
 
 
+# ---- b: far fewer images than the catalogue states ---------------------------------------------------
+
+
+def test_far_fewer_images_than_stated_stop_the_parse(tmp_path):
+    root = write_dota(tmp_path / "DOTA", "annotations/version1.0", stems=("P0000", "P0001", "P0002"))
+    with pytest.raises(DataNotFoundError) as err:
+        parse(catalogue_spec("DOTA", root), tmp_path)
+    message = str(err.value)
+    assert ("dataset DOTA: 3 images parsed, under 50% of the 1,411 stated for split train "
+            "(datasets.md 2.1: Splits: train 1,411 / val 458 / test 937 [third-party])") in message
+    assert f"  labels: {root.absolute()}/train/annotations/version1.0/*.txt -> 3 matches" in message
+    assert "set datasets.DOTA.images: null" in message
+    # half of the stated count is enough
+    assert parse(catalogue_spec("DOTA", root, images={"count": {"train": 6}}), tmp_path)["images"] == 3
+    with pytest.raises(DataNotFoundError, match="3 images parsed, under 50% of the 7 stated"):
+        parse(catalogue_spec("DOTA", root, images={"count": {"train": 7}}), tmp_path)
+
+
+def test_tiles_of_one_image_count_once(tmp_path):
+    root = tmp_path / "potsdam"
+    spec = dataset_spec("p", {"group": "SEG", "format": "rgb_mask", "root": str(root), "images": {"count": 3},
+                              "options": {"tile": 16}})
+    write_image(root / "2_Ortho_RGB" / "top_potsdam_2_10_RGB.tif", size=(32, 32))
+    label = np.zeros((32, 32, 3), np.uint8)
+    label[:] = (0, 0, 255)  # building everywhere: four tiles with one box each
+    (root / "5_Labels_all").mkdir(parents=True)
+    Image.fromarray(label).save(root / "5_Labels_all" / "top_potsdam_2_10_label.tif")
+    with pytest.raises(DataNotFoundError, match="1 image parsed, under 50% of the 3 stated for the whole dataset"):
+        parse(spec, tmp_path)
+
+
+def test_far_fewer_captioned_images_than_stated_stop_the_ret_stage(tmp_path):
+    root = write_karpathy(tmp_path / "RSICD", "RSICD_images", ["train", "train", "test"])
+    with pytest.raises(DataNotFoundError, match="2 images parsed, under 50% of the 8,734 stated for split train"):
+        convert.ret_dataset(catalogue_spec("RSICD", root), tmp_path / "c.jsonl", tmp_path / "c.report.json")
+
+
+def test_the_count_that_applies_follows_the_splits_read():
+    def expected(entry, **config):
+        return found.expected_images(catalogue_spec(entry, Path("/data"), **config))
+
+    assert expected("DOTA") == (1411, "split train")
+    assert expected("DOTA", options={"splits": ["val"]}) == (458, "split val")
+    assert expected("DOTA", options={"splits": ["train", "val"]}) == (1869, "splits train + val")
+    assert expected("LoveDA") == (2522 + 1669, "splits train + val")
+    assert expected("VisDrone", options={"splits": ["test-challenge"]}) is None  # not stated
+    assert expected("DIOR") == (23463, "the whole dataset")
+    # a whole-dataset count does not apply once the config reads one split of it
+    assert expected("DIOR", options={"split_lists": "ImageSets/Main/{split}.txt", "splits": ["train"]}) is None
+    assert expected("DIOR", options={"split_lists": None}) == (23463, "the whole dataset")  # the entry's own
+    assert expected("DOTA", images=None) is None  # turned off for a partial copy
+    assert expected("LEVIR") is None and expected("Stanford-Drone") is None
+
+
+def test_the_synthetic_demo_sets_state_no_count():
+    config = validate(yaml.safe_load((REPO / "config" / "config.yaml").read_text()), SCHEMA)
+    resolve_catalogue(config, REPO)
+    specs = dataset_specs(config)
+    assert specs and all(s.synthetic is not None and found.expected_images(s) is None for s in specs.values())
+
+
 # ---- c: one folder too deep --------------------------------------------------------------------------
 
 
 def test_archive_unpacked_one_folder_deeper_is_read_from_there(tmp_path, caplog, b2c_settings):
     root = tmp_path / "DOTA"
     write_dota(root / "DOTA", "annotations/version1.0")
-    spec = catalogue_spec("DOTA", root)
+    spec = catalogue_spec("DOTA", root, images=None)
     with caplog.at_level(logging.WARNING, logger="remoteclip.found"):
         report = parse(spec, tmp_path)
     assert report["images"] == 2
@@ -136,7 +201,7 @@ def test_archive_unpacked_one_folder_deeper_is_read_from_there(tmp_path, caplog,
 def test_caption_archive_one_folder_deeper_is_read_from_there(tmp_path):
     root = tmp_path / "RSICD"
     write_karpathy(root / "rsicd", "RSICD_images", ["train", "train"])  # same name, case aside
-    spec = catalogue_spec("RSICD", root)
+    spec = catalogue_spec("RSICD", root, images=None)
     convert.ret_dataset(spec, tmp_path / "c.jsonl", tmp_path / "c.report.json")
     rows = [json.loads(line) for line in (tmp_path / "c.jsonl").read_text().splitlines()]
     assert [Path(r["image"]) for r in rows] == [root / "rsicd" / "RSICD_images" / f"airport_{i}.jpg" for i in (0, 1)]
@@ -146,7 +211,7 @@ def test_a_deeper_folder_of_another_name_is_only_shown(tmp_path):
     root = tmp_path / "DOTA"
     write_dota(root / "dota_v1", "annotations/version1.0")
     with pytest.raises(DataNotFoundError) as err:
-        parse(catalogue_spec("DOTA", root), tmp_path)
+        parse(catalogue_spec("DOTA", root, images=None), tmp_path)
     assert "dota_v1/train/images/  (2 files: P0000.png, P0001.png)" in str(err.value)
     assert "dota_v1/train/annotations/  (0 files)" in str(err.value)  # three levels down, no deeper
     assert "or datasets.DOTA.root to the folder that holds them" in str(err.value)
