@@ -193,3 +193,39 @@ def test_coco_unknown_category_and_missing_polygon(tmp_path):
     shutil.rmtree(root / "train/Annotations")
     with pytest.raises(FormatError, match="annotation file missing"):
         list(get_parser("coco")(root, {}, SkipLog()))
+
+
+def test_blank_captions_are_counted_skips_in_the_caption_summary(tmp_path):
+    root = tmp_path / "rsicd"
+    synthesize_dataset(root, "karpathy", 4, splits={"train": 1.0})
+    path = root / "dataset_rsicd.json"
+    data = json.loads(path.read_text())
+    data["images"][0]["sentences"][1]["raw"] = ""
+    data["images"][0]["sentences"][1]["tokens"] = []
+    data["images"][2]["sentences"][0]["raw"] = "  "
+    data["images"][2]["sentences"][0]["tokens"] = []
+    path.write_text(json.dumps(data))
+    spec = dataset_spec("rsicd", {"group": "RET", "format": "karpathy", "root": str(root),
+                                  "options": {"images": "RSICD_images"}})
+    report = convert.ret_dataset(spec, tmp_path / "c.jsonl", tmp_path / "c.report.json")
+    assert report["images"] == report["captioned"] == 4  # a skipped caption is not a skipped image
+    assert report["skipped_total"] == 2
+    summary = convert.summarize([tmp_path / "c.report.json"], tmp_path / "summary.json")
+    reasons = summary["datasets"]["rsicd"]["skipped"]
+    blank = {k: n for k, n in reasons.items() if k.startswith("caption: ") and k.endswith(": blank caption")}
+    assert len(blank) == 2 and sum(blank.values()) == 2, reasons
+    assert summary["total"]["skipped_total"] == 2
+
+
+def test_hf_table_row_with_a_blank_caption_is_a_counted_skip_in_the_caption_summary(tmp_path):
+    root = tmp_path / "hf"
+    (root / "csv_file" / "train").mkdir(parents=True)
+    (root / "csv_file" / "train" / "Ret-3_train.csv").write_text(
+        "title\tfilename\na plane .\trsicd_1.png\n  \trsicd_1.png\n\trsicd_1.png\n")
+    (root / "data").mkdir()
+    Image.new("RGB", (16, 16)).save(root / "data" / "rsicd_1.png")
+    spec = dataset_spec("hf", {"group": "RET", "format": "hf_tsv", "root": str(root), "options": {"images": ["data"]}})
+    report = convert.ret_dataset(spec, tmp_path / "c.jsonl", tmp_path / "c.report.json")
+    assert report["images"] == report["captioned"] == 1 and report["captions"] == 1
+    summary = convert.summarize([tmp_path / "c.report.json"], tmp_path / "summary.json")
+    assert summary["datasets"]["hf"]["skipped"] == {"row: row has an empty caption": 2}

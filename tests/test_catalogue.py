@@ -101,6 +101,29 @@ def test_sources_are_well_formed(catalogue):
     assert catalogue["AID"]["classes"]["DenseResidential"] == "dense residential"
 
 
+def test_image_counts_are_quoted_from_the_reference(catalogue):
+    stated = {name: entry["images"] for name, entry in catalogue.items() if "images" in entry}
+    # every pretraining source whose image count the reference gives (LEVIR's two counts
+    # disagree six-fold; Stanford Drone's frames are sampled)
+    assert set(stated) == (RET3 | DET10 | SEG4 | {"DIOR-torchgeo", "RemoteCLIP-HF", "RemoteCLIP-HF-RET3"}) - {
+        "LEVIR", "Stanford-Drone"}
+    for name, images in stated.items():
+        assert images["source"].startswith("datasets.md "), name
+        tags = catalogue[name]["verified"]
+        assert {"image_counts", "split_counts", "counts"} & set(tags), f"{name}: no tag says how sure the count is"
+        # a per-split count names the splits as the entry's parser reads them
+        if isinstance(images["count"], dict):
+            assert set(catalogue[name]["options"].get("splits") or PARSER_OPTIONS[catalogue[name]["format"]]["splits"]) \
+                <= set(images["count"]), name
+    assert stated["DOTA"]["count"] == {"train": 1411, "val": 458, "test": 937}
+    assert stated["iSAID"]["count"] == {"train": 1411, "val": 458, "test": 937}
+    assert stated["DIOR"]["count"] == 23463 and stated["HRRSD"]["count"] == 21761 and stated["RSOD"]["count"] == 976
+    assert stated["VisDrone"]["count"]["train"] == 6471 and stated["AU-AIR"]["count"] == 32823
+    assert stated["RSICD"]["count"]["train"] == 8734 and stated["RSITMD"]["count"] == {"train": 4291, "test": 452}
+    assert stated["Potsdam"]["count"] == 38 and stated["Vaihingen"]["count"] == 33
+    assert stated["RemoteCLIP-HF"]["count"] == {"train": 165745}
+
+
 def test_manual_entries_say_what_to_fetch_from_where_and_where_to_put_it(catalogue, tmp_path):
     manual_only = [n for n, e in catalogue.items() if not e.get("files")]
     assert {"DIOR", "RSOD", "LEVIR", "HRSC2016", "CARPK", "Potsdam", "Vaihingen"} <= set(manual_only)
@@ -131,6 +154,7 @@ def test_lock_file_is_empty_and_committable():
     (lambda d: d["datasets"]["DOTA"]["files"][0].update(md5="xyz"), "DOTA.files.0.md5: 'xyz' does not match"),
     (lambda d: d["datasets"]["AID"].pop("classes"), "AID: 'classes' is a required property"),
     (lambda d: d["datasets"]["AID"]["verified"].update(classes="sure"), "AID.verified.classes: 'sure' is not one of"),
+    (lambda d: d["datasets"]["DOTA"]["images"].pop("source"), "DOTA.images: 'source' is a required property"),
 ])
 def test_invalid_catalogue_errors_name_the_entry_and_key(tmp_path, change, message):
     doc = catalogue_doc()
@@ -262,6 +286,9 @@ def served_catalogue(server: FixtureServer, path: Path) -> Path:
     """The real catalogue with DOTA and RemoteCLIP-HF-RET3 served from 127.0.0.1."""
     doc = catalogue_doc()
     dota = doc["datasets"]["DOTA"]
+    # two served images stand in for each set: the real sets' image counts do not apply
+    for name in ("DOTA", "RemoteCLIP-HF-RET3"):
+        del doc["datasets"][name]["images"]
     dota["files"] = [
         {"name": "dotav1.0_images_train.tar.gz", "urls": [server.add("dota/images.tar.gz", DOTA_IMAGES)],
          "md5": md5(DOTA_IMAGES)},

@@ -5,7 +5,7 @@ misspelled key, suggest the closest allowed one. Defaults come from the schema.
 
 A dataset may name an entry of the dataset catalogue (`catalogue: DOTA`) instead of
 giving its group, format and options: `resolve_catalogue` fills them in from the entry
-right after validation.
+right after validation, and the entry's stated image count (`images`) where it applies.
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ from .formats import CAPTION_PARSERS, PARSER_OPTIONS
 GROUPS_CAPTIONED = ("RET", "DET", "SEG")
 CATALOGUE_SCHEMA = Path("workflow/schemas/datasets.schema.yaml")  # relative to the workflow directory
 COMMON_OPTIONS = {"aliases", "ignore_classes", "keep_classes", "vocabulary"}
+# parser options that choose which part of a dataset is read (every parser names them so)
+SPLIT_OPTIONS = ("splits", "split", "split_lists", "split_folders")
 
 
 class ConfigError(ValueError):
@@ -236,6 +238,8 @@ def resolve_catalogue(config: dict, workflow_dir: str | Path) -> dict[str, dict]
         spec.setdefault("format", entry["format"])
         if entry.get("classes"):
             spec["classes"] = {**entry["classes"], **(spec.get("classes") or {})}
+        if "images" not in spec:
+            spec["images"] = stated_images(entry, spec.get("options") or {})
         spec["options"] = {**copy.deepcopy(entry.get("options") or {}), **(spec.get("options") or {})}
         entries[name] = entry
     if not errors:
@@ -243,6 +247,20 @@ def resolve_catalogue(config: dict, workflow_dir: str | Path) -> dict[str, dict]
     if errors:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(dict.fromkeys(errors)))
     return entries
+
+
+def stated_images(entry: dict, given_options: dict) -> dict | None:
+    """The entry's stated image count where it applies to a dataset configured with these
+    options. A per-split count always applies (the stages sum the splits they read); a
+    whole-dataset count only while the config keeps the entry's split selection, since a
+    config that reads one split of it would otherwise fall short of the count."""
+    images = entry.get("images")
+    if images is None or not isinstance(images["count"], int):
+        return copy.deepcopy(images)
+    own = {**PARSER_OPTIONS.get(entry["format"], {}), **(entry.get("options") or {})}
+    if any(key in given_options and given_options[key] != own.get(key) for key in SPLIT_OPTIONS):
+        return None
+    return copy.deepcopy(images)
 
 
 def run_sources(config: dict, run: str) -> list[str]:
@@ -271,6 +289,9 @@ class DatasetSpec:
     options: dict[str, Any]
     synthetic: dict[str, Any] | None
     strict: bool
+    # how many images the dataset has ({"count": N or {split: N}, "source": ...}), from the
+    # catalogue or the config; None where nothing is stated (the synthetic demo sets)
+    images: dict[str, Any] | None = None
 
     @property
     def marker(self) -> Path:
@@ -305,7 +326,7 @@ def resolve_data_paths(config: dict) -> dict:
 def dataset_spec(name: str, spec: dict) -> DatasetSpec:
     root = Path(spec.get("root") or Path(DEFAULT_DATA_ROOT) / "raw" / name)
     return DatasetSpec(name, spec["group"], spec["format"], root, spec.get("options") or {},
-                       spec.get("synthetic"), bool(spec.get("strict", False)))
+                       spec.get("synthetic"), bool(spec.get("strict", False)), spec.get("images"))
 
 
 def dataset_specs(config: dict) -> dict[str, DatasetSpec]:

@@ -1,5 +1,9 @@
 """Stages between raw data and captions: parse (+ Mask-to-Box) to the unified COCO file,
-Box-to-Caption, RET captions, and the caption summary."""
+Box-to-Caption, RET captions, and the caption summary.
+
+The parse and RET caption stages read from `found.data_root` (the root, or the same-named
+folder inside it an archive unpacked into) and stop with `found`'s error when the patterns
+match nothing, or when they find no image or far fewer than the catalogue states."""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from . import annotations as ann_io
+from . import found
 from .b2c import B2CSettings, captions_for, image_rng
 from .config import DatasetSpec
 from .formats import SkipLog, get_caption_parser, get_parser
@@ -26,9 +31,13 @@ def _require_marker(spec: DatasetSpec) -> None:
 def parse_dataset(spec: DatasetSpec, out_json: str | Path, out_report: str | Path) -> dict:
     """Run the dataset's parser (and M2B for masks) and write the unified COCO file."""
     _require_marker(spec)
+    root = found.data_root(spec)
+    found.require_files(spec, root)
     skips = SkipLog(strict=spec.strict)
     parser = get_parser(spec.format)
-    records = list(tqdm(parser(spec.root, spec.options, skips), desc=f"parse {spec.name}", unit="img"))
+    records = list(tqdm(parser(root, spec.options, skips), desc=f"parse {spec.name}", unit="img"))
+    found.require_images(spec, root, (r.file_name for r in records), skips)
+    found.rebase_records(records, root, spec)
     coco = ann_io.to_coco(records, spec.name)
     ann_io.write_json(out_json, coco)
     report = {"dataset": spec.name, "group": spec.group, "format": spec.format, "images": len(coco["images"]),
@@ -80,17 +89,22 @@ def ret_dataset(spec: DatasetSpec, out_jsonl: str | Path, out_report: str | Path
     """Human captions of a retrieval dataset (train split by default) to caption jsonl, read
     by the dataset's caption format (Karpathy JSON, or the HF release's tables)."""
     _require_marker(spec)
+    root = found.data_root(spec)
+    found.require_files(spec, root)
     skips = SkipLog(strict=spec.strict)
     parser = get_caption_parser(spec.format)
     rows = []
-    for item in tqdm(parser(spec.root, spec.options, skips), desc=f"captions {spec.name}", unit="img"):
+    for item in tqdm(parser(root, spec.options, skips), desc=f"captions {spec.name}", unit="img"):
         if len(item["captions"]) != 5:
             log.warning("%s: %s has %d captions (5 expected)", spec.name, item["image"], len(item["captions"]))
-        rows.append({"image": str(spec.root / item["image"]), "captions": item["captions"], "source": spec.name,
+        rows.append({"image": str(root / item["image"]), "captions": item["captions"], "source": spec.name,
                      "split": item["split"]})
+    found.require_images(spec, root, (r["image"] for r in rows), skips)
     _write_jsonl(out_jsonl, rows)
     summary = skips.summary()
-    report = {"dataset": spec.name, "group": spec.group, "images": len(rows) + summary["total"], "captioned": len(rows),
+    # skipped captions and table rows are not images: only skipped images add to the count
+    skipped_images = sum(1 for e in skips.entries if e["what"] == "image")
+    report = {"dataset": spec.name, "group": spec.group, "images": len(rows) + skipped_images, "captioned": len(rows),
               "captions": sum(len(r["captions"]) for r in rows), "boxes": None,
               "skipped": summary["by_reason"], "skipped_total": summary["total"]}
     ann_io.write_json(out_report, report)

@@ -104,6 +104,24 @@ def test_bad_entry_is_an_image_skip(tmp_path, entry, reason):
     assert [(e["what"], e["reason"]) for e in skips.entries] == [("image", reason)]
 
 
+def test_blank_captions_are_counted_caption_skips(tmp_path):
+    entry = image_entry(0, "1.tif", "train", ["A farm .", "", "   ", "Crops ."])
+    entry["sentences"].append("not an object")
+    root = make_ucm(tmp_path, [entry, image_entry(1, "2.tif", "train", ["", " "])])
+    items, skips = parse(root, UCM_OPTIONS)
+    assert [(i["image"], i["captions"]) for i in items] == [("imgs/1.tif", ["A farm .", "Crops ."])]
+    assert [(e["what"], e["reason"]) for e in skips.entries] == [
+        ("caption", "images[0] (1.tif) sentences[1]: blank caption"),
+        ("caption", "images[0] (1.tif) sentences[2]: blank caption"),
+        ("caption", "images[0] (1.tif) sentences[4]: not a sentence object"),
+        ("caption", "images[1] (2.tif) sentences[0]: blank caption"),
+        ("caption", "images[1] (2.tif) sentences[1]: blank caption"),
+        ("image", "images[1] (2.tif) has only blank captions"),
+    ]
+    with pytest.raises(FormatError, match=r"dataset.json: images\[0\] \(1.tif\) sentences\[1\]: blank caption"):
+        parse(root, UCM_OPTIONS, strict=True)
+
+
 @pytest.mark.parametrize("content, reason", [
     (b"", "not valid JSON"),
     (b'{"images": [', "not valid JSON"),

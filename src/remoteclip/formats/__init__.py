@@ -2,8 +2,8 @@
 
 A new dataset in a known format is one catalogue entry; a new format is one module
 here plus one line in `PARSERS` (box and mask formats, which yield `ImageRecord`s) or in
-`CAPTION_PARSERS` (caption formats, which yield `{"image", "captions", "split"}`), and its
-DEFAULTS in `PARSER_OPTIONS`.
+`CAPTION_PARSERS` (caption formats, which yield `{"image", "captions", "split"}`), its
+DEFAULTS in `PARSER_OPTIONS`, and the options that locate its files in `LOCATORS`.
 """
 
 from __future__ import annotations
@@ -58,6 +58,26 @@ PARSER_OPTIONS: dict[str, dict[str, Any]] = {
 }
 
 
+# the options holding a format's file patterns (relative to the dataset root), the one its
+# records come from first: an empty parse names them and what they matched (remoteclip.found)
+LOCATORS: dict[str, tuple[str, ...]] = {
+    "dota": ("labels", "images"),
+    "voc": ("annotations", "images"),
+    "coco": ("annotations", "images"),
+    "rgb_mask": ("labels",),
+    "index_mask": ("labels",),
+    "visdrone": ("labels", "images"),
+    "auair": ("annotations", "images"),
+    "carpk": ("annotations", "images"),
+    "sdd": ("annotations", "video"),
+    "levir": ("labels", "images"),
+    "hrsc": ("annotations", "images"),
+    "karpathy": ("annotations", "images"),
+    "hf_tsv": ("tables", "images"),
+    "class_folders": ("path",),
+}
+
+
 def get_parser(name: str) -> Parser:
     try:
         return PARSERS[name]
@@ -73,4 +93,4 @@ def get_caption_parser(name: str) -> CaptionParser:
 
 
 __all__ = ["karpathy", "folders", "hf_tsv", "Box", "FormatError", "ImageRecord", "SkipLog", "PARSERS",
-           "CAPTION_PARSERS", "PARSER_OPTIONS", "get_parser", "get_caption_parser"]
+           "CAPTION_PARSERS", "PARSER_OPTIONS", "LOCATORS", "get_parser", "get_caption_parser"]

@@ -2,7 +2,8 @@
 UCM-Captions `dataset.json`): `images[]` with `filename`, `split` and `sentences[].raw`.
 
 For pretraining only the configured splits are used (default: train). The evaluation
-stage reads the test split through the same function.
+stage reads the test split through the same function. A sentence without text (`raw` blank
+and no tokens) is a counted caption skip; an image left without captions is an image skip.
 """
 
 from __future__ import annotations
@@ -31,12 +32,27 @@ def load(path: Path) -> list[dict]:
 
 
 def sentence_text(sentence: Any) -> str | None:
+    """The sentence's `raw` text, else its tokens joined; None when neither has any text."""
     if isinstance(sentence, dict):
         if isinstance(sentence.get("raw"), str) and sentence["raw"].strip():
             return sentence["raw"].strip()
-        if isinstance(sentence.get("tokens"), list) and sentence["tokens"]:
-            return " ".join(map(str, sentence["tokens"]))
+        if isinstance(sentence.get("tokens"), list):
+            return " ".join(map(str, sentence["tokens"])).strip() or None
     return None
+
+
+def entry_captions(entry: dict, number: int, path: Path, skips: SkipLog) -> list[str]:
+    """The caption texts of one `images[]` entry; each sentence without text is a skip."""
+    captions = []
+    for index, sentence in enumerate(entry.get("sentences") or []):
+        text = sentence_text(sentence)
+        if text is None:
+            problem = "blank caption" if isinstance(sentence, dict) else "not a sentence object"
+            skips.skip(FormatError(path, f"images[{number}] ({entry['filename']}) sentences[{index}]: {problem}"),
+                       "caption")
+            continue
+        captions.append(text)
+    return captions
 
 
 def parse(root: Path, options: dict[str, Any], skips: SkipLog) -> Iterator[dict]:
@@ -51,9 +67,12 @@ def parse(root: Path, options: dict[str, Any], skips: SkipLog) -> Iterator[dict]
             continue
         if entry.get("split") not in opts["splits"]:
             continue
-        captions = [t for t in (sentence_text(s) for s in entry.get("sentences") or []) if t]
-        if not captions:
+        if not entry.get("sentences"):
             skips.skip(FormatError(path, f"images[{number}] ({entry['filename']}) has no sentences"), "image")
+            continue
+        captions = entry_captions(entry, number, path, skips)
+        if not captions:
+            skips.skip(FormatError(path, f"images[{number}] ({entry['filename']}) has only blank captions"), "image")
             continue
         image = images.get(entry["filename"])
         if image is None:
