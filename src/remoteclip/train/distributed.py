@@ -79,6 +79,15 @@ def barrier(world: World) -> None:
         dist.barrier()
 
 
+def from_main(world: World, value):
+    """Rank 0's `value` (any picklable object) on every rank; the others wait until rank 0 sends it."""
+    if world.size == 1:
+        return value
+    box = [value]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
 def shutdown(world: World) -> None:
     if world.size > 1 and dist.is_initialized():
         dist.destroy_process_group()

@@ -132,6 +132,21 @@ def _accumulated_step(model, loss_fn, micro_batches, dtype, scaler):
     return total
 
 
+def resume(world: distributed.World, out_dir: Path, fingerprint: str) -> dict | None:
+    """The state to resume from, the same on every rank. Rank 0 alone chooses (and moves another
+    recipe's checkpoints aside: ranks moving the same files collide or see a half-moved folder);
+    the others wait for its choice and read that file."""
+    chosen = checkpoints.choose(out_dir, fingerprint) if world.main else None
+    path = distributed.from_main(world, str(chosen[0]) if chosen else None)
+    if world.main:
+        state = chosen[1] if chosen else None
+    else:
+        state = checkpoints.load(Path(path)) if path else None
+    # every rank has read the checkpoint before rank 0 may write new ones and prune it
+    distributed.barrier(world)
+    return state
+
+
 def train(model_s: ModelSettings, train_s: TrainSettings, shards_dir: str | Path, out_dir: str | Path,
           export_path: str | Path | None, threads: int | None = None, stop_after: int | None = None) -> dict:
     """Train (or resume) one run; returns a summary. `stop_after` ends early after that many
@@ -166,7 +181,7 @@ def train(model_s: ModelSettings, train_s: TrainSettings, shards_dir: str | Path
     dtype = autocast_dtype(train_s, device)
     scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
 
-    state = checkpoints.newest(out_dir, print_)
+    state = resume(world, out_dir, print_)
     start = 0
     if state is not None:
         model.load_state_dict(state["model"])
@@ -193,8 +208,9 @@ def train(model_s: ModelSettings, train_s: TrainSettings, shards_dir: str | Path
             {"model": dataclasses.asdict(model_s), "train": dataclasses.asdict(train_s), "fingerprint": print_,
              "world_size": world.size, "launcher": world.launcher, "device": str(device), "steps": total,
              "samples": len(index), "skipped_shards": index.skipped}, indent=1) + "\n")
-    log.info("run: %d samples, %d steps of %d (%d per epoch), start at %d, world %d (%s), %s, autocast %s",
-             len(index), total, train_s.batch_size, per_epoch, start, world.size, world.launcher, device, dtype)
+    log.info("run: rank %d of %d starts at step %d; %d samples, %d steps of %d (%d per epoch), world %d (%s), %s, "
+             "autocast %s", world.rank, world.size, start, len(index), total, train_s.batch_size, per_epoch,
+             world.size, world.launcher, device, dtype)
 
     wrapped.train()
     batches = iter(loader)
