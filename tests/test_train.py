@@ -13,6 +13,7 @@ import open_clip
 import pytest
 import torch
 
+from remoteclip.train import distributed
 from remoteclip.train.data import Augment, GlobalBatchSampler, ShardDataset, ShardIndex, ShardsMissing, collate
 from remoteclip.train.models import UnknownArchitecture, create, register_model_configs
 from train_helpers import env, run_training, settings, tiny_model_dir, tiny_shards, train_cmd
@@ -201,3 +202,25 @@ def test_two_ranks_set_a_foreign_recipe_aside_once_and_resume_the_same_checkpoin
     assert start_steps(resumed) == {0: 2, 1: 2}
     assert [int(r.split(",")[0]) for r in (out / "log.csv").read_text().splitlines()[1:]] == [1, 2, 3, 4]
     assert list(out.glob("stale-*")) == [stale] and [p.name for p in stale.iterdir()] == ["ckpt-00000002.pt"]
+
+
+def test_threads_per_rank_share_the_node_cpus():
+    assert distributed.threads_per_rank(32, 4) == 8
+    assert distributed.threads_per_rank(7, 2) == 3
+    assert distributed.threads_per_rank(3, 4) == 1  # never fewer than one
+    assert distributed.threads_per_rank(8, 1) == 8
+    assert distributed.threads_per_rank(8, 0) == distributed.threads_per_rank(8, None) == 8
+    assert distributed.threads_per_rank(None, 4) is None and distributed.threads_per_rank(0, 4) is None
+
+
+def test_slurm_tasks_on_this_node():
+    assert distributed.tasks_on_node("4", 0) == 4
+    assert distributed.tasks_on_node("2(x3),1", 0) == distributed.tasks_on_node("2(x3),1", 2) == 2
+    assert distributed.tasks_on_node("2(x3),1", 3) == 1
+
+
+def test_each_rank_sets_its_share_of_the_cpus(world, tmp_path):
+    root, models, shards = world
+    proc = run_training(shards, tmp_path / "run", None, settings(steps=1), models, nproc=2, threads=5)
+    assert per_rank(proc.stderr, r"rank (\d+): (\d+) torch threads") == {0: 2, 1: 2}  # 5 CPUs, 2 ranks
+    assert json.loads((tmp_path / "run/settings.json").read_text())["threads_per_rank"] == 2

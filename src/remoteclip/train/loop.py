@@ -149,14 +149,18 @@ def resume(world: distributed.World, out_dir: Path, fingerprint: str) -> dict | 
 
 def train(model_s: ModelSettings, train_s: TrainSettings, shards_dir: str | Path, out_dir: str | Path,
           export_path: str | Path | None, threads: int | None = None, stop_after: int | None = None) -> dict:
-    """Train (or resume) one run; returns a summary. `stop_after` ends early after that many
-    optimiser steps in this call (used to test resuming)."""
+    """Train (or resume) one run; returns a summary. `threads`: the CPUs that the ranks started
+    together on this node share (distributed.threads_per_rank). `stop_after` ends early after
+    that many optimiser steps in this call (used to test resuming)."""
     shards_dir, out_dir = Path(shards_dir), Path(out_dir)
     world = distributed.detect()
     device = distributed.device_for(world, train_s.device)
     distributed.init(world, device)
-    if threads:
-        torch.set_num_threads(threads)
+    share = distributed.threads_per_rank(threads, world.local_size)
+    if share:
+        torch.set_num_threads(share)
+    log.info("rank %d: %d torch threads (%s CPUs shared by %d local ranks)", world.rank,
+             torch.get_num_threads(), threads, world.local_size)
     torch.manual_seed(train_s.seed)
     register_model_configs()
     model, _, _ = create(model_s.arch, model_s.pretrained, device, model_s.force_quick_gelu,
@@ -207,7 +211,8 @@ def train(model_s: ModelSettings, train_s: TrainSettings, shards_dir: str | Path
         (out_dir / "settings.json").write_text(json.dumps(
             {"model": dataclasses.asdict(model_s), "train": dataclasses.asdict(train_s), "fingerprint": print_,
              "world_size": world.size, "launcher": world.launcher, "device": str(device), "steps": total,
-             "samples": len(index), "skipped_shards": index.skipped}, indent=1) + "\n")
+             "samples": len(index), "skipped_shards": index.skipped, "threads_per_rank": torch.get_num_threads()},
+            indent=1) + "\n")
     log.info("run: rank %d of %d starts at step %d; %d samples, %d steps of %d (%d per epoch), world %d (%s), %s, "
              "autocast %s", world.rank, world.size, start, len(index), total, train_s.batch_size, per_epoch,
              world.size, world.launcher, device, dtype)
