@@ -198,6 +198,7 @@ def test_train_jobs_ask_for_one_node_with_four_gpus(paper_jobs, profile):
         step = flags(jobstep_line(job))
         assert step["--gpus"] == "4" and step["--cpus-per-gpu"] == "8" and step["--nodes"] == "1"
         assert "--standalone --nproc_per_node=4" in job["shell"]
+        assert " --threads 32 " in job["shell"]  # the job's CPUs, which its 4 ranks share
 
 
 def test_evaluation_features_on_one_gpu_and_tasks_on_cpu(paper_jobs, profile):
@@ -249,6 +250,7 @@ def test_multi_node_training_is_one_torchrun_per_node(tmp_path):
     assert shell.startswith("HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 srun --ntasks=2 --nodes=2 --ntasks-per-node=1 --cpus-per-task=32 --gpus-per-task=4 "
                             "--mem=0 ")
     assert "-m torch.distributed.run --nnodes=2 --nproc_per_node=4 --rdzv_backend=c10d" in shell
+    assert " --threads 32 " in shell  # the task's CPUs, which its 4 ranks share: 8 threads each
     # the head node and port come from the allocation at run time, unformatted by Snakemake
     assert '--rdzv_endpoint=$(scontrol show hostnames "${SLURM_JOB_NODELIST:-$(squeue -h -j $SLURM_JOB_ID ' \
            '-o %N)}" | head -n 1):$((29500 + SLURM_JOB_ID % 10000)) --rdzv_id=$SLURM_JOB_ID' in shell

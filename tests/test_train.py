@@ -1,7 +1,9 @@
 """Continual pretraining: learning, DDP and accumulation equivalence, exact resume after a
 kill, strict export, and bad input."""
 
+import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -11,6 +13,7 @@ import open_clip
 import pytest
 import torch
 
+from remoteclip.train import distributed
 from remoteclip.train.data import Augment, GlobalBatchSampler, ShardDataset, ShardIndex, ShardsMissing, collate
 from remoteclip.train.models import UnknownArchitecture, create, register_model_configs
 from train_helpers import env, run_training, settings, tiny_model_dir, tiny_shards, train_cmd
@@ -147,7 +150,6 @@ def test_corrupt_shard_is_skipped_and_counted(world, tmp_path):
     assert [s for s, _ in index.skipped] == [str(victim)]
     assert len(index) == 96 - 40
     run_training(copy, tmp_path / "run", tmp_path / "m.pt", settings(steps=2), models)
-    import json
     summary = json.loads((tmp_path / "run/summary.json").read_text())
     assert summary["skipped_shards"][0][0] == str(victim)
 
@@ -167,3 +169,58 @@ def test_recipe_change_does_not_resume_foreign_checkpoints(world, tmp_path):
     run_training(shards, tmp_path / "run", None, settings(steps=2), models)
     run_training(shards, tmp_path / "run", tmp_path / "m.pt", settings(steps=2, lr=1e-4), models)
     assert list((tmp_path / "run").glob("stale-*/ckpt-00000002.pt"))
+
+
+def per_rank(log: str, pattern: str) -> dict[int, int]:
+    """{rank: number} from the line each rank logs, `pattern` with groups (rank, number)."""
+    found = [tuple(map(int, m)) for m in re.findall(pattern, log)]
+    ranks = dict(found)
+    assert len(ranks) == len(found), f"a rank logged {pattern!r} twice: {found}"
+    return ranks
+
+
+def start_steps(proc) -> dict[int, int]:
+    return per_rank(proc.stderr, r"rank (\d+) of \d+ starts at step (\d+)")
+
+
+def test_two_ranks_set_a_foreign_recipe_aside_once_and_resume_the_same_checkpoint(world, tmp_path):
+    root, models, shards = world
+    out = tmp_path / "run"
+    first = run_training(shards, out, None, settings(steps=4, checkpoint_every=2), models, nproc=2, stop_after=2)
+    recipe = json.loads((out / "settings.json").read_text())["fingerprint"]
+
+    # another lr is another recipe: its checkpoint is set aside by one rank (ranks moving the
+    # same files collide) and both ranks start afresh
+    changed = settings(steps=4, checkpoint_every=2, lr=1e-4)
+    restart = run_training(shards, out, None, changed, models, nproc=2, stop_after=2)
+    assert restart.stderr.count("belong to another recipe") == 1, restart.stderr[-3000:]
+    (stale,) = out.glob("stale-*")
+    assert stale.name == f"stale-{recipe}" and [p.name for p in stale.iterdir()] == ["ckpt-00000002.pt"]
+    assert start_steps(first) == start_steps(restart) == {0: 0, 1: 0}
+
+    resumed = run_training(shards, out, None, changed, models, nproc=2)  # the same recipe: both continue
+    assert start_steps(resumed) == {0: 2, 1: 2}
+    assert [int(r.split(",")[0]) for r in (out / "log.csv").read_text().splitlines()[1:]] == [1, 2, 3, 4]
+    assert list(out.glob("stale-*")) == [stale] and [p.name for p in stale.iterdir()] == ["ckpt-00000002.pt"]
+
+
+def test_threads_per_rank_share_the_node_cpus():
+    assert distributed.threads_per_rank(32, 4) == 8
+    assert distributed.threads_per_rank(7, 2) == 3
+    assert distributed.threads_per_rank(3, 4) == 1  # never fewer than one
+    assert distributed.threads_per_rank(8, 1) == 8
+    assert distributed.threads_per_rank(8, 0) == distributed.threads_per_rank(8, None) == 8
+    assert distributed.threads_per_rank(None, 4) is None and distributed.threads_per_rank(0, 4) is None
+
+
+def test_slurm_tasks_on_this_node():
+    assert distributed.tasks_on_node("4", 0) == 4
+    assert distributed.tasks_on_node("2(x3),1", 0) == distributed.tasks_on_node("2(x3),1", 2) == 2
+    assert distributed.tasks_on_node("2(x3),1", 3) == 1
+
+
+def test_each_rank_sets_its_share_of_the_cpus(world, tmp_path):
+    root, models, shards = world
+    proc = run_training(shards, tmp_path / "run", None, settings(steps=1), models, nproc=2, threads=5)
+    assert per_rank(proc.stderr, r"rank (\d+): (\d+) torch threads") == {0: 2, 1: 2}  # 5 CPUs, 2 ranks
+    assert json.loads((tmp_path / "run/settings.json").read_text())["threads_per_rank"] == 2

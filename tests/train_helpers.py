@@ -52,19 +52,23 @@ def env(models: Path) -> dict:
             "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
 
 
-def train_cmd(shards: Path, out: Path, export: Path | None, cfg: dict, nproc: int = 1) -> list[str]:
+def train_cmd(shards: Path, out: Path, export: Path | None, cfg: dict, nproc: int = 1, threads: int | None = None,
+              stop_after: int | None = None) -> list[str]:
+    """`threads`: the CPUs of the whole launch (--threads), by default one per process."""
     launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}"] \
         if nproc > 1 else [sys.executable]
     args = ["-m", "remoteclip.train", "--shards", str(shards), "--out-dir", str(out), "--settings", json.dumps(cfg),
-            "--threads", "1"]
+            "--threads", str(threads or nproc)]
     if export:
         args += ["--export", str(export)]
+    if stop_after:
+        args += ["--stop-after", str(stop_after)]
     return launcher + args
 
 
-def run_training(shards, out, export, cfg, models, nproc=1, timeout=300):
-    proc = subprocess.run(train_cmd(shards, out, export, cfg, nproc), capture_output=True, text=True,
-                          env=env(models), timeout=timeout, cwd=REPO)
+def run_training(shards, out, export, cfg, models, nproc=1, timeout=300, threads=None, stop_after=None):
+    proc = subprocess.run(train_cmd(shards, out, export, cfg, nproc, threads, stop_after), capture_output=True,
+                          text=True, env=env(models), timeout=timeout, cwd=REPO)
     if proc.returncode != 0:
         raise AssertionError(f"training failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
     return proc

@@ -56,9 +56,12 @@ def train_launcher(run):
 
 
 def train_threads(run):
+    """--threads: the CPUs that the processes of one launcher share (each rank takes its share,
+    remoteclip.train.distributed.threads_per_rank): with several SLURM tasks those of one task,
+    whose torchrun starts the task's GPUs' processes; otherwise the job's."""
     res = train_resources(run)
-    if train_tasks(run) > 1:  # torch threads of each process
-        return res["cpus_per_gpu"] if res["gpus"] else res["threads"] or 1
+    if train_tasks(run) > 1:
+        return train_cpus_per_task(run)
     return res["threads"] or (res["cpus_per_gpu"] * max(res["gpus"], 1) if res["gpus"] else workflow.cores)
 
 

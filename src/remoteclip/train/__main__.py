@@ -20,7 +20,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out-dir", required=True, help="checkpoints, log.csv, settings.json")
     ap.add_argument("--export", default=None, help="final state dict (results/models/<run>.pt)")
     ap.add_argument("--settings", required=True, help='JSON: {"model": {...}, "train": {...}} or @file.json')
-    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads per process")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="CPUs shared by the ranks started together on this node (a torchrun's processes, "
+                         "LOCAL_WORLD_SIZE; or SLURM's tasks on the node): each sets torch threads to its share, "
+                         "at least 1")
     ap.add_argument("--weights-cache", default=None,
                     help="read pretrained weights only from this cache (fetched by the fetch_weights rule), offline")
     ap.add_argument("--stop-after", type=int, default=None, help=argparse.SUPPRESS)

@@ -69,8 +69,9 @@ def complete(folder: Path) -> list[Path]:
     return sorted(p for p in folder.glob("ckpt-*.pt") if _NAME.search(p.name))
 
 
-def newest(folder: Path, fingerprint: str) -> dict | None:
-    """The newest checkpoint of this recipe; checkpoints of another recipe are moved aside."""
+def choose(folder: Path, fingerprint: str) -> tuple[Path, dict] | None:
+    """The newest checkpoint of this recipe and its state; checkpoints of another recipe are
+    moved aside. It moves files, so one process alone may choose for a folder (see loop.resume)."""
     paths = complete(folder) if folder.is_dir() else []
     if not paths:
         return None
@@ -84,4 +85,10 @@ def newest(folder: Path, fingerprint: str) -> dict | None:
                     folder, stale)
         return None
     log.info("resuming from %s (step %d)", paths[-1], state["step"])
-    return state
+    return paths[-1], state
+
+
+def newest(folder: Path, fingerprint: str) -> dict | None:
+    """The state of the newest checkpoint of this recipe (one process; see `choose`)."""
+    chosen = choose(folder, fingerprint)
+    return chosen[1] if chosen else None

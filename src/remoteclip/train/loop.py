@@ -133,18 +133,37 @@ def _accumulated_step(model, loss_fn, micro_batches, dtype, scaler):
     return total
 
 
+def resume(world: distributed.World, out_dir: Path, fingerprint: str) -> dict | None:
+    """The state to resume from, the same on every rank. Rank 0 alone chooses (and moves another
+    recipe's checkpoints aside: ranks moving the same files collide or see a half-moved folder);
+    the others wait for its choice and read that file."""
+    chosen = checkpoints.choose(out_dir, fingerprint) if world.main else None
+    path = distributed.from_main(world, str(chosen[0]) if chosen else None)
+    if world.main:
+        state = chosen[1] if chosen else None
+    else:
+        state = checkpoints.load(Path(path)) if path else None
+    # every rank has read the checkpoint before rank 0 may write new ones and prune it
+    distributed.barrier(world)
+    return state
+
+
 def train(model_s: ModelSettings, train_s: TrainSettings, shards_dir: str | Path, out_dir: str | Path,
           export_path: str | Path | None, threads: int | None = None, stop_after: int | None = None,
           weights_cache: str | Path | None = None) -> dict:
-    """Train (or resume) one run; returns a summary. `stop_after` ends early after that many
-    optimiser steps in this call (used to test resuming). Pretrained tags are read from
-    `weights_cache` (remoteclip.weight_cache)."""
+    """Train (or resume) one run; returns a summary. `threads`: the CPUs that the ranks started
+    together on this node share (distributed.threads_per_rank). `stop_after` ends early after
+    that many optimiser steps in this call (used to test resuming). Pretrained tags are read
+    from `weights_cache` (remoteclip.weight_cache)."""
     shards_dir, out_dir = Path(shards_dir), Path(out_dir)
     world = distributed.detect()
     device = distributed.device_for(world, train_s.device)
     distributed.init(world, device)
-    if threads:
-        torch.set_num_threads(threads)
+    share = distributed.threads_per_rank(threads, world.local_size)
+    if share:
+        torch.set_num_threads(share)
+    log.info("rank %d: %d torch threads (%s CPUs shared by %d local ranks)", world.rank,
+             torch.get_num_threads(), threads, world.local_size)
     torch.manual_seed(train_s.seed)
     register_model_configs()
     model, _, _ = create(model_s.arch, model_s.pretrained, device, model_s.force_quick_gelu,
@@ -170,7 +189,7 @@ def train(model_s: ModelSettings, train_s: TrainSettings, shards_dir: str | Path
     dtype = autocast_dtype(train_s, device)
     scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
 
-    state = checkpoints.newest(out_dir, print_)
+    state = resume(world, out_dir, print_)
     start = 0
     if state is not None:
         model.load_state_dict(state["model"])
@@ -196,9 +215,11 @@ def train(model_s: ModelSettings, train_s: TrainSettings, shards_dir: str | Path
         (out_dir / "settings.json").write_text(json.dumps(
             {"model": dataclasses.asdict(model_s), "train": dataclasses.asdict(train_s), "fingerprint": print_,
              "world_size": world.size, "launcher": world.launcher, "device": str(device), "steps": total,
-             "samples": len(index), "skipped_shards": index.skipped}, indent=1) + "\n")
-    log.info("run: %d samples, %d steps of %d (%d per epoch), start at %d, world %d (%s), %s, autocast %s",
-             len(index), total, train_s.batch_size, per_epoch, start, world.size, world.launcher, device, dtype)
+             "samples": len(index), "skipped_shards": index.skipped, "threads_per_rank": torch.get_num_threads()},
+            indent=1) + "\n")
+    log.info("run: rank %d of %d starts at step %d; %d samples, %d steps of %d (%d per epoch), world %d (%s), %s, "
+             "autocast %s", world.rank, world.size, start, len(index), total, train_s.batch_size, per_epoch,
+             world.size, world.launcher, device, dtype)
 
     wrapped.train()
     batches = iter(loader)
