@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 CORES ?= all
 
-.PHONY: demo test install clean
+.PHONY: demo test lint install clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,5 +26,10 @@ demo: $(BIN)/.installed
 test: $(BIN)/.installed
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest $(PYTEST_ARGS)
 
+lint: $(BIN)/.installed
+	HF_HUB_OFFLINE=1 $(BIN)/snakemake --lint --configfile config/config.yaml
+	HF_HUB_OFFLINE=1 $(BIN)/snakemake --lint --configfile config/paper.yaml
+
+# derived results only: downloads, unpacked datasets and weights live in the data folder (data/)
 clean:
 	rm -rf results .snakemake

@@ -9,13 +9,17 @@ stopped by PID afterwards, also when a test fails).
     multi-node launch of rule `train` with nodes 1 x tasks_per_node 2, since one machine
     cannot be two nodes.
 
-Skipped, with the reason, where no cluster can run (not root, no apt-get, the daemons do not
-start, or an /etc/slurm/slurm.conf that is not ours).
+Opt-in, because it changes the machine: it installs Debian's slurmctld, slurmd and munge with
+apt and writes /etc/slurm/slurm.conf. Set REMOTECLIP_SLURM_TEST=1 to run it (`.ci/run` does);
+otherwise it is skipped with that reason. Also skipped, with the reason, where no cluster can
+run (not root, no apt-get, the daemons do not start, or an /etc/slurm/slurm.conf that is not
+ours).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -40,8 +44,14 @@ RUN = "tiny"
 FIRST_POLL = 30
 
 
+OPT_IN = "REMOTECLIP_SLURM_TEST"
+
+
 @pytest.fixture(scope="module")
 def cluster(request):
+    if os.environ.get(OPT_IN) != "1":
+        pytest.skip(f"the local SLURM cluster test installs system packages and writes /etc/slurm: "
+                    f"set {OPT_IN}=1 to run it")
     slurm = LocalSlurm(cpus=2, min_job_age=900)  # scontrol still knows the jobs when the tests look
     request.addfinalizer(slurm.stop)  # the daemons stop also when a test (or start) fails
     try:

@@ -6,8 +6,15 @@ import sys
 
 from snakemake.exceptions import WorkflowError
 
-from remoteclip.config import (ConfigError, dataset_specs, protected_testsets, resolve_catalogue,
-                               resolve_data_paths, run_sources, validate)
+from remoteclip.config import (ConfigError, dataset_specs, evaluation_benchmarks, protected_testsets,
+                               resolve_catalogue, resolve_data_paths, run_sources, validate)
+from remoteclip.evaluate.registry import TASKS_BY_GROUP
+from remoteclip.evaluate.registry import resolve as resolve_eval_model
+from remoteclip.report import OUTPUTS as REPORT_OUTPUTS
+from remoteclip.report import describe_models, paper_models, start_key
+from remoteclip.train import launch
+from remoteclip.weight_cache import eval_sources
+from remoteclip.weight_cache import run_sources as run_weight_sources
 
 try:
     validate(config, Path(workflow.basedir) / "workflow/schemas/config.schema.yaml")
@@ -61,6 +68,13 @@ def dataset_params(wildcards):
 RUNS = sorted(config["runs"])
 
 
+# a target naming an unknown run or dataset reads "no rule to produce ...", not a KeyError in
+# an input function; the model and benchmark wildcards are constrained in evaluate.smk
+wildcard_constraints:
+    run=wildcard_regex(RUNS),
+    dataset=wildcard_regex(sorted(DATASETS)),
+
+
 def sources_of(run):
     return run_sources(config, run)
 
@@ -76,3 +90,74 @@ def all_targets():
         targets.append("results/eval/summary.csv")
     targets.append("results/report/index.md")  # the report rule writes all its files together
     return targets
+
+
+# ---- training: the launch follows from a run's resources (remoteclip.train.launch)
+def train_resources(run):
+    return {"tasks_per_node": 1, **config["runs"][run]["resources"]}
+
+
+def by_run_resources(fn):
+    """A params/resources function of the {run} wildcard, computed from the run's resources."""
+    return lambda wildcards: fn(train_resources(wildcards.run))
+
+
+_resource_errors = [e for run in RUNS for e in launch.resource_errors(run, train_resources(run))]
+if _resource_errors:
+    raise WorkflowError("\n".join(_resource_errors))
+
+
+# ---- evaluation: models, benchmarks and the result files they give
+EVAL = config["evaluation"]
+EVAL_MODELS = {n: resolve_eval_model(n, e, config) for n, e in EVAL["models"].items()}
+BENCHMARKS = evaluation_benchmarks(config)
+
+
+def tasks_of(benchmark):
+    return [t for t in TASKS_BY_GROUP[DATASETS[benchmark].group] if t in EVAL["tasks"]]
+
+
+def eval_results():
+    return [f"results/eval/{m}/{b}.{t}.json" for m in sorted(EVAL_MODELS) for b in BENCHMARKS for t in tasks_of(b)]
+
+
+def model_inputs(wildcards):
+    """The model's checkpoint file (a run's export, a given file) or the manifests of the
+    weights it is built from (fetched into the cache by `fetch_weights`)."""
+    spec = EVAL_MODELS[wildcards.model]
+    fetched = weight_manifests(eval_sources(spec))
+    return fetched if fetched else [spec["checkpoint"]] if spec.get("checkpoint") else []
+
+
+def eval_settings():
+    return {k: EVAL[k] for k in ("knn", "linear_probe", "fewshot", "counting", "templates", "retrieval")}
+
+
+def task_outputs(group):
+    return [f"results/eval/{{model}}/{{benchmark}}.{t}.json" for t in TASKS_BY_GROUP[group] if t in EVAL["tasks"]]
+
+
+# ---- the report
+REPORT_MODELS = describe_models(EVAL["models"], EVAL_MODELS)
+
+_paper_rows = paper_models()
+_unknown_paper = {n: e["paper"] for n, e in EVAL["models"].items() if e.get("paper") and e["paper"] not in _paper_rows}
+if _unknown_paper:
+    raise WorkflowError("evaluation.models: unknown paper rows " + ", ".join(f"{n}.paper={p!r}" for n, p in
+                        _unknown_paper.items()) + f" (the paper's rows: {', '.join(_paper_rows)})")
+
+
+def report_runs():
+    return {run: {"log": f"results/train/{run}/log.csv", "sources": sources_of(run),
+                  "groups": sorted({DATASETS[s].group for s in sources_of(run)}),
+                  "start": start_key(resolve_eval_model(run, {"run": run, "init": True}, config))}
+            for run in RUNS}
+
+
+def reported(name, category, subcategory=None):
+    # caption paths are relative to this file: workflow/report/<name>.rst
+    return report(report_file(name), caption=f"../report/{name}.rst", category=category, subcategory=subcategory)
+
+
+def report_file(name):
+    return f"results/report/{REPORT_OUTPUTS[name]}"

@@ -1,36 +1,6 @@
 # Evaluation: split files per benchmark, image and text features once per (model,
 # benchmark), then every task on the cached features, and one summary CSV.
 
-from remoteclip.config import evaluation_benchmarks
-from remoteclip.evaluate.registry import TASKS_BY_GROUP
-from remoteclip.evaluate.registry import resolve as resolve_eval_model
-from remoteclip.weight_cache import eval_sources
-
-EVAL = config["evaluation"]
-EVAL_MODELS = {n: resolve_eval_model(n, e, config) for n, e in EVAL["models"].items()}
-BENCHMARKS = evaluation_benchmarks(config)
-
-
-def tasks_of(benchmark):
-    return [t for t in TASKS_BY_GROUP[DATASETS[benchmark].group] if t in EVAL["tasks"]]
-
-
-def eval_results():
-    return [f"results/eval/{m}/{b}.{t}.json" for m in sorted(EVAL_MODELS) for b in BENCHMARKS for t in tasks_of(b)]
-
-
-def model_inputs(wildcards):
-    """The model's checkpoint file (a run's export, a given file) or the manifests of the
-    weights it is built from (fetched into the cache by `fetch_weights`)."""
-    spec = EVAL_MODELS[wildcards.model]
-    fetched = weight_manifests(eval_sources(spec))
-    return fetched if fetched else [spec["checkpoint"]] if spec.get("checkpoint") else []
-
-
-def eval_settings():
-    return {k: EVAL[k] for k in ("knn", "linear_probe", "fewshot", "counting", "templates", "retrieval")}
-
-
 wildcard_constraints:
     model=wildcard_regex(sorted(EVAL_MODELS)),
     benchmark=wildcard_regex(BENCHMARKS),
@@ -76,10 +46,6 @@ rule features:
         "results/logs/features/{model}/{benchmark}.log",
     script:
         "../../scripts/features.py"
-
-
-def task_outputs(group):
-    return [f"results/eval/{{model}}/{{benchmark}}.{t}.json" for t in TASKS_BY_GROUP[group] if t in EVAL["tasks"]]
 
 
 # one job scores every task of a benchmark on the cached features (a process start costs

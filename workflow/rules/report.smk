@@ -1,34 +1,6 @@
 # The report: paper-style tables, the learning check, plots and DVC's metric/plot files
 # under results/report/, all marked for `snakemake --report results/report.zip`.
 
-from remoteclip.report import OUTPUTS as REPORT_OUTPUTS
-from remoteclip.report import describe_models, paper_models, start_key
-
-REPORT_MODELS = describe_models(EVAL["models"], EVAL_MODELS)
-
-_paper_rows = paper_models()
-_unknown_paper = {n: e["paper"] for n, e in EVAL["models"].items() if e.get("paper") and e["paper"] not in _paper_rows}
-if _unknown_paper:
-    raise WorkflowError("evaluation.models: unknown paper rows " + ", ".join(f"{n}.paper={p!r}" for n, p in
-                        _unknown_paper.items()) + f" (the paper's rows: {', '.join(_paper_rows)})")
-
-
-def report_runs():
-    return {run: {"log": f"results/train/{run}/log.csv", "sources": sources_of(run),
-                  "groups": sorted({DATASETS[s].group for s in sources_of(run)}),
-                  "start": start_key(resolve_eval_model(run, {"run": run, "init": True}, config))}
-            for run in RUNS}
-
-
-def reported(name, category, subcategory=None):
-    # caption paths are relative to this file: workflow/report/<name>.rst
-    return report(report_file(name), caption=f"../report/{name}.rst", category=category, subcategory=subcategory)
-
-
-def report_file(name):
-    return f"results/report/{REPORT_OUTPUTS[name]}"
-
-
 rule report:
     input:
         # the per-task JSON hold what the summary leaves out (confusion matrices, class lists)

@@ -14,7 +14,7 @@ rule fetch_weights:
         manifest=f"{WEIGHTS}/.fetched/{{key}}.json",
     params:
         source=lambda w: WEIGHT_SOURCES[w.key],
-        cache=WEIGHTS,
+        cache=lambda w, output: Path(output.manifest).parents[1],  # <cache>/.fetched/<key>.json
         lock=WEIGHTS_LOCK,
     wildcard_constraints:
         key=wildcard_regex(sorted(WEIGHT_SOURCES)),
