@@ -88,11 +88,12 @@ rule train:
     # 2.x): `mpi` makes the plugin run this command in the batch step instead of wrapping it in
     # `srun -n1`, tasks/nodes give --ntasks/--nodes, GPUs per node as `gres` (--gpus would be a
     # total SLURM may spread unevenly), tasks_per_gpu=0 keeps `tasks` from becoming
-    # --ntasks-per-gpu, and CPUs per task. See profiles/slurm/README.md.
+    # --ntasks-per-gpu (and, in plugin 2.6-2.7.0, a GPU job without it from getting
+    # --ntasks-per-gpu=1), and CPUs per task. See profiles/slurm/README.md.
     resources:
         gpu=lambda w: single_task_only(w.run, train_resources(w.run)["gpus"]),
         gres=lambda w: train_gres(w.run),
-        tasks_per_gpu=lambda w: srun_only(w.run, 0 if train_resources(w.run)["gpus"] else None),
+        tasks_per_gpu=lambda w: 0 if train_resources(w.run)["gpus"] else None,
         nodes=lambda w: train_resources(w.run)["nodes"],
         tasks=lambda w: srun_only(w.run, train_tasks(w.run)),
         mpi=lambda w: srun_only(w.run, "srun"),
