@@ -1,12 +1,14 @@
 # Two commands do all set-up on a fresh machine:
 #   make demo   # venv + install + the whole workflow on the embedded synthetic demo
 #   make test   # venv + install (with test extras) + pytest
+#   make test-min  # a second venv with every dependency at its floor + the fast tests (not in CI)
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 CORES ?= all
+MIN_VENV ?= .venv-min
 
-.PHONY: demo test lint install clean
+.PHONY: demo test test-min lint install clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +27,21 @@ demo: $(BIN)/.installed
 
 test: $(BIN)/.installed
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Every dependency at the lower bound pyproject.toml states (tools/floor_pins.py writes the
+# `name==floor` pins; pip picks the newest of everything else), the project without its
+# dependencies, then the fast tests. Rebuilt from scratch each time; not part of CI.
+test-min:
+	rm -rf $(MIN_VENV)
+	$(PYTHON) -m venv $(MIN_VENV)
+	$(MIN_VENV)/bin/pip install --quiet --upgrade pip
+	$(PYTHON) tools/floor_pins.py > $(MIN_VENV)/floors.txt
+	$(MIN_VENV)/bin/pip install --quiet -r $(MIN_VENV)/floors.txt
+	$(MIN_VENV)/bin/pip install --quiet --no-deps -e .
+	$(MIN_VENV)/bin/pip check
+	$(MIN_VENV)/bin/pip freeze --exclude-editable > $(MIN_VENV)/installed.txt
+	HF_HUB_OFFLINE=1 $(MIN_VENV)/bin/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
 
 lint: $(BIN)/.installed
 	HF_HUB_OFFLINE=1 $(BIN)/snakemake --lint --configfile config/config.yaml

@@ -4,7 +4,9 @@
 - every rule that runs code names an environment, and that environment provides every
   third-party distribution the rule's code imports (found by reading the imports of its
   script or `-m` module and of the remoteclip modules they reach);
-- versions agree with pyproject.toml;
+- versions agree with pyproject.toml, every dependency states a floor (`make test-min` pins
+  them), torchvision's floor is the release built for torch's, and the environments build
+  the package with a setuptools that pyproject.toml's build-system admits;
 - the GPU environments can only resolve to CUDA builds of PyTorch.
 """
 
@@ -266,3 +268,40 @@ def test_gpu_environments_resolve_only_to_cuda_builds():
         assert "CONDA_OVERRIDE_CUDA" in text, f"{name}: say how to create it on a node without a GPU"
     data = provided(load_env(ENVS / "data.yaml"))
     assert "torch" not in data, "the data stages need no PyTorch"
+
+
+def test_every_dependency_states_a_floor_that_make_test_min_pins():
+    sys.path.insert(0, str(REPO / "tools"))
+    try:
+        from floor_pins import floor_pins
+    finally:
+        sys.path.remove(str(REPO / "tools"))
+    pins = floor_pins(REPO / "pyproject.toml", ["test"])
+    requirements = PYPROJECT["project"]["dependencies"] + PYPROJECT["project"]["optional-dependencies"]["test"]
+    assert len(pins) == len(requirements)
+    for pin, line in zip(pins, requirements):
+        req, floor = Requirement(line), Requirement(pin)
+        version = next(iter(floor.specifier)).version
+        assert canonicalize_name(req.name) == canonicalize_name(floor.name)
+        assert req.specifier.contains(version), f"{line}: its floor {version} is outside its own range"
+    makefile = (REPO / "Makefile").read_text()
+    assert "test-min:" in makefile and "tools/floor_pins.py" in makefile
+
+
+def test_torchvision_floor_is_the_release_for_the_torch_floor():
+    def floor(name):
+        return next(s.version for s in PROJECT_DEPS[name].specifier if s.operator == ">=")
+
+    torch_major, torch_minor = map(int, floor("torch").split(".")[:2])
+    vision_major, vision_minor = map(int, floor("torchvision").split(".")[:2])
+    assert torch_major == 2 and vision_major == 0
+    assert vision_minor == torch_minor + 15, f"torch {floor('torch')} pairs with torchvision 0.{torch_minor + 15}"
+
+
+def test_environments_build_the_package_with_an_admitted_setuptools():
+    # install-remoteclip.sh uses --no-build-isolation: the environment's setuptools builds it
+    wanted = next(Requirement(r) for r in PYPROJECT["build-system"]["requires"]
+                  if canonicalize_name(Requirement(r).name) == "setuptools").specifier
+    for path in env_files():
+        spec, _, _ = provided(load_env(path))["setuptools"]
+        assert spec == wanted, f"{path.name}: setuptools {spec or '(any)'} but the build-system needs {wanted}"

@@ -18,11 +18,12 @@ rule train:
     # 2.x): `mpi` makes the plugin run this command in the batch step instead of wrapping it in
     # `srun -n1`, tasks/nodes give --ntasks/--nodes, GPUs per node as `gres` (--gpus would be a
     # total SLURM may spread unevenly), tasks_per_gpu=0 keeps `tasks` from becoming
-    # --ntasks-per-gpu, and CPUs per task. See profiles/slurm/README.md.
+    # --ntasks-per-gpu (and, in plugin 2.6-2.7.0, a GPU job without it from getting
+    # --ntasks-per-gpu=1), and CPUs per task. See profiles/slurm/README.md.
     resources:
         gpu=by_run_resources(lambda r: launch.single_task_only(r, r["gpus"])),
         gres=by_run_resources(launch.gres),
-        tasks_per_gpu=by_run_resources(lambda r: launch.srun_only(r, 0 if r["gpus"] else None)),
+        tasks_per_gpu=by_run_resources(lambda r: 0 if r["gpus"] else None),
         nodes=by_run_resources(lambda r: r["nodes"]),
         tasks=by_run_resources(lambda r: launch.srun_only(r, launch.tasks(r))),
         mpi=by_run_resources(lambda r: launch.srun_only(r, "srun")),
