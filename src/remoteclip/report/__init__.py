@@ -14,15 +14,17 @@ and the benchmark is one of the paper's.
 from __future__ import annotations
 
 import csv
-import io
 import json
 import logging
 import math
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from importlib import resources
 from pathlib import Path
+
+from .models import describe_models, infer_model, paper_name, start_key
+from .paper import PAPER_LABELS, PAPER_ORDER, TABLE_V_SOURCES, paper_models, paper_results
+from .results import KIND_ORDER, Results, read_training_log
 
 log = logging.getLogger(__name__)
 
@@ -59,160 +61,12 @@ RET_METRICS = [("image_to_text_R@1", "I→T R@1"), ("image_to_text_R@5", "I→T 
                ("image_to_text_R@10", "I→T R@10"), ("text_to_image_R@1", "T→I R@1"),
                ("text_to_image_R@5", "T→I R@5"), ("text_to_image_R@10", "T→I R@10"), ("mean_recall", "mean R")]
 
-# the paper's column order (Tables III/IV) and its names where our catalogue spells them otherwise
-PAPER_ORDER = ["RSITMD", "RSICD", "UCM-Captions", "RSI-CB128", "RSI-CB256", "SIRI-WHU", "EuroSAT", "MLRSNet",
-               "PatternNet", "RESISC45", "AID", "RSSCN7", "Optimal-31", "RSC11", "WHU-RS19"]
-PAPER_LABELS = {"SIRI-WHU": "WHU-earth", "RSSCN7": "RS2800", "Optimal-31": "OPTIMAL-31", "UCM-Captions": "UCM"}
-
-# Table V's dataset ablation (RN50), the published answer to "do DET/SEG captions help?";
-# only the averages are published, so they live here and not in paper_results.csv
-TABLE_V_SOURCES = {"backbone": "RN50", "RET only": {"retrieval": 36.32, "zeroshot": 48.75},
-                   "RET + DET + SEG": {"retrieval": 42.01, "zeroshot": 53.46}}
-
 # the learning check's metrics: (task, metric, label)
 CHECKED = [("zeroshot", "acc1", "zero-shot top-1"), ("retrieval", "mean_recall", "retrieval mean recall"),
            ("counting", "words.top1", "counting top-1 (words)"), ("counting", "digits.top1", "counting top-1 (digits)")]
 
-KIND_ORDER = {"pretrained": 0, "init": 0, "run": 1, "released": 2, "checkpoint": 3}
 STOPWORDS = frozenset("a an the is are was were be been of in on at to and or with by for from as it its this that "
                       "there these those some many several two three four five six seven eight nine ten one".split())
-
-
-# ---------------------------------------------------------------- the paper's numbers
-
-
-def paper_results() -> list[dict]:
-    """The published numbers (Tables II-IV, the few-shot RN50 table) in summary.csv's layout."""
-    text = resources.files("remoteclip").joinpath("data/paper_results.csv").read_text()
-    rows = list(csv.DictReader(io.StringIO(text)))
-    for row in rows:
-        row["value"] = float(row["value"])
-    return rows
-
-
-def paper_models() -> list[str]:
-    return sorted({row["model"] for row in paper_results()})
-
-
-def paper_name(entry: dict, spec: dict) -> str | None:
-    """The paper row an evaluation model reproduces: `paper:` when given; otherwise the
-    released weights are "RemoteCLIP <arch>" and OpenAI's weights (a pretrained model, or
-    the initialisation of a run that starts from them) are "CLIP <arch>"; our runs have none."""
-    if entry.get("paper"):
-        return entry["paper"]
-    if "released" in entry:
-        return f"RemoteCLIP {spec['arch']}"
-    if spec.get("pretrained") == "openai" and not spec.get("checkpoint"):
-        return f"CLIP {spec['arch']}"
-    return None
-
-
-def start_key(spec: dict) -> list:
-    """What a model without a checkpoint is: architecture, weights and, for a random
-    initialisation, its seed. A run's initialisation and a pretrained model that agree are
-    the same network, so either serves as the run's "before" in the learning check."""
-    seed = spec.get("seed") if spec.get("pretrained") is None else None
-    return [spec["arch"], spec.get("pretrained"), bool(spec.get("quick_gelu")), seed]
-
-
-def describe_models(entries: dict[str, dict], specs: dict[str, dict]) -> dict[str, dict]:
-    """{name: kind, origin, arch, run, paper, start} for every evaluation model (JSON-able,
-    the report rule's params). `specs` are the resolved models (evaluate.models.resolve)."""
-    out = {}
-    for name, entry in entries.items():
-        spec = specs[name]
-        if "run" in entry:
-            kind = "init" if entry.get("init") else "run"
-        elif "released" in entry:
-            kind = "released"
-        else:
-            kind = "checkpoint" if spec.get("checkpoint") else "pretrained"
-        out[name] = {"kind": kind, "origin": spec.get("origin") or kind, "arch": spec.get("arch"),
-                     "run": entry.get("run"), "paper": paper_name(entry, spec),
-                     "start": start_key(spec) if kind in ("init", "pretrained") else None}
-    return out
-
-
-def _infer_model(name: str, spec: dict) -> dict:
-    """A model the config does not describe, from the model_spec in its result files."""
-    origin = spec.get("origin") or ""
-    m = re.fullmatch(r"(initialisation of )?run (\S+)", origin)
-    if m:
-        kind, run = ("init" if m.group(1) else "run"), m.group(2)
-    else:
-        kind, run = ("released" if origin.startswith("released ") else
-                     "checkpoint" if spec.get("checkpoint") else "pretrained"), None
-    entry = {"released": origin.split(" ", 1)[1]} if kind == "released" else {}
-    return {"kind": kind, "origin": origin or "unknown", "arch": spec.get("arch"), "run": run,
-            "paper": paper_name(entry, spec) if spec else None,
-            "start": start_key(spec) if kind in ("init", "pretrained") and spec.get("arch") else None}
-
-
-# ---------------------------------------------------------------- reading results
-
-
-class Results:
-    """Our numbers, the paper's, and what the report knows about models and benchmarks."""
-
-    def __init__(self, summary: str | Path | None, results: Iterable[str | Path], models: dict | None,
-                 benchmarks: dict | None):
-        self.values: dict[tuple, float] = {}
-        if summary and Path(summary).is_file():
-            with open(summary, newline="") as fh:
-                for row in csv.DictReader(fh):
-                    self.values[(row["model"], row["benchmark"], row["task"], row["metric"])] = float(row["value"])
-        self._scored = {k[:3] for k in self.values}
-        self.json: dict[tuple, dict] = {}
-        for path in results:
-            doc = json.loads(Path(path).read_text())
-            self.json[(doc["model"], doc["dataset"], doc["task"])] = doc
-        models = dict(models or {})
-        seen = {k[0] for k in self.values} | {k[0] for k in self.json}
-        for name in sorted(seen - set(models)):
-            spec = next((d.get("model_spec") or {} for (m, _, _), d in self.json.items() if m == name), {})
-            models[name] = _infer_model(name, spec)
-        arch_rank = {}
-        for m in models.values():
-            arch_rank.setdefault(m.get("arch"), len(arch_rank))
-        position = {name: i for i, name in enumerate(models)}
-        self.models = {name: models[name] for name in sorted(
-            models, key=lambda n: (arch_rank[models[n].get("arch")], KIND_ORDER.get(models[n]["kind"], 9), position[n]))}
-        self.benchmarks = dict(benchmarks or {})
-        self.paper: dict[tuple, tuple[float, str]] = {
-            (r["model"], r["benchmark"], r["task"], r["metric"]): (r["value"], r["source"]) for r in paper_results()}
-
-    def get(self, model, benchmark, task, metric) -> float | None:
-        return self.values.get((model, benchmark, task, metric))
-
-    def has(self, model, benchmark, task) -> bool:
-        return (model, benchmark, task) in self._scored
-
-    def benches(self, task: str) -> list[str]:
-        found = {k[1] for k in self.values if k[2] == task}
-        return sorted(found, key=lambda b: (PAPER_ORDER.index(self.paper_bench(b)) if self.paper_bench(b) in
-                                            PAPER_ORDER else len(PAPER_ORDER), b))
-
-    def models_with(self, task: str, benches: Sequence[str]) -> list[str]:
-        return [m for m in self.models if any(self.has(m, b, task) for b in benches)]
-
-    def paper_bench(self, benchmark: str) -> str:
-        return (self.benchmarks.get(benchmark) or {}).get("paper") or benchmark
-
-    def label(self, benchmark: str) -> str:
-        paper = self.paper_bench(benchmark)
-        shown = PAPER_LABELS.get(paper, paper)
-        return benchmark if shown == benchmark else f"{benchmark} ({shown})"
-
-    def published(self, model: str, benchmark: str, task: str, metric: str) -> tuple[float, str] | None:
-        paper = self.models[model].get("paper")
-        return self.paper.get((paper, self.paper_bench(benchmark), task, metric)) if paper else None
-
-    def classes(self, benchmark: str) -> int | None:
-        for (_, b, task), doc in self.json.items():
-            names = (doc.get("protocol") or {}).get("classnames")
-            if b == benchmark and task == "zeroshot" and names:
-                return len(names)
-        return None
 
 
 # ---------------------------------------------------------------- formatting
@@ -584,12 +438,6 @@ def headline_metrics(res: Results) -> dict[str, dict[str, float]]:
         if flat:
             out[model] = flat
     return out
-
-
-def read_training_log(path: str | Path) -> list[dict]:
-    with open(path, newline="") as fh:
-        return [{"step": int(float(r["step"])), "loss": float(r["loss"]), "lr": float(r["lr"])}
-                for r in csv.DictReader(fh)]
 
 
 # ---------------------------------------------------------------- captions and de-duplication
