@@ -1,0 +1,30 @@
+"""Every file the report writes, relative to its folder (results/report/)."""
+
+# the report rule (workflow/rules/report.smk) declares exactly these as its outputs
+OUTPUTS = {
+    "index": "index.md",
+    "metrics": "metrics.json",
+    "training_log": "training_log.csv",
+    "fewshot_points": "fewshot.csv",
+    "learning_check_md": "learning_check.md",
+    "learning_check_csv": "learning_check.csv",
+    "learning_check_json": "learning_check.json",
+    "retrieval_md": "tables/retrieval.md",
+    "retrieval_csv": "tables/retrieval.csv",
+    "zeroshot_md": "tables/zeroshot.md",
+    "zeroshot_csv": "tables/zeroshot.csv",
+    "linear_probe_md": "tables/linear_probe.md",
+    "linear_probe_csv": "tables/linear_probe.csv",
+    "knn_md": "tables/knn.md",
+    "knn_csv": "tables/knn.csv",
+    "fewshot_md": "tables/fewshot.md",
+    "fewshot_csv": "tables/fewshot.csv",
+    "counting_md": "tables/counting.md",
+    "counting_csv": "tables/counting.csv",
+    "training_png": "plots/training.png",
+    "fewshot_png": "plots/fewshot.png",
+    "counting_png": "plots/counting_confusion.png",
+    "caption_lengths_png": "plots/caption_lengths.png",
+    "top_words_png": "plots/top_words.png",
+    "dedup_png": "plots/dedup.png",
+}
