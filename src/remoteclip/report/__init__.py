@@ -44,9 +44,9 @@ from .tables import (NO_EVAL, RET_METRICS, compared, counting_table, dataset_tab
 
 __all__ = [
     "CHECKED", "KIND_ORDER", "NO_EVAL", "OUTPUTS", "PAPER_LABELS", "PAPER_ORDER", "RET_METRICS", "STOPWORDS",
-    "TABLE_V_SOURCES", "WORD", "Results", "build_report", "caption_stats", "compared", "counting_table",
-    "dataset_table", "describe_models", "fewshot_table", "headline_metrics", "index_md", "learning_check",
-    "learning_check_outputs", "linear_probe_table", "knn_table", "md_table", "no_data_png", "paper_models", "paper_name", "paper_results",
-    "plot_caption_lengths", "plot_confusion", "plot_dedup", "plot_fewshot", "plot_top_words", "plot_training",
-    "read_training_log", "retrieval_table", "start_key", "write_csv", "zeroshot_table",
+    "TABLE_V_SOURCES", "WORD", "build_report", "caption_stats", "compared", "counting_table", "dataset_table",
+    "describe_models", "fewshot_table", "headline_metrics", "index_md", "knn_table", "learning_check",
+    "learning_check_outputs", "linear_probe_table", "md_table", "no_data_png", "paper_models", "paper_name",
+    "paper_results", "plot_caption_lengths", "plot_confusion", "plot_dedup", "plot_fewshot", "plot_top_words",
+    "plot_training", "read_training_log", "Results", "retrieval_table", "start_key", "write_csv", "zeroshot_table",
 ]

@@ -13,6 +13,7 @@ from .results import Results
 
 
 def _plt():
+    # imported on use: Snakemake imports this package while it parses the workflow (common.smk)
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
