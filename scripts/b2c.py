@@ -1,4 +1,5 @@
-"""Rule `b2c`: unified annotations -> five captions per image (Box-to-Caption)."""
+"""Rule `b2c`: results/annotations/{dataset}.json -> five captions per image (Box-to-Caption),
+written to results/captions/{dataset}.jsonl and {dataset}.report.json."""
 
 from remoteclip.b2c import B2CSettings, load_templates
 from remoteclip.config import dataset_spec

@@ -1,4 +1,5 @@
-"""Rule `build_shards`: WebDataset tars of one run, manifest.json and sizes.json."""
+"""Rule `build_shards`: the run's caption files minus results/dedup/{run}/removed.tsv ->
+results/shards/{run}/ (WebDataset tars, manifest.json, sizes.json)."""
 
 from remoteclip.dedup import read_removed
 from remoteclip.logs import rule_log

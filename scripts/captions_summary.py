@@ -1,4 +1,5 @@
-"""Rule `captions_summary`: per-dataset images, boxes, captions and skips in one JSON."""
+"""Rule `captions_summary`: per-dataset images, boxes, captions and skips in one JSON,
+results/captions/summary.json (from every results/captions/{dataset}.report.json)."""
 
 from remoteclip.convert import summarize
 from remoteclip.logs import rule_log

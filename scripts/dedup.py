@@ -1,4 +1,5 @@
-"""Rule `dedup`: remove training duplicates and test-split leaks of one run."""
+"""Rule `dedup`: remove training duplicates and test-split leaks of one run (from the pHash
+files in results/dedup/hashes/) -> results/dedup/{run}/removed.tsv and summary.json."""
 
 import json
 

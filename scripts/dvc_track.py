@@ -1,4 +1,5 @@
-"""Rule `dvc_track`: dvc add + dvc push of the configured artifacts."""
+"""Rule `dvc_track`: dvc add + dvc push of the configured artifacts (`dvc.artifacts`); writes
+results/<artifact>.dvc pointers and results/dvc_track.json (what was tracked and pushed)."""
 
 import json
 

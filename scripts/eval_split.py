@@ -1,4 +1,5 @@
-"""Rule `eval_split`: the reviewed list of what a benchmark scores (results/splits/)."""
+"""Rule `eval_split`: the reviewable list of what a benchmark scores,
+results/splits/{benchmark}.json."""
 
 import json
 

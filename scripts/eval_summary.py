@@ -1,4 +1,5 @@
-"""Rule `eval_summary`: every result in one long CSV (model, benchmark, task, metric, value)."""
+"""Rule `eval_summary`: every result in one long CSV (model, benchmark, task, metric, value),
+results/eval/summary.csv."""
 
 from remoteclip.evaluate.summary import write_summary
 from remoteclip.logs import rule_log

@@ -1,5 +1,6 @@
 """Rules `evaluate_cls` / `evaluate_ret` / `evaluate_count`: every task of one benchmark
-on cached features; one CLIP_benchmark-shaped JSON per task."""
+on cached features; one CLIP_benchmark-shaped JSON per task,
+results/eval/{model}/{benchmark}.{task}.json."""
 
 import json
 

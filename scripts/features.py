@@ -1,4 +1,5 @@
-"""Rule `features`: image and text embeddings of one model on one benchmark."""
+"""Rule `features`: image and text embeddings of one model on one benchmark,
+results/features/{model}/{benchmark}.npz and {benchmark}.text.npz."""
 
 import json
 

@@ -1,5 +1,5 @@
 """Rule `fetch_weights`: download one pretrained weight source into the weights cache, verify
-it and write its manifest (remoteclip.weight_cache)."""
+it and write its manifest <weights>/.fetched/{key}.json (remoteclip.weight_cache)."""
 
 from remoteclip.logs import rule_log
 from remoteclip.weight_fetch import fetch

@@ -1,4 +1,5 @@
-"""Rules `hash_training_source` / `hash_test_split`: 64-bit pHash of every image (cached per dataset)."""
+"""Rules `hash_training_source` / `hash_test_split`: 64-bit pHash of every image (cached per
+dataset), results/dedup/hashes/{dataset}.train.tsv / {dataset}.test.tsv."""
 
 import json
 

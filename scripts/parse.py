@@ -1,4 +1,5 @@
-"""Rule `parse`: a raw DET/SEG dataset -> results/annotations/{dataset}.json (COCO)."""
+"""Rule `parse`: a raw DET/SEG dataset -> results/annotations/{dataset}.json (COCO) and
+{dataset}.report.json."""
 
 from remoteclip.config import dataset_spec
 from remoteclip.convert import parse_dataset

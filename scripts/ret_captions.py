@@ -1,4 +1,5 @@
-"""Rule `ret_captions`: a retrieval dataset's human captions (train split) -> caption jsonl."""
+"""Rule `ret_captions`: a retrieval dataset's human captions (train split) ->
+results/captions/{dataset}.jsonl and {dataset}.report.json."""
 
 from remoteclip.config import dataset_spec
 from remoteclip.convert import ret_dataset

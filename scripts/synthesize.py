@@ -1,4 +1,5 @@
-"""Rule `synthesize`: render one demo dataset in its source's real on-disk format."""
+"""Rule `synthesize`: render one demo dataset in its source's real on-disk format into
+<data>/raw/{dataset}/, with its .verified marker."""
 
 from pathlib import Path
 

@@ -4,6 +4,8 @@ Images carry `file_name` relative to the dataset's raw root, `width`/`height` of
 image or of its tile, `split`, and `crop` [x, y, w, h] when the record is a tile of a
 larger file. Categories are canonical lower-case names, numbered in sorted order.
 pycocotools loads it as is.
+
+Written by the `parse` rule (results/annotations/{dataset}.json), read by the `b2c` rule.
 """
 
 from __future__ import annotations

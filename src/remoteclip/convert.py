@@ -3,7 +3,17 @@ Box-to-Caption, RET captions, and the caption summary.
 
 The parse and RET caption stages read from `found.data_root` (the root, or the same-named
 folder inside it an archive unpacked into) and stop with `found`'s error when the patterns
-match nothing, or when they find no image or far fewer than the catalogue states."""
+match nothing, or when they find no image or far fewer than the catalogue states.
+
+Rules and files (scripts/parse.py, b2c.py, ret_captions.py, captions_summary.py):
+- `parse`: <data>/raw/{dataset}/ -> results/annotations/{dataset}.json (COCO, `annotations`) and
+  {dataset}.report.json (images, boxes per category, skips);
+- `b2c`: that file and the B2C templates -> results/captions/{dataset}.jsonl, one line per image
+  with boxes, `{"image", "captions" (five), "source", "split", "width", "height", "objects"}`
+  plus `crop` for a tile (`image` is the file under the dataset root), and {dataset}.report.json;
+- `ret_captions`: a RET dataset -> the same jsonl (`image`, `captions`, `source`, `split`) and report;
+- `captions_summary`: every report -> results/captions/summary.json.
+"""
 
 from __future__ import annotations
 

@@ -2,12 +2,23 @@
 (paper §III-B-3: 64-bit p-Hash, "blockwise local detection", duplicate when the Hamming
 distance is below 2).
 
+Test leaks have a threshold of their own, `dedup.leak_threshold` (default 10): the paper's 2
+means an identical hash and lets rescaled or re-encoded copies through (README, "De-duplication").
+
 Candidate search (sub-quadratic, exact): to find every pair at distance <= d, split each
 hash into b >= d + 1 blocks. Two hashes that differ in at most d bits leave at least one
 block untouched (pigeonhole: d differing bits fall into at most d blocks), so every such
 pair shares a block value and lands in a common bucket. Comparing only pairs within
 buckets therefore finds exactly the brute-force pairs, while random hashes rarely share
 a 32-bit block.
+
+Rules and files: `hash_training_source` (results/captions/{dataset}.jsonl) and `hash_test_split`
+(a benchmark's test images) write results/dedup/hashes/{dataset}.train.tsv / .test.tsv, one
+`key<TAB>phash` row per image (hex; `!reason` for an image that could not be hashed). `dedup`
+reads the run's training hashes and every protected test split and writes
+results/dedup/{run}/removed.tsv (`image`, `collides_with`, `distance`, `reason`: the leakage
+audit) and summary.json (counts per source, per pair of datasets and per threshold);
+`build_shards` leaves the removed images out.
 """
 
 from __future__ import annotations

@@ -14,6 +14,9 @@ for an empty or short result:
 Each stop is a `DataNotFoundError` that names the patterns tried as absolute paths with what
 each matched, shows the folders under the root (up to three levels down, with a few file
 names each), and names the option to set (`datasets.DOTA.options.labels`).
+
+It writes nothing: a stop is the rule's error, in results/logs/parse/{dataset}.log or
+results/logs/captions/{dataset}.log, before any output is written.
 """
 
 from __future__ import annotations

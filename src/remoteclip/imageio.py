@@ -1,4 +1,8 @@
-"""Reading images as they come in real data (sizes without decoding, RGB conversion)."""
+"""Reading images as they come in real data (sizes without decoding, RGB conversion).
+
+No stage of its own: the parsers (`parse`) read image sizes here, and `build_shards`, the
+pHash rules and `features` decode images through `load_rgb`, so every stage sees the same RGB.
+"""
 
 from __future__ import annotations
 

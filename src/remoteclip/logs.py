@@ -1,5 +1,10 @@
 """Per-rule logging: everything a stage says goes to its log file under results/logs/
-and to the terminal; an exception is logged with its traceback before it propagates."""
+and to the terminal; an exception is logged with its traceback before it propagates.
+
+Every scripts/*.py stage runs inside `rule_log(snakemake.log[0])`, so its log is the file under
+results/logs/ that the rule's `log:` names. (The `train` rule is a shell command: it
+redirects the output of `python -m remoteclip.train` to results/logs/train/{run}.log.)
+"""
 
 from __future__ import annotations
 

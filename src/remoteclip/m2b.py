@@ -5,6 +5,10 @@ The outer border of a component holds its extreme pixels, so its bounding rectan
 the component's box; holes are ignored. `RETR_CCOMP` is used rather than
 `RETR_EXTERNAL` because an island inside a hole of another component of the same class
 is a component of its own: CCOMP reports it at the top level, EXTERNAL would drop it.
+
+Stage: the `parse` rule of SEG datasets, through formats/masks.py (label images) and
+formats/coco.py (`boxes: m2b`, the polygons rasterised per class); the boxes end up in
+results/annotations/{dataset}.json.
 """
 
 from __future__ import annotations

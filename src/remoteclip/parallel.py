@@ -3,6 +3,9 @@
 Stages run as Snakemake `script:`s whose top-level code is the stage itself, so a
 "spawn" child would re-run the whole stage when it re-imports `__main__`. "fork" (the
 Linux default) does not re-import; these stages never touch CUDA before forking.
+
+Used by `synthesize`, the pHash rules (`hash_training_source`, `hash_test_split`) and
+`build_shards`, each with its rule's `threads` as the worker count.
 """
 
 from __future__ import annotations

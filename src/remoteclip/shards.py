@@ -8,6 +8,12 @@ members sorted, mtime 0, uid/gid 0, no user names.
 
 Two phases: a process pool decodes every source file once (a 6000 px Potsdam scene
 holds ~150 tiles) and stages the encoded JPEGs on disk; a second pool packs the tars.
+
+Rule `build_shards` (scripts/build_shards.py). Reads results/captions/{source}.jsonl of the
+run's sources, minus the images listed in results/dedup/{run}/removed.tsv. Writes
+results/shards/{run}/shard-%06d.tar, manifest.json (per-source counts, sha256 and size per
+shard, the removed and unreadable images, the settings) and sizes.json ({shard: samples}, as
+open_clip_train reads it). The `train` rule reads the folder.
 """
 
 from __future__ import annotations

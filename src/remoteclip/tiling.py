@@ -1,5 +1,10 @@
 """Sliding-window tiles over large scenes (Potsdam, Vaihingen, iSAID), as the paper's
-per-dataset image counts imply (e.g. 512 px tiles for Potsdam/Vaihingen)."""
+per-dataset image counts imply (e.g. 512 px tiles for Potsdam/Vaihingen).
+
+No stage of its own: the `parse` rule (formats/masks.py, formats/coco.py, option `tile`) and the
+counting split of `eval_split` (`evaluation.counting.tile`) cut scenes with it; a tile is
+recorded as a crop [x, y, w, h] of the original file, never written out.
+"""
 
 from __future__ import annotations
 

@@ -18,6 +18,9 @@ that differs is moved aside as `<name>.bad` and refused.
 
 This module (what a config needs, where things lie, offline mode) imports neither torch nor
 open_clip: Snakemake reads it while it builds the DAG. The fetching is `weight_fetch`.
+
+Files: <cache>/.fetched/<key>.json, the manifest of one source (`manifest_path`), is the output
+of `fetch_weights` and an input of every `train` and `features` job that needs that source.
 """
 
 from __future__ import annotations

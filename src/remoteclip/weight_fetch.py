@@ -1,6 +1,10 @@
 """Rule `fetch_weights`: download one `weight_cache.WeightSource` into the weights cache, verify
 its sha256 (against what the source publishes and what the weights lock recorded) and write
-its manifest. Runs where the internet is (a login node); see `weight_cache` for the layout."""
+its manifest. Runs where the internet is (a login node); see `weight_cache` for the layout.
+
+Reads config/weights.lock.yaml (`download.weights_lock`) and adds the sha256 of every file it
+fetches for the first time; writes the files under <cache>/ and <cache>/.fetched/<key>.json.
+"""
 
 from __future__ import annotations
 

@@ -8,6 +8,10 @@ the objects it met. That covers the layouts released CLIP weights come in: plain
 "state_dict", "optimizer", "scaler"}, keys prefixed "module." under DDP) and ITRA's (the same
 shape). `.safetensors` files hold tensors only and are read by safetensors. A file that needs
 more must be trusted by name in the config (`trust_checkpoint: true`), never by default.
+
+No stage of its own: the `train` job (a `pretrained` checkpoint path, its resume checkpoints)
+and the `features` job (released and user checkpoints) read every checkpoint file through here;
+only open_clip's own pretrained tags are loaded by open_clip.
 """
 
 from __future__ import annotations

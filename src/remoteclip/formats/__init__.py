@@ -4,6 +4,14 @@ A new dataset in a known format is one catalogue entry; a new format is one modu
 here plus one line in `PARSERS` (box and mask formats, which yield `ImageRecord`s) or in
 `CAPTION_PARSERS` (caption formats, which yield `{"image", "captions", "split"}`), its
 DEFAULTS in `PARSER_OPTIONS`, and the options that locate its files in `LOCATORS`.
+
+Stages: the `parse` rule runs a `PARSERS` entry on a DET or SEG dataset's raw folder and writes
+its records to results/annotations/{dataset}.json (`convert.parse_dataset`); the `ret_captions`
+rule runs a `CAPTION_PARSERS` entry on a RET dataset and writes results/captions/{dataset}.jsonl
+(`convert.ret_dataset`). The benchmarks' evaluation splits (`eval_split`, results/splits/) and
+test-split hashes (`hash_test_split`) are read through the same parsers (`class_folders` through
+`folders.scan`). A new format's name goes into the `format` enum of
+workflow/schemas/config.schema.yaml too (tests/formats/test_registry.py checks they agree).
 """
 
 from __future__ import annotations

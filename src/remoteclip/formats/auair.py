@@ -8,6 +8,9 @@
 `"image_width:"` (trailing colon); `"image_width"` is accepted too. The declared size must
 match the image file, since the boxes are in its pixels. The file has no splits; every
 frame gets the `split` option.
+
+Rule `parse` (DET): one `ImageRecord` per frame, its boxes from `left`, `top`, `width`,
+`height`, their class names from `categories` (or the `categories` option).
 """
 
 from __future__ import annotations

@@ -4,6 +4,10 @@ A parser turns one dataset's on-disk annotations into `ImageRecord`s with horizo
 boxes in pixels and canonical class names. Bad input is either a `FormatError` naming
 the file (and line), or, when the dataset is not strict, a counted skip in `SkipLog`
 that ends up in the stage's summary. Nothing is dropped without a trace.
+
+The records of a `parse` run become results/annotations/{dataset}.json (`annotations.to_coco`);
+its skips go to results/annotations/{dataset}.report.json and from there into
+results/captions/summary.json.
 """
 
 from __future__ import annotations

@@ -5,6 +5,9 @@ and split lists `CARPK_devkit/data/ImageSets/{train,test}.txt` naming the images
 The column order is known from third-party loaders only (datasets.md 2.10, [unverified]),
 so it is the `columns` option (see `columns.py`). Without split lists every annotation file
 is read as "train".
+
+Rule `parse` (DET): one `ImageRecord` per listed image, its boxes read by the `columns`, class
+ids mapped by `classes` ({1: car}).
 """
 
 from __future__ import annotations

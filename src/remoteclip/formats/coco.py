@@ -5,6 +5,9 @@ Two ways to boxes, chosen by `boxes`:
   rasterised and Mask-to-Box turns each connected component into a box, tile by tile;
 - `instances`: each annotation's polygon becomes its horizontal bounding box, clipped
   to the tile.
+
+Rule `parse` (SEG): one `ImageRecord` per image of the configured `splits`, or one per `tile`
+window (a crop of the file; `overlap` pixels shared by neighbours) with that window's boxes.
 """
 
 from __future__ import annotations

@@ -6,6 +6,8 @@ option: a wrong guess is fixed in the catalogue, not in code.
 
 Column names: `class`, and either `xmin ymin xmax ymax` (corners) or `left top width
 height`; `-` marks a column that is read but not used.
+
+No stage of its own: the `parse` rule reaches it through carpk.py and levir.py.
 """
 
 from __future__ import annotations

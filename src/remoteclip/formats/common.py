@@ -1,5 +1,8 @@
 """Helpers shared by parsers: text reading, file discovery, split lists, box clipping,
-and the loop over one per-image text label file."""
+and the loop over one per-image text label file.
+
+No stage of its own: the box parsers of the `parse` rule are built from these.
+"""
 
 from __future__ import annotations
 

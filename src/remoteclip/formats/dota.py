@@ -1,6 +1,12 @@
 """DOTA v1.0/v1.5 labels: one `.txt` per image, `x1 y1 ... x4 y4 class difficult` per line,
 optionally after the header lines `imagesource:...` and `gsd:...`. Oriented polygons
-become their horizontal bounding boxes (min/max of the four vertices)."""
+become their horizontal bounding boxes (min/max of the four vertices).
+
+Rule `parse` (DET): one `ImageRecord` per label file of each configured split
+(`{split}/labelTxt/*.txt`, matched by stem to an image in `{split}/images`), `difficult` kept on
+the box (`skip_difficult` drops such objects). A COUNT benchmark in DOTA layout (RemoteCount) is
+read by the same parser for `eval_split` and `hash_test_split`.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,11 @@
 """Scene-classification trees: one folder per class (AID, RESISC45, ...), or two levels
-(RSI-CB: super-class/class). Files are listed sorted, so splits built on top are stable."""
+(RSI-CB: super-class/class). Files are listed sorted, so splits built on top are stable.
+
+Not a `parse` format (CLS datasets are benchmarks, not pretraining sources): `scan` gives
+{class folder: [image paths relative to the root]}, which the `eval_split` rule
+(results/splits/{benchmark}.json) and the `hash_test_split` rule (the test images the leak filter
+protects) split per class by file name (`splits.filename_split`).
+"""
 
 from __future__ import annotations
 

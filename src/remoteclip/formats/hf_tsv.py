@@ -19,6 +19,9 @@ selected split (the release keeps `csv_file/train/` and `csv_file/test/`); rows 
 without it are "train", like other parsers' files without split lists. The file is read
 with Python's csv module because pandas, which wrote and reads these files for OpenCLIP,
 quotes fields the same way (a caption holding a quote or a tab comes back intact).
+
+Rule `ret_captions` (RET): one `{"image", "captions", "split"}` per image, written to
+results/captions/{dataset}.jsonl; `eval_split` reads its test split through the same function.
 """
 
 from __future__ import annotations

@@ -13,6 +13,8 @@ does. `exclude_class_ids` drops objects by their hierarchical `Class_ID`; severa
 third-party loaders drop 100000027 and 100000022, whose meaning is unverified, so the
 default drops nothing. An image that is not annotated (`Annotated` 0, no objects) is a
 record without boxes.
+
+Rule `parse` (DET): one `ImageRecord` per XML file, every box labelled `category`.
 """
 
 from __future__ import annotations

@@ -4,6 +4,9 @@ UCM-Captions `dataset.json`): `images[]` with `filename`, `split` and `sentences
 For pretraining only the configured splits are used (default: train). The evaluation
 stage reads the test split through the same function. A sentence without text (`raw` blank
 and no tokens) is a counted caption skip; an image left without captions is an image skip.
+
+Rule `ret_captions` (RET): one `{"image", "captions", "split"}` per image of the configured
+splits, written to results/captions/{dataset}.jsonl.
 """
 
 from __future__ import annotations

@@ -1,4 +1,8 @@
-"""Class-name handling shared by the parsers: canonical names, aliases and ignores."""
+"""Class-name handling shared by the parsers: canonical names, aliases and ignores.
+
+Every box parser maps its raw labels through a `Labeler`, so records carry the canonical names of
+src/remoteclip/data/vocabulary.yaml.
+"""
 
 from __future__ import annotations
 

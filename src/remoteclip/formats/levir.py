@@ -11,6 +11,8 @@ option, so checking one real file and fixing the catalogue entry is enough:
 - `classes`: class id -> name; null when the class column holds names;
 - `labels`, `images`: where the files lie (images are matched to labels by stem; point
   both at one folder when they lie side by side).
+
+Rule `parse` (DET): one `ImageRecord` per label file, matched by stem to an image.
 """
 
 from __future__ import annotations

@@ -6,6 +6,10 @@
 
 The label file names the image through a regular-expression rewrite of its path
 (`image_from_label`), e.g. Potsdam `5_Labels_all/(.*)_label.tif` -> `2_Ortho_RGB/\\1_RGB.tif`.
+
+Rule `parse` (SEG): one `ImageRecord` per label image, or one per `tile` window of it (a crop of
+the image file), with one box per connected component of each class in the window
+(`m2b.class_boxes`); `ignore_classes` get no boxes.
 """
 
 from __future__ import annotations

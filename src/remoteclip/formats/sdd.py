@@ -15,6 +15,9 @@ atomically, so an interrupted run leaves no half-written frame. Lines of frames 
 not sampled are checked only for their field count and frame number.
 
 The scene and video names are the two folders above each `annotations.txt`.
+
+Rule `parse` (DET): one `ImageRecord` per sampled frame (its file under `frames`), with the boxes
+of the tracks visible in it. The only parser that writes files: the frames.
 """
 
 from __future__ import annotations

@@ -6,6 +6,9 @@ one box per line, comma-separated:
 Some lines end with a trailing comma. In the ground truth `score` 0 marks a box the
 benchmark ignores; category 0 is an ignored region and 11 "others"; both are dropped by
 default. Split names are the folder suffixes: train, val, test-dev, test-challenge.
+
+Rule `parse` (DET): one `ImageRecord` per annotation file of each split, matched by stem to an
+image in `images/`.
 """
 
 from __future__ import annotations

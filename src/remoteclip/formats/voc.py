@@ -5,6 +5,8 @@ Tolerated variants: missing or zero `size` (read from the image), float coordina
 names with spaces or mixed case, a `filename` without extension or missing (the XML's
 stem is used), per-class folders (RSOD) through glob patterns. The image header is always
 read: a missing or corrupt image, or one whose size differs from `size`, skips the image.
+
+Rule `parse` (DET): one `ImageRecord` per XML file, with the image's size and its boxes.
 """
 
 from __future__ import annotations

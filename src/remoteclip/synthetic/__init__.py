@@ -3,6 +3,11 @@ on-disk formats of the paper's sources, so the same parsers run on the demo as o
 
 Seeded and deterministic: image i of dataset d depends only on (seed, d, i), so the
 rendering can run in a process pool and still give byte-identical files.
+
+Rule `synthesize` (scripts/synthesize.py): renders one dataset with a `synthetic:` section into
+<data>/raw/{dataset}/ (emptied first) in its writer's layout (`writers.WRITERS`) and writes the
+`.verified` marker the download rules would, holding what was generated. Every later stage reads
+it like downloaded data.
 """
 
 from __future__ import annotations

@@ -3,6 +3,8 @@ which pixel belongs to which ground type and which object instance.
 
 Everything is drawn with OpenCV without anti-aliasing into the label maps, so masks
 and boxes are exact; the image itself is softened afterwards.
+
+Part of the `synthesize` rule; writes no files itself.
 """
 
 from __future__ import annotations

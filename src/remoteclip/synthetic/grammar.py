@@ -4,6 +4,9 @@ This plays the annotators of RSICD/UCM: captions name the scene and describe obj
 with vague or spelled-out quantities, in lower case ending with " .". Its wording is
 deliberately different from the Box-to-Caption templates, so the demo can tell what a
 model learns from each source.
+
+Part of the `synthesize` rule: `writers.write_karpathy` puts these captions into the demo's
+Karpathy JSON.
 """
 
 from __future__ import annotations

@@ -3,6 +3,8 @@
 Each model draws in a local frame (x along the object's length, centred at 0) and
 returns its parts as polygons with colours; `place` rotates, translates and checks
 that the object fits the allowed region without touching other objects.
+
+Part of the `synthesize` rule; writes no files itself.
 """
 
 from __future__ import annotations

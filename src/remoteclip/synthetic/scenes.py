@@ -3,6 +3,9 @@
 Scene types come in close pairs on purpose (dense vs sparse residential, meadow vs
 farmland, lake vs river, parking lot vs highway, industrial area vs storage tanks,
 desert vs beach) so that zero-shot classification of the demo does not saturate.
+
+Part of the `synthesize` rule: a recipe returns a `Scene` (the image and its `Canvas` of ground
+types and object instances), which a writer saves; nothing here touches the disk.
 """
 
 from __future__ import annotations

@@ -2,6 +2,10 @@
 
 Every writer returns the ground truth it wrote, `{relative image path: [(canonical
 class, [x, y, w, h]), ...]}`, so tests can check that the parsers recover it.
+
+Rule `synthesize`: a writer gets the rendered (index, split, scene) triples of one dataset and
+writes its images and annotation files under <data>/raw/{dataset}/, in the real layout of the
+source it imitates (each writer's docstring names it), which that format's parser reads.
 """
 
 from __future__ import annotations
