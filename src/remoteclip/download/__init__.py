@@ -41,7 +41,7 @@ Modules, one concern each:
 
 What libraries do here and what stays ours (pooch evaluated and not used; see http.py and
 checksums.py for why): huggingface_hub and gdown do the whole transfer for their schemes;
-requests/urllib3 do HTTP; zipfile, tarfile, py7zr and
+requests/urllib3 do HTTP (and urllib3 parses Retry-After); zipfile, tarfile, py7zr and
 rarfile read archives. Ours: Range resume across attempts and runs, the retry policy,
 md5+sha256 verification with `.bad` files, the lock, the catalogue logic and the member
 safety checks.

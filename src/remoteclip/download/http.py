@@ -15,7 +15,8 @@ resumes within a run but does not retry HTTP 5xx/429 and gives up on a server th
 Range instead of restarting. Nor urllib3's `Retry` (through requests' HTTPAdapter): it
 retries only until response headers arrive, never a body cut mid-transfer, which is the
 failure that matters for 10-69 GB archives; a second retry layer under this one would
-multiply the attempts.
+multiply the attempts. What urllib3 does as well is parse Retry-After (seconds or an HTTP
+date), so that is its `Retry.parse_retry_after`.
 
 HTTP goes through `requests` rather than urllib: it is already installed (snakemake and
 gdown depend on it), it applies proxy and .netrc settings, keeps the Range header across
@@ -33,6 +34,7 @@ from pathlib import Path
 
 import requests
 import urllib3
+from urllib3.util.retry import Retry
 
 from .errors import DownloadError
 from .files import CHUNK, Options, progress_bar
@@ -147,8 +149,14 @@ def _content_range(response: requests.Response) -> tuple[int | None, int | None,
 
 
 def _retry_after(response: requests.Response) -> float | None:
-    value = response.headers.get("Retry-After", "")
-    return float(value) if value.strip().isdigit() else None
+    """Seconds the server asks us to wait, if it says (and says it legibly)."""
+    value = response.headers.get("Retry-After")
+    if value is None:
+        return None
+    try:
+        return float(Retry().parse_retry_after(value))
+    except urllib3.exceptions.InvalidHeader:
+        return None
 
 
 def _total_size(response: requests.Response, start: int) -> int | None:
