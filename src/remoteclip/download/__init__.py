@@ -60,10 +60,13 @@ from .lock import ChecksumLock
 from .manual import MANUAL_NOTE
 
 __all__ = [
+    "ARCHIVES_DIR",
     "ChecksumError",
     "ChecksumLock",
     "DownloadError",
+    "FETCHED_MARKER",
     "HfRef",
+    "MANUAL_NOTE",
     "ManualDownloadRequired",
     "VERIFIED_MARKER",
     "fetch_archives",
