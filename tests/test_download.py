@@ -152,6 +152,19 @@ def test_not_found_is_not_retried(server, tmp_path):
     assert len(server.requests_for("missing.zip")) == 1
 
 
+@pytest.mark.parametrize("value, wait", [("7", 7.0), (" 3 ", 3.0), ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0),
+                                         ("soon", None), (None, None)])
+def test_retry_after_is_read_in_seconds_or_as_an_http_date(value, wait):
+    import requests
+
+    from remoteclip.download.http import _retry_after
+
+    response = requests.Response()
+    if value is not None:
+        response.headers["Retry-After"] = value
+    assert _retry_after(response) == wait
+
+
 def test_refused_connection_is_retried_then_reported(tmp_path):
     url = f"http://127.0.0.1:{unused_port()}/data.zip"
     with pytest.raises(DownloadError, match="giving up after 1 retries: connection failed"):
