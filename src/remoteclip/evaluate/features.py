@@ -19,9 +19,11 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from ..imageio import load_rgb
+from ..schema import defaults
 from .counting import MAX_COUNT, count_captions
 
 log = logging.getLogger(__name__)
+_DEFAULTS = defaults("evaluation")  # batch_size, workers
 
 
 Item = tuple[str, "list[int] | None", bool]  # image path, crop [x, y, w, h] or None, pad to a square
@@ -70,8 +72,8 @@ def _normalised(x: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
 
 
 @torch.no_grad()
-def image_features(model, transform, items, device, batch_size: int = 128, workers: int = 2,
-                   desc: str = "images") -> tuple[np.ndarray, np.ndarray]:
+def image_features(model, transform, items, device, batch_size: int = _DEFAULTS["batch_size"],
+                   workers: int = _DEFAULTS["workers"], desc: str = "images") -> tuple[np.ndarray, np.ndarray]:
     """(L2-normalised `encode_image` embeddings, their raw norms): raw = features * norms[:, None].
 
     Every task but the paper's linear probe reads the normalised features; that probe (as
@@ -125,7 +127,8 @@ def items_for(split: dict[str, Any]) -> tuple[list[tuple[str, Any]], dict[str, n
 
 
 def embed(model, transform, tokenizer, split: dict[str, Any], templates: list[str], variants: list[str], device,
-          batch_size: int = 128, workers: int = 2, desc: str = "images") -> tuple[dict, dict]:
+          batch_size: int = _DEFAULTS["batch_size"], workers: int = _DEFAULTS["workers"],
+          desc: str = "images") -> tuple[dict, dict]:
     """Everything the tasks of one benchmark read: (image arrays, text arrays), as the
     `features` rule caches them in <benchmark>.npz and <benchmark>.text.npz."""
     items, arrays = items_for(split)
