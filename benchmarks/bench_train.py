@@ -33,7 +33,7 @@ SITE = Path(os.environ.get("BENCH_WEBDATASET_SITE", Path(__file__).resolve().par
 
 OPENCLIP_TRAIN = """
 import sys, open_clip
-from remoteclip.train.models import register_model_configs
+from remoteclip.models import register_model_configs
 register_model_configs()
 import runpy
 sys.argv = ["open_clip_train.main"] + sys.argv[1:]
@@ -117,7 +117,7 @@ def loader_alone(shards, batch, arch, workers, device="cpu", seconds=10.0) -> fl
     import open_clip
     from torch.utils.data import DataLoader
     from remoteclip.train.data import Augment, GlobalBatchSampler, ShardDataset, ShardIndex, collate
-    from remoteclip.train.models import create, register_model_configs
+    from remoteclip.models import create, register_model_configs
     register_model_configs()
     model, _, _ = create(arch, None)
     cfg = open_clip.get_model_preprocess_cfg(model)

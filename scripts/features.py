@@ -9,15 +9,15 @@ go_offline()  # a compute node may have no internet: weights come from the cache
 
 import numpy as np  # noqa: E402
 
+from remoteclip.devices import device_for  # noqa: E402
 from remoteclip.evaluate.features import embed  # noqa: E402
 from remoteclip.evaluate.models import load  # noqa: E402
 from remoteclip.logs import rule_log  # noqa: E402
-from remoteclip.train.distributed import World, device_for  # noqa: E402
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 with rule_log(sm.log[0]) as log:
     split = json.load(open(sm.input.split))
-    device = device_for(World(), sm.params.device)
+    device = device_for(sm.params.device)
     model, preprocess, tokenizer = load(sm.params.model, device, weights_cache=sm.params.weights_cache)
     images, texts = embed(model, preprocess, tokenizer, split, list(sm.params.templates), list(sm.params.variants),
                           device, sm.params.batch_size, sm.params.workers,

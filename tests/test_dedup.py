@@ -2,6 +2,7 @@
 
 import io
 import json
+import re
 
 import numpy as np
 import pytest
@@ -233,3 +234,73 @@ def test_duplicates_of_a_leaked_image_name_the_image_the_group_keeps():
 def test_thresholds_outside_the_hash_are_refused(kwargs, message):
     with pytest.raises(ValueError, match=message):
         deduplicate({"a:1": 1}, {}, source_order=["a"], **kwargs)
+
+
+# --- what is protected is what is scored: the split files ----------------------------------------
+
+def _spec(name, group, fmt, root, options=None):
+    from remoteclip.config import DatasetSpec
+    return DatasetSpec(name=name, group=group, format=fmt, root=root, options=options or {}, synthetic=None,
+                       strict=False)
+
+
+@pytest.fixture(scope="module")
+def split_files(tmp_path_factory):
+    """One split file of each kind, as rule eval_split writes them (evaluate.sets.build)."""
+    from remoteclip.evaluate.sets import build
+    root = tmp_path_factory.mktemp("splits")
+    synthesize_dataset(root / "scenes", "class_folders", 40, size=48, scenes=["airport", "beach", "forest"])
+    synthesize_dataset(root / "rsicd", "karpathy", 20, size=48, splits={"train": 0.5, "test": 0.5})
+    synthesize_dataset(root / "count", "count", 12, splits={"val": 1.0})
+    counting = {"classes": None, "min_count": 1, "max_count": 10, "tile": 96, "square": "center"}
+    specs = [_spec("scenes", "CLS", "class_folders", root / "scenes"),
+             _spec("rsicd", "RET", "karpathy", root / "rsicd"),
+             _spec("count", "COUNT", "dota", root / "count", {"splits": ["val"]})]
+    return {s.name: json.loads(json.dumps(build(s, None, 0.8, counting))) for s in specs}  # as read from JSON
+
+
+def test_dedup_hashes_exactly_the_test_images_and_crops_of_each_split_file(split_files):
+    from remoteclip.evaluate.scored import protected_regions
+    cls, ret, count = split_files["scenes"], split_files["rsicd"], split_files["count"]
+    assert cls["train"] and cls["test"] and any(s["crop"] for s in count["samples"])  # something to tell apart
+
+    def protected(split):
+        return {key: (path, crop) for key, path, crop in protected_regions(split)}
+
+    assert protected(cls) == {f"scenes:{f}": (f"{cls['root']}/{f}", None) for f, _ in cls["test"]}
+    assert protected(ret) == {f"rsicd:{f}": (f"{ret['root']}/{f}", None) for f in ret["images"]}
+    assert set(protected(count).values()) == {(f"{count['root']}/{s['image']}", tuple(s["crop"]) if s["crop"] else None)
+                                              for s in count["samples"]}
+    assert len(protected(count)) == len({(s["image"], str(s["crop"])) for s in count["samples"]})
+    # the same regions the features rule embeds for the tasks to score (CLS: its test part)
+    from remoteclip.evaluate.scored import scored_items
+    for split in split_files.values():
+        items, arrays = scored_items(split)
+        test = [item for item, is_test in zip(items, arrays.get("is_test", [True] * len(items))) if is_test]
+        assert {(path, tuple(crop) if crop else None) for path, crop, _ in test} == set(protected(split).values())
+    # and what is hashed is that: one hash per protected region, keyed as listed
+    hashes, failures = hash_items(protected_regions(count))
+    assert not failures and set(hashes) == set(protected(count))
+
+
+def test_a_padded_counting_sample_is_hashed_once_as_its_unpadded_crop(tmp_path):
+    from remoteclip.evaluate.scored import protected_regions
+    _scene_images(1)[0].resize((120, 80)).save(tmp_path / "scene.png")
+    sample = {"image": "scene.png", "crop": [10, 0, 100, 80], "pad": True, "count": 2}
+    split = {"benchmark": "count", "group": "COUNT", "root": str(tmp_path),
+             "samples": [{**sample, "category": "ship"}, {**sample, "category": "plane"}]}
+    (key, path, crop), = protected_regions(split)  # two classes counted in one region: one region
+    assert (key, path, crop) == ("count:scene.png#10_0_100_80", f"{tmp_path}/scene.png", (10, 0, 100, 80))
+    hashes, _ = hash_items(protected_regions(split))
+    assert hashes[key] == phash(Image.open(path).convert("RGB").crop((10, 0, 110, 80)))
+
+
+def test_hash_test_split_reads_the_split_file_eval_split_writes(tmp_path):
+    from workflow_helpers import snakemake, tiny_config, write_config
+    config = tiny_config(tmp_path)
+    config["datasets"] = {"t_rsicd": config["datasets"]["t_rsicd"]}
+    config["evaluation"] = {"benchmarks": []}  # protected, not scored: its split file is written all the same
+    proc = snakemake(tmp_path, write_config(tmp_path, config), "-n", "--quiet", "rules", "--",
+                     "results/dedup/hashes/t_rsicd.test.tsv")
+    jobs = set(re.findall(r"^(\w+) +\d+$", proc.stdout + proc.stderr, re.MULTILINE)) - {"total"}  # the job table
+    assert jobs == {"synthesize", "eval_split", "hash_test_split"}, proc.stdout + proc.stderr

@@ -164,7 +164,7 @@ def test_two_task_training_through_srun(cluster, workdir, slurm_run):
     import open_clip
     import torch
 
-    from remoteclip.train.models import register_model_configs
+    from remoteclip.models import register_model_configs
     register_model_configs(workdir / "config" / "models")
     model = open_clip.create_model("tiny-test-ViT")
     state = torch.load(workdir / f"results/models/{RUN}.pt", map_location="cpu", weights_only=True)

@@ -13,9 +13,9 @@ import open_clip
 import pytest
 import torch
 
+from remoteclip.models import UnknownArchitecture, create, register_model_configs
 from remoteclip.train import distributed
 from remoteclip.train.data import Augment, GlobalBatchSampler, ShardDataset, ShardIndex, ShardsMissing, collate
-from remoteclip.train.models import UnknownArchitecture, create, register_model_configs
 from train_helpers import env, run_training, settings, tiny_model_dir, tiny_shards, train_cmd
 
 

@@ -90,7 +90,7 @@ def test_extra_pickled_objects_are_named_in_the_error(tiny):
 
 
 def test_training_init_from_a_path_is_read_safely(tiny):
-    from remoteclip.train.models import create
+    from remoteclip.models import create
     root, state = tiny
     torch.save({"state_dict": state, "hook": Touch(root / "ran")}, root / "init.pt")
     with pytest.raises(CheckpointError, match="refused"):

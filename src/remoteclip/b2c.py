@@ -26,11 +26,10 @@ from typing import Any
 import yaml
 
 from .formats.base import Box
-from .vocabulary import count_phrase, plural
+from .schema import defaults
+from .vocabulary import NUMBER_WORDS, count_phrase, plural
 
-NUMBER_WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
-                "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen",
-                "nineteen", "twenty"]
+_DEFAULTS = defaults("b2c")
 _REQUIRED = {"quantifiers": list, "location": dict, "count": dict}
 _REQUIRED_LOCATION = ("center", "edge", "center_empty", "edge_empty")
 _REQUIRED_COUNT = ("single", "multiple")
@@ -43,12 +42,12 @@ class TemplateError(ValueError):
 @dataclasses.dataclass
 class B2CSettings:
     templates: dict[str, Any]
-    center_region: tuple[float, float] = (1 / 3, 2 / 3)
-    max_number: int = 10
-    number_style: str = "digits"  # or "words"
-    location_max_categories: int = 3
-    count_max_categories: int = 2
-    seed: int = 0
+    center_region: tuple[float, float] = tuple(_DEFAULTS["center_region"])
+    max_number: int = _DEFAULTS["max_number"]
+    number_style: str = _DEFAULTS["number_style"]  # digits or words
+    location_max_categories: int = _DEFAULTS["location_max_categories"]
+    count_max_categories: int = _DEFAULTS["count_max_categories"]
+    seed: int = _DEFAULTS["seed"]
 
     def __post_init__(self):
         lo, hi = self.center_region

@@ -20,6 +20,7 @@ from typing import Any
 import jsonschema
 import yaml
 
+from . import schema as config_schema
 from .formats import CAPTION_PARSERS, PARSER_OPTIONS
 
 GROUPS_CAPTIONED = ("RET", "DET", "SEG")
@@ -67,9 +68,10 @@ def _describe(error: jsonschema.ValidationError) -> str:
     return f"{where}: {error.message}"
 
 
-def validate(config: dict, schema_path: str | Path) -> dict:
-    """Validate `config` in place (defaults filled in); ConfigError lists every problem."""
-    schema = yaml.safe_load(Path(schema_path).read_text())
+def validate(config: dict, schema_path: str | Path | None = None) -> dict:
+    """Validate `config` in place (defaults filled in); ConfigError lists every problem.
+    `schema_path`: the workflow's config schema unless given (remoteclip.schema)."""
+    schema = yaml.safe_load(Path(schema_path or config_schema.SCHEMA).read_text())
     validator = _with_defaults(jsonschema.Draft202012Validator)(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: (list(map(str, e.absolute_path)), e.message))
     messages = [_describe(e) for e in errors]
@@ -223,7 +225,7 @@ def resolve_catalogue(config: dict, workflow_dir: str | Path) -> dict[str, dict]
     wanted = {name: spec["catalogue"] for name, spec in datasets.items() if spec.get("catalogue")}
     if not wanted:
         return {}
-    path = resolve_path(config.get("catalogue", "config/datasets.yaml"), workflow_dir)
+    path = resolve_path(config.get("catalogue", config_schema.defaults("")["catalogue"]), workflow_dir)
     catalogue = load_catalogue(path, Path(workflow_dir) / CATALOGUE_SCHEMA)
     errors, entries = [], {}
     for name, entry_name in wanted.items():
@@ -298,7 +300,8 @@ class DatasetSpec:
         return self.root / ".verified"
 
 
-DEFAULT_DATA_ROOT = "data"  # the schema's data.root default, for specs read outside a validated config
+DEFAULT_DATA_ROOT = config_schema.defaults("data")["root"]  # for specs read outside a validated config
+_DATASET_DEFAULTS = config_schema.defaults("$defs.dataset")
 
 
 def data_root(config: dict) -> Path:
@@ -325,8 +328,9 @@ def resolve_data_paths(config: dict) -> dict:
 
 def dataset_spec(name: str, spec: dict) -> DatasetSpec:
     root = Path(spec.get("root") or Path(DEFAULT_DATA_ROOT) / "raw" / name)
+    strict = bool(spec.get("strict", _DATASET_DEFAULTS["strict"]))
     return DatasetSpec(name, spec["group"], spec["format"], root, spec.get("options") or {},
-                       spec.get("synthetic"), bool(spec.get("strict", False)), spec.get("images"))
+                       spec.get("synthetic"), strict, spec.get("images"))
 
 
 def dataset_specs(config: dict) -> dict[str, DatasetSpec]:

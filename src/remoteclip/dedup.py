@@ -36,14 +36,16 @@ from tqdm import tqdm
 from .formats.base import FormatError
 from .imageio import load_rgb
 from .parallel import imap
+from .schema import defaults
 
 log = logging.getLogger(__name__)
+HASH_SIZE = defaults("dedup")["hash_size"]  # pHash side: 8 gives the paper's 64-bit hash
 
 HashItem = tuple[str, str, tuple[int, int, int, int] | None]  # key, image path, crop
 
 
 # --------------------------------------------------------------------- hashing
-def phash(image, hash_size: int = 8) -> int:
+def phash(image, hash_size: int = HASH_SIZE) -> int:
     bits = imagehash.phash(image, hash_size=hash_size).hash.ravel()
     return int("".join("1" if b else "0" for b in bits), 2)
 
@@ -62,7 +64,7 @@ def _hash_file(job: tuple[str, list[tuple[str, tuple | None]], int]) -> tuple[li
     return out, []
 
 
-def hash_items(items: Iterable[HashItem], hash_size: int = 8, workers: int = 1,
+def hash_items(items: Iterable[HashItem], hash_size: int = HASH_SIZE, workers: int = 1,
                desc: str = "phash") -> tuple[dict[str, int], list[tuple[str, str]]]:
     """pHash of every item, grouped by file so a large scene is decoded once for all its
     tiles; returns ({key: hash}, [(key, why it could not be hashed)])."""

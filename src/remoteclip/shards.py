@@ -35,16 +35,18 @@ from tqdm import tqdm
 from .formats.base import FormatError
 from .imageio import load_rgb
 from .parallel import imap
+from .schema import defaults
 
 log = logging.getLogger(__name__)
+_DEFAULTS = defaults("shards")  # the schema's shards.* (max_side 448: 2x the 224 px input, see there)
 
 
 @dataclasses.dataclass
 class ShardSettings:
-    max_side: int = 448  # 2x the 224 px model input: a 50 % random-resized crop keeps native detail
-    samples_per_shard: int = 1000
-    jpeg_quality: int = 95
-    seed: int = 0
+    max_side: int = _DEFAULTS["max_side"]
+    samples_per_shard: int = _DEFAULTS["samples_per_shard"]
+    jpeg_quality: int = _DEFAULTS["jpeg_quality"]
+    seed: int = defaults("")["seed"]
     workers: int = 1
 
 

@@ -13,8 +13,13 @@ from __future__ import annotations
 
 import math
 
+from .schema import defaults
 
-def filename_split(files_by_class: dict[str, list[str]], train_fraction: float = 0.8) -> dict[str, dict[str, list[str]]]:
+TRAIN_FRACTION = defaults("splits")["train_fraction"]
+
+
+def filename_split(files_by_class: dict[str, list[str]],
+                   train_fraction: float = TRAIN_FRACTION) -> dict[str, dict[str, list[str]]]:
     """{"train": {class: files}, "test": {class: files}}; every class keeps at least one
     test file when it has two or more files."""
     if not 0 < train_fraction < 1:

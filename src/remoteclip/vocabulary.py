@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Sequence
 from importlib import resources
 
 import yaml
 
-_SEPARATORS = re.compile(r"[\s_\-]+")
+SEPARATORS = re.compile(r"[\s_\-]+")  # between the words of a label or class folder name
+NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
+                "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen",
+                "nineteen", "twenty")  # NUMBER_WORDS[n] spells n
 _IRREGULAR_PLURALS = {
     "person": "people", "man": "men", "woman": "women", "child": "children",
     "foot": "feet", "tooth": "teeth", "mouse": "mice", "leaf": "leaves",
@@ -24,7 +28,7 @@ def _tables() -> dict:
 
 def normalise(label: str) -> str:
     """Lower-case a raw label and fold `_`, `-` and space runs into single spaces."""
-    return _SEPARATORS.sub(" ", label.replace("\ufeff", "").strip().lower()).strip()
+    return SEPARATORS.sub(" ", label.replace("\ufeff", "").strip().lower()).strip()
 
 
 def canonical(label: str, dataset_aliases: dict[str, str] | None = None, family: str | None = None) -> str:
@@ -76,7 +80,7 @@ def with_article(phrase: str) -> str:
     return f"a {phrase}"
 
 
-def count_phrase(count: int, noun: str, number_words: list[str] | None = None) -> str:
+def count_phrase(count: int, noun: str, number_words: Sequence[str] | None = None) -> str:
     """'a ship', '3 ships' (or 'three ships' when `number_words` is given)."""
     if count == 1:
         return with_article(singular(noun))

@@ -47,7 +47,7 @@ def fetch(source: WeightSource, cache: str | Path, lock_path: str | Path) -> dic
 def _fetch_tag(source: WeightSource, cache: Path) -> list[tuple[str, str | None]]:
     import open_clip
 
-    from .train.models import register_model_configs
+    from .models import register_model_configs
     register_model_configs()
     cfg = open_clip.get_pretrained_cfg(source.arch, source.tag)
     if not cfg:

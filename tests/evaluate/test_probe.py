@@ -205,11 +205,12 @@ def test_results_are_json_ready():
 def test_paper_protocol_trains_on_the_raw_embedding_and_validated_on_unit_vectors(tiny_clip, cls_split):
     import torch
 
-    from remoteclip.evaluate.features import Images, embed, items_for
+    from remoteclip.evaluate.features import Images, embed
+    from remoteclip.evaluate.scored import scored_items
     from remoteclip.evaluate.tasks import probe_inputs
     model, preprocess, tokenizer = tiny_clip
     images, _ = embed(model, preprocess, tokenizer, cls_split, ["a photo of {}."], ["words"], "cpu", workers=0)
-    items, _ = items_for(cls_split)
+    items, _ = scored_items(cls_split)
     with torch.no_grad():
         raw = model.encode_image(torch.stack([Images(items, preprocess)[i] for i in range(len(items))])).numpy()
     norms = np.linalg.norm(raw, axis=1)

@@ -111,6 +111,8 @@ if _resource_errors:
 EVAL = config["evaluation"]
 EVAL_MODELS = {n: resolve_eval_model(n, e, config) for n, e in EVAL["models"].items()}
 BENCHMARKS = evaluation_benchmarks(config)
+# every dataset with a split file: the benchmarks scored and the test splits de-duplication protects
+SPLIT_BENCHMARKS = sorted(set(BENCHMARKS) | set(testsets()))
 
 
 def tasks_of(benchmark):

@@ -1,5 +1,7 @@
 # pHash de-duplication: hashes cached per dataset, then per run the training-set and
-# test-leak filter (results/dedup/{run}/removed.tsv is the leakage audit).
+# test-leak filter (results/dedup/{run}/removed.tsv is the leakage audit). A test split's
+# hashes are those of the images its split file lists (rule eval_split, evaluate.smk), so
+# what is protected is exactly what evaluation scores.
 
 
 rule hash_training_source:
@@ -20,13 +22,11 @@ rule hash_training_source:
 
 rule hash_test_split:
     input:
-        marker=lambda w: marker(w.dataset),
+        split="results/splits/{dataset}.json",
     output:
         hashes="results/dedup/hashes/{dataset}.test.tsv",
     params:
-        dataset=dataset_params,
         hash_size=config["dedup"]["hash_size"],
-        train_fraction=config["splits"]["train_fraction"],
     threads: config["dedup"]["workers"]
     conda:
         "../../envs/data.yaml"

@@ -3,10 +3,11 @@
 
 wildcard_constraints:
     model=wildcard_regex(sorted(EVAL_MODELS)),
-    benchmark=wildcard_regex(BENCHMARKS),
+    benchmark=wildcard_regex(SPLIT_BENCHMARKS),
     task="|".join(sorted({t for ts in TASKS_BY_GROUP.values() for t in ts})),
 
 
+# also for the test splits de-duplication protects, when they are not scored (hash_test_split)
 rule eval_split:
     input:
         marker=lambda w: marker(w.benchmark),

@@ -30,8 +30,9 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 
 from ..formats.base import Box, ImageRecord
+from ..schema import defaults
 from ..tiling import tiles
-from ..vocabulary import plural, singular
+from ..vocabulary import NUMBER_WORDS, plural, singular
 from ._common import as_labels, as_matrix, stable_rank
 
 COUNT_CLASSES = (
@@ -39,7 +40,7 @@ COUNT_CLASSES = (
     "basketball court", "tennis court", "harbor", "soccer field", "swimming pool", "ship", "storage tank",
 )
 MAX_COUNT = 10
-NUMBER_WORDS = ("one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
+_DEFAULTS = defaults("evaluation.counting")
 _EPS = 1e-6  # box coordinates are floats from polygon corners
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,7 @@ log = logging.getLogger(__name__)
 def count_captions(category: str, variant: str = "words") -> list[str]:
     """Captions for counts 1..10: "There is one plane in the image." ("digits": "There is 1 plane ...")."""
     if variant == "words":
-        numbers = NUMBER_WORDS
+        numbers = NUMBER_WORDS[1:MAX_COUNT + 1]
     elif variant == "digits":
         numbers = tuple(str(n) for n in range(1, MAX_COUNT + 1))
     else:
@@ -61,12 +62,13 @@ SQUARE_POLICIES = {
               "it not counted, (window, class) pairs with an object cut by its border skipped",
     "pad": "each whole window padded with black to a square; every object in it counted",
 }
-DEFAULT_SQUARE = "center"
+DEFAULT_SQUARE = _DEFAULTS["square"]
 
 
 def build_counting_set(records: Iterable[ImageRecord], classes: Sequence[str] | None = COUNT_CLASSES,
-                       min_count: int = 1, max_count: int = MAX_COUNT, tile: int | None = None,
-                       square: str = DEFAULT_SQUARE, skips: Counter | None = None) -> list[dict]:
+                       min_count: int = _DEFAULTS["min_count"], max_count: int = _DEFAULTS["max_count"],
+                       tile: int | None = _DEFAULTS["tile"], square: str = DEFAULT_SQUARE,
+                       skips: Counter | None = None) -> list[dict]:
     """Samples {"image", "crop", "pad", "category", "count", "caption"} in record, window, class order.
 
     `crop` is the scored region [x, y, w, h] in the image file (offset by the record's own

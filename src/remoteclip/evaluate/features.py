@@ -4,7 +4,7 @@ zero-shot, linear probe, k-NN, few-shot, retrieval and counting all read the sam
 Images: `features` (L2-normalised `encode_image` output, float32, as CLIP_benchmark and the
 official retrieval.py normalise it) and `norms` (the raw embedding's L2 norm, so the paper's
 linear probe can train on the raw output: features * norms). Each image is the region a sample
-names (`crop`, `pad`) passed through the model's validation transform.
+names (`crop`, `pad`; listed by `scored`) passed through the model's validation transform.
 """
 
 from __future__ import annotations
@@ -19,16 +19,16 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from ..imageio import load_rgb
+from ..schema import defaults
 from .counting import MAX_COUNT, count_captions
+from .scored import Region, scored_items
 
 log = logging.getLogger(__name__)
-
-
-Item = tuple[str, "list[int] | None", bool]  # image path, crop [x, y, w, h] or None, pad to a square
+_DEFAULTS = defaults("evaluation")  # batch_size, workers
 
 
 class Images(Dataset):
-    def __init__(self, items: list[Item], transform):
+    def __init__(self, items: list[Region], transform):
         self.items, self.transform = items, transform
 
     def __len__(self) -> int:
@@ -70,8 +70,8 @@ def _normalised(x: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
 
 
 @torch.no_grad()
-def image_features(model, transform, items, device, batch_size: int = 128, workers: int = 2,
-                   desc: str = "images") -> tuple[np.ndarray, np.ndarray]:
+def image_features(model, transform, items, device, batch_size: int = _DEFAULTS["batch_size"],
+                   workers: int = _DEFAULTS["workers"], desc: str = "images") -> tuple[np.ndarray, np.ndarray]:
     """(L2-normalised `encode_image` embeddings, their raw norms): raw = features * norms[:, None].
 
     Every task but the paper's linear probe reads the normalised features; that probe (as
@@ -108,27 +108,12 @@ def class_embeddings(model, tokenizer, classnames: list[str], templates: list[st
     return mean / np.linalg.norm(mean, axis=1, keepdims=True)
 
 
-def items_for(split: dict[str, Any]) -> tuple[list[tuple[str, Any]], dict[str, np.ndarray]]:
-    """The images a benchmark scores, and the arrays that describe them."""
-    root = split["root"]
-    if split["group"] == "CLS":
-        rows = [(f, label, 0) for f, label in split["train"]] + [(f, label, 1) for f, label in split["test"]]
-        items = [(f"{root}/{f}", None, False) for f, _, _ in rows]
-        return items, {"files": np.array([f for f, _, _ in rows]), "labels": np.array([l for _, l, _ in rows]),
-                       "is_test": np.array([t for _, _, t in rows], bool)}
-    if split["group"] == "RET":
-        return [(f"{root}/{f}", None, False) for f in split["images"]], {"files": np.array(split["images"])}
-    samples = split["samples"]
-    return ([(f"{root}/{s['image']}", s.get("crop"), bool(s.get("pad"))) for s in samples],
-            {"files": np.array([s["image"] for s in samples]), "counts": np.array([s["count"] for s in samples]),
-             "categories": np.array([s["category"] for s in samples])})
-
-
 def embed(model, transform, tokenizer, split: dict[str, Any], templates: list[str], variants: list[str], device,
-          batch_size: int = 128, workers: int = 2, desc: str = "images") -> tuple[dict, dict]:
+          batch_size: int = _DEFAULTS["batch_size"], workers: int = _DEFAULTS["workers"],
+          desc: str = "images") -> tuple[dict, dict]:
     """Everything the tasks of one benchmark read: (image arrays, text arrays), as the
     `features` rule caches them in <benchmark>.npz and <benchmark>.text.npz."""
-    items, arrays = items_for(split)
+    items, arrays = scored_items(split)
     feats, norms = image_features(model, transform, items, device, batch_size, workers, desc=desc)
     images = {"features": feats, "norms": norms, **arrays}
     if split["group"] == "CLS":

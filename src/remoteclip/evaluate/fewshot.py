@@ -13,10 +13,13 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
+from ..schema import defaults
 from ._common import as_labels, as_matrix, check_n_classes
-from .probe import PAPER, linear_probe
+from .probe import DEFAULT_PROTOCOL, PAPER, linear_probe
 
-DEFAULT_SHOTS = (1, 4, 8, 16, 32)
+_DEFAULTS = defaults("evaluation.fewshot")
+DEFAULT_SHOTS = tuple(_DEFAULTS["shots"])
+DEFAULT_SEEDS = _DEFAULTS["seeds"]
 _PER_RUN = ("search", "trials", "fit", "n_train", "lr", "weight_decay", "best_epoch", "seed")
 
 
@@ -40,7 +43,8 @@ def sample_shots(labels, shots: int, seed: int) -> np.ndarray:
 
 
 def fewshot(train_x, train_y, test_x, test_y, n_classes: int, shots: Sequence[int] = DEFAULT_SHOTS,
-            seeds: int | Iterable[int] = 5, weight_decay: float | None = None, protocol: str = "validated",
+            seeds: int | Iterable[int] = DEFAULT_SEEDS, weight_decay: float | None = None,
+            protocol: str = DEFAULT_PROTOCOL,
             **probe_options) -> dict:
     """{"metrics": {"k": {"mean", "std", "acc1": [per seed], "n_train": [per seed]}}, "protocol": {...}}.
 

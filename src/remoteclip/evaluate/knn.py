@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..schema import defaults
 from ._common import as_labels, as_matrix, check_n_classes, check_same_dims, classification_metrics, l2_normalise
 
+_DEFAULTS = defaults("evaluation.knn")
+K, TEMPERATURE = _DEFAULTS["k"], _DEFAULTS["temperature"]
 _BLOCK = 2 ** 24  # similarity entries per block of test rows (128 MiB of float64)
 
 
-def knn_scores(train_x, train_y, test_x, n_classes: int, k: int = 20, temperature: float = 0.07) -> np.ndarray:
+def knn_scores(train_x, train_y, test_x, n_classes: int, k: int = K, temperature: float = TEMPERATURE) -> np.ndarray:
     """Summed neighbour votes (test rows, classes); k is clipped to the training-set size."""
     train, labels, test = _checked(train_x, train_y, test_x, n_classes, k, temperature)
     k = min(k, train.shape[0])
@@ -56,13 +59,13 @@ def _top_k_mask(similarity: np.ndarray, k: int) -> np.ndarray:
     return above | (tied & (np.cumsum(tied, axis=1) <= room))
 
 
-def knn_predict(train_x, train_y, test_x, n_classes: int, k: int = 20, temperature: float = 0.07) -> np.ndarray:
+def knn_predict(train_x, train_y, test_x, n_classes: int, k: int = K, temperature: float = TEMPERATURE) -> np.ndarray:
     """Predicted class per test row (int64); ties in votes go to the lower class index."""
     return np.argmax(knn_scores(train_x, train_y, test_x, n_classes, k, temperature), axis=1)
 
 
-def knn_metrics(train_x, train_y, test_x, test_y, n_classes: int, k: int = 20,
-                temperature: float = 0.07) -> dict[str, float]:
+def knn_metrics(train_x, train_y, test_x, test_y, n_classes: int, k: int = K,
+                temperature: float = TEMPERATURE) -> dict[str, float]:
     """{"acc1", "acc5", "mean_per_class_recall"}, x100, ranked by votes.
 
     acc5 is reported for completeness; classes without votes tie at 0 and are ranked by class

@@ -18,9 +18,8 @@ from typing import Any
 import open_clip
 import torch
 
-from ..train.models import check_architecture, register_model_configs, uses_quick_gelu
+from ..models import ArchitectureMismatch, build, load_checkpoint, register_model_configs, uses_quick_gelu
 from ..weight_cache import open_clip_cache
-from ..weights import read_state_dict
 
 log = logging.getLogger(__name__)
 
@@ -40,22 +39,16 @@ def load(spec: dict[str, Any], device: str | torch.device = "cpu", weights_cache
             where = f"; get it from {spec['url']}" if spec.get("url") else ""
             raise MissingCheckpoint(f"model {spec['name']}: checkpoint {path} not found. Put the file at "
                                     f"{path.resolve()}{where}")
-    check_architecture(spec["arch"])
     quick = spec.get("quick_gelu")
     if quick is None:  # as the weights were trained: OpenAI's (and what started from them) use QuickGELU
         quick = uses_quick_gelu(spec["arch"], spec.get("pretrained") or spec.get("trained_from"))
+    cache_dir = open_clip_cache(weights_cache) if weights_cache else None
     torch.manual_seed(spec.get("seed") or 0)  # a random initialisation is the run's own
-    model, _, preprocess = open_clip.create_model_and_transforms(
-        spec["arch"], pretrained=spec.get("pretrained"), device="cpu", force_quick_gelu=quick,
-        cache_dir=open_clip_cache(weights_cache) if weights_cache else None)
+    model, _, preprocess = build(spec["arch"], spec.get("pretrained"), quick, device="cpu", cache_dir=cache_dir)
     if spec.get("checkpoint"):
-        state = read_state_dict(spec["checkpoint"], trust=bool(spec.get("trust_checkpoint")))
         try:
-            model.load_state_dict(state, strict=True)
-        except RuntimeError as exc:
-            raise RuntimeError(f"model {spec['name']}: {spec['checkpoint']} does not fit architecture "
-                               f"{spec['arch']}: {str(exc).splitlines()[0]} ...") from None
+            load_checkpoint(model, spec["checkpoint"], spec["arch"], trust=bool(spec.get("trust_checkpoint")))
+        except ArchitectureMismatch as exc:
+            raise RuntimeError(f"model {spec['name']}: {exc}") from None
     model.to(device).eval()  # open_clip 3 does not switch to eval mode itself (RN50 BatchNorm)
-    tokenizer = open_clip.get_tokenizer(spec["arch"], cache_dir=open_clip_cache(weights_cache) if weights_cache
-                                        else None)
-    return model, preprocess, tokenizer
+    return model, preprocess, open_clip.get_tokenizer(spec["arch"], cache_dir=cache_dir)

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..schema import defaults
 from ._common import as_labels, as_matrix, check_n_classes, check_same_dims, classification_metrics, l2_normalise
 
 # Half-decade steps. On L2-normalised CLIP features with a mean loss the useful decays are
@@ -32,6 +33,8 @@ from ._common import as_labels, as_matrix, check_n_classes, check_same_dims, cla
 DEFAULT_WEIGHT_DECAYS = tuple(float(v) for v in np.logspace(-7, 1, 17))
 PAPER = {"lr": 0.8, "weight_decay": 4e-5, "epochs": 1000, "batch_size": 10000, "momentum": 0.9, "search_trials": 5}
 PAPER_SELECTION = "test split (paper protocol; optimistic)"
+_DEFAULTS = defaults("evaluation.linear_probe")
+DEFAULT_PROTOCOL = _DEFAULTS["protocol"]
 
 
 @dataclasses.dataclass
@@ -131,8 +134,8 @@ def predict(model: LinearClassifier, x) -> np.ndarray:
     return x @ model.weight.T + model.bias
 
 
-def linear_probe(train_x, train_y, test_x, test_y, n_classes: int, protocol: str = "validated",
-                 seed: int = 0, **options) -> dict:
+def linear_probe(train_x, train_y, test_x, test_y, n_classes: int, protocol: str = DEFAULT_PROTOCOL,
+                 seed: int = _DEFAULTS["seed"], **options) -> dict:
     """{"metrics": {acc1, acc5, mean_per_class_recall}, "protocol": {what was done}}.
 
     Options, "validated": weight_decays (grid), val_fraction (0.2), max_iter, normalise

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..schema import defaults
 from ..weight_cache import released_path
 
 TASKS_BY_GROUP = {"CLS": ("zeroshot", "linear_probe", "knn", "fewshot"), "RET": ("retrieval",), "COUNT": ("counting",)}
@@ -15,6 +16,7 @@ RELEASED = {
     "RemoteCLIP-ViT-L-14": "ViT-L-14",
 }
 RELEASED_URL = "https://huggingface.co/chendelong/RemoteCLIP/resolve/main/{name}.pt"
+_DEFAULTS = defaults("$defs.eval_model")  # for entries given outside a validated config
 
 
 def resolve(name: str, entry: dict[str, Any], config: dict) -> dict[str, Any]:
@@ -39,12 +41,13 @@ def resolve(name: str, entry: dict[str, Any], config: dict) -> dict[str, Any]:
                 "checkpoint": given or str(released_path(config["data"]["weights"], release)),
                 "checkpoint_given": bool(given),
                 "quick_gelu": entry.get("quick_gelu", True), "seed": 0, "url": RELEASED_URL.format(name=release),
-                "trust_checkpoint": entry.get("trust_checkpoint", False), "origin": f"released {release}"}
+                "trust_checkpoint": entry.get("trust_checkpoint", _DEFAULTS["trust_checkpoint"]),
+                "origin": f"released {release}"}
     arch = entry["arch"]
     quick = entry.get("quick_gelu")
     return {"name": name, "arch": arch, "pretrained": entry.get("pretrained"), "checkpoint": entry.get("checkpoint"),
             "quick_gelu": quick, "seed": entry.get("seed", 0), "url": entry.get("url"),
-            "trust_checkpoint": entry.get("trust_checkpoint", False),
+            "trust_checkpoint": entry.get("trust_checkpoint", _DEFAULTS["trust_checkpoint"]),
             "origin": entry.get("checkpoint") or f"open_clip {arch}/{entry.get('pretrained')}"}
 
 

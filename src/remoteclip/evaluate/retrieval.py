@@ -27,6 +27,7 @@ import logging
 import numpy as np
 import torch
 
+from ..schema import defaults
 from ._common import as_labels, as_matrix, check_same_dims, stable_rank, to_numpy
 
 log = logging.getLogger(__name__)
@@ -36,7 +37,7 @@ TIE_ORDERS = {
             "as the official retrieval.py calls it)",
     "stable": "equal scores keep their index order (stable descending sort)",
 }
-DEFAULT_TIE_ORDER = "topk"
+DEFAULT_TIE_ORDER = defaults("evaluation.retrieval")["tie_order"]
 _ROWS_PER_CHUNK = 1024  # rows of the score matrix ranked at once (memory), as CLIP_benchmark's batchify
 
 

@@ -1,5 +1,5 @@
 """Evaluation splits, written once per benchmark under results/splits/ so anyone can review
-exactly which files were scored:
+exactly which files were scored (and de-duplication protects exactly those: `scored`):
 
 - CLS: per class, files sorted by name, first 80 % train, last 20 % test (the maintainers'
   protocol), with readable class names for prompts;
@@ -17,10 +17,16 @@ from typing import Any
 from ..config import DatasetSpec
 from ..formats import FormatError, SkipLog, folders, get_caption_parser, get_parser, karpathy
 from ..formats.common import image_index
-from ..testsets import classification_split
+from ..splits import filename_split
 from .counting import COUNT_CLASSES, SQUARE_POLICIES, build_counting_set
 from .retrieval import group_captions
 from .zeroshot import readable_name
+
+
+def classification_split(spec: DatasetSpec, train_fraction: float) -> dict[str, dict[str, list[str]]]:
+    """{"train"/"test": {class folder: [paths relative to the class-tree root]}}."""
+    opts = {**folders.DEFAULTS, **spec.options}
+    return filename_split(folders.scan(spec.root / opts["path"], opts["depth"]), train_fraction)
 
 
 def classification_set(spec: DatasetSpec, classes: dict[str, str] | None, train_fraction: float) -> dict[str, Any]:

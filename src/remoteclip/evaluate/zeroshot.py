@@ -11,11 +11,11 @@ import re
 
 import numpy as np
 
+from ..vocabulary import normalise
 from ._common import as_matrix, check_same_dims, classification_metrics, l2_normalise, to_numpy
 
 _RSSCN7_PREFIX = re.compile(r"^[a-z](?=[A-Z][a-z])")  # "aGrass", "dRiverLake": a sort letter
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
-_SEPARATORS = re.compile(r"[\s_\-]+")
 
 
 def classify(image_features, class_features, logit_scale: float = 100.0) -> np.ndarray:
@@ -56,7 +56,7 @@ def readable_name(folder: str) -> str:
     """
     name = _RSSCN7_PREFIX.sub("", folder.strip())
     name = _CAMEL.sub(" ", name)
-    name = _SEPARATORS.sub(" ", name).strip().lower()
+    name = normalise(name)  # lower case, `_` / `-` / space runs -> one space, as class labels are
     if not name:
         raise ValueError(f"class folder {folder!r} gives an empty class name")
     return name

@@ -268,15 +268,12 @@ def write_class_folders(root: Path, scenes: Iterator[tuple[int, str, Scene]], rn
     return truth
 
 
-NUMBER_WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"]
-
-
 def write_count(root: Path, scenes: Iterator[tuple[int, str, Scene]], rng: np.random.Generator) -> GroundTruth:
     """RemoteCount-shaped: DOTA-val-style images and labels plus remotecount.json with number captions."""
     scenes = list(scenes)
     truth = write_dota(root, iter(scenes), rng, header_fraction=1.0, difficult_fraction=0.0)
     items = []
-    from ..vocabulary import plural
+    from ..vocabulary import NUMBER_WORDS, plural
     for index, split, scene in scenes:
         cat, n = scene.extra["category"], scene.extra["count"]
         noun = cat if n == 1 else plural(cat)

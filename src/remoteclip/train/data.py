@@ -33,6 +33,8 @@ import torchvision.transforms.functional as TF
 from PIL import Image
 from torch.utils.data import Dataset, Sampler
 
+from .settings import TRAIN_DEFAULTS
+
 log = logging.getLogger(__name__)
 
 
@@ -101,10 +103,10 @@ def _index_tar(path: str) -> dict[str, dict[str, tuple[int, int]]]:
 @dataclasses.dataclass
 class Augment:
     size: int = 224
-    crop_scale: tuple[float, float] = (0.9, 1.0)
+    crop_scale: tuple[float, float] = tuple(TRAIN_DEFAULTS["crop_scale"])  # the recipe's (train.*) defaults
     crop_ratio: tuple[float, float] = (3 / 4, 4 / 3)
-    hflip: bool = True
-    rot90: bool = True
+    hflip: bool = TRAIN_DEFAULTS["hflip"]
+    rot90: bool = TRAIN_DEFAULTS["rot90"]
     mean: tuple[float, ...] = (0.48145466, 0.4578275, 0.40821073)
     std: tuple[float, ...] = (0.26862954, 0.26130258, 0.27577711)
     # On a GPU, workers hand over uint8 (4x less to copy) and the device normalises; on a

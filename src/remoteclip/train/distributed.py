@@ -89,14 +89,6 @@ def init(world: World, device: torch.device) -> None:
                             timeout=timedelta(minutes=30))
 
 
-def device_for(world: World, want: str = "auto") -> torch.device:
-    if want == "cpu" or (want == "auto" and not torch.cuda.is_available()):
-        return torch.device("cpu")
-    device = torch.device("cuda", world.local_rank % max(torch.cuda.device_count(), 1))
-    torch.cuda.set_device(device)
-    return device
-
-
 def barrier(world: World) -> None:
     if world.size > 1:
         dist.barrier()

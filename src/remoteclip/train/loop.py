@@ -19,10 +19,11 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from ..devices import device_for
+from ..models import create, export, register_model_configs, unwrap
 from ..weight_cache import open_clip_cache
 from . import checkpoints, distributed
 from .data import Augment, GlobalBatchSampler, ShardDataset, ShardIndex, collate
-from .models import create, export, register_model_configs, unwrap
 from .settings import ModelSettings, TrainSettings, fingerprint
 
 log = logging.getLogger(__name__)
@@ -157,7 +158,7 @@ def train(model_s: ModelSettings, train_s: TrainSettings, shards_dir: str | Path
     from `weights_cache` (remoteclip.weight_cache)."""
     shards_dir, out_dir = Path(shards_dir), Path(out_dir)
     world = distributed.detect()
-    device = distributed.device_for(world, train_s.device)
+    device = device_for(train_s.device, world.local_rank)
     distributed.init(world, device)
     share = distributed.threads_per_rank(threads, world.local_size)
     if share:

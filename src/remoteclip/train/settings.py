@@ -1,4 +1,5 @@
-"""A run's model and training recipe, with the defaults a config may leave out."""
+"""A run's model and training recipe. The defaults a config may leave out are the schema's
+(`$defs/model`, `$defs/train` in workflow/schemas/config.schema.yaml), read once at import."""
 
 from __future__ import annotations
 
@@ -7,39 +8,44 @@ import hashlib
 import json
 from typing import Any
 
+from ..schema import defaults
+
+MODEL_DEFAULTS = defaults("$defs.model")
+TRAIN_DEFAULTS = defaults("$defs.train")
+
 
 @dataclasses.dataclass
 class ModelSettings:
-    arch: str = "ViT-B-32"
-    pretrained: str | None = "openai"  # a tag, a checkpoint path, or None (random init)
-    force_quick_gelu: bool = False
-    grad_checkpointing: bool = False
-    trust_checkpoint: bool = False  # read a `pretrained` checkpoint path with weights_only=False
+    arch: str = MODEL_DEFAULTS["arch"]
+    pretrained: str | None = MODEL_DEFAULTS["pretrained"]  # a tag, a checkpoint path, or None (random init)
+    force_quick_gelu: bool = MODEL_DEFAULTS["force_quick_gelu"]
+    grad_checkpointing: bool = MODEL_DEFAULTS["grad_checkpointing"]
+    trust_checkpoint: bool = MODEL_DEFAULTS["trust_checkpoint"]  # read a `pretrained` path with weights_only=False
 
 
 @dataclasses.dataclass
 class TrainSettings:
-    batch_size: int = 256  # global, across ranks and accumulation steps
-    accum_steps: int = 1  # micro-batches per optimiser step (features cached, full-batch loss)
-    steps: int | None = None
-    epochs: float | None = 1.0  # used when steps is None
-    lr: float = 4e-5
-    min_lr: float = 0.0
-    warmup: int = 500  # steps of linear warm-up, then cosine to min_lr
-    weight_decay: float = 0.05
-    betas: tuple[float, float] = (0.9, 0.999)
-    eps: float = 1e-8
-    precision: str = "auto"  # auto: bf16 (else fp16) autocast on CUDA, fp32 on CPU; or fp32 / bf16 / fp16
-    grad_clip: float | None = None
-    crop_scale: tuple[float, float] = (0.9, 1.0)
-    hflip: bool = True
-    rot90: bool = True
-    workers: int = 4  # DataLoader workers per rank
-    checkpoint_every: int = 500
-    keep_checkpoints: int = 2
-    log_every: int = 10
-    seed: int = 0
-    device: str = "auto"
+    batch_size: int = TRAIN_DEFAULTS["batch_size"]  # global, across ranks and accumulation steps
+    accum_steps: int = TRAIN_DEFAULTS["accum_steps"]  # micro-batches per optimiser step (features cached)
+    steps: int | None = TRAIN_DEFAULTS["steps"]
+    epochs: float | None = TRAIN_DEFAULTS["epochs"]  # used when steps is None
+    lr: float = TRAIN_DEFAULTS["lr"]
+    min_lr: float = TRAIN_DEFAULTS["min_lr"]
+    warmup: int = TRAIN_DEFAULTS["warmup"]  # steps of linear warm-up, then cosine to min_lr
+    weight_decay: float = TRAIN_DEFAULTS["weight_decay"]
+    betas: tuple[float, float] = tuple(TRAIN_DEFAULTS["betas"])
+    eps: float = TRAIN_DEFAULTS["eps"]
+    precision: str = TRAIN_DEFAULTS["precision"]  # auto: bf16 (else fp16) autocast on CUDA, fp32 on CPU
+    grad_clip: float | None = TRAIN_DEFAULTS["grad_clip"]
+    crop_scale: tuple[float, float] = tuple(TRAIN_DEFAULTS["crop_scale"])
+    hflip: bool = TRAIN_DEFAULTS["hflip"]
+    rot90: bool = TRAIN_DEFAULTS["rot90"]
+    workers: int = TRAIN_DEFAULTS["workers"]  # DataLoader workers per rank
+    checkpoint_every: int = TRAIN_DEFAULTS["checkpoint_every"]
+    keep_checkpoints: int = TRAIN_DEFAULTS["keep_checkpoints"]
+    log_every: int = TRAIN_DEFAULTS["log_every"]
+    seed: int = TRAIN_DEFAULTS["seed"]
+    device: str = TRAIN_DEFAULTS["device"]
 
     def __post_init__(self):
         if self.steps is None and self.epochs is None:

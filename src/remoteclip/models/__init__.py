@@ -1,0 +1,16 @@
+"""open_clip models for training and evaluation alike: the architectures (open_clip's and
+custom ones from config/models/*.json), building one with the right activation and weights
+(`factory`), and writing the plain state dicts we export (`export`).
+
+Training (`remoteclip.train`) and evaluation (`remoteclip.evaluate`) both import from here,
+so scoring a checkpoint never needs the trainer.
+"""
+
+from .configs import (PRETRAINED_TAGS, UnknownArchitecture, check_architecture, config_dirs, register_model_configs,
+                      register_pretrained_tags)
+from .export import export, unwrap
+from .factory import ArchitectureMismatch, build, create, load_checkpoint, uses_quick_gelu
+
+__all__ = ["PRETRAINED_TAGS", "ArchitectureMismatch", "UnknownArchitecture", "build", "check_architecture",
+           "config_dirs", "create", "export", "load_checkpoint", "register_model_configs", "register_pretrained_tags",
+           "unwrap", "uses_quick_gelu"]

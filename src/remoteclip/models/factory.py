@@ -1,0 +1,69 @@
+"""The one way a model is built: open_clip's factory with the activation its weights were
+trained with (QuickGELU rules), then, when given, a checkpoint loaded strictly over it.
+
+A checkpoint is read by `remoteclip.weights` (weights_only=True unless trusted by name)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import open_clip
+import torch
+
+from ..weight_cache import is_checkpoint_path
+from ..weights import read_state_dict
+from .configs import check_architecture
+
+log = logging.getLogger(__name__)
+
+
+class ArchitectureMismatch(RuntimeError):
+    """A checkpoint whose tensors do not fit the architecture it is loaded into."""
+
+
+def uses_quick_gelu(arch: str, pretrained: str | None, force: bool = False) -> bool:
+    """OpenAI's weights were trained with QuickGELU. open_clip 3 builds `ViT-B-32` with GELU
+    even for pretrained="openai" (it only warns), so the tag's own flag decides here."""
+    if force or arch.endswith("-quickgelu"):
+        return True
+    if pretrained and not is_checkpoint_path(pretrained):
+        return bool(open_clip.get_pretrained_cfg(arch, pretrained).get("quick_gelu", False))
+    return False
+
+
+def build(arch: str, pretrained: str | None = None, quick_gelu: bool = False, device: str | torch.device = "cpu",
+          precision: str = "fp32", cache_dir: str | None = None):
+    """(model, train transform, val transform) from open_clip's factory; `pretrained` is a tag
+    whose weights are looked up in `cache_dir` (the weights cache's open_clip folder), or None."""
+    check_architecture(arch)
+    return open_clip.create_model_and_transforms(arch, pretrained=pretrained, device=device,
+                                                 force_quick_gelu=quick_gelu, precision=precision,
+                                                 cache_dir=cache_dir)
+
+
+def load_checkpoint(model: torch.nn.Module, path: str | Path, arch: str, trust: bool = False) -> None:
+    """Load a checkpoint file's state dict strictly into `model` (read safely unless `trust`)."""
+    state = read_state_dict(path, trust)
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise ArchitectureMismatch(f"{path} does not fit architecture {arch}: {str(exc).splitlines()[0]} ...") from None
+
+
+def create(arch: str, pretrained: str | None = None, device: str | torch.device = "cpu",
+           force_quick_gelu: bool = False, precision: str = "fp32", trust_checkpoint: bool = False,
+           cache_dir: str | None = None):
+    """(model, train transform, val transform) as a run starts from them; `pretrained` is a
+    tag (e.g. "openai"), a checkpoint path (read with weights_only=True unless
+    `trust_checkpoint`, see remoteclip.weights), or None for random initialisation."""
+    check_architecture(arch)  # before a missing file: the architecture is the first thing wrong
+    is_file = is_checkpoint_path(pretrained)
+    if is_file and not Path(pretrained).is_file():
+        raise FileNotFoundError(f"checkpoint {pretrained} does not exist")
+    model, train_tf, val_tf = build(arch, None if is_file else pretrained,
+                                    uses_quick_gelu(arch, pretrained, force_quick_gelu), device, precision, cache_dir)
+    if is_file:
+        load_checkpoint(model, pretrained, arch, trust_checkpoint)
+        log.info("loaded %s into %s", pretrained, arch)
+    return model, train_tf, val_tf
