@@ -9,6 +9,8 @@ from remoteclip.logs import rule_log
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 with rule_log(sm.log[0]):
     spec = dataset_spec(sm.wildcards.dataset, sm.params.dataset)
-    settings = B2CSettings(templates=load_templates(sm.input.templates), **{
-        k: tuple(v) if k == "center_region" else v for k, v in sm.params.b2c.items()})
+    settings = B2CSettings(
+        templates=load_templates(sm.input.templates),
+        **{k: tuple(v) if k == "center_region" else v for k, v in sm.params.b2c.items()},
+    )
     b2c_dataset(spec, sm.input.annotations, sm.input.parse_report, settings, sm.output.captions, sm.output.report)

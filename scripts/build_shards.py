@@ -11,5 +11,11 @@ with rule_log(sm.log[0]) as log:
     rows, dropped = read_caption_rows(list(sm.input.captions), removed)
     settings = ShardSettings(seed=sm.params.seed, workers=sm.threads, **sm.params.settings)
     manifest = build_shards(rows, sm.output[0], settings, run=sm.wildcards.run, removed=dropped)
-    log.info("%s: %d samples in %d shards (%d removed by dedup, %d unreadable)", sm.wildcards.run, manifest["total"],
-             len(manifest["shards"]), dropped, manifest["skipped"]["total"])
+    log.info(
+        "%s: %d samples in %d shards (%d removed by dedup, %d unreadable)",
+        sm.wildcards.run,
+        manifest["total"],
+        len(manifest["shards"]),
+        dropped,
+        manifest["skipped"]["total"],
+    )

@@ -16,18 +16,37 @@ with rule_log(sm.log[0]) as log:
     for name, path in zip(sm.params.testsets, sm.input.tests):
         keys, values, _ = read_hashes(path)
         tests[name] = dict(zip(keys, values.tolist()))
-    rows, summary = deduplicate(train, tests, sm.params.threshold, list(sm.params.sources), sm.params.blocks,
-                                sm.params.bits, leak_threshold=sm.params.leak_threshold)
-    summary["settings"] = {"threshold": sm.params.threshold, "leak_threshold": sm.params.leak_threshold,
-                           "rule": "training duplicate when the Hamming distance < threshold; "
-                                   "test leak when the distance to a test image < leak_threshold",
-                           "hash_bits": sm.params.bits, "testsets": list(sm.params.testsets)}
+    rows, summary = deduplicate(
+        train,
+        tests,
+        sm.params.threshold,
+        list(sm.params.sources),
+        sm.params.blocks,
+        sm.params.bits,
+        leak_threshold=sm.params.leak_threshold,
+    )
+    summary["settings"] = {
+        "threshold": sm.params.threshold,
+        "leak_threshold": sm.params.leak_threshold,
+        "rule": "training duplicate when the Hamming distance < threshold; "
+        "test leak when the distance to a test image < leak_threshold",
+        "hash_bits": sm.params.bits,
+        "testsets": list(sm.params.testsets),
+    }
     write_removed(sm.output.removed, rows)
     with open(sm.output.summary, "w") as fh:
         json.dump(summary, fh, indent=1)
     t = summary["thresholds"]
-    log.info("%s: %d of %d training images removed: %d training duplicates (distance < %d), %d test leaks "
-             "(distance < %d; %d of them below %d)", sm.wildcards.run, summary["removed"], summary["images"],
-             t["training_duplicates"]["removed"], t["training_duplicates"]["threshold"], t["test_leaks"]["removed"],
-             t["test_leaks"]["threshold"], t["test_leaks"]["below_duplicate_threshold"],
-             t["training_duplicates"]["threshold"])
+    log.info(
+        "%s: %d of %d training images removed: %d training duplicates (distance < %d), %d test leaks "
+        "(distance < %d; %d of them below %d)",
+        sm.wildcards.run,
+        summary["removed"],
+        summary["images"],
+        t["training_duplicates"]["removed"],
+        t["training_duplicates"]["threshold"],
+        t["test_leaks"]["removed"],
+        t["test_leaks"]["threshold"],
+        t["test_leaks"]["below_duplicate_threshold"],
+        t["training_duplicates"]["threshold"],
+    )

@@ -16,10 +16,23 @@ with rule_log(sm.log[0]) as log:
     texts = dict(np.load(sm.input.texts))
     results = {}
     for task, path in zip(sm.params.tasks, sm.output):
-        result = run(task, sm.wildcards.benchmark, sm.params.model, split, images, texts, sm.params.settings,
-                     results.get("linear_probe"))
+        result = run(
+            task,
+            sm.wildcards.benchmark,
+            sm.params.model,
+            split,
+            images,
+            texts,
+            sm.params.settings,
+            results.get("linear_probe"),
+        )
         results[task] = result
         with open(path, "w") as fh:
             json.dump(result, fh, indent=1, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o))
-        log.info("%s %s %s: %s", sm.wildcards.model, sm.wildcards.benchmark, task,
-                 {k: v for k, v in result["metrics"].items() if not isinstance(v, (dict, list))})
+        log.info(
+            "%s %s %s: %s",
+            sm.wildcards.model,
+            sm.wildcards.benchmark,
+            task,
+            {k: v for k, v in result["metrics"].items() if not isinstance(v, (dict, list))},
+        )

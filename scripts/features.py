@@ -19,9 +19,18 @@ with rule_log(sm.log[0]) as log:
     split = json.load(open(sm.input.split))
     device = device_for(sm.params.device)
     model, preprocess, tokenizer = load(sm.params.model, device, weights_cache=sm.params.weights_cache)
-    images, texts = embed(model, preprocess, tokenizer, split, list(sm.params.templates), list(sm.params.variants),
-                          device, sm.params.batch_size, sm.params.workers,
-                          desc=f"{sm.wildcards.model}/{sm.wildcards.benchmark}")
+    images, texts = embed(
+        model,
+        preprocess,
+        tokenizer,
+        split,
+        list(sm.params.templates),
+        list(sm.params.variants),
+        device,
+        sm.params.batch_size,
+        sm.params.workers,
+        desc=f"{sm.wildcards.model}/{sm.wildcards.benchmark}",
+    )
     np.savez(sm.output.images, **images)
     np.savez(sm.output.texts, **texts)
     log.info("%s on %s: %d images", sm.wildcards.model, sm.wildcards.benchmark, len(images["features"]))

@@ -8,5 +8,11 @@ sm = snakemake  # noqa: F821 (injected by Snakemake)
 with rule_log(sm.log[0]) as log:
     manifest = fetch(sm.params.source, sm.params.cache, sm.params.lock)
     for record in manifest["files"]:
-        log.info("%s: %s (%d bytes, sha256 %s, %s)", manifest["source"], record["path"], record["size"],
-                 record["sha256"], record["verified_by"])
+        log.info(
+            "%s: %s (%d bytes, sha256 %s, %s)",
+            manifest["source"],
+            record["path"],
+            record["size"],
+            record["sha256"],
+            record["verified_by"],
+        )

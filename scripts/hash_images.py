@@ -21,4 +21,4 @@ with rule_log(sm.log[0]):
         with open(sm.input.split) as fh:
             items = protected_regions(json.load(fh))
     hashes, failures = hash_items(items, sm.params.hash_size, sm.threads, desc=f"phash {sm.wildcards.dataset}")
-    write_hashes(sm.output.hashes, hashes, failures, sm.params.hash_size ** 2)
+    write_hashes(sm.output.hashes, hashes, failures, sm.params.hash_size**2)

@@ -14,8 +14,14 @@ def files(value):
 
 with rule_log(sm.log[0]):
     summary = files(sm.input.summary)  # none without evaluation models
-    build_report(Path(sm.output.index).parent, summary=summary[0] if summary else None,
-                 results=files(sm.input.results), models=sm.params.models, runs=sm.params.runs,
-                 benchmarks=sm.params.benchmarks,
-                 captions=files(sm.input.captions), captions_summary=sm.input.captions_summary,
-                 dedup=dict(zip(sm.params.dedup_runs, files(sm.input.dedup))))
+    build_report(
+        Path(sm.output.index).parent,
+        summary=summary[0] if summary else None,
+        results=files(sm.input.results),
+        models=sm.params.models,
+        runs=sm.params.runs,
+        benchmarks=sm.params.benchmarks,
+        captions=files(sm.input.captions),
+        captions_summary=sm.input.captions_summary,
+        dedup=dict(zip(sm.params.dedup_runs, files(sm.input.dedup))),
+    )

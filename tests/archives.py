@@ -19,8 +19,12 @@ def make_rar(path: Path, members: list[tuple[str, bytes, int]]) -> Path:
     date = ((2020 - 1980) << 25) | (1 << 21) | (1 << 16)
     for name, data, method in members:
         raw_name = name.encode()
-        header = struct.pack("<LLBLLBBHL", len(data), len(data), 3, zlib.crc32(data), date, 29,
-                             method, len(raw_name), 0o100644) + raw_name
+        header = (
+            struct.pack(
+                "<LLBLLBBHL", len(data), len(data), 3, zlib.crc32(data), date, 29, method, len(raw_name), 0o100644
+            )
+            + raw_name
+        )
         out += block(0x74, 0x8000, header) + data
     path.write_bytes(out + block(0x7B, 0x4000, b""))
     return path

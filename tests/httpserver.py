@@ -47,7 +47,7 @@ class FixtureServer:
         # A short poll interval keeps shutdown (one poll) from dominating test time.
         self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.02,), daemon=True)
 
-    def __enter__(self) -> "FixtureServer":
+    def __enter__(self) -> FixtureServer:
         self._thread.start()
         return self
 
@@ -128,8 +128,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", "0")
         self.end_headers()
 
-    def _send(self, data: bytes, start: int | None, end: int | None,
-              range_header: str | None, cut: int | None) -> None:
+    def _send(self, data: bytes, start: int | None, end: int | None, range_header: str | None, cut: int | None) -> None:
         status = 200 if start is None else 206
         start = start or 0
         end = len(data) - 1 if end is None else end

@@ -16,8 +16,15 @@ REPO = Path(__file__).resolve().parents[1]
 PEERS = REPO / ".peers"
 
 # numpy < 2.4: CLIP_benchmark's `accuracy` calls float() on a 1-element array, which numpy 2.4 refuses
-CLIP_BENCHMARK = ("clip-benchmark==1.6.2", "scikit-learn==1.9.1", "joblib==1.6.0", "threadpoolctl==3.8.0",
-                  "narwhals==2.29.0", "cloudpickle==3.1.3", "numpy==2.3.5")
+CLIP_BENCHMARK = (
+    "clip-benchmark==1.6.2",
+    "scikit-learn==1.9.1",
+    "joblib==1.6.0",
+    "threadpoolctl==3.8.0",
+    "narwhals==2.29.0",
+    "cloudpickle==3.1.3",
+    "numpy==2.3.5",
+)
 
 
 def install(name: str, requirements: tuple[str, ...]) -> tuple[Path | None, str]:
@@ -26,8 +33,22 @@ def install(name: str, requirements: tuple[str, ...]) -> tuple[Path | None, str]
     done = folder / ".installed"
     if done.is_file() and done.read_text() == "\n".join(requirements):
         return folder, ""
-    proc = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--upgrade",
-                           "--target", str(folder), *requirements], capture_output=True, text=True)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--upgrade",
+            "--target",
+            str(folder),
+            *requirements,
+        ],
+        capture_output=True,
+        text=True,
+    )
     if proc.returncode != 0:
         lines = [line for line in proc.stderr.splitlines() if line.strip() and not line.startswith("WARNING")]
         return None, f"pip could not install {' '.join(requirements)}: {lines[-1] if lines else proc.returncode}"
@@ -38,4 +59,5 @@ def install(name: str, requirements: tuple[str, ...]) -> tuple[Path | None, str]
 def python_path(folder: Path) -> dict[str, str]:
     """The environment of a process that sees the peers folder before the venv."""
     import os
+
     return {**os.environ, "PYTHONPATH": os.pathsep.join([str(folder), *filter(None, [os.environ.get("PYTHONPATH")])])}

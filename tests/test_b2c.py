@@ -95,14 +95,16 @@ def test_same_seed_same_captions_other_seed_differs(b2c_settings):
     a = captions_for(boxes, W, H, b2c_settings, image_rng(b2c_settings, "dota", "P0001.png"))
     b = captions_for(boxes, W, H, b2c_settings, image_rng(b2c_settings, "dota", "P0001.png"))
     assert a == b
-    others = {tuple(captions_for(boxes, W, H, b2c_settings, image_rng(b2c_settings, "dota", f"P{i}.png")))
-              for i in range(10)}
+    others = {
+        tuple(captions_for(boxes, W, H, b2c_settings, image_rng(b2c_settings, "dota", f"P{i}.png"))) for i in range(10)
+    }
     assert len(others) > 1
 
 
 def test_plurals_and_articles_in_captions(b2c_settings):
-    captions = captions_for(boxes_for({"bus": 3, "airplane": 1}, random.Random(0), "center"), W, H, b2c_settings,
-                            random.Random(0))
+    captions = captions_for(
+        boxes_for({"bus": 3, "airplane": 1}, random.Random(0), "center"), W, H, b2c_settings, random.Random(0)
+    )
     assert "3 buses" in captions[0] and "an airplane" in captions[0]
 
 

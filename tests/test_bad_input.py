@@ -37,17 +37,26 @@ def test_malformed_dota_line_names_file_and_line(dota):
     skips = SkipLog()
     records = list(get_parser("dota")(dota, {}, skips))
     assert len(records) == 4
-    assert skips.entries == [{"what": "object", "file": str(label), "line": 2,
-                              "reason": "expected 8 coordinates, a class and a difficult flag, got 5 fields"}]
+    assert skips.entries == [
+        {
+            "what": "object",
+            "file": str(label),
+            "line": 2,
+            "reason": "expected 8 coordinates, a class and a difficult flag, got 5 fields",
+        }
+    ]
     kept = next(r for r in records if r.file_name.endswith(label.stem + ".png"))
     assert len(kept.boxes) == len(lines) - 1
 
 
-@pytest.mark.parametrize("line, message", [
-    ("1 2 3 4 5 6 x 8 plane 0", "non-numeric coordinate"),
-    ("1 2 3 4 5 6 7 8 plane 2", "difficult flag must be 0 or 1"),
-    ("500 500 600 500 600 600 500 600 plane 0", "lies outside"),
-])
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        ("1 2 3 4 5 6 x 8 plane 0", "non-numeric coordinate"),
+        ("1 2 3 4 5 6 7 8 plane 2", "difficult flag must be 0 or 1"),
+        ("500 500 600 500 600 600 500 600 plane 0", "lies outside"),
+    ],
+)
 def test_other_dota_errors(dota, line, message):
     label = _first_label(dota)
     label.write_text(line + "\n")
@@ -59,8 +68,14 @@ def test_empty_dota_file_is_an_image_without_boxes_counted_by_b2c(dota, tmp_path
     _first_label(dota).write_text("")
     spec = dataset_spec("dota", {"group": "DET", "format": "dota", "root": str(dota)})
     convert.parse_dataset(spec, tmp_path / "a.json", tmp_path / "a.report.json")
-    report = convert.b2c_dataset(spec, tmp_path / "a.json", tmp_path / "a.report.json", b2c_settings,
-                                 tmp_path / "c.jsonl", tmp_path / "c.report.json")
+    report = convert.b2c_dataset(
+        spec,
+        tmp_path / "a.json",
+        tmp_path / "a.report.json",
+        b2c_settings,
+        tmp_path / "c.jsonl",
+        tmp_path / "c.report.json",
+    )
     assert report["images"] == 4 and report["skipped"]["no boxes (B2C needs at least one)"] >= 1
     assert report["captioned"] + report["skipped"]["no boxes (B2C needs at least one)"] == 4
 
@@ -73,8 +88,14 @@ def test_corrupt_image_is_a_counted_skip_in_the_summary(dota, tmp_path, b2c_sett
     spec = dataset_spec("dota", {"group": "DET", "format": "dota", "root": str(dota)})
     parsed = convert.parse_dataset(spec, tmp_path / "a.json", tmp_path / "a.report.json")
     assert parsed["images"] == 3 and parsed["skipped"]["total"] == 1
-    convert.b2c_dataset(spec, tmp_path / "a.json", tmp_path / "a.report.json", b2c_settings,
-                        tmp_path / "c.jsonl", tmp_path / "c.report.json")
+    convert.b2c_dataset(
+        spec,
+        tmp_path / "a.json",
+        tmp_path / "a.report.json",
+        b2c_settings,
+        tmp_path / "c.jsonl",
+        tmp_path / "c.report.json",
+    )
     summary = convert.summarize([tmp_path / "c.report.json"], tmp_path / "summary.json")
     reasons = summary["datasets"]["dota"]["skipped"]
     assert any(k.startswith("image: unreadable image") for k in reasons), reasons
@@ -205,8 +226,9 @@ def test_blank_captions_are_counted_skips_in_the_caption_summary(tmp_path):
     data["images"][2]["sentences"][0]["raw"] = "  "
     data["images"][2]["sentences"][0]["tokens"] = []
     path.write_text(json.dumps(data))
-    spec = dataset_spec("rsicd", {"group": "RET", "format": "karpathy", "root": str(root),
-                                  "options": {"images": "RSICD_images"}})
+    spec = dataset_spec(
+        "rsicd", {"group": "RET", "format": "karpathy", "root": str(root), "options": {"images": "RSICD_images"}}
+    )
     report = convert.ret_dataset(spec, tmp_path / "c.jsonl", tmp_path / "c.report.json")
     assert report["images"] == report["captioned"] == 4  # a skipped caption is not a skipped image
     assert report["skipped_total"] == 2
@@ -221,7 +243,8 @@ def test_hf_table_row_with_a_blank_caption_is_a_counted_skip_in_the_caption_summ
     root = tmp_path / "hf"
     (root / "csv_file" / "train").mkdir(parents=True)
     (root / "csv_file" / "train" / "Ret-3_train.csv").write_text(
-        "title\tfilename\na plane .\trsicd_1.png\n  \trsicd_1.png\n\trsicd_1.png\n")
+        "title\tfilename\na plane .\trsicd_1.png\n  \trsicd_1.png\n\trsicd_1.png\n"
+    )
     (root / "data").mkdir()
     Image.new("RGB", (16, 16)).save(root / "data" / "rsicd_1.png")
     spec = dataset_spec("hf", {"group": "RET", "format": "hf_tsv", "root": str(root), "options": {"images": ["data"]}})

@@ -18,8 +18,7 @@ import yaml
 
 from conftest import REPO, SCHEMA
 from httpserver import FixtureServer
-from remoteclip.config import (COMMON_OPTIONS, ConfigError, load_catalogue, resolve_catalogue, resolve_path,
-                               validate)
+from remoteclip.config import COMMON_OPTIONS, ConfigError, load_catalogue, resolve_catalogue, resolve_path, validate
 from remoteclip.download import ManualDownloadRequired, fetch_dataset, parse_gdrive_url, parse_hf_url
 from remoteclip.formats import CAPTION_PARSERS, PARSER_OPTIONS
 from workflow_helpers import snakemake, write_config
@@ -30,8 +29,20 @@ CATALOGUE_SCHEMA = REPO / "workflow" / "schemas" / "datasets.schema.yaml"
 RET3 = {"RSICD", "RSITMD", "UCM-Captions"}
 DET10 = {"DOTA", "DIOR", "HRRSD", "RSOD", "LEVIR", "HRSC2016", "VisDrone", "AU-AIR", "Stanford-Drone", "CARPK"}
 SEG4 = {"iSAID", "LoveDA", "Potsdam", "Vaihingen"}
-CLS12 = {"AID", "EuroSAT", "MLRSNet", "RESISC45", "Optimal-31", "PatternNet", "RSC11", "RSSCN7", "RSI-CB128",
-         "RSI-CB256", "SIRI-WHU", "WHU-RS19"}
+CLS12 = {
+    "AID",
+    "EuroSAT",
+    "MLRSNet",
+    "RESISC45",
+    "Optimal-31",
+    "PatternNet",
+    "RSC11",
+    "RSSCN7",
+    "RSI-CB128",
+    "RSI-CB256",
+    "SIRI-WHU",
+    "WHU-RS19",
+}
 
 
 @pytest.fixture(scope="module")
@@ -106,15 +117,18 @@ def test_image_counts_are_quoted_from_the_reference(catalogue):
     # every pretraining source whose image count the reference gives (LEVIR's two counts
     # disagree six-fold; Stanford Drone's frames are sampled)
     assert set(stated) == (RET3 | DET10 | SEG4 | {"DIOR-torchgeo", "RemoteCLIP-HF", "RemoteCLIP-HF-RET3"}) - {
-        "LEVIR", "Stanford-Drone"}
+        "LEVIR",
+        "Stanford-Drone",
+    }
     for name, images in stated.items():
         assert images["source"].startswith("datasets.md "), name
         tags = catalogue[name]["verified"]
         assert {"image_counts", "split_counts", "counts"} & set(tags), f"{name}: no tag says how sure the count is"
         # a per-split count names the splits as the entry's parser reads them
         if isinstance(images["count"], dict):
-            assert set(catalogue[name]["options"].get("splits") or PARSER_OPTIONS[catalogue[name]["format"]]["splits"]) \
-                <= set(images["count"]), name
+            assert set(
+                catalogue[name]["options"].get("splits") or PARSER_OPTIONS[catalogue[name]["format"]]["splits"]
+            ) <= set(images["count"]), name
     assert stated["DOTA"]["count"] == {"train": 1411, "val": 458, "test": 937}
     assert stated["iSAID"]["count"] == {"train": 1411, "val": 458, "test": 937}
     assert stated["DIOR"]["count"] == 23463 and stated["HRRSD"]["count"] == 21761 and stated["RSOD"]["count"] == 976
@@ -142,20 +156,30 @@ def test_lock_file_is_empty_and_committable():
     assert (REPO / "config" / "datasets.lock.yaml").read_text().startswith("#")
 
 
-@pytest.mark.parametrize("change, message", [
-    (lambda d: d["datasets"]["DOTA"].update(formt="dota"), "DOTA.formt: unknown key (did you mean 'format'?)"),
-    (lambda d: d["datasets"]["LoveDA"].pop("format"), "LoveDA: 'format' is a required property"),
-    (lambda d: d["datasets"]["AID"].update(format="class_folder"),
-     "AID.format: 'class_folder' is not a registered parser (did you mean 'class_folders'?)"),
-    (lambda d: d["datasets"]["DOTA"]["options"].update(splitz=["train"]),
-     "DOTA.options.splitz: unknown option for format 'dota' (did you mean 'splits'?)"),
-    (lambda d: d["datasets"]["RSICD"].update(format="dota"), "RSICD.format: group RET needs a caption format"),
-    (lambda d: d["datasets"]["DOTA"].pop("files"), "DOTA: lists no files"),
-    (lambda d: d["datasets"]["DOTA"]["files"][0].update(md5="xyz"), "DOTA.files.0.md5: 'xyz' does not match"),
-    (lambda d: d["datasets"]["AID"].pop("classes"), "AID: 'classes' is a required property"),
-    (lambda d: d["datasets"]["AID"]["verified"].update(classes="sure"), "AID.verified.classes: 'sure' is not one of"),
-    (lambda d: d["datasets"]["DOTA"]["images"].pop("source"), "DOTA.images: 'source' is a required property"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda d: d["datasets"]["DOTA"].update(formt="dota"), "DOTA.formt: unknown key (did you mean 'format'?)"),
+        (lambda d: d["datasets"]["LoveDA"].pop("format"), "LoveDA: 'format' is a required property"),
+        (
+            lambda d: d["datasets"]["AID"].update(format="class_folder"),
+            "AID.format: 'class_folder' is not a registered parser (did you mean 'class_folders'?)",
+        ),
+        (
+            lambda d: d["datasets"]["DOTA"]["options"].update(splitz=["train"]),
+            "DOTA.options.splitz: unknown option for format 'dota' (did you mean 'splits'?)",
+        ),
+        (lambda d: d["datasets"]["RSICD"].update(format="dota"), "RSICD.format: group RET needs a caption format"),
+        (lambda d: d["datasets"]["DOTA"].pop("files"), "DOTA: lists no files"),
+        (lambda d: d["datasets"]["DOTA"]["files"][0].update(md5="xyz"), "DOTA.files.0.md5: 'xyz' does not match"),
+        (lambda d: d["datasets"]["AID"].pop("classes"), "AID: 'classes' is a required property"),
+        (
+            lambda d: d["datasets"]["AID"]["verified"].update(classes="sure"),
+            "AID.verified.classes: 'sure' is not one of",
+        ),
+        (lambda d: d["datasets"]["DOTA"]["images"].pop("source"), "DOTA.images: 'source' is a required property"),
+    ],
+)
 def test_invalid_catalogue_errors_name_the_entry_and_key(tmp_path, change, message):
     doc = catalogue_doc()
     change(doc)
@@ -175,12 +199,14 @@ def resolved(datasets: dict, **top) -> dict:
 
 
 def test_config_takes_group_format_and_options_from_the_catalogue():
-    config = resolved({
-        "DOTA": {"catalogue": "DOTA"},
-        "LoveDA": {"catalogue": "LoveDA", "options": {"tile": 512}},       # merged key by key
-        "count": {"catalogue": "RemoteCount-DOTA-val", "options": {"splits": ["val", "train"]}},
-        "dota_as_count": {"catalogue": "DOTA", "group": "COUNT"},           # config wins
-    })
+    config = resolved(
+        {
+            "DOTA": {"catalogue": "DOTA"},
+            "LoveDA": {"catalogue": "LoveDA", "options": {"tile": 512}},  # merged key by key
+            "count": {"catalogue": "RemoteCount-DOTA-val", "options": {"splits": ["val", "train"]}},
+            "dota_as_count": {"catalogue": "DOTA", "group": "COUNT"},  # config wins
+        }
+    )
     d = config["datasets"]
     assert (d["DOTA"]["group"], d["DOTA"]["format"]) == ("DET", "dota")
     assert d["DOTA"]["options"]["labels"] == "{split}/annotations/version1.0/*.txt"
@@ -188,27 +214,43 @@ def test_config_takes_group_format_and_options_from_the_catalogue():
     assert d["count"]["options"]["splits"] == ["val", "train"] and d["count"]["group"] == "COUNT"
     assert d["dota_as_count"]["group"] == "COUNT"
     from remoteclip.config import dataset_specs
+
     specs = dataset_specs(config)
     assert specs["DOTA"].root == Path("data/raw/DOTA") and specs["DOTA"].format == "dota"
 
 
 def test_config_without_catalogue_datasets_needs_no_catalogue_file():
-    config = validate({"catalogue": "/nonexistent/datasets.yaml",
-                       "datasets": {"x": {"group": "DET", "format": "dota", "synthetic": {"writer": "dota", "images": 2}}}},
-                      SCHEMA)
+    config = validate(
+        {
+            "catalogue": "/nonexistent/datasets.yaml",
+            "datasets": {"x": {"group": "DET", "format": "dota", "synthetic": {"writer": "dota", "images": 2}}},
+        },
+        SCHEMA,
+    )
     assert resolve_catalogue(config, REPO) == {}
     assert {k: config["download"][k] for k in ("lock", "retries", "timeout", "unpack")} == {
-        "lock": "config/datasets.lock.yaml", "retries": 5, "timeout": 60, "unpack": "job"}
+        "lock": "config/datasets.lock.yaml",
+        "retries": 5,
+        "timeout": 60,
+        "unpack": "job",
+    }
 
 
-@pytest.mark.parametrize("datasets, message", [
-    ({"d": {"catalogue": "DOTTA"}}, "datasets.d.catalogue: 'DOTTA' is not an entry of"),
-    ({"d": {"catalogue": "DOTA", "options": {"splitz": []}}},
-     "datasets.d.options.splitz: unknown option for format 'dota' (did you mean 'splits'?)"),
-    ({"d": {"catalogue": "RSICD", "format": "dota"}}, "datasets.d.format: group RET needs a caption format"),
-    ({"d": {"catalogue": "DOTA", "synthetic": {"writer": "dota", "images": 2}}},
-     "datasets.d: give either 'synthetic' (render it) or 'catalogue' (download it), not both"),
-])
+@pytest.mark.parametrize(
+    "datasets, message",
+    [
+        ({"d": {"catalogue": "DOTTA"}}, "datasets.d.catalogue: 'DOTTA' is not an entry of"),
+        (
+            {"d": {"catalogue": "DOTA", "options": {"splitz": []}}},
+            "datasets.d.options.splitz: unknown option for format 'dota' (did you mean 'splits'?)",
+        ),
+        ({"d": {"catalogue": "RSICD", "format": "dota"}}, "datasets.d.format: group RET needs a caption format"),
+        (
+            {"d": {"catalogue": "DOTA", "synthetic": {"writer": "dota", "images": 2}}},
+            "datasets.d: give either 'synthetic' (render it) or 'catalogue' (download it), not both",
+        ),
+    ],
+)
 def test_config_errors_after_resolution_are_named(datasets, message):
     with pytest.raises(ConfigError, match="did you mean 'DOTA'" if "DOTTA" in str(datasets) else None) as err:
         resolved(datasets)
@@ -260,6 +302,7 @@ def zipped(files: dict[str, bytes]) -> bytes:
 
 def png(size=(64, 48)) -> bytes:
     from PIL import Image
+
     buf = io.BytesIO()
     Image.new("RGB", size, (90, 120, 60)).save(buf, format="PNG")
     return buf.getvalue()
@@ -267,14 +310,18 @@ def png(size=(64, 48)) -> bytes:
 
 # torchgeo's DOTA layout: {split}/images/ and {split}/annotations/version1.0/
 DOTA_IMAGES = targz({"train/images/P0000.png": png(), "train/images/P0001.png": png()})
-DOTA_LABELS = targz({
-    "train/annotations/version1.0/P0000.txt":
-        b"imagesource:GoogleEarth\ngsd:0.146\n10 10 30 10 30 20 10 20 plane 0\n40 30 50 30 50 40 40 40 ship 1\n",
-    "train/annotations/version1.0/P0001.txt": b"5 5 15 5 15 15 5 15 small-vehicle 0\n",
-})
+DOTA_LABELS = targz(
+    {
+        "train/annotations/version1.0/P0000.txt": b"imagesource:GoogleEarth\ngsd:0.146\n10 10 30 10 30 20 10 20 plane 0\n40 30 50 30 50 40 40 40 ship 1\n",
+        "train/annotations/version1.0/P0001.txt": b"5 5 15 5 15 15 5 15 small-vehicle 0\n",
+    }
+)
 # the HF release: tab-separated tables with a BOM, images zipped
-HF_TABLE = ("\ufefftitle\tfilename\n" + "".join(f"a plane number {i} .\trsicd_airport_1.png\n" for i in range(5))
-            + "".join(f"a farm {i} .\tucm_7.png\n" for i in range(5))).encode()
+HF_TABLE = (
+    "\ufefftitle\tfilename\n"
+    + "".join(f"a plane number {i} .\trsicd_airport_1.png\n" for i in range(5))
+    + "".join(f"a farm {i} .\tucm_7.png\n" for i in range(5))
+).encode()
 HF_IMAGES = zipped({"Ret-3_train/rsicd_airport_1.png": png((16, 16)), "Ret-3_train/ucm_7.png": png((16, 16))})
 
 
@@ -290,44 +337,66 @@ def served_catalogue(server: FixtureServer, path: Path) -> Path:
     for name in ("DOTA", "RemoteCLIP-HF-RET3"):
         del doc["datasets"][name]["images"]
     dota["files"] = [
-        {"name": "dotav1.0_images_train.tar.gz", "urls": [server.add("dota/images.tar.gz", DOTA_IMAGES)],
-         "md5": md5(DOTA_IMAGES)},
+        {
+            "name": "dotav1.0_images_train.tar.gz",
+            "urls": [server.add("dota/images.tar.gz", DOTA_IMAGES)],
+            "md5": md5(DOTA_IMAGES),
+        },
         # no checksum: trusted on first use, recorded in the lock file
         {"name": "dotav1.0_annotations_train.tar.gz", "urls": [server.add("dota/labels.tar.gz", DOTA_LABELS)]},
     ]
     hf = doc["datasets"]["RemoteCLIP-HF-RET3"]
     hf["files"] = [
-        {"name": "Ret-3_train.csv", "urls": [server.add("hf/Ret-3_train.csv", HF_TABLE)], "extract": False,
-         "subdir": "csv_file/train"},
+        {
+            "name": "Ret-3_train.csv",
+            "urls": [server.add("hf/Ret-3_train.csv", HF_TABLE)],
+            "extract": False,
+            "subdir": "csv_file/train",
+        },
         {"name": "Ret-3_train.zip", "urls": [server.add("hf/Ret-3_train.zip", HF_IMAGES)], "subdir": "data"},
     ]
     doc["datasets"]["ManualSet"] = {
-        **copy.deepcopy(dota), "title": "a dataset behind a request form",
+        **copy.deepcopy(dota),
+        "title": "a dataset behind a request form",
         "files": [],
-        "manual": {"instructions": "Fill in the request form; the link arrives by e-mail.",
-                   "files": [{"name": "labels-by-request.tar.gz", "from": "https://example.org/request-form",
-                              "md5": md5(DOTA_LABELS)}]},
+        "manual": {
+            "instructions": "Fill in the request form; the link arrives by e-mail.",
+            "files": [
+                {
+                    "name": "labels-by-request.tar.gz",
+                    "from": "https://example.org/request-form",
+                    "md5": md5(DOTA_LABELS),
+                }
+            ],
+        },
     }
     del doc["datasets"]["ManualSet"]["files"]
     return write_catalogue(path, doc)
 
 
 def workflow_config(workdir: Path, catalogue: Path, datasets: dict) -> Path:
-    return write_config(workdir, {
-        "catalogue": str(catalogue),
-        "download": {"lock": str(workdir / "datasets.lock.yaml"), "retries": 1, "timeout": 10},
-        "datasets": datasets,
-        "b2c": {"templates": str(REPO / "config" / "b2c_templates.yaml")},
-    })
+    return write_config(
+        workdir,
+        {
+            "catalogue": str(catalogue),
+            "download": {"lock": str(workdir / "datasets.lock.yaml"), "retries": 1, "timeout": 10},
+            "datasets": datasets,
+            "b2c": {"templates": str(REPO / "config" / "b2c_templates.yaml")},
+        },
+    )
 
 
 def test_download_then_parse_a_catalogue_dataset(tmp_path):
     with FixtureServer() as server:
         catalogue = served_catalogue(server, tmp_path / "datasets.yaml")
-        config = workflow_config(tmp_path, catalogue, {
-            "DOTA": {"catalogue": "DOTA"},
-            "HF": {"catalogue": "RemoteCLIP-HF-RET3", "options": {"splits": ["train"]}},
-        })
+        config = workflow_config(
+            tmp_path,
+            catalogue,
+            {
+                "DOTA": {"catalogue": "DOTA"},
+                "HF": {"catalogue": "RemoteCLIP-HF-RET3", "options": {"splits": ["train"]}},
+            },
+        )
         dry = snakemake(tmp_path, config, "-n")
         assert "download" in dry.stdout and "parse" in dry.stdout and "ret_captions" in dry.stdout
         assert server.log == []  # a dry run fetches nothing
@@ -359,8 +428,11 @@ def test_fetching_needs_the_network_and_verifying_and_unpacking_do_not(tmp_path)
         config = workflow_config(tmp_path, catalogue, {"DOTA": {"catalogue": "DOTA"}})
         snakemake(tmp_path, config, "data/archives/DOTA/.fetched")
         archives = tmp_path / "data" / "archives" / "DOTA"
-        assert sorted(p.name for p in archives.iterdir()) == [".fetched", "dotav1.0_annotations_train.tar.gz",
-                                                              "dotav1.0_images_train.tar.gz"]
+        assert sorted(p.name for p in archives.iterdir()) == [
+            ".fetched",
+            "dotav1.0_annotations_train.tar.gz",
+            "dotav1.0_images_train.tar.gz",
+        ]
         assert not (tmp_path / "data" / "raw" / "DOTA").exists()  # nothing verified or unpacked yet
         assert not (tmp_path / "datasets.lock.yaml").exists()
     # the server is gone: the job verifies (recording the unpublished checksum) and unpacks offline
@@ -371,6 +443,7 @@ def test_fetching_needs_the_network_and_verifying_and_unpacking_do_not(tmp_path)
 
 def test_a_fetched_file_that_fails_its_checksum_is_set_aside_and_fetched_again(tmp_path):
     from remoteclip.download import ChecksumError, fetch_archives, install_archives
+
     with FixtureServer() as server:
         catalogue = served_catalogue(server, tmp_path / "datasets.yaml")
         entry = yaml.safe_load(catalogue.read_text())["datasets"]["DOTA"]

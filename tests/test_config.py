@@ -40,8 +40,10 @@ def test_wrong_type_and_bad_enum_are_named():
 
 
 def test_snakemake_reports_config_errors_readably(tmp_path):
-    path = write_config(tmp_path, {"datasets": {"a": {"group": "DET", "format": "dota", "synthetic": {"writer": "dota",
-                                                                                                          "images": "ten"}}}})
+    path = write_config(
+        tmp_path,
+        {"datasets": {"a": {"group": "DET", "format": "dota", "synthetic": {"writer": "dota", "images": "ten"}}}},
+    )
     proc = snakemake(tmp_path, path, "-n", check=False)
     assert proc.returncode != 0
     assert "datasets.a.synthetic.images: 'ten' is not of type 'integer'" in proc.stdout + proc.stderr
@@ -49,8 +51,10 @@ def test_snakemake_reports_config_errors_readably(tmp_path):
 
 # ---------------------------------------------------------------- defaults live in the schema
 
+
 def test_schema_defaults_are_what_the_validator_fills_in():
     from remoteclip import schema
+
     config = validate({"runs": {"r": {"sources": ["@RET"]}}}, SCHEMA)
     assert schema.SCHEMA == SCHEMA
     assert config["runs"]["r"]["train"] == schema.defaults("$defs.train")
@@ -82,8 +86,11 @@ def test_code_defaults_are_the_schema_defaults():
     assert as_schema(dataclasses.asdict(TrainSettings())) == train
     assert as_schema(dataclasses.asdict(ModelSettings())) == schema.defaults("$defs.model")
     augment = Augment()
-    assert [list(augment.crop_scale), augment.hflip, augment.rot90] == [train["crop_scale"], train["hflip"],
-                                                                        train["rot90"]]
+    assert [list(augment.crop_scale), augment.hflip, augment.rot90] == [
+        train["crop_scale"],
+        train["hflip"],
+        train["rot90"],
+    ]
     b2c = as_schema(dataclasses.asdict(B2CSettings({})))
     assert b2c == {**schema.defaults("b2c"), "templates": {}}
     shards = dataclasses.asdict(ShardSettings())
@@ -105,19 +112,26 @@ def _with_schema(tmp_path, edit, code: str) -> str:
     import os
     import subprocess
     import sys
+
     changed = yaml.safe_load(SCHEMA.read_text())
     edit(changed)
     path = tmp_path / "config.schema.yaml"
     path.write_text(yaml.safe_dump(changed, sort_keys=False))
     prelude = f"import remoteclip.schema, pathlib; remoteclip.schema.SCHEMA = pathlib.Path({str(path)!r})\n"
-    proc = subprocess.run([sys.executable, "-c", prelude + code], capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "PYTHONPATH": str(REPO / "src")})
+    proc = subprocess.run(
+        [sys.executable, "-c", prelude + code],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(REPO / "src")},
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc.stdout.strip()
 
 
 def test_a_training_default_changed_in_the_schema_changes_the_crops(tmp_path):
     """train.crop_scale: the validated run, its settings and the augmentation all follow the schema."""
+
     def small_crops(schema):
         schema["$defs"]["train"]["properties"]["crop_scale"]["default"] = [0.25, 0.25]
 
@@ -141,6 +155,7 @@ print(json.dumps({"validated": run["train"]["crop_scale"], "settings": train.cro
 
 def test_an_evaluation_default_changed_in_the_schema_changes_the_knn_vote(tmp_path):
     """evaluation.knn.k: the validated config, the k-NN task and knn_predict's default follow the schema."""
+
     def one_neighbour(schema):
         schema["properties"]["evaluation"]["properties"]["knn"]["properties"]["k"]["default"] = 1
 

@@ -9,8 +9,19 @@ import pytest
 from PIL import Image, ImageEnhance
 
 from conftest import synthesize_dataset
-from remoteclip.dedup import (brute_pairs_within, deduplicate, duplicate_groups, hash_items, pairs_across,
-                              pairs_within, phash, read_hashes, read_removed, write_hashes, write_removed)
+from remoteclip.dedup import (
+    brute_pairs_within,
+    deduplicate,
+    duplicate_groups,
+    hash_items,
+    pairs_across,
+    pairs_within,
+    phash,
+    read_hashes,
+    read_removed,
+    write_hashes,
+    write_removed,
+)
 from remoteclip.synthetic.scenes import SCENES, render_scene
 
 
@@ -23,8 +34,9 @@ def planted(rng, n, close_pairs, max_flip):
     return hashes
 
 
-@pytest.mark.parametrize("seed, max_distance, blocks", [(0, 1, None), (1, 2, None), (2, 3, None), (3, 1, 4), (4, 0, 1),
-                                                         (5, 3, 8)])
+@pytest.mark.parametrize(
+    "seed, max_distance, blocks", [(0, 1, None), (1, 2, None), (2, 3, None), (3, 1, 4), (4, 0, 1), (5, 3, 8)]
+)
 def test_block_search_equals_brute_force(seed, max_distance, blocks):
     rng = np.random.default_rng(seed)
     hashes = planted(rng, 3000, 300, max_distance + 2)
@@ -50,15 +62,21 @@ def test_too_few_blocks_is_refused():
 
 def _scene_images(n, offset=0):
     kinds = list(SCENES)
-    return [Image.fromarray(render_scene(np.random.default_rng(offset + i), kinds[i % len(kinds)], 128).image)
-            for i in range(n)]
+    return [
+        Image.fromarray(render_scene(np.random.default_rng(offset + i), kinds[i % len(kinds)], 128).image)
+        for i in range(n)
+    ]
 
 
 def _near_copies(image):
     small = image.resize((96, 96), Image.Resampling.BICUBIC).resize((128, 128), Image.Resampling.BICUBIC)
     buf = io.BytesIO()
     image.save(buf, "JPEG", quality=60)
-    return {"rescaled": small, "recompressed": Image.open(buf), "brightened": ImageEnhance.Brightness(image).enhance(1.05)}
+    return {
+        "rescaled": small,
+        "recompressed": Image.open(buf),
+        "brightened": ImageEnhance.Brightness(image).enhance(1.05),
+    }
 
 
 def test_planted_near_duplicates_found_and_distinct_images_not():
@@ -123,7 +141,9 @@ def test_test_split_image_in_training_source_is_removed_and_listed(tmp_path):
     write_removed(tmp_path / "removed.tsv", rows)
     assert read_removed(tmp_path / "removed.tsv") == {f"dota:{leaked}"}
     assert rows[0]["collides_with"] == f"rsicd:{test_files[2].name}" and rows[0]["reason"] == "test leak: rsicd"
-    assert summary["pairs"] == [{"source": "dota", "collides_with": "rsicd", "reason": "test leak: rsicd", "removed": 1}]
+    assert summary["pairs"] == [
+        {"source": "dota", "collides_with": "rsicd", "reason": "test leak: rsicd", "removed": 1}
+    ]
 
 
 def test_unreadable_image_is_reported_not_hashed(tmp_path):
@@ -136,6 +156,7 @@ def test_unreadable_image_is_reported_not_hashed(tmp_path):
 
 
 # --- groups without m x m pairs, the leak threshold, the reasons recorded ----------------------
+
 
 def brute_groups(hashes, max_distance):
     """Reference components: every pair compared, plain union-find, label = smallest member."""
@@ -164,6 +185,7 @@ def test_bucket_heavy_groups_equal_brute_force(max_distance):
 
 def test_fifty_thousand_equal_hashes_form_one_group_in_small_memory():
     import tracemalloc
+
     rng = np.random.default_rng(0)
     others = planted(rng, 2000, 100, 1)
     hashes = np.concatenate([np.full(50_000, 0xAAAA5555AAAA5555, np.uint64), others])
@@ -206,31 +228,38 @@ def test_leak_threshold_catches_rescaled_copies_the_paper_threshold_misses():
     assert {(r["image"], r["collides_with"]) for r in leak} == {(f"s:{i}", f"t:{i}") for i in range(20)}
     assert summary["thresholds"] == {
         "training_duplicates": {"threshold": 2, "removed": 0},
-        "test_leaks": {"threshold": 10, "removed": 20, "below_duplicate_threshold": len(paper)}}
+        "test_leaks": {"threshold": 10, "removed": 20, "below_duplicate_threshold": len(paper)},
+    }
 
 
 def test_duplicates_of_a_leaked_image_name_the_image_the_group_keeps():
     train = {"a:1.png": 7, "a:2.png": 7, "b:3.png": 7, "b:4.png": 100}
-    rows, _ = deduplicate(train, {"bench": {"bench:x.png": 7}}, threshold=2, source_order=["a", "b"],
-                          leak_threshold=1)
+    rows, _ = deduplicate(train, {"bench": {"bench:x.png": 7}}, threshold=2, source_order=["a", "b"], leak_threshold=1)
     by_image = {r["image"]: r for r in rows}
     # all three share the test image's hash: all are leaks, nothing is "a duplicate of a removed image"
-    assert {k: r["reason"] for k, r in by_image.items()} == {k: "test leak: bench" for k in ("a:1.png", "a:2.png",
-                                                                                              "b:3.png")}
+    assert {k: r["reason"] for k, r in by_image.items()} == {
+        k: "test leak: bench" for k in ("a:1.png", "a:2.png", "b:3.png")
+    }
     # only the group's first image is a leak (the leak threshold is stricter than the duplicates')
     train = {"a:1.png": 0b0011, "a:2.png": 0b0000, "b:3.png": 0b0000}
-    rows, _ = deduplicate(train, {"bench": {"bench:x.png": 0b0111}}, threshold=3, source_order=["a", "b"],
-                          leak_threshold=2)
+    rows, _ = deduplicate(
+        train, {"bench": {"bench:x.png": 0b0111}}, threshold=3, source_order=["a", "b"], leak_threshold=2
+    )
     by_image = {r["image"]: (r["reason"], r["collides_with"]) for r in rows}
-    assert by_image == {"a:1.png": ("test leak: bench", "bench:x.png"),
-                        "b:3.png": ("training duplicate", "a:2.png")}  # a:2 is kept, not the leaked a:1
+    assert by_image == {
+        "a:1.png": ("test leak: bench", "bench:x.png"),
+        "b:3.png": ("training duplicate", "a:2.png"),
+    }  # a:2 is kept, not the leaked a:1
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"threshold": 0}, r"dedup threshold must be an integer in \[1, 64\]"),
-    ({"threshold": 2, "leak_threshold": 65}, r"leak threshold must be an integer in \[1, 64\].*65"),
-    ({"threshold": 2, "leak_threshold": 0}, r"leak threshold must be an integer in \[1, 64\].*got 0"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"threshold": 0}, r"dedup threshold must be an integer in \[1, 64\]"),
+        ({"threshold": 2, "leak_threshold": 65}, r"leak threshold must be an integer in \[1, 64\].*65"),
+        ({"threshold": 2, "leak_threshold": 0}, r"leak threshold must be an integer in \[1, 64\].*got 0"),
+    ],
+)
 def test_thresholds_outside_the_hash_are_refused(kwargs, message):
     with pytest.raises(ValueError, match=message):
         deduplicate({"a:1": 1}, {}, source_order=["a"], **kwargs)
@@ -238,29 +267,36 @@ def test_thresholds_outside_the_hash_are_refused(kwargs, message):
 
 # --- what is protected is what is scored: the split files ----------------------------------------
 
+
 def _spec(name, group, fmt, root, options=None):
     from remoteclip.config import DatasetSpec
-    return DatasetSpec(name=name, group=group, format=fmt, root=root, options=options or {}, synthetic=None,
-                       strict=False)
+
+    return DatasetSpec(
+        name=name, group=group, format=fmt, root=root, options=options or {}, synthetic=None, strict=False
+    )
 
 
 @pytest.fixture(scope="module")
 def split_files(tmp_path_factory):
     """One split file of each kind, as rule eval_split writes them (evaluate.sets.build)."""
     from remoteclip.evaluate.sets import build
+
     root = tmp_path_factory.mktemp("splits")
     synthesize_dataset(root / "scenes", "class_folders", 40, size=48, scenes=["airport", "beach", "forest"])
     synthesize_dataset(root / "rsicd", "karpathy", 20, size=48, splits={"train": 0.5, "test": 0.5})
     synthesize_dataset(root / "count", "count", 12, splits={"val": 1.0})
     counting = {"classes": None, "min_count": 1, "max_count": 10, "tile": 96, "square": "center"}
-    specs = [_spec("scenes", "CLS", "class_folders", root / "scenes"),
-             _spec("rsicd", "RET", "karpathy", root / "rsicd"),
-             _spec("count", "COUNT", "dota", root / "count", {"splits": ["val"]})]
+    specs = [
+        _spec("scenes", "CLS", "class_folders", root / "scenes"),
+        _spec("rsicd", "RET", "karpathy", root / "rsicd"),
+        _spec("count", "COUNT", "dota", root / "count", {"splits": ["val"]}),
+    ]
     return {s.name: json.loads(json.dumps(build(s, None, 0.8, counting))) for s in specs}  # as read from JSON
 
 
 def test_dedup_hashes_exactly_the_test_images_and_crops_of_each_split_file(split_files):
     from remoteclip.evaluate.scored import protected_regions
+
     cls, ret, count = split_files["scenes"], split_files["rsicd"], split_files["count"]
     assert cls["train"] and cls["test"] and any(s["crop"] for s in count["samples"])  # something to tell apart
 
@@ -269,11 +305,13 @@ def test_dedup_hashes_exactly_the_test_images_and_crops_of_each_split_file(split
 
     assert protected(cls) == {f"scenes:{f}": (f"{cls['root']}/{f}", None) for f, _ in cls["test"]}
     assert protected(ret) == {f"rsicd:{f}": (f"{ret['root']}/{f}", None) for f in ret["images"]}
-    assert set(protected(count).values()) == {(f"{count['root']}/{s['image']}", tuple(s["crop"]) if s["crop"] else None)
-                                              for s in count["samples"]}
+    assert set(protected(count).values()) == {
+        (f"{count['root']}/{s['image']}", tuple(s["crop"]) if s["crop"] else None) for s in count["samples"]
+    }
     assert len(protected(count)) == len({(s["image"], str(s["crop"])) for s in count["samples"]})
     # the same regions the features rule embeds for the tasks to score (CLS: its test part)
     from remoteclip.evaluate.scored import scored_items
+
     for split in split_files.values():
         items, arrays = scored_items(split)
         test = [item for item, is_test in zip(items, arrays.get("is_test", [True] * len(items))) if is_test]
@@ -285,11 +323,16 @@ def test_dedup_hashes_exactly_the_test_images_and_crops_of_each_split_file(split
 
 def test_a_padded_counting_sample_is_hashed_once_as_its_unpadded_crop(tmp_path):
     from remoteclip.evaluate.scored import protected_regions
+
     _scene_images(1)[0].resize((120, 80)).save(tmp_path / "scene.png")
     sample = {"image": "scene.png", "crop": [10, 0, 100, 80], "pad": True, "count": 2}
-    split = {"benchmark": "count", "group": "COUNT", "root": str(tmp_path),
-             "samples": [{**sample, "category": "ship"}, {**sample, "category": "plane"}]}
-    (key, path, crop), = protected_regions(split)  # two classes counted in one region: one region
+    split = {
+        "benchmark": "count",
+        "group": "COUNT",
+        "root": str(tmp_path),
+        "samples": [{**sample, "category": "ship"}, {**sample, "category": "plane"}],
+    }
+    ((key, path, crop),) = protected_regions(split)  # two classes counted in one region: one region
     assert (key, path, crop) == ("count:scene.png#10_0_100_80", f"{tmp_path}/scene.png", (10, 0, 100, 80))
     hashes, _ = hash_items(protected_regions(split))
     assert hashes[key] == phash(Image.open(path).convert("RGB").crop((10, 0, 110, 80)))
@@ -297,10 +340,18 @@ def test_a_padded_counting_sample_is_hashed_once_as_its_unpadded_crop(tmp_path):
 
 def test_hash_test_split_reads_the_split_file_eval_split_writes(tmp_path):
     from workflow_helpers import snakemake, tiny_config, write_config
+
     config = tiny_config(tmp_path)
     config["datasets"] = {"t_rsicd": config["datasets"]["t_rsicd"]}
     config["evaluation"] = {"benchmarks": []}  # protected, not scored: its split file is written all the same
-    proc = snakemake(tmp_path, write_config(tmp_path, config), "-n", "--quiet", "rules", "--",
-                     "results/dedup/hashes/t_rsicd.test.tsv")
+    proc = snakemake(
+        tmp_path,
+        write_config(tmp_path, config),
+        "-n",
+        "--quiet",
+        "rules",
+        "--",
+        "results/dedup/hashes/t_rsicd.test.tsv",
+    )
     jobs = set(re.findall(r"^(\w+) +\d+$", proc.stdout + proc.stderr, re.MULTILINE)) - {"total"}  # the job table
     assert jobs == {"synthesize", "eval_split", "hash_test_split"}, proc.stdout + proc.stderr

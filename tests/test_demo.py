@@ -24,8 +24,16 @@ pytestmark = pytest.mark.slow
 def reduced_demo(workdir: Path) -> dict:
     """config/config.yaml with fewer images and steps, templates copied so a test may edit them."""
     config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
-    sizes = {"demo_dota": 900, "demo_dior": 500, "demo_isaid": 40, "demo_potsdam": 12, "demo_loveda": 120,
-             "demo_rsicd": 1100, "demo_scenes": 510, "demo_count": 250}
+    sizes = {
+        "demo_dota": 900,
+        "demo_dior": 500,
+        "demo_isaid": 40,
+        "demo_potsdam": 12,
+        "demo_loveda": 120,
+        "demo_rsicd": 1100,
+        "demo_scenes": 510,
+        "demo_count": 250,
+    }
     for name, n in sizes.items():
         config["datasets"][name]["synthetic"]["images"] = n
     # the learning check compares a run with its initialisation; the RET-only run is the demo's
@@ -94,8 +102,11 @@ def test_editing_a_b2c_template_reruns_b2c_and_downstream_only(demo):
 
 
 def _digests(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file() and ".snakemake_timestamp" not in p.name}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and ".snakemake_timestamp" not in p.name
+    }
 
 
 def test_dvc_round_trip_restores_artifacts_and_snakemake_has_nothing_to_do(demo):

@@ -73,8 +73,11 @@ def entry_for(url: str | list[str], **checksums) -> dict:
 
 
 def extracted(root: Path) -> dict[str, bytes]:
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*"))
-            if p.is_file() and ".archives" not in p.parts and p.name != ".verified"}
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and ".archives" not in p.parts and p.name != ".verified"
+    }
 
 
 # ---- fetch_file -----------------------------------------------------------------------------
@@ -152,8 +155,9 @@ def test_not_found_is_not_retried(server, tmp_path):
     assert len(server.requests_for("missing.zip")) == 1
 
 
-@pytest.mark.parametrize("value, wait", [("7", 7.0), (" 3 ", 3.0), ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0),
-                                         ("soon", None), (None, None)])
+@pytest.mark.parametrize(
+    "value, wait", [("7", 7.0), (" 3 ", 3.0), ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0), ("soon", None), (None, None)]
+)
 def test_retry_after_is_read_in_seconds_or_as_an_http_date(value, wait):
     import requests
 
@@ -184,10 +188,18 @@ def test_existing_verified_file_is_not_downloaded_again(server, tmp_path):
 def test_hf_urls_are_parsed():
     ref = parse_hf_url("hf://datasets/torchgeo/dior/Images/train.zip@4f2e1c0")
     assert (ref.repo_type, ref.repo_id, ref.filename, ref.revision) == (
-        "dataset", "torchgeo/dior", "Images/train.zip", "4f2e1c0")
+        "dataset",
+        "torchgeo/dior",
+        "Images/train.zip",
+        "4f2e1c0",
+    )
     ref = parse_hf_url("hf://models/chendelong/RemoteCLIP@main/RemoteCLIP-ViT-B-32.pt")
     assert (ref.repo_type, ref.repo_id, ref.filename, ref.revision) == (
-        "model", "chendelong/RemoteCLIP", "RemoteCLIP-ViT-B-32.pt", "main")
+        "model",
+        "chendelong/RemoteCLIP",
+        "RemoteCLIP-ViT-B-32.pt",
+        "main",
+    )
     assert parse_hf_url("hf://datasets/a/b/c.zip").revision is None
     with pytest.raises(DownloadError, match="malformed hf:// URL"):
         parse_hf_url("hf://datasets/only-owner")
@@ -240,9 +252,18 @@ def test_dataset_is_fetched_extracted_and_marked(server, tmp_path):
     assert (root / ".archives" / "data.zip").read_bytes() == ARCHIVE
     marker = json.loads((root / ".verified").read_text())
     assert marker["dataset"] == "demo"
-    assert marker["files"] == [{"name": "data.zip", "size": len(ARCHIVE), "md5": md5(ARCHIVE),
-                                "sha256": sha256(ARCHIVE), "verified_by": "md5",
-                                "subdir": None, "extract": True, "nested": []}]
+    assert marker["files"] == [
+        {
+            "name": "data.zip",
+            "size": len(ARCHIVE),
+            "md5": md5(ARCHIVE),
+            "sha256": sha256(ARCHIVE),
+            "verified_by": "md5",
+            "subdir": None,
+            "extract": True,
+            "nested": [],
+        }
+    ]
     assert not lock.exists()  # a published checksum needs no lock entry
 
 
@@ -262,11 +283,12 @@ def test_current_marker_makes_a_rerun_a_no_op_and_archives_are_reused(server, tm
 def test_mirrors_are_tried_in_order_and_subdir_and_plain_files_work(server, tmp_path):
     mirror = server.add("mirror/data.zip", ARCHIVE)
     split = server.add("train.txt", b"images/00.jpg\n")
-    entry = {"files": [
-        {"name": "data.zip", "urls": [server.url("gone.zip"), mirror], "sha256": sha256(ARCHIVE),
-         "subdir": "v1"},
-        {"name": "train.txt", "urls": [split], "md5": md5(b"images/00.jpg\n")},
-    ]}
+    entry = {
+        "files": [
+            {"name": "data.zip", "urls": [server.url("gone.zip"), mirror], "sha256": sha256(ARCHIVE), "subdir": "v1"},
+            {"name": "train.txt", "urls": [split], "md5": md5(b"images/00.jpg\n")},
+        ]
+    }
     root = tmp_path / "demo"
     fetch_dataset("demo", entry, root, tmp_path / "lock.yaml", **FAST)
     assert extracted(root) == {**{f"v1/{k}": v for k, v in FILES.items()}, "train.txt": b"images/00.jpg\n"}
@@ -339,8 +361,9 @@ def test_manual_dataset_names_file_source_and_exact_path_then_uses_the_placed_fi
     message, target = str(err.value), root / ".archives" / "potsdam.zip"
     assert "potsdam.zip" in message and "https://www.isprs.org/data/potsdam" in message
     assert "ISPRS request form" in message and str(target) in message and md5(ARCHIVE) in message
-    assert err.value.files == [{"name": "potsdam.zip", "from": "https://www.isprs.org/data/potsdam",
-                                "path": str(target)}]
+    assert err.value.files == [
+        {"name": "potsdam.zip", "from": "https://www.isprs.org/data/potsdam", "path": str(target)}
+    ]
     assert not (root / ".verified").exists()
 
     target.write_bytes(ARCHIVE)
@@ -359,9 +382,13 @@ def test_manually_placed_wrong_file_is_reported_and_left_in_place(tmp_path):
 
 
 def test_failed_downloads_of_a_file_with_manual_steps_ask_for_the_manual_download(server, tmp_path):
-    entry = {"files": [{"name": "data.zip", "urls": [server.url("quota-exceeded.zip")]}],
-             "manual": {"instructions": "Use a browser.",
-                        "files": [{"name": "data.zip", "from": "https://drive.google.com/..."}]}}
+    entry = {
+        "files": [{"name": "data.zip", "urls": [server.url("quota-exceeded.zip")]}],
+        "manual": {
+            "instructions": "Use a browser.",
+            "files": [{"name": "data.zip", "from": "https://drive.google.com/..."}],
+        },
+    }
     root = tmp_path / "demo"
     with pytest.raises(ManualDownloadRequired) as err:
         fetch_dataset("demo", entry, root, tmp_path / "lock.yaml", **FAST)
@@ -372,13 +399,16 @@ def test_failed_downloads_of_a_file_with_manual_steps_ask_for_the_manual_downloa
     assert ChecksumLock(tmp_path / "lock.yaml").get("demo", "data.zip")["sha256"] == sha256(ARCHIVE)
 
 
-@pytest.mark.parametrize("bad", [
-    {"files": [{"name": "../escape.zip", "urls": ["http://127.0.0.1/x"]}]},
-    {"files": [{"name": "a.zip", "urls": ["http://127.0.0.1/x"], "subdir": "../up"}]},
-    {"files": []},
-    {"files": [{"name": "a.zip", "urls": ["http://127.0.0.1/x"], "nested": ["../up/*.rar"]}]},
-    {"files": [{"name": "a.txt", "urls": ["http://127.0.0.1/x"], "nested": ["x.zip"]}]},
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"files": [{"name": "../escape.zip", "urls": ["http://127.0.0.1/x"]}]},
+        {"files": [{"name": "a.zip", "urls": ["http://127.0.0.1/x"], "subdir": "../up"}]},
+        {"files": []},
+        {"files": [{"name": "a.zip", "urls": ["http://127.0.0.1/x"], "nested": ["../up/*.rar"]}]},
+        {"files": [{"name": "a.txt", "urls": ["http://127.0.0.1/x"], "nested": ["x.zip"]}]},
+    ],
+)
 def test_bad_catalogue_entries_are_refused(tmp_path, bad):
     with pytest.raises(ValueError, match="dataset 'demo'"):
         fetch_dataset("demo", bad, tmp_path / "demo", tmp_path / "lock.yaml", **FAST)
@@ -389,9 +419,14 @@ def test_bad_catalogue_entries_are_refused(tmp_path, bad):
 
 def nested_archive(tmp_path: Path) -> bytes:
     imgs = make_rar(tmp_path / "imgs.rar", [("imgs/1.tif", b"one", 0x30), ("imgs/2.tif", b"two", 0x30)])
-    return make_zip({"UCM_captions/dataset.json": b"{}", "UCM_captions/imgs.rar": imgs.read_bytes(),
-                     "Images/airplane.zip": make_zip({"airplane_00001.jpg": b"a"}),
-                     "Images/beach.zip": make_zip({"beach/beach_00001.jpg": b"b"})})
+    return make_zip(
+        {
+            "UCM_captions/dataset.json": b"{}",
+            "UCM_captions/imgs.rar": imgs.read_bytes(),
+            "Images/airplane.zip": make_zip({"airplane_00001.jpg": b"a"}),
+            "Images/beach.zip": make_zip({"beach/beach_00001.jpg": b"b"}),
+        }
+    )
 
 
 def test_archives_inside_the_archive_are_unpacked_into_folders(server, tmp_path):
@@ -401,9 +436,13 @@ def test_archives_inside_the_archive_are_unpacked_into_folders(server, tmp_path)
     entry = {"files": [{"name": "data.zip", "urls": [url], "md5": md5(outer), "nested": nested}]}
     root = tmp_path / "demo"
     fetch_dataset("demo", entry, root, tmp_path / "lock.yaml", **FAST)
-    assert extracted(root) == {"UCM_captions/dataset.json": b"{}", "UCM_captions/imgs/1.tif": b"one",
-                               "UCM_captions/imgs/2.tif": b"two", "Images/airplane/airplane_00001.jpg": b"a",
-                               "Images/beach/beach_00001.jpg": b"b"}
+    assert extracted(root) == {
+        "UCM_captions/dataset.json": b"{}",
+        "UCM_captions/imgs/1.tif": b"one",
+        "UCM_captions/imgs/2.tif": b"two",
+        "Images/airplane/airplane_00001.jpg": b"a",
+        "Images/beach/beach_00001.jpg": b"b",
+    }
     assert json.loads((root / ".verified").read_text())["files"][0]["nested"] == nested
     fetch_dataset("demo", entry, root, tmp_path / "lock.yaml", **FAST)  # current marker: nothing to do
     assert len(server.requests_for("data.zip")) == 1

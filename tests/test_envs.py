@@ -20,7 +20,7 @@ import re
 import subprocess
 import sys
 import tomllib
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -62,8 +62,14 @@ def rules(tmp_path_factory):
     (workdir / "config" / "b2c_templates.yaml").symlink_to(REPO / "config" / "b2c_templates.yaml")
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO / "src")}
     # the paper configuration defines every rule (evaluation rules included)
-    proc = subprocess.run([sys.executable, "-c", RULES_SCRIPT, str(REPO), str(REPO / "config" / "paper.yaml"),
-                           str(workdir)], capture_output=True, text=True, env=env, timeout=300, cwd=workdir)
+    proc = subprocess.run(
+        [sys.executable, "-c", RULES_SCRIPT, str(REPO), str(REPO / "config" / "paper.yaml"), str(workdir)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        cwd=workdir,
+    )
     assert proc.returncode == 0, proc.stderr[-4000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
@@ -108,6 +114,7 @@ def provided(env: dict) -> dict[str, tuple[SpecifierSet | None, str | None, str]
 
 # ---------------------------------------------------------------- imports of a rule's code
 
+
 def _module_file(module: str) -> Path | None:
     base = REPO / "src" / Path(*module.split("."))
     for candidate in (base / "__init__.py", base.with_suffix(".py")):
@@ -143,7 +150,7 @@ def _imports(path: Path) -> tuple[set[str], set[str]]:
     return names, spawned
 
 
-@lru_cache(maxsize=None)
+@cache
 def third_party_imports(start: Path) -> frozenset[str]:
     """Top-level third-party modules reached from a script or module through remoteclip's code."""
     seen, found, todo = set(), set(), [start]
@@ -182,6 +189,7 @@ def distributions(modules) -> set[str]:
 
 
 # ---------------------------------------------------------------- tests
+
 
 def test_every_env_file_parses_and_installs_the_package():
     files = env_files()
@@ -262,8 +270,9 @@ def test_gpu_environments_resolve_only_to_cuda_builds():
         for dist in ("torch", "torchvision"):
             spec, build, source = deps[dist]
             assert source == "conda", f"{name}: {dist} must come from conda-forge with a CUDA build string"
-            assert build and build.startswith("cuda"), f"{name}: {dist} has no cuda* build pin (a login node " \
-                                                       f"without a GPU would resolve a CPU build)"
+            assert build and build.startswith("cuda"), (
+                f"{name}: {dist} has no cuda* build pin (a login node without a GPU would resolve a CPU build)"
+            )
         text = (ENVS / name).read_text()
         assert "CONDA_OVERRIDE_CUDA" in text, f"{name}: say how to create it on a node without a GPU"
     data = provided(load_env(ENVS / "data.yaml"))
@@ -300,8 +309,11 @@ def test_torchvision_floor_is_the_release_for_the_torch_floor():
 
 def test_environments_build_the_package_with_an_admitted_setuptools():
     # install-remoteclip.sh uses --no-build-isolation: the environment's setuptools builds it
-    wanted = next(Requirement(r) for r in PYPROJECT["build-system"]["requires"]
-                  if canonicalize_name(Requirement(r).name) == "setuptools").specifier
+    wanted = next(
+        Requirement(r)
+        for r in PYPROJECT["build-system"]["requires"]
+        if canonicalize_name(Requirement(r).name) == "setuptools"
+    ).specifier
     for path in env_files():
         spec, _, _ = provided(load_env(path))["setuptools"]
         assert spec == wanted, f"{path.name}: setuptools {spec or '(any)'} but the build-system needs {wanted}"

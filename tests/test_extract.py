@@ -12,6 +12,7 @@ from pathlib import Path
 import py7zr
 import pytest
 
+from archives import make_rar
 from remoteclip.extract import (
     CorruptArchiveError,
     ExtractError,
@@ -23,8 +24,6 @@ from remoteclip.extract import (
     is_archive,
     safe_extract,
 )
-
-from archives import make_rar
 
 FILES = {"images/a.jpg": b"jpeg bytes", "labels/a.txt": b"1 2 3 4 plane 0\n", "README": b"hi"}
 
@@ -62,8 +61,11 @@ def make_7z(path: Path, files: dict[str, bytes] = FILES) -> Path:
 
 
 def tree(root: Path) -> dict[str, bytes]:
-    return {p.relative_to(root).as_posix(): p.read_bytes()
-            for p in sorted(root.rglob("*")) if p.is_file() and not p.is_symlink()}
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and not p.is_symlink()
+    }
 
 
 def assert_nothing_escaped(tmp_path: Path, target: Path, before: set[Path]) -> None:
@@ -75,9 +77,16 @@ def assert_nothing_escaped(tmp_path: Path, target: Path, before: set[Path]) -> N
 # ---- round trips ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("suffix,mode", [
-    (".tar", "w"), (".tar.gz", "w:gz"), (".tgz", "w:gz"), (".tar.bz2", "w:bz2"), (".tar.xz", "w:xz"),
-])
+@pytest.mark.parametrize(
+    "suffix,mode",
+    [
+        (".tar", "w"),
+        (".tar.gz", "w:gz"),
+        (".tgz", "w:gz"),
+        (".tar.bz2", "w:bz2"),
+        (".tar.xz", "w:xz"),
+    ],
+)
 def test_tar_variants_round_trip(tmp_path, suffix, mode):
     archive = make_tar(tmp_path / f"data{suffix}", list(FILES.items()), mode)
     written = safe_extract(archive, tmp_path / "out")
@@ -109,9 +118,14 @@ def test_extraction_merges_into_existing_target_and_replaces_files(tmp_path):
 
 
 def test_symlinks_inside_the_target_are_kept(tmp_path):
-    archive = make_tar(tmp_path / "links.tar", [
-        ("v1/data.txt", b"x"), ("latest", "sym", "v1"), ("current", "sym", "latest/data.txt"),
-    ])
+    archive = make_tar(
+        tmp_path / "links.tar",
+        [
+            ("v1/data.txt", b"x"),
+            ("latest", "sym", "v1"),
+            ("current", "sym", "latest/data.txt"),
+        ],
+    )
     safe_extract(archive, tmp_path / "out")
     assert os.readlink(tmp_path / "out" / "latest") == "v1"
     assert (tmp_path / "out" / "current").read_bytes() == b"x"
@@ -141,29 +155,52 @@ def zip_with(path: Path, name: str) -> Path:
     return path
 
 
-@pytest.mark.parametrize("build,member,why", [
-    (lambda p: zip_with(p / "dotdot.zip", "../evil.txt"), "../evil.txt", "'..' component"),
-    (lambda p: zip_with(p / "deep.zip", "a/../../evil.txt"), "a/../../evil.txt", "'..' component"),
-    (lambda p: zip_with(p / "backslash.zip", "..\\evil.txt"), "..\\evil.txt", "'..' component"),
-    (lambda p: zip_with(p / "abs.zip", "/tmp/evil.txt"), "/tmp/evil.txt", "absolute path"),
-    (lambda p: make_tar(p / "dotdot.tar", [("fine.txt", b"ok"), ("../evil.txt", b"evil")]),
-     "../evil.txt", "'..' component"),
-    (lambda p: make_tar(p / "abs.tar.gz", [("fine.txt", b"ok"), (str(p / "evil.txt"), b"evil")], "w:gz"),
-     "{p}/evil.txt", "absolute path"),
-    (lambda p: make_tar(p / "sym.tar", [("fine.txt", b"ok"), ("link", "sym", "../evil.txt")]),
-     "link", "symlink pointing outside"),
-    (lambda p: make_tar(p / "symabs.tar", [("link", "sym", str(p / "evil.txt"))]),
-     "link", "symlink to the absolute path"),
-    (lambda p: make_tar(p / "through.tar", [("d", "sym", "sub"), ("d/evil.txt", b"evil")]),
-     "d/evil.txt", "through the symlink"),
-    (lambda p: make_tar(p / "chain.tar", [("a", "sym", "."), ("b", "sym", "a/a/../..")]),
-     "b", "symlink pointing outside"),
-    (lambda p: make_tar(p / "later.tar", [("b", "sym", "a/.."), ("a", "sym", ".")]),
-     "b", "symlink pointing outside"),
-    (lambda p: make_tar(p / "hard.tar", [("h", "hard", "../evil.txt"), ("h", b"overwrite")]),
-     "h", "hard link"),
-    (lambda p: make_rar(p / "dotdot.rar", [("../evil.txt", b"evil", 0x30)]), "../evil.txt", "'..' component"),
-])
+@pytest.mark.parametrize(
+    "build,member,why",
+    [
+        (lambda p: zip_with(p / "dotdot.zip", "../evil.txt"), "../evil.txt", "'..' component"),
+        (lambda p: zip_with(p / "deep.zip", "a/../../evil.txt"), "a/../../evil.txt", "'..' component"),
+        (lambda p: zip_with(p / "backslash.zip", "..\\evil.txt"), "..\\evil.txt", "'..' component"),
+        (lambda p: zip_with(p / "abs.zip", "/tmp/evil.txt"), "/tmp/evil.txt", "absolute path"),
+        (
+            lambda p: make_tar(p / "dotdot.tar", [("fine.txt", b"ok"), ("../evil.txt", b"evil")]),
+            "../evil.txt",
+            "'..' component",
+        ),
+        (
+            lambda p: make_tar(p / "abs.tar.gz", [("fine.txt", b"ok"), (str(p / "evil.txt"), b"evil")], "w:gz"),
+            "{p}/evil.txt",
+            "absolute path",
+        ),
+        (
+            lambda p: make_tar(p / "sym.tar", [("fine.txt", b"ok"), ("link", "sym", "../evil.txt")]),
+            "link",
+            "symlink pointing outside",
+        ),
+        (
+            lambda p: make_tar(p / "symabs.tar", [("link", "sym", str(p / "evil.txt"))]),
+            "link",
+            "symlink to the absolute path",
+        ),
+        (
+            lambda p: make_tar(p / "through.tar", [("d", "sym", "sub"), ("d/evil.txt", b"evil")]),
+            "d/evil.txt",
+            "through the symlink",
+        ),
+        (
+            lambda p: make_tar(p / "chain.tar", [("a", "sym", "."), ("b", "sym", "a/a/../..")]),
+            "b",
+            "symlink pointing outside",
+        ),
+        (
+            lambda p: make_tar(p / "later.tar", [("b", "sym", "a/.."), ("a", "sym", ".")]),
+            "b",
+            "symlink pointing outside",
+        ),
+        (lambda p: make_tar(p / "hard.tar", [("h", "hard", "../evil.txt"), ("h", b"overwrite")]), "h", "hard link"),
+        (lambda p: make_rar(p / "dotdot.rar", [("../evil.txt", b"evil", 0x30)]), "../evil.txt", "'..' component"),
+    ],
+)
 def test_unsafe_members_are_refused_and_nothing_escapes(tmp_path, build, member, why):
     archive = build(tmp_path)
     target = tmp_path / "sandbox" / "target"
@@ -203,13 +240,17 @@ def truncate(path: Path, keep: float = 0.6) -> Path:
 BIG = {f"images/{i:03d}.jpg": os.urandom(4096) for i in range(12)}
 
 
-@pytest.mark.parametrize("build", [
-    lambda p: make_zip(p / "big.zip", BIG),
-    lambda p: make_tar(p / "big.tar", list(BIG.items())),
-    lambda p: make_tar(p / "big.tar.gz", list(BIG.items()), "w:gz"),
-    lambda p: make_tar(p / "big.tar.xz", list(BIG.items()), "w:xz"),
-    lambda p: make_7z(p / "big.7z", BIG),
-], ids=["zip", "tar", "tar.gz", "tar.xz", "7z"])
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda p: make_zip(p / "big.zip", BIG),
+        lambda p: make_tar(p / "big.tar", list(BIG.items())),
+        lambda p: make_tar(p / "big.tar.gz", list(BIG.items()), "w:gz"),
+        lambda p: make_tar(p / "big.tar.xz", list(BIG.items()), "w:xz"),
+        lambda p: make_7z(p / "big.7z", BIG),
+    ],
+    ids=["zip", "tar", "tar.gz", "tar.xz", "7z"],
+)
 def test_truncated_archive_is_a_clear_error_and_leaves_no_files(tmp_path, build):
     archive = truncate(build(tmp_path))
     target = tmp_path / "target"
@@ -275,8 +316,13 @@ def test_nested_archive_is_unpacked_into_a_folder_named_after_it(tmp_path):
     # one folder of another name is kept as it is, inside the archive's folder
     make_zip(folder / "beach.zip", {"Beach/x.jpg": b"x"})
     extract_in_place(folder / "beach.zip")
-    assert tree(folder) == {"imgs/1.tif": b"one", "imgs/2.tif": b"two", "airplane/airplane_00001.jpg": b"a",
-                            "airplane/airplane_00002.jpg": b"b", "beach/Beach/x.jpg": b"x"}
+    assert tree(folder) == {
+        "imgs/1.tif": b"one",
+        "imgs/2.tif": b"two",
+        "airplane/airplane_00001.jpg": b"a",
+        "airplane/airplane_00002.jpg": b"b",
+        "beach/Beach/x.jpg": b"x",
+    }
 
 
 def test_unsafe_nested_archive_is_refused_and_left_in_place(tmp_path):

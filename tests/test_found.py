@@ -45,8 +45,14 @@ def write_karpathy(root: Path, images: str, splits: list[str], annotations: str 
     entries = []
     for number, split in enumerate(splits):
         write_image(root / images / f"airport_{number}.jpg", size=(16, 16))
-        entries.append({"filename": f"airport_{number}.jpg", "imgid": number, "split": split,
-                        "sentences": [{"tokens": ["a", "plane"], "raw": "a plane .", "imgid": number, "sentid": 0}]})
+        entries.append(
+            {
+                "filename": f"airport_{number}.jpg",
+                "imgid": number,
+                "split": split,
+                "sentences": [{"tokens": ["a", "plane"], "raw": "a plane .", "imgid": number, "sentid": 0}],
+            }
+        )
     write_text(root / annotations, [json.dumps({"images": entries, "dataset": "rsicd"})])
     return root
 
@@ -108,8 +114,15 @@ def test_labels_without_images_parse_to_nothing_and_stop_with_the_skips(tmp_path
 
 def test_caption_split_that_is_not_in_the_file_stops_the_ret_stage(tmp_path):
     root = write_karpathy(tmp_path / "rsicd", "RSICD_images", ["val", "test"])
-    spec = dataset_spec("rsicd", {"group": "RET", "format": "karpathy", "root": str(root),
-                                  "options": {"images": "RSICD_images", "splits": ["train"]}})
+    spec = dataset_spec(
+        "rsicd",
+        {
+            "group": "RET",
+            "format": "karpathy",
+            "root": str(root),
+            "options": {"images": "RSICD_images", "splits": ["train"]},
+        },
+    )
     with pytest.raises(DataNotFoundError) as err:
         convert.ret_dataset(spec, tmp_path / "c.jsonl", tmp_path / "c.report.json")
     message = str(err.value)
@@ -126,8 +139,10 @@ def test_far_fewer_images_than_stated_stop_the_parse(tmp_path):
     with pytest.raises(DataNotFoundError) as err:
         parse(catalogue_spec("DOTA", root), tmp_path)
     message = str(err.value)
-    assert ("dataset DOTA: 3 images parsed, under 50% of the 1,411 stated for split train "
-            "(datasets.md 2.1: Splits: train 1,411 / val 458 / test 937 [third-party])") in message
+    assert (
+        "dataset DOTA: 3 images parsed, under 50% of the 1,411 stated for split train "
+        "(datasets.md 2.1: Splits: train 1,411 / val 458 / test 937 [third-party])"
+    ) in message
     assert f"  labels: {root.absolute()}/train/annotations/version1.0/*.txt -> 3 matches" in message
     assert "set datasets.DOTA.images: null" in message
     # half of the stated count is enough
@@ -138,8 +153,9 @@ def test_far_fewer_images_than_stated_stop_the_parse(tmp_path):
 
 def test_tiles_of_one_image_count_once(tmp_path):
     root = tmp_path / "potsdam"
-    spec = dataset_spec("p", {"group": "SEG", "format": "rgb_mask", "root": str(root), "images": {"count": 3},
-                              "options": {"tile": 16}})
+    spec = dataset_spec(
+        "p", {"group": "SEG", "format": "rgb_mask", "root": str(root), "images": {"count": 3}, "options": {"tile": 16}}
+    )
     write_image(root / "2_Ortho_RGB" / "top_potsdam_2_10_RGB.tif", size=(32, 32))
     label = np.zeros((32, 32, 3), np.uint8)
     label[:] = (0, 0, 255)  # building everywhere: four tiles with one box each
@@ -192,8 +208,14 @@ def test_archive_unpacked_one_folder_deeper_is_read_from_there(tmp_path, caplog,
     assert f"the same patterns match one folder deeper, under {root / 'DOTA'}" in caplog.text
     coco = json.loads((tmp_path / "out" / "a.json").read_text())
     assert [i["file_name"] for i in coco["images"]] == ["DOTA/train/images/P0000.png", "DOTA/train/images/P0001.png"]
-    convert.b2c_dataset(spec, tmp_path / "out" / "a.json", tmp_path / "out" / "a.report.json", b2c_settings,
-                        tmp_path / "out" / "c.jsonl", tmp_path / "out" / "c.report.json")
+    convert.b2c_dataset(
+        spec,
+        tmp_path / "out" / "a.json",
+        tmp_path / "out" / "a.report.json",
+        b2c_settings,
+        tmp_path / "out" / "c.jsonl",
+        tmp_path / "out" / "c.report.json",
+    )
     rows = [json.loads(line) for line in (tmp_path / "out" / "c.jsonl").read_text().splitlines()]
     assert rows and all(Path(r["image"]).is_file() for r in rows)
 

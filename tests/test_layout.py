@@ -35,8 +35,10 @@ def makefile_targets() -> set[str]:
 
 def test_every_config_file_is_described_in_config_readme():
     readme = read("config/README.md")
-    files = sorted(p.relative_to(REPO / "config").as_posix()
-                   for p in [*(REPO / "config").glob("*.yaml"), *(REPO / "config").glob("models/*.yaml")])
+    files = sorted(
+        p.relative_to(REPO / "config").as_posix()
+        for p in [*(REPO / "config").glob("*.yaml"), *(REPO / "config").glob("models/*.yaml")]
+    )
     assert files, "no config files found"
     missing = [f for f in files if f"`{f}`" not in readme]
     assert not missing, f"config/README.md does not describe {missing}"
@@ -59,7 +61,9 @@ def test_make_targets_named_in_the_docs_exist(doc):
     code = "\n".join(CODE.findall(read(doc)))  # commands, not prose ("they make up 30 %")
     named = set(re.findall(r"(?:^|[\s`;&|])make ([a-z][\w-]*)", code))
     assert doc == "config/README.md" or named, f"{doc} names no make target"
-    assert not named - makefile_targets(), f"{doc} names make targets the Makefile lacks: {sorted(named - makefile_targets())}"
+    assert not named - makefile_targets(), (
+        f"{doc} names make targets the Makefile lacks: {sorted(named - makefile_targets())}"
+    )
 
 
 def test_contributing_names_the_test_commands_that_work():
@@ -77,8 +81,13 @@ def test_contributing_names_the_test_commands_that_work():
 
 @pytest.mark.parametrize("doc", DOCS)
 def test_repository_paths_named_in_the_docs_exist(doc):
-    missing = sorted({p for p in REPO_PATH.findall(read(doc))
-                      if not re.search(r"[<>{}*]", p) and p not in NOT_YET and not (REPO / p).exists()})
+    missing = sorted(
+        {
+            p
+            for p in REPO_PATH.findall(read(doc))
+            if not re.search(r"[<>{}*]", p) and p not in NOT_YET and not (REPO / p).exists()
+        }
+    )
     assert not missing, f"{doc} names paths that do not exist: {missing}"
 
 
@@ -117,9 +126,14 @@ def test_every_module_has_a_docstring(path):
 
 @pytest.fixture(scope="module")
 def rule_names() -> set[str]:
-    proc = subprocess.run([sys.executable, "-m", "snakemake", "--list-rules"], cwd=REPO, capture_output=True,
-                          text=True, timeout=300,
-                          env={**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO / "src")})
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--list-rules"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO / "src")},
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return {line.strip() for line in proc.stdout.splitlines() if re.fullmatch(r"\s*\w+\s*", line)}
 

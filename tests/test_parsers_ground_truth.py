@@ -17,8 +17,10 @@ from remoteclip.vocabulary import canonical
 
 
 def as_boxes(records):
-    return {r.file_name: sorted((b.category, *[round(v, 1) for v in (b.x, b.y, b.w, b.h)]) for b in r.boxes)
-            for r in records}
+    return {
+        r.file_name: sorted((b.category, *[round(v, 1) for v in (b.x, b.y, b.w, b.h)]) for b in r.boxes)
+        for r in records
+    }
 
 
 def truth_boxes(truth):
@@ -26,7 +28,9 @@ def truth_boxes(truth):
 
 
 def test_dota_with_and_without_headers(tmp_path):
-    truth = synthesize_dataset(tmp_path, "dota", 24, splits={"train": 0.75, "val": 0.25}, options={"header_fraction": 0.5})
+    truth = synthesize_dataset(
+        tmp_path, "dota", 24, splits={"train": 0.75, "val": 0.25}, options={"header_fraction": 0.5}
+    )
     headers = [p.read_text().startswith("imagesource") for p in tmp_path.glob("*/labelTxt/*.txt")]
     assert any(headers) and not all(headers)
     skips = SkipLog(strict=True)
@@ -75,14 +79,17 @@ def test_isaid_m2b_matches_rasterised_polygons(tmp_path):
             per_class[names[ann["category_id"]]] = per_class.get(names[ann["category_id"]], False) | m
         for rec in (r for r in records if r.file_name.endswith(img["file_name"])):
             tx, ty, tw, th = rec.crop
-            expected = sorted((cat, *box) for cat, m in per_class.items()
-                              for _, box in mask_to_boxes(m[ty:ty + th, tx:tx + tw].astype(np.int32), ignore=[0]))
+            expected = sorted(
+                (cat, *box)
+                for cat, m in per_class.items()
+                for _, box in mask_to_boxes(m[ty : ty + th, tx : tx + tw].astype(np.int32), ignore=[0])
+            )
             assert sorted((b.category, int(b.x), int(b.y), int(b.w), int(b.h)) for b in rec.boxes) == expected
 
 
 def _oracle_from_label_image(classes, names, ignore, crop):
     tx, ty, tw, th = crop
-    window = classes[ty:ty + th, tx:tx + tw]
+    window = classes[ty : ty + th, tx : tx + tw]
     return sorted((names[v], *box) for v, box in mask_to_boxes(window, ignore=ignore))
 
 
@@ -106,8 +113,9 @@ def test_potsdam_rgb_masks_m2b(tmp_path):
 
 def test_loveda_index_masks_ignore_nodata(tmp_path):
     synthesize_dataset(tmp_path, "loveda", 8, nodata=0.6, splits={"train": 0.5, "val": 0.5})
-    records = list(get_parser("index_mask")(tmp_path, {"vocabulary": "loveda", "splits": ["train", "val"]},
-                                             SkipLog(strict=True)))
+    records = list(
+        get_parser("index_mask")(tmp_path, {"vocabulary": "loveda", "splits": ["train", "val"]}, SkipLog(strict=True))
+    )
     assert len(records) == 8
     saw_nodata = False
     for rec in records:
@@ -161,6 +169,7 @@ def test_synthesis_is_deterministic(tmp_path):
 @pytest.mark.parametrize("workers", [2])
 def test_parallel_rendering_gives_identical_files(tmp_path, workers):
     from remoteclip.synthetic import SynthSpec, synthesize
+
     spec = SynthSpec(name="p", writer="class_folders", images=8)
     synthesize(spec, tmp_path / "one", workers=1, progress=False)
     synthesize(spec, tmp_path / "two", workers=workers, progress=False)

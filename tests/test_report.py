@@ -14,13 +14,24 @@ import yaml
 
 from remoteclip import report
 from remoteclip.evaluate.summary import FIELDS, write_summary
-
 from workflow_helpers import REPO, snakemake, write_config
 
 # the paper reference's result tables (§6.1, §6.3-6.5), copied into the repository
 PAPER_TABLES = REPO / "tests" / "data" / "paper_tables.md"
-CLS12 = ["RSI-CB128", "RSI-CB256", "SIRI-WHU", "EuroSAT", "MLRSNet", "PatternNet", "RESISC45", "AID", "RSSCN7",
-         "Optimal-31", "RSC11", "WHU-RS19"]
+CLS12 = [
+    "RSI-CB128",
+    "RSI-CB256",
+    "SIRI-WHU",
+    "EuroSAT",
+    "MLRSNet",
+    "PatternNet",
+    "RESISC45",
+    "AID",
+    "RSSCN7",
+    "Optimal-31",
+    "RSC11",
+    "WHU-RS19",
+]
 
 
 def read_csv(path: Path) -> list[dict]:
@@ -38,8 +49,13 @@ def test_paper_results_parse():
         assert reader.fieldnames == FIELDS
         rows = list(reader)
     catalogue = set(yaml.safe_load((REPO / "config/datasets.yaml").read_text())["datasets"])
-    metrics = {"retrieval": {m for m, _ in report.RET_METRICS}, "zeroshot": {"acc1"}, "linear_probe": {"acc1"},
-               "knn": {"acc1"}, "fewshot": {f"{s}.mean" for s in (1, 4, 8, 16, 32)}}
+    metrics = {
+        "retrieval": {m for m, _ in report.RET_METRICS},
+        "zeroshot": {"acc1"},
+        "linear_probe": {"acc1"},
+        "knn": {"acc1"},
+        "fewshot": {f"{s}.mean" for s in (1, 4, 8, 16, 32)},
+    }
     keys = set()
     for row in rows:
         assert re.fullmatch(r"(RemoteCLIP|CLIP|CLIP-CL) (RN50|ViT-B-32|ViT-L-14)", row["model"]), row
@@ -56,27 +72,33 @@ def test_paper_results_parse():
     assert report.paper_results() == [{**r, "value": float(r["value"])} for r in rows]  # the packaged copy
 
 
-@pytest.mark.parametrize("model, benchmark, task, metric, value", [
-    ("RemoteCLIP ViT-L-14", "RSITMD", "retrieval", "mean_recall", 50.52),
-    ("RemoteCLIP ViT-B-32", "RSICD", "retrieval", "text_to_image_R@10", 54.25),
-    ("CLIP-CL RN50", "UCM-Captions", "retrieval", "image_to_text_R@5", 44.76),
-    ("CLIP-CL ViT-B-32", "RSITMD", "retrieval", "image_to_text_R@1", 24.78),
-    ("RemoteCLIP RN50", "UCM-Captions", "retrieval", "mean_recall", 49.25),
-    ("CLIP RN50", "RSI-CB128", "zeroshot", "acc1", 26.56),
-    ("RemoteCLIP ViT-B-32", "AID", "zeroshot", "acc1", 91.30),
-    ("RemoteCLIP ViT-B-32", "Optimal-31", "zeroshot", "acc1", 77.96),  # issue #18's "AID" numbers
-    ("CLIP ViT-L-14", "SIRI-WHU", "zeroshot", "acc1", 58.33),          # WHU-earth
-    ("RemoteCLIP ViT-L-14", "RSSCN7", "zeroshot", "acc1", 72.32),      # RS2800
-    ("CLIP-CL RN50", "RSSCN7", "linear_probe", "acc1", 82.50),
-    ("CLIP-CL RN50", "RSSCN7", "knn", "acc1", 89.29),
-    ("RemoteCLIP ViT-B-32", "WHU-RS19", "knn", "acc1", 94.17),
-    ("CLIP ViT-B-32", "EuroSAT", "linear_probe", "acc1", 95.15),
-    ("RemoteCLIP RN50", "WHU-RS19", "fewshot", "8.mean", 85.44),
-    ("RemoteCLIP RN50", "RSSCN7", "fewshot", "16.mean", 73.86),
-])
+@pytest.mark.parametrize(
+    "model, benchmark, task, metric, value",
+    [
+        ("RemoteCLIP ViT-L-14", "RSITMD", "retrieval", "mean_recall", 50.52),
+        ("RemoteCLIP ViT-B-32", "RSICD", "retrieval", "text_to_image_R@10", 54.25),
+        ("CLIP-CL RN50", "UCM-Captions", "retrieval", "image_to_text_R@5", 44.76),
+        ("CLIP-CL ViT-B-32", "RSITMD", "retrieval", "image_to_text_R@1", 24.78),
+        ("RemoteCLIP RN50", "UCM-Captions", "retrieval", "mean_recall", 49.25),
+        ("CLIP RN50", "RSI-CB128", "zeroshot", "acc1", 26.56),
+        ("RemoteCLIP ViT-B-32", "AID", "zeroshot", "acc1", 91.30),
+        ("RemoteCLIP ViT-B-32", "Optimal-31", "zeroshot", "acc1", 77.96),  # issue #18's "AID" numbers
+        ("CLIP ViT-L-14", "SIRI-WHU", "zeroshot", "acc1", 58.33),  # WHU-earth
+        ("RemoteCLIP ViT-L-14", "RSSCN7", "zeroshot", "acc1", 72.32),  # RS2800
+        ("CLIP-CL RN50", "RSSCN7", "linear_probe", "acc1", 82.50),
+        ("CLIP-CL RN50", "RSSCN7", "knn", "acc1", 89.29),
+        ("RemoteCLIP ViT-B-32", "WHU-RS19", "knn", "acc1", 94.17),
+        ("CLIP ViT-B-32", "EuroSAT", "linear_probe", "acc1", 95.15),
+        ("RemoteCLIP RN50", "WHU-RS19", "fewshot", "8.mean", 85.44),
+        ("RemoteCLIP RN50", "RSSCN7", "fewshot", "16.mean", 73.86),
+    ],
+)
 def test_paper_results_spot_checks(model, benchmark, task, metric, value):
-    found = [r for r in report.paper_results()
-             if (r["model"], r["benchmark"], r["task"], r["metric"]) == (model, benchmark, task, metric)]
+    found = [
+        r
+        for r in report.paper_results()
+        if (r["model"], r["benchmark"], r["task"], r["metric"]) == (model, benchmark, task, metric)
+    ]
     assert len(found) == 1 and found[0]["value"] == value
 
 
@@ -89,15 +111,30 @@ def test_paper_results_leave_out_what_the_paper_does_not_give():
 
 def _reference_tables(text: str) -> dict[tuple, float]:
     """Every cell of §6's tables that paper_results.csv carries, read from the reference."""
-    paper_cls = ["RSI-CB128", "RSI-CB256", "WHU-earth", "EuroSAT", "MLRSNet", "PatternNet", "RESISC45", "AID",
-                 "RS2800", "OPTIMAL-31", "RSC11", "WHU-RS19"]
+    paper_cls = [
+        "RSI-CB128",
+        "RSI-CB256",
+        "WHU-earth",
+        "EuroSAT",
+        "MLRSNet",
+        "PatternNet",
+        "RESISC45",
+        "AID",
+        "RS2800",
+        "OPTIMAL-31",
+        "RSC11",
+        "WHU-RS19",
+    ]
     out = {}
-    section = text[text.index("### 6.1"):]
+    section = text[text.index("### 6.1") :]
     blocks = re.split(r"\n(?=\*\*(?:RSITMD|RSICD|UCM)\*\* \(test\)|### 6\.)", section)
     bench_of = {"RSITMD": "RSITMD", "RSICD": "RSICD", "UCM": "UCM-Captions"}
     for block in blocks:
-        rows = [[c.strip() for c in line.strip().strip("|").split("|")] for line in block.splitlines()
-                if line.startswith("|") and not line.startswith("|---")]
+        rows = [
+            [c.strip() for c in line.strip().strip("|").split("|")]
+            for line in block.splitlines()
+            if line.startswith("|") and not line.startswith("|---")
+        ]
         head = block.split("\n", 1)[0]
         if m := re.match(r"\*\*(RSITMD|RSICD|UCM)\*\*", head):
             mi = rows[0].index("method")
@@ -139,16 +176,24 @@ def test_paper_results_match_the_reference_cell_by_cell():
 def test_paper_rows_of_the_paper_config():
     from remoteclip.config import load
     from remoteclip.evaluate.registry import resolve
+
     config = load(REPO / "config/paper.yaml", REPO / "workflow/schemas/config.schema.yaml")
     entries = config["evaluation"]["models"]
     described = report.describe_models(entries, {n: resolve(n, e, config) for n, e in entries.items()})
     paper = {n: d["paper"] for n, d in described.items()}
     assert paper == {
-        "remoteclip_rn50": "RemoteCLIP RN50", "remoteclip_vitb32": "RemoteCLIP ViT-B-32",
-        "remoteclip_vitl14": "RemoteCLIP ViT-L-14", "clip_cp_rn50": "CLIP-CL RN50", "clip_cp_vitb32": "CLIP-CL ViT-B-32",
-        "openai_rn50": "CLIP RN50", "openai_vitb32": "CLIP ViT-B-32", "openai_vitl14": "CLIP ViT-L-14",
-        "released_rn50": "RemoteCLIP RN50", "released_vitb32": "RemoteCLIP ViT-B-32",
-        "released_vitl14": "RemoteCLIP ViT-L-14"}
+        "remoteclip_rn50": "RemoteCLIP RN50",
+        "remoteclip_vitb32": "RemoteCLIP ViT-B-32",
+        "remoteclip_vitl14": "RemoteCLIP ViT-L-14",
+        "clip_cp_rn50": "CLIP-CL RN50",
+        "clip_cp_vitb32": "CLIP-CL ViT-B-32",
+        "openai_rn50": "CLIP RN50",
+        "openai_vitb32": "CLIP ViT-B-32",
+        "openai_vitl14": "CLIP ViT-L-14",
+        "released_rn50": "RemoteCLIP RN50",
+        "released_vitb32": "RemoteCLIP ViT-B-32",
+        "released_vitl14": "RemoteCLIP ViT-L-14",
+    }
     assert set(paper.values()) <= set(report.paper_models())
     # OpenAI's weights are where the runs start: the learning check's "before"
     run_start = report.start_key(resolve("x", {"run": "remoteclip_rn50", "init": True}, config))
@@ -158,20 +203,33 @@ def test_paper_rows_of_the_paper_config():
 
 def test_paper_name_defaults():
     assert report.paper_name({"released": "RemoteCLIP-ViT-B-32"}, {"arch": "ViT-B-32"}) == "RemoteCLIP ViT-B-32"
-    assert report.paper_name({"arch": "RN50", "pretrained": "openai"}, {"arch": "RN50", "pretrained": "openai"}) \
+    assert (
+        report.paper_name({"arch": "RN50", "pretrained": "openai"}, {"arch": "RN50", "pretrained": "openai"})
         == "CLIP RN50"
+    )
     assert report.paper_name({"run": "r"}, {"arch": "RN50", "pretrained": None, "checkpoint": "m.pt"}) is None
-    assert report.paper_name({"arch": "RN50", "pretrained": "openai", "paper": "CLIP-CL RN50"},
-                             {"arch": "RN50", "pretrained": "openai"}) == "CLIP-CL RN50"
-    assert report.paper_name({"arch": "RN50", "checkpoint": "x.pt"},
-                             {"arch": "RN50", "pretrained": "openai", "checkpoint": "x.pt"}) is None
+    assert (
+        report.paper_name(
+            {"arch": "RN50", "pretrained": "openai", "paper": "CLIP-CL RN50"}, {"arch": "RN50", "pretrained": "openai"}
+        )
+        == "CLIP-CL RN50"
+    )
+    assert (
+        report.paper_name(
+            {"arch": "RN50", "checkpoint": "x.pt"}, {"arch": "RN50", "pretrained": "openai", "checkpoint": "x.pt"}
+        )
+        is None
+    )
 
 
 def test_schema_accepts_paper_key():
     from remoteclip.config import ConfigError, validate
+
     schema = REPO / "workflow/schemas/config.schema.yaml"
-    base = {"datasets": {}, "evaluation": {"models": {"m": {"arch": "RN50", "pretrained": "openai",
-                                                             "paper": "CLIP RN50"}}}}
+    base = {
+        "datasets": {},
+        "evaluation": {"models": {"m": {"arch": "RN50", "pretrained": "openai", "paper": "CLIP RN50"}}},
+    }
     assert validate(base, schema)["evaluation"]["models"]["m"]["paper"] == "CLIP RN50"
     with pytest.raises(ConfigError, match="paper"):
         validate({"datasets": {}, "evaluation": {"models": {"m": {"arch": "RN50", "paper": 3}}}}, schema)
@@ -185,18 +243,33 @@ SPECS = {
     "ours_all": {**OPENAI, "pretrained": None, "checkpoint": "results/models/all.pt", "origin": "run all"},
     "ours_ret": {**OPENAI, "pretrained": None, "checkpoint": "results/models/ret.pt", "origin": "run ret"},
     "ours_init": {**OPENAI, "origin": "initialisation of run all"},
-    "released_b32": {**OPENAI, "pretrained": None, "checkpoint": "checkpoints/RemoteCLIP-ViT-B-32.pt",
-                     "origin": "released RemoteCLIP-ViT-B-32"},
+    "released_b32": {
+        **OPENAI,
+        "pretrained": None,
+        "checkpoint": "checkpoints/RemoteCLIP-ViT-B-32.pt",
+        "origin": "released RemoteCLIP-ViT-B-32",
+    },
 }
-ENTRIES = {"ours_all": {"run": "all", "paper": "RemoteCLIP ViT-B-32"}, "ours_ret": {"run": "ret"},
-           "ours_init": {"run": "all", "init": True}, "released_b32": {"released": "RemoteCLIP-ViT-B-32"}}
+ENTRIES = {
+    "ours_all": {"run": "all", "paper": "RemoteCLIP ViT-B-32"},
+    "ours_ret": {"run": "ret"},
+    "ours_init": {"run": "all", "init": True},
+    "released_b32": {"released": "RemoteCLIP-ViT-B-32"},
+}
 # (zero-shot AID, toy zero-shot, retrieval mean, counting words top-1)
 LEVEL = {"ours_all": 80.0, "ours_ret": 70.0, "ours_init": 40.0, "released_b32": 90.0}
 
 
 def _result(model, dataset, task, metrics, protocol=None):
-    return {"dataset": dataset, "model": model, "task": task, "metrics": metrics, "protocol": protocol or {},
-            "model_spec": {"name": model, **SPECS[model]}, "versions": {}}
+    return {
+        "dataset": dataset,
+        "model": model,
+        "task": task,
+        "metrics": metrics,
+        "protocol": protocol or {},
+        "model_spec": {"name": model, **SPECS[model]},
+        "versions": {},
+    }
 
 
 def _confusion(level):
@@ -208,19 +281,47 @@ def write_results(root: Path) -> list[Path]:
     paths = []
     for model, level in LEVEL.items():
         docs = [
-            _result(model, "RSICD", "retrieval", {
-                **{m: level - 5 + i for i, (m, _) in enumerate(report.RET_METRICS[:6])}, "mean_recall": level - 2.5}),
-            _result(model, "AID", "zeroshot", {"acc1": level, "acc5": 99.0, "mean_per_class_recall": level},
-                    {"classnames": ["a", "b", "c", "d"]}),
-            _result(model, "toy", "zeroshot", {"acc1": level / 2, "acc5": 90.0, "mean_per_class_recall": level / 2},
-                    {"classnames": ["a", "b", "c", "d", "e"]}),
+            _result(
+                model,
+                "RSICD",
+                "retrieval",
+                {**{m: level - 5 + i for i, (m, _) in enumerate(report.RET_METRICS[:6])}, "mean_recall": level - 2.5},
+            ),
+            _result(
+                model,
+                "AID",
+                "zeroshot",
+                {"acc1": level, "acc5": 99.0, "mean_per_class_recall": level},
+                {"classnames": ["a", "b", "c", "d"]},
+            ),
+            _result(
+                model,
+                "toy",
+                "zeroshot",
+                {"acc1": level / 2, "acc5": 90.0, "mean_per_class_recall": level / 2},
+                {"classnames": ["a", "b", "c", "d", "e"]},
+            ),
             _result(model, "AID", "linear_probe", {"acc1": level + 5, "acc5": 100.0, "mean_per_class_recall": level}),
             _result(model, "AID", "knn", {"acc1": level + 2, "acc5": 100.0, "mean_per_class_recall": level}),
-            _result(model, "AID", "fewshot", {str(s): {"mean": level - 16 / s, "std": 1.5, "acc1": [], "n_train": []}
-                                              for s in (1, 4, 8)}),
-            _result(model, "count", "counting", {
-                v: {**{f"top{k}": min(100.0, level / 4 + 10 * (k - 1)) for k in range(1, 11)},
-                    "confusion": _confusion(level / 4), "support": [5] * 10} for v in ("words", "digits")}),
+            _result(
+                model,
+                "AID",
+                "fewshot",
+                {str(s): {"mean": level - 16 / s, "std": 1.5, "acc1": [], "n_train": []} for s in (1, 4, 8)},
+            ),
+            _result(
+                model,
+                "count",
+                "counting",
+                {
+                    v: {
+                        **{f"top{k}": min(100.0, level / 4 + 10 * (k - 1)) for k in range(1, 11)},
+                        "confusion": _confusion(level / 4),
+                        "support": [5] * 10,
+                    }
+                    for v in ("words", "digits")
+                },
+            ),
         ]
         for doc in docs:
             path = root / "eval" / model / f"{doc['dataset']}.{doc['task']}.json"
@@ -245,29 +346,64 @@ def write_inputs(root: Path) -> dict:
                 writer.writerow([step, step / 50, 4.0 - step / 50, 1e-3 * min(1, step / 30), 14.0, 100.0, 0.01, 0.3])
         runs[run] = {"log": str(log), "groups": groups, "start": start}
     captions = []
-    for source, text in (("ret_set", "a harbor with many boats moored near the pier ."),
-                         ("det_set", "There are 3 ships in the picture .")):
+    for source, text in (
+        ("ret_set", "a harbor with many boats moored near the pier ."),
+        ("det_set", "There are 3 ships in the picture ."),
+    ):
         path = root / "captions" / f"{source}.jsonl"
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("".join(json.dumps({"image": f"{source}/{i}.png", "captions": [text] * 5, "source": source,
-                                            "split": "train"}) + "\n" for i in range(4)))
+        path.write_text(
+            "".join(
+                json.dumps({"image": f"{source}/{i}.png", "captions": [text] * 5, "source": source, "split": "train"})
+                + "\n"
+                for i in range(4)
+            )
+        )
         captions.append(path)
-    (root / "captions" / "summary.json").write_text(json.dumps({"datasets": {
-        "ret_set": {"group": "RET", "images": 4, "captioned": 4, "captions": 20, "skipped_total": 0},
-        "det_set": {"group": "DET", "images": 5, "captioned": 4, "captions": 20, "skipped_total": 1}}}))
+    (root / "captions" / "summary.json").write_text(
+        json.dumps(
+            {
+                "datasets": {
+                    "ret_set": {"group": "RET", "images": 4, "captioned": 4, "captions": 20, "skipped_total": 0},
+                    "det_set": {"group": "DET", "images": 5, "captioned": 4, "captions": 20, "skipped_total": 1},
+                }
+            }
+        )
+    )
     dedup = root / "dedup" / "all" / "summary.json"
     dedup.parent.mkdir(parents=True)
-    dedup.write_text(json.dumps({
-        "images": 8, "removed": 2, "kept": 6,
-        "per_source": {"det_set": {"images": 4, "removed": 1, "kept": 3}, "ret_set": {"images": 4, "removed": 1, "kept": 3}},
-        "pairs": [{"source": "det_set", "collides_with": "ret_set", "reason": "training duplicate", "removed": 1},
-                  {"source": "ret_set", "collides_with": "RSICD", "reason": "test leak: RSICD", "removed": 1}]}))
-    return {"summary": root / "eval" / "summary.csv", "results": results,
-            "models": report.describe_models(ENTRIES, SPECS), "runs": runs,
-            "benchmarks": {"RSICD": {"paper": "RSICD"}, "AID": {"paper": "AID"}, "toy": {"paper": "toy"},
-                           "count": {"paper": "count"}},
-            "captions": captions, "captions_summary": root / "captions" / "summary.json",
-            "dedup": {"all": dedup}}
+    dedup.write_text(
+        json.dumps(
+            {
+                "images": 8,
+                "removed": 2,
+                "kept": 6,
+                "per_source": {
+                    "det_set": {"images": 4, "removed": 1, "kept": 3},
+                    "ret_set": {"images": 4, "removed": 1, "kept": 3},
+                },
+                "pairs": [
+                    {"source": "det_set", "collides_with": "ret_set", "reason": "training duplicate", "removed": 1},
+                    {"source": "ret_set", "collides_with": "RSICD", "reason": "test leak: RSICD", "removed": 1},
+                ],
+            }
+        )
+    )
+    return {
+        "summary": root / "eval" / "summary.csv",
+        "results": results,
+        "models": report.describe_models(ENTRIES, SPECS),
+        "runs": runs,
+        "benchmarks": {
+            "RSICD": {"paper": "RSICD"},
+            "AID": {"paper": "AID"},
+            "toy": {"paper": "toy"},
+            "count": {"paper": "count"},
+        },
+        "captions": captions,
+        "captions_summary": root / "captions" / "summary.json",
+        "dedup": {"all": dedup},
+    }
 
 
 @pytest.fixture(scope="module")
@@ -287,6 +423,7 @@ def test_every_output_is_written(built):
 
 def test_plots_are_pngs(built):
     from PIL import Image
+
     out, _ = built
     for name, rel in report.OUTPUTS.items():
         if rel.endswith(".png"):
@@ -301,9 +438,14 @@ def test_retrieval_table_with_the_published_row(built):
     # the initialisation maps to CLIP ViT-B-32, which has no Table II row: no published row for it
     assert [(r["model"], r["row"]) for r in rows] == [
         ("ours_init", "ours"),
-        ("ours_all", "ours"), ("RemoteCLIP ViT-B-32", "paper"), ("ours_all", "ours - paper"),
+        ("ours_all", "ours"),
+        ("RemoteCLIP ViT-B-32", "paper"),
+        ("ours_all", "ours - paper"),
         ("ours_ret", "ours"),
-        ("released_b32", "ours"), ("RemoteCLIP ViT-B-32", "paper"), ("released_b32", "ours - paper")]
+        ("released_b32", "ours"),
+        ("RemoteCLIP ViT-B-32", "paper"),
+        ("released_b32", "ours - paper"),
+    ]
     assert rows[0]["paper_model"] == "CLIP ViT-B-32"
     ours, paper, diff = rows[1:4]
     assert float(ours["mean_recall"]) == 77.5 and paper["from"] == "paper Table II"
@@ -340,8 +482,19 @@ def test_linear_probe_knn_fewshot_counting_tables(built):
     assert float(next(r for r in knn if r["model"] == "CLIP ViT-B-32")["AID"]) == 90.35
 
     fewshot = read_csv(out / "tables/fewshot.csv")
-    assert list(fewshot[0]) == ["benchmark", "model", "row", "from", "paper_model", "1", "1_std", "4", "4_std",
-                                "8", "8_std"]
+    assert list(fewshot[0]) == [
+        "benchmark",
+        "model",
+        "row",
+        "from",
+        "paper_model",
+        "1",
+        "1_std",
+        "4",
+        "4_std",
+        "8",
+        "8_std",
+    ]
     ours = next(r for r in fewshot if r["model"] == "ours_all")
     assert float(ours["4"]) == 76.0 and float(ours["4_std"]) == 1.5
     assert not any(r["row"] == "paper" for r in fewshot)  # only RemoteCLIP RN50 has published few-shot numbers
@@ -352,7 +505,8 @@ def test_linear_probe_knn_fewshot_counting_tables(built):
     counting = read_csv(out / "tables/counting.csv")
     assert list(counting[0]) == ["benchmark", "variant", "model", "row", "from"] + [f"top{k}" for k in range(1, 11)]
     assert {(r["variant"], r["model"]) for r in counting} == {
-        (v, m) for v in ("words", "digits") for m in [*LEVEL, "chance"]}
+        (v, m) for v in ("words", "digits") for m in [*LEVEL, "chance"]
+    }
     assert float(next(r for r in counting if r["model"] == "ours_all")["top1"]) == 20.0
     md = (out / "tables/counting.md").read_text()
     assert "## count, words" in md and "## count, digits" in md
@@ -368,8 +522,13 @@ def test_learning_check(built):
     # ours_ret has no init entry of its own; ours_init has the same initial weights (OpenAI ViT-B-32)
     assert pairs["ours_ret"]["baseline"] == "ours_init" and "same initial weights" in pairs["ours_ret"]["relation"]
     rows = {(r["benchmark"], r["metric"]): r for r in pairs["ours_all"]["rows"]}
-    assert set(rows) == {("AID", "acc1"), ("toy", "acc1"), ("RSICD", "mean_recall"), ("count", "words.top1"),
-                         ("count", "digits.top1")}
+    assert set(rows) == {
+        ("AID", "acc1"),
+        ("toy", "acc1"),
+        ("RSICD", "mean_recall"),
+        ("count", "words.top1"),
+        ("count", "digits.top1"),
+    }
     assert rows[("AID", "acc1")]["difference"] == 40.0 and rows[("AID", "acc1")]["chance"] == 25.0
     assert rows[("RSICD", "mean_recall")]["difference"] == 40.0 and rows[("RSICD", "mean_recall")]["chance"] is None
     assert rows[("count", "words.top1")]["difference"] == 10.0 and rows[("count", "words.top1")]["chance"] == 10.0
@@ -413,8 +572,9 @@ def test_index_links_every_table_and_plot(built):
 
 
 def test_report_without_any_results(tmp_path):
-    paths = report.build_report(tmp_path / "report", runs={"r": {"log": str(tmp_path / "missing.csv"),
-                                                                  "groups": ["RET"], "start": None}})
+    paths = report.build_report(
+        tmp_path / "report", runs={"r": {"log": str(tmp_path / "missing.csv"), "groups": ["RET"], "start": None}}
+    )
     for name, path in paths.items():
         assert path.is_file() and path.stat().st_size > 0, name
     assert "No evaluation results" in (tmp_path / "report/tables/retrieval.md").read_text()
@@ -427,8 +587,9 @@ def test_report_with_classification_only(tmp_path):
     inputs = write_inputs(tmp_path)
     only_aid = [p for p in inputs["results"] if p.name.startswith("AID.")]
     write_summary(only_aid, tmp_path / "only.csv")
-    report.build_report(tmp_path / "report", summary=tmp_path / "only.csv", results=only_aid,
-                        models=inputs["models"], runs={})
+    report.build_report(
+        tmp_path / "report", summary=tmp_path / "only.csv", results=only_aid, models=inputs["models"], runs={}
+    )
     assert "No retrieval benchmark was evaluated." in (tmp_path / "report/tables/retrieval.md").read_text()
     assert "No counting benchmark was evaluated." in (tmp_path / "report/tables/counting.md").read_text()
     assert read_csv(tmp_path / "report/tables/zeroshot.csv")
@@ -454,10 +615,17 @@ def test_every_reported_output_has_a_caption():
 @pytest.mark.slow  # two Snakemake starts and four jobs: ~25 s
 def test_snakemake_report_zip(tmp_path):
     """A tiny finished run (one retrieval caption source, no runs) and its report archive."""
-    config = {"seed": 1, "datasets": {"t_rsicd": {
-        "group": "RET", "format": "karpathy",
-        "synthetic": {"writer": "karpathy", "images": 10, "splits": {"train": 0.6, "val": 0.2, "test": 0.2}}}},
-        "b2c": {"templates": str(REPO / "config" / "b2c_templates.yaml")}}
+    config = {
+        "seed": 1,
+        "datasets": {
+            "t_rsicd": {
+                "group": "RET",
+                "format": "karpathy",
+                "synthetic": {"writer": "karpathy", "images": 10, "splits": {"train": 0.6, "val": 0.2, "test": 0.2}},
+            }
+        },
+        "b2c": {"templates": str(REPO / "config" / "b2c_templates.yaml")},
+    }
     path = write_config(tmp_path, config)
     snakemake(tmp_path, path)
     assert "No evaluation results" in (tmp_path / "results/report/tables/zeroshot.md").read_text()

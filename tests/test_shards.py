@@ -27,13 +27,27 @@ def rows(tmp_path):
         path = tmp_path / "img" / f"{i}.png"
         path.parent.mkdir(exist_ok=True)
         scene(i, 96 + 8 * (i % 3)).save(path)
-        out.append({"image": str(path), "captions": [f"caption {i} number {k} ." for k in range(5)],
-                    "source": "a" if i % 2 else "b", "split": "train", "objects": {"ship": i}})
+        out.append(
+            {
+                "image": str(path),
+                "captions": [f"caption {i} number {k} ." for k in range(5)],
+                "source": "a" if i % 2 else "b",
+                "split": "train",
+                "objects": {"ship": i},
+            }
+        )
     big = tmp_path / "img" / "big.png"
     Image.fromarray(np.concatenate([np.asarray(scene(100, 128))] * 2, 1)).save(big)
     for x in (0, 128):  # two tiles of one file
-        out.append({"image": str(big), "captions": [f"tile {x} ."] * 5, "source": "c", "split": "train",
-                    "crop": [x, 0, 128, 128]})
+        out.append(
+            {
+                "image": str(big),
+                "captions": [f"tile {x} ."] * 5,
+                "source": "c",
+                "split": "train",
+                "crop": [x, 0, 128, 128],
+            }
+        )
     return out
 
 
@@ -52,7 +66,7 @@ def test_round_trip_through_webdataset(tmp_path, rows):
     sizes = json.loads((tmp_path / "shards/sizes.json").read_text())
     assert sizes == {"shard-000000.tar": 10, "shard-000001.tar": 10, "shard-000002.tar": 5}
     seen = {}
-    for key, image, text, meta in samples:
+    for _key, image, text, meta in samples:
         assert max(image.size) == 64 and image.mode == "RGB"
         assert text in meta["captions"]
         seen[meta["image"] + str(meta.get("crop"))] = meta

@@ -50,8 +50,9 @@ OPT_IN = "REMOTECLIP_SLURM_TEST"
 @pytest.fixture(scope="module")
 def cluster(request):
     if os.environ.get(OPT_IN) != "1":
-        pytest.skip(f"the local SLURM cluster test installs system packages and writes /etc/slurm: "
-                    f"set {OPT_IN}=1 to run it")
+        pytest.skip(
+            f"the local SLURM cluster test installs system packages and writes /etc/slurm: set {OPT_IN}=1 to run it"
+        )
     slurm = LocalSlurm(cpus=2, min_job_age=900)  # scontrol still knows the jobs when the tests look
     request.addfinalizer(slurm.stop)  # the daemons stop also when a test (or start) fails
     try:
@@ -71,14 +72,23 @@ def workdir(tmp_path_factory):
     config["datasets"] = {"t_rsicd": config["datasets"]["t_rsicd"]}
     config["shards"] = {"max_side": 48, "samples_per_shard": 16}
     config["dedup"] = {"workers": 1}  # one CPU per job: two jobs at once on the 2-CPU node
-    config["runs"] = {RUN: {
-        "sources": ["@RET"],
-        "model": {"arch": "tiny-test-ViT", "pretrained": None},
-        "train": {"batch_size": 8, "steps": 4, "lr": 5e-4, "warmup": 1, "workers": 0, "log_every": 1,
-                  "checkpoint_every": 2},
-        # two SLURM tasks on the one node, each a torchrun agent with one CPU process
-        "resources": {"nodes": 1, "tasks_per_node": 2, "threads": 1, "mem_mb": 1000, "runtime": 10},
-    }}
+    config["runs"] = {
+        RUN: {
+            "sources": ["@RET"],
+            "model": {"arch": "tiny-test-ViT", "pretrained": None},
+            "train": {
+                "batch_size": 8,
+                "steps": 4,
+                "lr": 5e-4,
+                "warmup": 1,
+                "workers": 0,
+                "log_every": 1,
+                "checkpoint_every": 2,
+            },
+            # two SLURM tasks on the one node, each a torchrun agent with one CPU process
+            "resources": {"nodes": 1, "tasks_per_node": 2, "threads": 1, "mem_mb": 1000, "runtime": 10},
+        }
+    }
     tiny_model_dir(root / "config")  # config/models/tiny-test-ViT.json, found from the working directory
     (root / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     return root
@@ -88,28 +98,51 @@ def workdir(tmp_path_factory):
 def slurm_run(cluster, workdir):
     """One Snakemake run through the SLURM executor: the CPU stages, then training."""
     targets = ["results/captions/summary.json", f"results/shards/{RUN}", f"results/models/{RUN}.pt"]
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir), *targets,
-           "--configfile", str(workdir / "config.yaml"),
-           "--workflow-profile", str(REPO / "profiles" / "slurm"),
-           "--executor", "slurm",
-           "--slurm-status-command", "squeue",          # no accounting here
-           "--slurm-init-seconds-before-status-checks", str(FIRST_POLL),
-           "--slurm-logdir", str(workdir / "slurm_logs"),
-           "--slurm-keep-successful-logs",
-           # fit the profile's requests to a 2-CPU node
-           "--resources", "mem_mb=4000", "--max-threads", "2"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(REPO / "Snakefile"),
+        "-d",
+        str(workdir),
+        *targets,
+        "--configfile",
+        str(workdir / "config.yaml"),
+        "--workflow-profile",
+        str(REPO / "profiles" / "slurm"),
+        "--executor",
+        "slurm",
+        "--slurm-status-command",
+        "squeue",  # no accounting here
+        "--slurm-init-seconds-before-status-checks",
+        str(FIRST_POLL),
+        "--slurm-logdir",
+        str(workdir / "slurm_logs"),
+        "--slurm-keep-successful-logs",
+        # fit the profile's requests to a 2-CPU node
+        "--resources",
+        "mem_mb=4000",
+        "--max-threads",
+        "2",
+    ]
     env = {**cluster.env, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO / "src")}
     started = time.monotonic()
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=workdir, timeout=720)
     output = proc.stdout + proc.stderr
     print(f"\nsnakemake --executor slurm: {time.monotonic() - started:.0f} s", file=sys.stderr)
     if proc.returncode != 0:
-        slurm_logs = "\n".join(f"--- {p}\n{p.read_text(errors='replace')[-2000:]}"
-                               for p in sorted((workdir / "slurm_logs").rglob("*.log")))
-        rule_logs = "\n".join(f"--- {p}\n{p.read_text(errors='replace')[-2000:]}"
-                              for p in sorted((workdir / "results" / "logs").rglob("*.log")))
-        pytest.fail(f"snakemake --executor slurm failed ({proc.returncode}):\n{output[-6000:]}\n"
-                    f"{slurm_logs[-6000:]}\n{rule_logs[-4000:]}\n{cluster.logs()}")
+        slurm_logs = "\n".join(
+            f"--- {p}\n{p.read_text(errors='replace')[-2000:]}" for p in sorted((workdir / "slurm_logs").rglob("*.log"))
+        )
+        rule_logs = "\n".join(
+            f"--- {p}\n{p.read_text(errors='replace')[-2000:]}"
+            for p in sorted((workdir / "results" / "logs").rglob("*.log"))
+        )
+        pytest.fail(
+            f"snakemake --executor slurm failed ({proc.returncode}):\n{output[-6000:]}\n"
+            f"{slurm_logs[-6000:]}\n{rule_logs[-4000:]}\n{cluster.logs()}"
+        )
     return output
 
 
@@ -118,8 +151,9 @@ def slurm_job_ids(output: str, rule: str) -> list[str]:
 
 
 def scontrol_job(cluster: LocalSlurm, job_id: str) -> dict[str, str]:
-    out = subprocess.run(["scontrol", "show", "job", job_id], env=cluster.env, capture_output=True, text=True,
-                         timeout=20).stdout
+    out = subprocess.run(
+        ["scontrol", "show", "job", job_id], env=cluster.env, capture_output=True, text=True, timeout=20
+    ).stdout
     return dict(re.findall(r"(\w[\w:/]*)=(\S*)", out))
 
 
@@ -127,8 +161,15 @@ def test_cpu_stages_run_as_slurm_jobs(cluster, workdir, slurm_run):
     output = slurm_run
     # every job went through sbatch
     submitted = re.findall(r"has been submitted with SLURM jobid (\d+)", output)
-    rules = {"synthesize", "ret_captions", "captions_summary", "hash_training_source", "hash_test_split", "dedup",
-             "build_shards"}
+    rules = {
+        "synthesize",
+        "ret_captions",
+        "captions_summary",
+        "hash_training_source",
+        "hash_test_split",
+        "dedup",
+        "build_shards",
+    }
     for rule in rules:
         assert (workdir / "slurm_logs" / f"rule_{rule}").is_dir(), f"no SLURM job for rule {rule}"
     assert len(submitted) >= len(rules)
@@ -165,6 +206,7 @@ def test_two_task_training_through_srun(cluster, workdir, slurm_run):
     import torch
 
     from remoteclip.models import register_model_configs
+
     register_model_configs(workdir / "config" / "models")
     model = open_clip.create_model("tiny-test-ViT")
     state = torch.load(workdir / f"results/models/{RUN}.pt", map_location="cpu", weights_only=True)

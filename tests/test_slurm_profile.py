@@ -51,17 +51,29 @@ def parse_dry_run(output: str) -> list[dict]:
             key, _, value = item.partition("=")
             if key and "<TBD>" not in value:
                 resources[key] = _value(value)
-        jobs.append({"rule": block.group(1), "wildcards": fields.get("wildcards", ""),
-                     "threads": int(fields.get("threads", 1)), "resources": resources,
-                     "shell": block.group(3)})
+        jobs.append(
+            {
+                "rule": block.group(1),
+                "wildcards": fields.get("wildcards", ""),
+                "threads": int(fields.get("threads", 1)),
+                "resources": resources,
+                "shell": block.group(3),
+            }
+        )
     return jobs
 
 
 def sbatch_line(job: dict, requeue: bool) -> str:
     """The plugin's sbatch call for a job, as snakemake_executor_plugin_slurm.Executor.run_job builds it."""
     fake = SimpleNamespace(threads=job["threads"], resources=Resources(job["resources"]))
-    params = {"run_uuid": "RUN", "slurm_logfile": "LOG", "comment_str": f"rule_{job['rule']}",
-              "account": "", "partition": "", "workdir": ""}
+    params = {
+        "run_uuid": "RUN",
+        "slurm_logfile": "LOG",
+        "comment_str": f"rule_{job['rule']}",
+        "account": "",
+        "partition": "",
+        "workdir": "",
+    }
     settings = SimpleNamespace(requeue=requeue, no_requeue=False, qos=None, reservation=None)
     return submit_string.get_submit_command(fake, params, settings=settings) + slurm_utils.set_gres_string(fake)
 
@@ -72,8 +84,10 @@ def jobstep_line(job: dict) -> str | None:
         return None
     fake = SimpleNamespace(threads=job["threads"], resources=Resources(job["resources"]))
     gpu = bool(jobstep.get_gpu_setting(fake))
-    return (f"srun -n1 --cpu-bind=q {jobstep.get_cpu_setting(fake, gpu)} {jobstep.get_gpu_setting(fake)} "
-            f"{jobstep.get_node_setting(fake)}")
+    return (
+        f"srun -n1 --cpu-bind=q {jobstep.get_cpu_setting(fake, gpu)} {jobstep.get_gpu_setting(fake)} "
+        f"{jobstep.get_node_setting(fake)}"
+    )
 
 
 def flags(line: str) -> dict[str, str]:
@@ -85,8 +99,21 @@ def dry_run(workdir: Path, config: Path, *targets: str) -> str:
     templates = workdir / "config" / "b2c_templates.yaml"
     if not templates.exists():
         templates.symlink_to(REPO / "config" / "b2c_templates.yaml")
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir), "-n", *targets,
-           "--workflow-profile", str(PROFILE), "--configfile", str(config)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(REPO / "Snakefile"),
+        "-d",
+        str(workdir),
+        "-n",
+        *targets,
+        "--workflow-profile",
+        str(PROFILE),
+        "--configfile",
+        str(config),
+    ]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO / "src")}
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600, cwd=workdir)
     assert proc.returncode == 0, f"dry run failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
@@ -130,9 +157,14 @@ def local_rules(workdir: Path, config: Path) -> set[str]:
     templates = workdir / "config" / "b2c_templates.yaml"
     if not templates.exists():
         templates.symlink_to(REPO / "config" / "b2c_templates.yaml")
-    proc = subprocess.run([sys.executable, "-c", LOCAL_RULES, str(REPO / "Snakefile"), str(config)], cwd=workdir,
-                          capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO / "src")})
+    proc = subprocess.run(
+        [sys.executable, "-c", LOCAL_RULES, str(REPO / "Snakefile"), str(config)],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO / "src")},
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return set(proc.stdout.split())
 
@@ -231,9 +263,12 @@ def test_cpu_stages_get_the_profile_resources(paper_jobs, profile):
 def test_multi_node_training_is_one_torchrun_per_node(tmp_path):
     """A paper run on 2 nodes x 4 GPUs: 2 tasks, one per node, each torchrun with 4 processes."""
     config = yaml.safe_load(PAPER.read_text())
-    config["runs"] = {"remoteclip_vitl14": {**config["runs"]["remoteclip_vitl14"],
-                                            "resources": {"gpus": 4, "nodes": 2, "cpus_per_gpu": 8,
-                                                          "mem_mb": 128000, "runtime": 4320}}}
+    config["runs"] = {
+        "remoteclip_vitl14": {
+            **config["runs"]["remoteclip_vitl14"],
+            "resources": {"gpus": 4, "nodes": 2, "cpus_per_gpu": 8, "mem_mb": 128000, "runtime": 4320},
+        }
+    }
     config["evaluation"]["models"] = {}
     path = tmp_path / "multinode.yaml"
     path.write_text(yaml.safe_dump(config))
@@ -241,32 +276,55 @@ def test_multi_node_training_is_one_torchrun_per_node(tmp_path):
     line = sbatch_line(job, requeue=True)
     f = flags(line)
     assert f["--nodes"] == "2" and f["--ntasks"] == "2", line
-    assert f["--gres"] == "gpu:4" and "--gpus" not in f, line          # 4 GPUs on each node
+    assert f["--gres"] == "gpu:4" and "--gpus" not in f, line  # 4 GPUs on each node
     assert f["--cpus-per-task"] == "32" and "--cpus-per-gpu" not in f, line
     assert "--ntasks-per-gpu" not in f and f["--mem"] == "128000", line
     assert job["resources"]["mpi"] == "srun" and jobstep_line(job) is None  # the rule runs its own srun
     shell = job["shell"]
     # offline: a compute node reads the weights cache only (srun passes the environment on)
-    assert shell.startswith("HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 srun --ntasks=2 --nodes=2 --ntasks-per-node=1 --cpus-per-task=32 --gpus-per-task=4 "
-                            "--mem=0 ")
+    assert shell.startswith(
+        "HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 srun --ntasks=2 --nodes=2 --ntasks-per-node=1 --cpus-per-task=32 --gpus-per-task=4 "
+        "--mem=0 "
+    )
     assert "-m torch.distributed.run --nnodes=2 --nproc_per_node=4 --rdzv_backend=c10d" in shell
     assert " --threads 32 " in shell  # the task's CPUs, which its 4 ranks share: 8 threads each
     # the head node and port come from the allocation at run time, unformatted by Snakemake
-    assert '--rdzv_endpoint=$(scontrol show hostnames "${SLURM_JOB_NODELIST:-$(squeue -h -j $SLURM_JOB_ID ' \
-           '-o %N)}" | head -n 1):$((29500 + SLURM_JOB_ID % 10000)) --rdzv_id=$SLURM_JOB_ID' in shell
+    assert (
+        '--rdzv_endpoint=$(scontrol show hostnames "${SLURM_JOB_NODELIST:-$(squeue -h -j $SLURM_JOB_ID '
+        '-o %N)}" | head -n 1):$((29500 + SLURM_JOB_ID % 10000)) --rdzv_id=$SLURM_JOB_ID' in shell
+    )
 
 
 def test_gpus_must_divide_among_tasks(tmp_path):
     config = yaml.safe_load(PAPER.read_text())
-    config["runs"] = {"odd": {**config["runs"]["remoteclip_rn50"],
-                              "resources": {"gpus": 3, "nodes": 1, "tasks_per_node": 2}}}
+    config["runs"] = {
+        "odd": {**config["runs"]["remoteclip_rn50"], "resources": {"gpus": 3, "nodes": 1, "tasks_per_node": 2}}
+    }
     config["evaluation"]["models"] = {}
     path = tmp_path / "odd.yaml"
     path.write_text(yaml.safe_dump(config))
     (tmp_path / "config").mkdir()
     (tmp_path / "config" / "b2c_templates.yaml").symlink_to(REPO / "config" / "b2c_templates.yaml")
-    proc = subprocess.run([sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(tmp_path),
-                           "-n", "--configfile", str(path), "--cores", "1"], capture_output=True, text=True,
-                          env={**os.environ, "HF_HUB_OFFLINE": "1"}, timeout=300, cwd=tmp_path)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "-s",
+            str(REPO / "Snakefile"),
+            "-d",
+            str(tmp_path),
+            "-n",
+            "--configfile",
+            str(path),
+            "--cores",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        timeout=300,
+        cwd=tmp_path,
+    )
     assert proc.returncode != 0
     assert "runs.odd.resources: gpus (3) must be a multiple of tasks_per_node (2)" in proc.stdout + proc.stderr

@@ -16,14 +16,17 @@ def workdir(tmp_path_factory):
     return root, write_config(root, config)
 
 
-@pytest.mark.parametrize("target", [
-    "results/models/nope.pt",                    # an unknown run
-    "results/shards/tiny/manifest.json",         # a file inside the shards folder of a known run
-    "results/dedup/nope/removed.tsv",
-    "results/captions/nope.jsonl",               # an unknown dataset
-    "results/dedup/hashes/nope.train.tsv",
-    "results/eval/nope/t_rsicd.retrieval.json",  # an unknown model
-])
+@pytest.mark.parametrize(
+    "target",
+    [
+        "results/models/nope.pt",  # an unknown run
+        "results/shards/tiny/manifest.json",  # a file inside the shards folder of a known run
+        "results/dedup/nope/removed.tsv",
+        "results/captions/nope.jsonl",  # an unknown dataset
+        "results/dedup/hashes/nope.train.tsv",
+        "results/eval/nope/t_rsicd.retrieval.json",  # an unknown model
+    ],
+)
 def test_unknown_targets_read_no_rule_to_produce(workdir, target):
     root, config = workdir
     proc = snakemake(root, config, "-n", target, check=False)

@@ -99,8 +99,12 @@ def test_resume_after_kill_continues_the_same_trajectory(world, tmp_path):
     run_training(shards, tmp_path / "straight", tmp_path / "straight.pt", cfg, models)
 
     out = tmp_path / "killed"
-    proc = subprocess.Popen(train_cmd(shards, out, tmp_path / "killed.pt", cfg), env=env(models),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        train_cmd(shards, out, tmp_path / "killed.pt", cfg),
+        env=env(models),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.time() + 120
     while not (out / "ckpt-00000004.pt").exists():
         assert proc.poll() is None and time.time() < deadline, "training ended before it could be killed"

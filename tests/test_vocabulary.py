@@ -23,9 +23,19 @@ def test_dataset_aliases_win_over_family_and_global_tables():
 
 
 def test_plurals():
-    cases = {"bus": "buses", "storage tank": "storage tanks", "vehicle": "vehicles", "person": "people",
-             "ferry": "ferries", "ground track field": "ground track fields", "box": "boxes", "church": "churches",
-             "small vehicle": "small vehicles", "low vegetation": "patches of low vegetation", "day": "days"}
+    cases = {
+        "bus": "buses",
+        "storage tank": "storage tanks",
+        "vehicle": "vehicles",
+        "person": "people",
+        "ferry": "ferries",
+        "ground track field": "ground track fields",
+        "box": "boxes",
+        "church": "churches",
+        "small vehicle": "small vehicles",
+        "low vegetation": "patches of low vegetation",
+        "day": "days",
+    }
     for noun, expected in cases.items():
         assert plural(noun) == expected
 

@@ -14,8 +14,7 @@ import pytest
 import yaml
 
 from hubserver import HubServer
-from remoteclip.weight_cache import (WeightSource, manifest_path, model_source, needed, released_path,
-                                     released_source)
+from remoteclip.weight_cache import WeightSource, manifest_path, model_source, needed, released_path, released_source
 from workflow_helpers import REPO, snakemake, write_config
 
 ARCH, TAG, REPO_ID = "tiny-cache-ViT", "testtag", "test-org/tiny-cache-clip"
@@ -30,8 +29,9 @@ def model_configs(folder: Path) -> Path:
     """The tiny architecture and its pretrained tag, as a user registers them in config/models/."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"{ARCH}.json").write_text(json.dumps(TINY))
-    (folder / "pretrained_tags.yaml").write_text(yaml.safe_dump({ARCH: {TAG: {"hf_hub": f"{REPO_ID}/",
-                                                                              "quick_gelu": False}}}))
+    (folder / "pretrained_tags.yaml").write_text(
+        yaml.safe_dump({ARCH: {TAG: {"hf_hub": f"{REPO_ID}/", "quick_gelu": False}}})
+    )
     return folder
 
 
@@ -40,6 +40,7 @@ def tiny_weights(configs: Path, seed: int) -> tuple[bytes, dict]:
     import open_clip
     import torch
     from safetensors.torch import save
+
     open_clip.add_model_config(configs / f"{ARCH}.json")
     torch.manual_seed(seed)
     state = open_clip.create_model(ARCH).state_dict()
@@ -59,12 +60,18 @@ def served_model(arch_dir):
 def test_what_the_paper_config_fetches():
     from remoteclip.config import load
     from remoteclip.evaluate.registry import resolve
+
     config = load(REPO / "config" / "paper.yaml", REPO / "workflow/schemas/config.schema.yaml")
     models = {n: resolve(n, e, config) for n, e in config["evaluation"]["models"].items()}
     keys = set(needed(config, models))
-    assert keys == {"open_clip--RN50--openai", "open_clip--ViT-B-32--openai", "open_clip--ViT-L-14--openai",
-                    "hf--chendelong_RemoteCLIP--RemoteCLIP-RN50.pt", "hf--chendelong_RemoteCLIP--RemoteCLIP-ViT-B-32.pt",
-                    "hf--chendelong_RemoteCLIP--RemoteCLIP-ViT-L-14.pt"}
+    assert keys == {
+        "open_clip--RN50--openai",
+        "open_clip--ViT-B-32--openai",
+        "open_clip--ViT-L-14--openai",
+        "hf--chendelong_RemoteCLIP--RemoteCLIP-RN50.pt",
+        "hf--chendelong_RemoteCLIP--RemoteCLIP-ViT-B-32.pt",
+        "hf--chendelong_RemoteCLIP--RemoteCLIP-ViT-L-14.pt",
+    }
     released = models["released_vitb32"]["checkpoint"]
     assert Path(released) == released_path(config["data"]["weights"], "RemoteCLIP-ViT-B-32")
     assert Path(released).is_relative_to("data/weights")  # the cache is in the data folder by default
@@ -89,10 +96,16 @@ def fetch_in_process(source: WeightSource, cache: Path, lock: Path, hub: HubServ
     """fetch() as the rule runs it: its own process, online, the Hub at HF_ENDPOINT."""
     import dataclasses
     import os
+
     env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}
     env |= {"HF_ENDPOINT": hub.base, "PYTHONPATH": str(REPO / "src"), "REMOTECLIP_MODEL_CONFIGS": str(configs)}
-    return subprocess.run([sys.executable, "-c", FETCH, json.dumps(dataclasses.asdict(source)), str(cache), str(lock)],
-                          capture_output=True, text=True, env=env, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-c", FETCH, json.dumps(dataclasses.asdict(source)), str(cache), str(lock)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
 
 
 def test_fetch_verifies_against_the_hub_and_refuses_a_changed_file(tmp_path, served_model, arch_dir):
@@ -107,8 +120,10 @@ def test_fetch_verifies_against_the_hub_and_refuses_a_changed_file(tmp_path, ser
         (record,) = manifest["files"]
         assert record["verified_by"] == "published sha256" and record["size"] == len(data)
         assert Path(record["path"]).read_bytes() == data and str(cache) in record["path"]
-        assert yaml.safe_load(lock.read_text())["weights"][source.key]["open_clip_model.safetensors"]["sha256"] == \
-            record["sha256"]
+        assert (
+            yaml.safe_load(lock.read_text())["weights"][source.key]["open_clip_model.safetensors"]["sha256"]
+            == record["sha256"]
+        )
 
     # the same tag from a hub that now serves other bytes (an unannounced change, or tampering)
     other = HubServer(commit="f" * 40)
@@ -123,32 +138,65 @@ def test_fetch_verifies_against_the_hub_and_refuses_a_changed_file(tmp_path, ser
 
 def test_fetch_names_an_unknown_tag(tmp_path, arch_dir):
     with HubServer() as hub:
-        proc = fetch_in_process(WeightSource("open_clip_tag", arch=ARCH, tag="nope"), tmp_path, tmp_path / "l.yaml",
-                                hub, arch_dir)
+        proc = fetch_in_process(
+            WeightSource("open_clip_tag", arch=ARCH, tag="nope"), tmp_path, tmp_path / "l.yaml", hub, arch_dir
+        )
     assert proc.returncode != 0 and f"no pretrained tag 'nope' for {ARCH} (known: {TAG})" in proc.stderr
 
 
 def workflow_config(workdir: Path) -> Path:
-    return write_config(workdir, {
-        "seed": 1,
-        "datasets": {
-            "w_rsicd": {"group": "RET", "format": "karpathy",
-                        "synthetic": {"writer": "karpathy", "images": 24, "size": 48,
-                                      "splits": {"train": 0.5, "test": 0.5}}},
-            "w_scenes": {"group": "CLS", "format": "class_folders",
-                         "synthetic": {"writer": "class_folders", "images": 30, "size": 48,
-                                       "scenes": ["airport", "forest", "beach"]}},
+    return write_config(
+        workdir,
+        {
+            "seed": 1,
+            "datasets": {
+                "w_rsicd": {
+                    "group": "RET",
+                    "format": "karpathy",
+                    "synthetic": {
+                        "writer": "karpathy",
+                        "images": 24,
+                        "size": 48,
+                        "splits": {"train": 0.5, "test": 0.5},
+                    },
+                },
+                "w_scenes": {
+                    "group": "CLS",
+                    "format": "class_folders",
+                    "synthetic": {
+                        "writer": "class_folders",
+                        "images": 30,
+                        "size": 48,
+                        "scenes": ["airport", "forest", "beach"],
+                    },
+                },
+            },
+            "runs": {
+                "r": {
+                    "sources": ["w_rsicd"],
+                    "model": {"arch": ARCH, "pretrained": TAG},
+                    # a vanishing lr: the export stays the served weights, which shows where training began
+                    "train": {
+                        "batch_size": 8,
+                        "steps": 2,
+                        "warmup": 1,
+                        "lr": 1e-12,
+                        "workers": 0,
+                        "checkpoint_every": 2,
+                        "log_every": 1,
+                    },
+                }
+            },
+            "shards": {"max_side": 48},
+            "evaluation": {
+                "models": {"r": {"run": "r"}, "r_init": {"run": "r", "init": True}},
+                "tasks": ["zeroshot", "retrieval"],
+                "workers": 0,
+            },
+            "download": {"weights_lock": str(workdir / "weights.lock.yaml")},
+            "b2c": {"templates": str(REPO / "config" / "b2c_templates.yaml")},
         },
-        "runs": {"r": {"sources": ["w_rsicd"], "model": {"arch": ARCH, "pretrained": TAG},
-                       # a vanishing lr: the export stays the served weights, which shows where training began
-                       "train": {"batch_size": 8, "steps": 2, "warmup": 1, "lr": 1e-12, "workers": 0,
-                                 "checkpoint_every": 2, "log_every": 1}}},
-        "shards": {"max_side": 48},
-        "evaluation": {"models": {"r": {"run": "r"}, "r_init": {"run": "r", "init": True}},
-                       "tasks": ["zeroshot", "retrieval"], "workers": 0},
-        "download": {"weights_lock": str(workdir / "weights.lock.yaml")},
-        "b2c": {"templates": str(REPO / "config" / "b2c_templates.yaml")},
-    })
+    )
 
 
 @pytest.mark.slow
@@ -171,6 +219,7 @@ def test_fetch_rule_downloads_once_then_jobs_run_offline(tmp_path, served_model)
         snakemake(tmp_path, config, "results/eval/summary.csv", env={**online, "HF_ENDPOINT": canary.base})
         assert canary.log == [], f"a compute job went to the network: {canary.log}"
     import torch
+
     rows = (tmp_path / "results/eval/summary.csv").read_text().splitlines()
     assert any(row.startswith("r_init,w_scenes,zeroshot,acc1") for row in rows)
     assert any(row.startswith("r,w_rsicd,retrieval,mean_recall") for row in rows)

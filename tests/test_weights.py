@@ -34,6 +34,7 @@ class Touch:
 def tiny(tmp_path):
     """A tiny architecture beside its weights (as exports travel) and its state dict."""
     import open_clip
+
     (tmp_path / "weights-test-ViT.json").write_text(json.dumps(TINY))
     open_clip.add_model_config(tmp_path / "weights-test-ViT.json")
     torch.manual_seed(1)
@@ -42,8 +43,15 @@ def tiny(tmp_path):
 
 
 def spec_for(path, **extra):
-    return {"name": "m", "arch": "weights-test-ViT", "pretrained": None, "checkpoint": str(path),
-            "quick_gelu": False, "seed": 0, **extra}
+    return {
+        "name": "m",
+        "arch": "weights-test-ViT",
+        "pretrained": None,
+        "checkpoint": str(path),
+        "quick_gelu": False,
+        "seed": 0,
+        **extra,
+    }
 
 
 def equal_states(a, b):
@@ -52,13 +60,23 @@ def equal_states(a, b):
 
 def test_every_release_layout_loads_with_weights_only(tiny):
     from safetensors.torch import save_file
+
     root, state = tiny
     layouts = {
         "plain.pt": state,  # released RemoteCLIP-*.pt, our exports
-        "open_clip_train.pt": {"epoch": 3, "name": "run", "state_dict": {f"module.{k}": v for k, v in state.items()},
-                               "optimizer": {"state": {}, "param_groups": [{"lr": 1e-4, "params": [0, 1]}]}},
-        "itra.pt": {"epoch": 10, "name": "itra", "state_dict": state, "optimizer": {"state": {}, "param_groups": []},
-                    "scaler": {"scale": 65536.0, "growth_factor": 2.0}},
+        "open_clip_train.pt": {
+            "epoch": 3,
+            "name": "run",
+            "state_dict": {f"module.{k}": v for k, v in state.items()},
+            "optimizer": {"state": {}, "param_groups": [{"lr": 1e-4, "params": [0, 1]}]},
+        },
+        "itra.pt": {
+            "epoch": 10,
+            "name": "itra",
+            "state_dict": state,
+            "optimizer": {"state": {}, "param_groups": []},
+            "scaler": {"scale": 65536.0, "growth_factor": 2.0},
+        },
     }
     for name, obj in layouts.items():
         torch.save(obj, root / name)
@@ -69,11 +87,15 @@ def test_every_release_layout_loads_with_weights_only(tiny):
 
 def test_a_checkpoint_that_would_run_code_is_refused_and_nothing_runs(tiny):
     from remoteclip.evaluate.models import load
+
     root, state = tiny
     marker = root / "code-ran"
     torch.save({"state_dict": state, "hook": Touch(marker)}, root / "evil.pt")
-    with pytest.raises(CheckpointError, match=r"evil.pt: refused.*pathlib.*run arbitrary code.*"
-                                              r"trust_checkpoint: true"):
+    with pytest.raises(
+        CheckpointError,
+        match=r"evil.pt: refused.*pathlib.*run arbitrary code.*"
+        r"trust_checkpoint: true",
+    ):
         load(spec_for(root / "evil.pt"))
     assert not marker.exists()
     # asked for by name, the file is read as torch.load(weights_only=False) reads it
@@ -91,6 +113,7 @@ def test_extra_pickled_objects_are_named_in_the_error(tiny):
 
 def test_training_init_from_a_path_is_read_safely(tiny):
     from remoteclip.models import create
+
     root, state = tiny
     torch.save({"state_dict": state, "hook": Touch(root / "ran")}, root / "init.pt")
     with pytest.raises(CheckpointError, match="refused"):
@@ -100,11 +123,14 @@ def test_training_init_from_a_path_is_read_safely(tiny):
     assert equal_states(model.state_dict(), state)
 
 
-@pytest.mark.parametrize("content, message", [
-    (None, "not a readable torch checkpoint"),  # truncated
-    ({"epoch": 1}, "holds no state dict"),
-    ({"state_dict": {"a": torch.ones(1), "b": 3}}, "1 entries are not tensors"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (None, "not a readable torch checkpoint"),  # truncated
+        ({"epoch": 1}, "holds no state dict"),
+        ({"state_dict": {"a": torch.ones(1), "b": 3}}, "1 entries are not tensors"),
+    ],
+)
 def test_bad_checkpoints_name_the_file_and_the_problem(tiny, content, message):
     root, state = tiny
     path = root / "bad.pt"
@@ -119,6 +145,7 @@ def test_bad_checkpoints_name_the_file_and_the_problem(tiny, content, message):
 
 def test_resume_checkpoints_round_trip_under_weights_only(tmp_path):
     from remoteclip.train import checkpoints
+
     np.random.seed(5)
     torch.manual_seed(5)
     state = checkpoints.rng_state()
@@ -131,6 +158,7 @@ def test_resume_checkpoints_round_trip_under_weights_only(tmp_path):
 
 def test_resume_checkpoint_with_numpy_state_of_the_previous_layout_still_loads(tmp_path):
     from remoteclip.train import checkpoints
+
     np.random.seed(3)
     legacy = {"step": 2, "fingerprint": "f", "rng": {"numpy": np.random.get_state()}}
     torch.save(legacy, tmp_path / "ckpt-00000002.pt")
@@ -139,6 +167,7 @@ def test_resume_checkpoint_with_numpy_state_of_the_previous_layout_still_loads(t
 
 def test_a_resume_checkpoint_that_would_run_code_is_refused(tmp_path):
     from remoteclip.train import checkpoints
+
     torch.save({"step": 1, "fingerprint": "f", "x": Touch(tmp_path / "ran")}, tmp_path / "ckpt-00000001.pt")
     with pytest.raises(CheckpointError, match="resume checkpoint .*ckpt-00000001.pt: refused"):
         checkpoints.newest(tmp_path, "f")

@@ -42,6 +42,7 @@ def test_every_rule_wrote_a_log(finished_run):
 
 def test_annotations_load_with_pycocotools(finished_run):
     from pycocotools.coco import COCO
+
     workdir, _, _ = finished_run
     coco = COCO(str(workdir / "results/annotations/t_dota.json"))
     assert len(coco.getImgIds()) == 12 and coco.getCatIds()

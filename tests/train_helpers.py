@@ -29,36 +29,75 @@ def tiny_model_dir(root: Path) -> Path:
 def tiny_shards(root: Path, n: int = 96, per_shard: int = 40) -> Path:
     from remoteclip.shards import ShardSettings, build_shards
     from remoteclip.synthetic.scenes import SCENES, render_scene
+
     kinds = list(SCENES)
     rows = []
     for i in range(n):
         path = root / "img" / f"{i}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(render_scene(np.random.default_rng(i), kinds[i % len(kinds)], 64).image).save(path)
-        rows.append({"image": str(path), "source": "t", "captions": [f"a photo of {kinds[i % len(kinds)]} number {k}"
-                                                                      for k in range(5)]})
+        rows.append(
+            {
+                "image": str(path),
+                "source": "t",
+                "captions": [f"a photo of {kinds[i % len(kinds)]} number {k}" for k in range(5)],
+            }
+        )
     build_shards(rows, root / "shards", ShardSettings(max_side=48, samples_per_shard=per_shard))
     return root / "shards"
 
 
 def settings(**train) -> dict:
-    base = {"batch_size": 16, "steps": 6, "lr": 5e-4, "warmup": 2, "workers": 0, "log_every": 1,
-            "checkpoint_every": 2, "seed": 0}
+    base = {
+        "batch_size": 16,
+        "steps": 6,
+        "lr": 5e-4,
+        "warmup": 2,
+        "workers": 0,
+        "log_every": 1,
+        "checkpoint_every": 2,
+        "seed": 0,
+    }
     return {"model": {"arch": "tiny-test-ViT", "pretrained": None}, "train": {**base, **train}}
 
 
 def env(models: Path) -> dict:
-    return {**os.environ, "REMOTECLIP_MODEL_CONFIGS": str(models), "PYTHONPATH": str(REPO / "src"),
-            "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    return {
+        **os.environ,
+        "REMOTECLIP_MODEL_CONFIGS": str(models),
+        "PYTHONPATH": str(REPO / "src"),
+        "OMP_NUM_THREADS": "1",
+        "HF_HUB_OFFLINE": "1",
+    }
 
 
-def train_cmd(shards: Path, out: Path, export: Path | None, cfg: dict, nproc: int = 1, threads: int | None = None,
-              stop_after: int | None = None) -> list[str]:
+def train_cmd(
+    shards: Path,
+    out: Path,
+    export: Path | None,
+    cfg: dict,
+    nproc: int = 1,
+    threads: int | None = None,
+    stop_after: int | None = None,
+) -> list[str]:
     """`threads`: the CPUs of the whole launch (--threads), by default one per process."""
-    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}"] \
-        if nproc > 1 else [sys.executable]
-    args = ["-m", "remoteclip.train", "--shards", str(shards), "--out-dir", str(out), "--settings", json.dumps(cfg),
-            "--threads", str(threads or nproc)]
+    launcher = (
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}"]
+        if nproc > 1
+        else [sys.executable]
+    )
+    args = [
+        "-m",
+        "remoteclip.train",
+        "--shards",
+        str(shards),
+        "--out-dir",
+        str(out),
+        "--settings",
+        json.dumps(cfg),
+        "--threads",
+        str(threads or nproc),
+    ]
     if export:
         args += ["--export", str(export)]
     if stop_after:
@@ -67,8 +106,14 @@ def train_cmd(shards: Path, out: Path, export: Path | None, cfg: dict, nproc: in
 
 
 def run_training(shards, out, export, cfg, models, nproc=1, timeout=300, threads=None, stop_after=None):
-    proc = subprocess.run(train_cmd(shards, out, export, cfg, nproc, threads, stop_after), capture_output=True,
-                          text=True, env=env(models), timeout=timeout, cwd=REPO)
+    proc = subprocess.run(
+        train_cmd(shards, out, export, cfg, nproc, threads, stop_after),
+        capture_output=True,
+        text=True,
+        env=env(models),
+        timeout=timeout,
+        cwd=REPO,
+    )
     if proc.returncode != 0:
         raise AssertionError(f"training failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
     return proc

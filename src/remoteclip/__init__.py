@@ -16,4 +16,4 @@ Stages and their modules (each module's docstring names its rule and the files i
 - shared: `config` (schema validation), `errors`, `imageio`, `logs`, `parallel`
 """
 
-__version__ = '0.1.0'
+__version__ = "0.1.0"

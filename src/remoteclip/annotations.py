@@ -23,18 +23,35 @@ def to_coco(records: Iterable[ImageRecord], dataset: str) -> dict:
     ids = {n: i + 1 for i, n in enumerate(names)}
     images, annotations = [], []
     for image_id, rec in enumerate(records, 1):
-        entry = {"id": image_id, "file_name": rec.file_name, "width": rec.width, "height": rec.height, "split": rec.split}
+        entry = {
+            "id": image_id,
+            "file_name": rec.file_name,
+            "width": rec.width,
+            "height": rec.height,
+            "split": rec.split,
+        }
         if rec.crop is not None:
             entry["crop"] = list(rec.crop)
         images.append(entry)
         for box in rec.boxes:
             bbox = [round(float(v), 2) for v in (box.x, box.y, box.w, box.h)]
-            annotations.append({"id": len(annotations) + 1, "image_id": image_id, "category_id": ids[box.category],
-                                "bbox": bbox, "area": round(bbox[2] * bbox[3], 2), "iscrowd": 0,
-                                **({"difficult": 1} if box.difficult else {})})
-    return {"info": {"dataset": dataset, "description": "remoteclip unified annotations"},
-            "images": images, "annotations": annotations,
-            "categories": [{"id": ids[n], "name": n, "supercategory": "object"} for n in names]}
+            annotations.append(
+                {
+                    "id": len(annotations) + 1,
+                    "image_id": image_id,
+                    "category_id": ids[box.category],
+                    "bbox": bbox,
+                    "area": round(bbox[2] * bbox[3], 2),
+                    "iscrowd": 0,
+                    **({"difficult": 1} if box.difficult else {}),
+                }
+            )
+    return {
+        "info": {"dataset": dataset, "description": "remoteclip unified annotations"},
+        "images": images,
+        "annotations": annotations,
+        "categories": [{"id": ids[n], "name": n, "supercategory": "object"} for n in names],
+    }
 
 
 def from_coco(data: dict) -> list[ImageRecord]:
@@ -42,7 +59,9 @@ def from_coco(data: dict) -> list[ImageRecord]:
     records = {}
     for img in data["images"]:
         crop = tuple(img["crop"]) if img.get("crop") else None
-        records[img["id"]] = ImageRecord(img["file_name"], img["width"], img["height"], [], img.get("split", "train"), crop)
+        records[img["id"]] = ImageRecord(
+            img["file_name"], img["width"], img["height"], [], img.get("split", "train"), crop
+        )
     for ann in data["annotations"]:
         x, y, w, h = ann["bbox"]
         records[ann["image_id"]].boxes.append(Box(x, y, w, h, names[ann["category_id"]], bool(ann.get("difficult"))))

@@ -116,8 +116,9 @@ def image_rng(settings: B2CSettings, dataset: str, key: str) -> random.Random:
     return random.Random(f"{settings.seed}:{dataset}:{key}")
 
 
-def captions_for(boxes: list[Box], width: float, height: float, settings: B2CSettings,
-                 rng: random.Random) -> list[str] | None:
+def captions_for(
+    boxes: list[Box], width: float, height: float, settings: B2CSettings, rng: random.Random
+) -> list[str] | None:
     """Five captions, or None for an image without boxes."""
     if not boxes:
         return None
@@ -127,17 +128,22 @@ def captions_for(boxes: list[Box], width: float, height: float, settings: B2CSet
     captions = []
     for side, counter in (("center", center), ("edge", edge)):
         if counter:
-            captions.append(_sentence(rng.choice(t["location"][side]), _ranked(counter, settings.location_max_categories),
-                                      settings, rng))
+            captions.append(
+                _sentence(
+                    rng.choice(t["location"][side]), _ranked(counter, settings.location_max_categories), settings, rng
+                )
+            )
         else:
             captions.append(_sentence(rng.choice(t["location"][f"{side}_empty"]), [], settings, rng))
     total = Counter(b.category for b in boxes)
     categories = sorted(total)
     for _ in range(3):
-        for attempt in range(10):
+        for _attempt in range(10):
             k = rng.randint(1, min(settings.count_max_categories, len(categories)))
             chosen = rng.sample(categories, k)
-            pool = t["count"]["single"] if k == 1 else t["count"]["multiple"] + (t["count"].get("pair") or []) * (k == 2)
+            pool = (
+                t["count"]["single"] if k == 1 else t["count"]["multiple"] + (t["count"].get("pair") or []) * (k == 2)
+            )
             text = _sentence(rng.choice(pool), [(c, total[c]) for c in chosen], settings, rng)
             if text not in captions:
                 break

@@ -56,8 +56,11 @@ def _describe(error: jsonschema.ValidationError) -> str:
     where = _path(error)
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
         allowed = list(error.schema.get("properties", {}))
-        extra = [k for k in error.instance if k not in allowed and not any(
-            re.match(p, k) for p in error.schema.get("patternProperties", {}))]
+        extra = [
+            k
+            for k in error.instance
+            if k not in allowed and not any(re.match(p, k) for p in error.schema.get("patternProperties", {}))
+        ]
         parts = []
         for key in extra:
             close = difflib.get_close_matches(key, allowed, n=1)
@@ -90,7 +93,9 @@ def _semantic_errors(config: dict) -> list[str]:
         if not isinstance(spec, dict):
             continue
         if spec.get("synthetic") is not None and spec.get("catalogue"):
-            errors.append(f"datasets.{name}: give either 'synthetic' (render it) or 'catalogue' (download it), not both")
+            errors.append(
+                f"datasets.{name}: give either 'synthetic' (render it) or 'catalogue' (download it), not both"
+            )
         errors += _format_errors(f"datasets.{name}", spec.get("group"), spec.get("format"), spec.get("options"))
     return errors
 
@@ -103,12 +108,13 @@ def _format_errors(where: str, group: str | None, fmt: str | None, options: dict
     errors = []
     if group is not None and (group == "RET") != (fmt in CAPTION_PARSERS):
         if group == "RET":
-            errors.append(f"{where}.format: group RET needs a caption format ({', '.join(sorted(CAPTION_PARSERS))}), "
-                          f"not {fmt!r}")
+            errors.append(
+                f"{where}.format: group RET needs a caption format ({', '.join(sorted(CAPTION_PARSERS))}), not {fmt!r}"
+            )
         else:
             errors.append(f"{where}.format: {fmt!r} is a caption format, for group RET only (group is {group})")
     allowed = set(PARSER_OPTIONS[fmt]) | COMMON_OPTIONS
-    for key in (options or {}):
+    for key in options or {}:
         if key not in allowed:
             close = difflib.get_close_matches(key, sorted(allowed), n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else f" (allowed: {', '.join(sorted(allowed))})"
@@ -129,13 +135,17 @@ def _reference_errors(config: dict) -> list[str]:
                 hint = f" (did you mean {close[0]!r}?)" if close else ""
                 errors.append(f"runs.{run}.sources.{i}: {source!r} is not a configured dataset{hint}")
             elif datasets[source].get("group") not in (*GROUPS_CAPTIONED, None):
-                errors.append(f"runs.{run}.sources.{i}: {source!r} is a {datasets[source].get('group')} benchmark, "
-                              "not a training source")
+                errors.append(
+                    f"runs.{run}.sources.{i}: {source!r} is a {datasets[source].get('group')} benchmark, "
+                    "not a training source"
+                )
     for i, name in enumerate((config.get("dedup") or {}).get("against") or []):
         if name not in datasets:
             errors.append(f"dedup.against.{i}: {name!r} is not a configured dataset")
         elif datasets[name].get("group") not in ("RET", "CLS", "COUNT", None):
-            errors.append(f"dedup.against.{i}: {name!r} has no evaluation test split (group {datasets[name].get('group')})")
+            errors.append(
+                f"dedup.against.{i}: {name!r} has no evaluation test split (group {datasets[name].get('group')})"
+            )
     return errors + _evaluation_errors(config, datasets)
 
 
@@ -146,14 +156,18 @@ def _evaluation_errors(config: dict, datasets: dict) -> list[str]:
     for name, entry in (evaluation.get("models") or {}).items():
         kinds = [k for k in ("run", "released", "arch") if k in entry]
         if len(kinds) != 1:
-            errors.append(f"evaluation.models.{name}: give exactly one of run, released or arch (got {kinds or 'none'})")
+            errors.append(
+                f"evaluation.models.{name}: give exactly one of run, released or arch (got {kinds or 'none'})"
+            )
         elif "run" in entry and entry["run"] not in runs:
             errors.append(f"evaluation.models.{name}.run: {entry['run']!r} is not a configured run")
     for i, name in enumerate(evaluation.get("benchmarks") or []):
         if name not in datasets:
             errors.append(f"evaluation.benchmarks.{i}: {name!r} is not a configured dataset")
         elif datasets[name].get("group") not in ("RET", "CLS", "COUNT"):
-            errors.append(f"evaluation.benchmarks.{i}: {name!r} is a {datasets[name].get('group')} source, not a benchmark")
+            errors.append(
+                f"evaluation.benchmarks.{i}: {name!r} is a {datasets[name].get('group')} source, not a benchmark"
+            )
     return errors
 
 
@@ -269,8 +283,11 @@ def run_sources(config: dict, run: str) -> list[str]:
     """A run's sources with @GROUP expanded, in the order given (the dedup keep-order)."""
     out: list[str] = []
     for source in config["runs"][run]["sources"]:
-        names = ([n for n, d in config["datasets"].items() if d["group"] == source[1:]]
-                 if source.startswith("@") else [source])
+        names = (
+            [n for n, d in config["datasets"].items() if d["group"] == source[1:]]
+            if source.startswith("@")
+            else [source]
+        )
         out += [n for n in names if n not in out]
     return out
 
@@ -329,8 +346,16 @@ def resolve_data_paths(config: dict) -> dict:
 def dataset_spec(name: str, spec: dict) -> DatasetSpec:
     root = Path(spec.get("root") or Path(DEFAULT_DATA_ROOT) / "raw" / name)
     strict = bool(spec.get("strict", _DATASET_DEFAULTS["strict"]))
-    return DatasetSpec(name, spec["group"], spec["format"], root, spec.get("options") or {},
-                       spec.get("synthetic"), strict, spec.get("images"))
+    return DatasetSpec(
+        name,
+        spec["group"],
+        spec["format"],
+        root,
+        spec.get("options") or {},
+        spec.get("synthetic"),
+        strict,
+        spec.get("images"),
+    )
 
 
 def dataset_specs(config: dict) -> dict[str, DatasetSpec]:

@@ -50,12 +50,19 @@ def parse_dataset(spec: DatasetSpec, out_json: str | Path, out_report: str | Pat
     found.rebase_records(records, root, spec)
     coco = ann_io.to_coco(records, spec.name)
     ann_io.write_json(out_json, coco)
-    report = {"dataset": spec.name, "group": spec.group, "format": spec.format, "images": len(coco["images"]),
-              "boxes": len(coco["annotations"]),
-              "boxes_per_category": dict(sorted(Counter(b.category for r in records for b in r.boxes).items())),
-              "skipped": skips.summary()}
+    report = {
+        "dataset": spec.name,
+        "group": spec.group,
+        "format": spec.format,
+        "images": len(coco["images"]),
+        "boxes": len(coco["annotations"]),
+        "boxes_per_category": dict(sorted(Counter(b.category for r in records for b in r.boxes).items())),
+        "skipped": skips.summary(),
+    }
     ann_io.write_json(out_report, report)
-    log.info("%s: %d images, %d boxes, %d skipped", spec.name, report["images"], report["boxes"], skips.summary()["total"])
+    log.info(
+        "%s: %d images, %d boxes, %d skipped", spec.name, report["images"], report["boxes"], skips.summary()["total"]
+    )
     return report
 
 
@@ -69,8 +76,14 @@ def _write_jsonl(path: str | Path, rows: list[dict]) -> None:
     tmp.replace(path)
 
 
-def b2c_dataset(spec: DatasetSpec, annotations: str | Path, parse_report: str | Path, settings: B2CSettings,
-                out_jsonl: str | Path, out_report: str | Path) -> dict:
+def b2c_dataset(
+    spec: DatasetSpec,
+    annotations: str | Path,
+    parse_report: str | Path,
+    settings: B2CSettings,
+    out_jsonl: str | Path,
+    out_report: str | Path,
+) -> dict:
     """Box-to-Caption over a unified annotation file; images without boxes are counted."""
     records = ann_io.from_coco(ann_io.read_json(annotations))
     rows, no_boxes = [], 0
@@ -79,17 +92,30 @@ def b2c_dataset(spec: DatasetSpec, annotations: str | Path, parse_report: str | 
         if captions is None:
             no_boxes += 1
             continue
-        row = {"image": str(spec.root / rec.file_name), "captions": captions, "source": spec.name, "split": rec.split,
-               "width": rec.width, "height": rec.height, "objects": dict(sorted(Counter(b.category for b in rec.boxes).items()))}
+        row = {
+            "image": str(spec.root / rec.file_name),
+            "captions": captions,
+            "source": spec.name,
+            "split": rec.split,
+            "width": rec.width,
+            "height": rec.height,
+            "objects": dict(sorted(Counter(b.category for b in rec.boxes).items())),
+        }
         if rec.crop is not None:
             row["crop"] = list(rec.crop)
         rows.append(row)
     _write_jsonl(out_jsonl, rows)
     parsed = ann_io.read_json(parse_report)
-    report = {"dataset": spec.name, "group": spec.group, "images": len(records), "captioned": len(rows),
-              "captions": sum(len(r["captions"]) for r in rows), "boxes": parsed["boxes"],
-              "skipped": {"no boxes (B2C needs at least one)": no_boxes, **parsed["skipped"]["by_reason"]},
-              "skipped_total": no_boxes + parsed["skipped"]["total"]}
+    report = {
+        "dataset": spec.name,
+        "group": spec.group,
+        "images": len(records),
+        "captioned": len(rows),
+        "captions": sum(len(r["captions"]) for r in rows),
+        "boxes": parsed["boxes"],
+        "skipped": {"no boxes (B2C needs at least one)": no_boxes, **parsed["skipped"]["by_reason"]},
+        "skipped_total": no_boxes + parsed["skipped"]["total"],
+    }
     ann_io.write_json(out_report, report)
     log.info("%s: %d of %d images captioned, %d without boxes", spec.name, len(rows), len(records), no_boxes)
     return report
@@ -107,16 +133,29 @@ def ret_dataset(spec: DatasetSpec, out_jsonl: str | Path, out_report: str | Path
     for item in tqdm(parser(root, spec.options, skips), desc=f"captions {spec.name}", unit="img"):
         if len(item["captions"]) != 5:
             log.warning("%s: %s has %d captions (5 expected)", spec.name, item["image"], len(item["captions"]))
-        rows.append({"image": str(root / item["image"]), "captions": item["captions"], "source": spec.name,
-                     "split": item["split"]})
+        rows.append(
+            {
+                "image": str(root / item["image"]),
+                "captions": item["captions"],
+                "source": spec.name,
+                "split": item["split"],
+            }
+        )
     found.require_images(spec, root, (r["image"] for r in rows), skips)
     _write_jsonl(out_jsonl, rows)
     summary = skips.summary()
     # skipped captions and table rows are not images: only skipped images add to the count
     skipped_images = sum(1 for e in skips.entries if e["what"] == "image")
-    report = {"dataset": spec.name, "group": spec.group, "images": len(rows) + skipped_images, "captioned": len(rows),
-              "captions": sum(len(r["captions"]) for r in rows), "boxes": None,
-              "skipped": summary["by_reason"], "skipped_total": summary["total"]}
+    report = {
+        "dataset": spec.name,
+        "group": spec.group,
+        "images": len(rows) + skipped_images,
+        "captioned": len(rows),
+        "captions": sum(len(r["captions"]) for r in rows),
+        "boxes": None,
+        "skipped": summary["by_reason"],
+        "skipped_total": summary["total"],
+    }
     ann_io.write_json(out_report, report)
     return report
 
@@ -126,7 +165,9 @@ def summarize(reports: list[str | Path], out: str | Path) -> dict:
     per = {}
     for path in reports:
         r = ann_io.read_json(path)
-        per[r["dataset"]] = {k: r[k] for k in ("group", "images", "captioned", "boxes", "captions", "skipped_total", "skipped")}
+        per[r["dataset"]] = {
+            k: r[k] for k in ("group", "images", "captioned", "boxes", "captions", "skipped_total", "skipped")
+        }
     total = {k: sum(v[k] or 0 for v in per.values()) for k in ("images", "captioned", "captions", "skipped_total")}
     summary = {"datasets": per, "total": total}
     ann_io.write_json(out, summary)

@@ -50,7 +50,9 @@ def phash(image, hash_size: int = HASH_SIZE) -> int:
     return int("".join("1" if b else "0" for b in bits), 2)
 
 
-def _hash_file(job: tuple[str, list[tuple[str, tuple | None]], int]) -> tuple[list[tuple[str, int]], list[tuple[str, str]]]:
+def _hash_file(
+    job: tuple[str, list[tuple[str, tuple | None]], int],
+) -> tuple[list[tuple[str, int]], list[tuple[str, str]]]:
     """Hash every crop of one file, decoding the file once."""
     path, crops, hash_size = job
     try:
@@ -64,8 +66,9 @@ def _hash_file(job: tuple[str, list[tuple[str, tuple | None]], int]) -> tuple[li
     return out, []
 
 
-def hash_items(items: Iterable[HashItem], hash_size: int = HASH_SIZE, workers: int = 1,
-               desc: str = "phash") -> tuple[dict[str, int], list[tuple[str, str]]]:
+def hash_items(
+    items: Iterable[HashItem], hash_size: int = HASH_SIZE, workers: int = 1, desc: str = "phash"
+) -> tuple[dict[str, int], list[tuple[str, str]]]:
     """pHash of every item, grouped by file so a large scene is decoded once for all its
     tiles; returns ({key: hash}, [(key, why it could not be hashed)])."""
     by_file: dict[str, list] = defaultdict(list)
@@ -157,8 +160,8 @@ def _close_pairs_among(hashes: np.ndarray, members: np.ndarray, max_distance: in
     members = np.sort(members)
     step = max(1, _CELLS_PER_CHUNK // len(members))
     for start in range(0, len(members), step):
-        rows = members[start:start + step]
-        later = members[start + 1:]  # each pair once: compare a row with the members after it
+        rows = members[start : start + step]
+        later = members[start + 1 :]  # each pair once: compare a row with the members after it
         d = np.bitwise_count(hashes[rows][:, None] ^ hashes[later][None, :])
         i, j = np.nonzero(d <= max_distance)
         keep = j >= i  # later[j] comes after rows[i] exactly when j >= i
@@ -189,8 +192,9 @@ def pairs_within(hashes: np.ndarray, max_distance: int, blocks: int | None = Non
     return np.unique(np.concatenate(found), axis=0)
 
 
-def pairs_across(left: np.ndarray, right: np.ndarray, max_distance: int, blocks: int | None = None,
-                 bits: int = 64) -> np.ndarray:
+def pairs_across(
+    left: np.ndarray, right: np.ndarray, max_distance: int, blocks: int | None = None, bits: int = 64
+) -> np.ndarray:
     """All (i, j) with left[i] and right[j] within max_distance (block search, or all pairs in
     bounded chunks when blocks would be narrower than 16 bits)."""
     blocks = blocks or default_blocks(max_distance)
@@ -199,7 +203,7 @@ def pairs_across(left: np.ndarray, right: np.ndarray, max_distance: int, blocks:
     if bits // blocks < _MIN_BLOCK_BITS:
         step = max(1, _CELLS_PER_CHUNK // max(1, len(right)))
         for start in range(0, len(left), step):
-            i, j = np.nonzero(np.bitwise_count(left[start:start + step, None] ^ right[None, :]) <= max_distance)
+            i, j = np.nonzero(np.bitwise_count(left[start : start + step, None] ^ right[None, :]) <= max_distance)
             found.append(np.stack([i + start, j], 1))
     else:
         for lv, rv in zip(block_values(left, blocks, bits), block_values(right, blocks, bits)):
@@ -207,7 +211,7 @@ def pairs_across(left: np.ndarray, right: np.ndarray, max_distance: int, blocks:
             sorted_rv = rv[order]
             lo, hi = np.searchsorted(sorted_rv, lv, "left"), np.searchsorted(sorted_rv, lv, "right")
             for i in np.flatnonzero(hi > lo):
-                js = order[lo[i]:hi[i]]
+                js = order[lo[i] : hi[i]]
                 js = js[np.bitwise_count(right[js] ^ left[i]) <= max_distance]
                 found.append(np.stack([np.full(len(js), i), js], 1))
     found = [f for f in found if len(f)]
@@ -220,7 +224,7 @@ def brute_pairs_within(hashes: np.ndarray, max_distance: int, chunk: int = 2048)
     """Reference: every pair compared (vectorised XOR and popcount)."""
     out = []
     for start in range(0, len(hashes), chunk):
-        block = hashes[start:start + chunk]
+        block = hashes[start : start + chunk]
         d = np.bitwise_count(block[:, None] ^ hashes[None, :])
         i, j = np.nonzero(d <= max_distance)
         i = i + start
@@ -259,13 +263,21 @@ def _source_of(key: str) -> str:
 
 def check_threshold(value: int, name: str, bits: int = 64) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 1 <= value <= bits:
-        raise ValueError(f"{name} must be an integer in [1, {bits}] (duplicate when the Hamming distance of "
-                         f"two {bits}-bit hashes is below it), got {value!r}")
+        raise ValueError(
+            f"{name} must be an integer in [1, {bits}] (duplicate when the Hamming distance of "
+            f"two {bits}-bit hashes is below it), got {value!r}"
+        )
 
 
-def deduplicate(train: dict[str, int], tests: dict[str, dict[str, int]], threshold: int, source_order: list[str],
-                blocks: int | None = None, bits: int = 64, leak_threshold: int | None = None
-                ) -> tuple[list[dict], dict]:
+def deduplicate(
+    train: dict[str, int],
+    tests: dict[str, dict[str, int]],
+    threshold: int,
+    source_order: list[str],
+    blocks: int | None = None,
+    bits: int = 64,
+    leak_threshold: int | None = None,
+) -> tuple[list[dict], dict]:
     """Decide which training images to remove.
 
     `train` maps "source:image" keys to hashes, `tests` maps benchmark -> {key: hash}.
@@ -292,17 +304,23 @@ def deduplicate(train: dict[str, int], tests: dict[str, dict[str, int]], thresho
     for i in members.tolist():
         keep = kept.get(int(group[i]))
         if keep is not None and keep != i and i not in removed:
-            removed[i] = {"image": keys[i], "collides_with": keys[keep],
-                          "distance": int(hamming(hashes[keep:keep + 1], hashes[i:i + 1])[0]),
-                          "reason": "training duplicate"}
+            removed[i] = {
+                "image": keys[i],
+                "collides_with": keys[keep],
+                "distance": int(hamming(hashes[keep : keep + 1], hashes[i : i + 1])[0]),
+                "reason": "training duplicate",
+            }
 
     rows = [removed[i] for i in sorted(removed, key=lambda i: keys[i])]
     summary = summarize(rows, keys)
     leaks = [r for r in rows if r["reason"].startswith("test leak")]
     summary["thresholds"] = {
         "training_duplicates": {"threshold": threshold, "removed": len(rows) - len(leaks)},
-        "test_leaks": {"threshold": leak_threshold, "removed": len(leaks),
-                       "below_duplicate_threshold": sum(r["distance"] < threshold for r in leaks)},
+        "test_leaks": {
+            "threshold": leak_threshold,
+            "removed": len(leaks),
+            "below_duplicate_threshold": sum(r["distance"] < threshold for r in leaks),
+        },
     }
     return rows, summary
 
@@ -319,8 +337,12 @@ def _test_leaks(keys, hashes, tests, leak_threshold, bits) -> dict[int, dict]:
         dist = hamming(hashes[pairs[:, 0]], thashes[pairs[:, 1]])
         for (i, j), d in zip(pairs.tolist(), dist.tolist()):
             if i not in removed or removed[i]["distance"] > d:
-                removed[i] = {"image": keys[i], "collides_with": tkeys[j], "distance": d,
-                              "reason": f"test leak: {bench}"}
+                removed[i] = {
+                    "image": keys[i],
+                    "collides_with": tkeys[j],
+                    "distance": d,
+                    "reason": f"test leak: {bench}",
+                }
     return removed
 
 
@@ -335,9 +357,13 @@ def summarize(rows: list[dict], keys: list[str]) -> dict:
         "images": len(keys),
         "removed": len(rows),
         "kept": len(keys) - len(rows),
-        "per_source": {s: {"images": totals[s], "removed": gone[s], "kept": totals[s] - gone[s]} for s in sorted(totals)},
-        "pairs": [{"source": a, "collides_with": b, "reason": why, "removed": n}
-                  for (a, b, why), n in sorted(pair_counts.items())],
+        "per_source": {
+            s: {"images": totals[s], "removed": gone[s], "kept": totals[s] - gone[s]} for s in sorted(totals)
+        },
+        "pairs": [
+            {"source": a, "collides_with": b, "reason": why, "removed": n}
+            for (a, b, why), n in sorted(pair_counts.items())
+        ],
     }
 
 

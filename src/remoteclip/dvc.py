@@ -32,8 +32,9 @@ def ensure_repo(cwd: str | Path = ".") -> None:
     dvc("init", *([] if in_git else ["--no-scm"]), cwd=cwd)
 
 
-def track(artifacts: list[str], remote: str, remote_name: str = "store", push: bool = True,
-          cwd: str | Path = ".") -> dict:
+def track(
+    artifacts: list[str], remote: str, remote_name: str = "store", push: bool = True, cwd: str | Path = "."
+) -> dict:
     """dvc add the existing artifacts and push them; returns what was done."""
     ensure_repo(cwd)
     present = [a for a in artifacts if (Path(cwd) / a).exists()]

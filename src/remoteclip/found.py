@@ -42,9 +42,9 @@ log = logging.getLogger(__name__)
 # three image zips, RSOD's largest class with 446 of 976 images), which falls below it
 MIN_FRACTION = 0.5
 
-TREE_DEPTH = 3        # folder levels shown under the root
-TREE_FOLDERS = 15     # folders shown at most
-TREE_FILE_NAMES = 3   # file names shown per folder
+TREE_DEPTH = 3  # folder levels shown under the root
+TREE_FOLDERS = 15  # folders shown at most
+TREE_FILE_NAMES = 3  # file names shown per folder
 
 
 # ---- patterns --------------------------------------------------------------------------------
@@ -72,7 +72,7 @@ def concrete_patterns(pattern: str, options: dict) -> list[str]:
     out: list[str] = []
     for split in selected_splits(options):
         fields = {"split": split, "split_folder": (options.get("split_folders") or {}).get(split, split)}
-        concrete = re.sub(r"\{(\w*)[^{}]*\}", lambda m: fields.get(m.group(1), "*"), pattern)
+        concrete = re.sub(r"\{(\w*)[^{}]*\}", lambda m, fields=fields: fields.get(m.group(1), "*"), pattern)
         if concrete not in out:
             out.append(concrete)
     return out
@@ -116,9 +116,18 @@ def data_root(spec: DatasetSpec) -> Path:
         return spec.root
     nested = nested_folder(spec.root)
     if nested is not None and finds_files(spec, nested):
-        log.warning("%s: nothing matches under %s but the same patterns match one folder deeper, under %s "
-                    "(an archive that unpacks as %s/%s/...); reading from there. Set datasets.%s.root: %s "
-                    "to say so", spec.name, spec.root, nested, spec.root.name, nested.name, spec.name, nested)
+        log.warning(
+            "%s: nothing matches under %s but the same patterns match one folder deeper, under %s "
+            "(an archive that unpacks as %s/%s/...); reading from there. Set datasets.%s.root: %s "
+            "to say so",
+            spec.name,
+            spec.root,
+            nested,
+            spec.root.name,
+            nested.name,
+            spec.name,
+            nested,
+        )
         return nested
     return spec.root
 
@@ -138,8 +147,12 @@ def rebase_records(records: list[ImageRecord], root: Path, spec: DatasetSpec) ->
 def require_files(spec: DatasetSpec, root: Path) -> None:
     """DataNotFoundError when the format's first file pattern matches nothing under `root`."""
     if not finds_files(spec, root):
-        raise DataNotFoundError(root.absolute(), _message(
-            spec, root, f"the {LOCATORS[spec.format][0]} pattern matches no file, so there is nothing to parse"))
+        raise DataNotFoundError(
+            root.absolute(),
+            _message(
+                spec, root, f"the {LOCATORS[spec.format][0]} pattern matches no file, so there is nothing to parse"
+            ),
+        )
 
 
 def expected_images(spec: DatasetSpec) -> tuple[int, str] | None:
@@ -170,16 +183,17 @@ def require_images(spec: DatasetSpec, root: Path, images: Iterable[str], skips: 
         return
     count, covers = expected
     source = f" ({spec.images['source']})" if spec.images.get("source") else ""
-    what = (f"{parsed:,} image{'' if parsed == 1 else 's'} parsed, under {MIN_FRACTION:.0%} of the {count:,} "
-            f"stated for {covers}{source}")
+    what = (
+        f"{parsed:,} image{'' if parsed == 1 else 's'} parsed, under {MIN_FRACTION:.0%} of the {count:,} "
+        f"stated for {covers}{source}"
+    )
     raise DataNotFoundError(root.absolute(), _message(spec, root, what, skips, partial_hint=True))
 
 
 # ---- the message -----------------------------------------------------------------------------
 
 
-def _message(spec: DatasetSpec, root: Path, what: str, skips: SkipLog | None = None,
-             partial_hint: bool = False) -> str:
+def _message(spec: DatasetSpec, root: Path, what: str, skips: SkipLog | None = None, partial_hint: bool = False) -> str:
     tried = locator_patterns(spec, root)
     lines = [f"dataset {spec.name}: {what}.", f"Patterns tried ({spec.format} format):"]
     lines += [f"  {option}: {pattern} -> {_matched(paths, root)}" for option, pattern, paths in tried]
@@ -207,12 +221,15 @@ def _option_hint(spec: DatasetSpec, tried: list[tuple[str, str, list[Path]]]) ->
     empty = [option for option, _, paths in tried if not paths]
     named = list(dict.fromkeys(empty or [option for option, _, _ in tried]))
     settings = " and ".join(f"datasets.{spec.name}.options.{o} (now {options.get(o)!r})" for o in named)
-    return (f"Set {settings} to where the files are, relative to the root, or datasets.{spec.name}.root "
-            "to the folder that holds them.")
+    return (
+        f"Set {settings} to where the files are, relative to the root, or datasets.{spec.name}.root "
+        "to the folder that holds them."
+    )
 
 
-def tree_sample(root: Path, depth: int = TREE_DEPTH, folders: int = TREE_FOLDERS,
-                names: int = TREE_FILE_NAMES) -> list[str]:
+def tree_sample(
+    root: Path, depth: int = TREE_DEPTH, folders: int = TREE_FOLDERS, names: int = TREE_FILE_NAMES
+) -> list[str]:
     """The folders under `root`, breadth first, each with its file count and first file
     names; hidden entries (.archives, .verified) are left out."""
     if not root.is_dir():

@@ -50,6 +50,7 @@ def load_rgb(path: str | Path) -> Image.Image:
 def _to_rgb(im: Image.Image) -> Image.Image:
     if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         import numpy as np
+
         arr = np.asarray(im, dtype=np.float64)
         lo, hi = np.percentile(arr, [0.5, 99.5]) if arr.size else (0, 1)
         arr = np.clip((arr - lo) / max(hi - lo, 1e-9) * 255, 0, 255).astype("uint8")

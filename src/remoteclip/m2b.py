@@ -42,8 +42,9 @@ def class_boxes(binary: np.ndarray, min_area: int = 0) -> list[tuple[int, int, i
     return boxes
 
 
-def mask_to_boxes(labels: np.ndarray, classes: Iterable[int] | None = None, ignore: Iterable[int] = (),
-                  min_area: int = 0) -> list[tuple[int, tuple[int, int, int, int]]]:
+def mask_to_boxes(
+    labels: np.ndarray, classes: Iterable[int] | None = None, ignore: Iterable[int] = (), min_area: int = 0
+) -> list[tuple[int, tuple[int, int, int, int]]]:
     """(class value, box) for every connected component of every class in a label map."""
     ignore = set(int(v) for v in ignore)
     if classes is None:  # bincount is linear; np.unique would sort every pixel

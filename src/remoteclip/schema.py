@@ -25,8 +25,10 @@ def load(path: str | Path | None = None) -> dict:
     """The schema as a dict (`SCHEMA` unless `path` is given); shared, so do not change it."""
     path = Path(path or SCHEMA)
     if not path.is_file():
-        raise FileNotFoundError(f"config schema {path} not found: remoteclip reads its defaults from the "
-                                "checkout's workflow/schemas/ (install the checkout: pip install -e .)")
+        raise FileNotFoundError(
+            f"config schema {path} not found: remoteclip reads its defaults from the "
+            "checkout's workflow/schemas/ (install the checkout: pip install -e .)"
+        )
     return _read(path, path.stat().st_mtime_ns)
 
 

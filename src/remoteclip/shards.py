@@ -119,8 +119,9 @@ def _write_shard(job) -> dict:
     return {"name": Path(path).name, "samples": len(samples), "bytes": Path(path).stat().st_size, "sha256": digest}
 
 
-def build_shards(rows: list[dict], out_dir: str | Path, settings: ShardSettings, run: str = "",
-                 removed: int = 0) -> dict:
+def build_shards(
+    rows: list[dict], out_dir: str | Path, settings: ShardSettings, run: str = "", removed: int = 0
+) -> dict:
     """Write the shards, manifest.json and sizes.json of one run into `out_dir`."""
     out_dir = Path(out_dir)
     if out_dir.exists():
@@ -131,7 +132,10 @@ def build_shards(rows: list[dict], out_dir: str | Path, settings: ShardSettings,
     by_file: dict[str, list] = defaultdict(list)
     for index, row in enumerate(rows):
         by_file[row["image"]].append((index, row.get("crop")))
-    jobs = [(path, entries, str(staging), settings.max_side, settings.jpeg_quality) for path, entries in sorted(by_file.items())]
+    jobs = [
+        (path, entries, str(staging), settings.max_side, settings.jpeg_quality)
+        for path, entries in sorted(by_file.items())
+    ]
     sizes, failures = {}, {}
     with tqdm(total=len(rows), desc=f"encode {run}", unit="img") as bar:
         for results in imap(_encode_file, jobs, settings.workers, chunksize=4):
@@ -149,22 +153,36 @@ def build_shards(rows: list[dict], out_dir: str | Path, settings: ShardSettings,
     for position, index in enumerate(good):
         row, key = rows[index], f"{position:09d}"
         caption = random.Random(f"{settings.seed}:{key}").choice(row["captions"])
-        payload = {"caption": caption, "captions": row["captions"], "source": row["source"], "image": row["image"],
-                   "crop": row.get("crop"), "objects": row.get("objects", {}), "original_size": list(sizes[index]),
-                   "split": row.get("split")}
+        payload = {
+            "caption": caption,
+            "captions": row["captions"],
+            "source": row["source"],
+            "image": row["image"],
+            "crop": row.get("crop"),
+            "objects": row.get("objects", {}),
+            "original_size": list(sizes[index]),
+            "split": row.get("split"),
+        }
         samples.append((key, index, payload))
     n = settings.samples_per_shard
-    shard_jobs = [(out_dir / f"shard-{k:06d}.tar", samples[s:s + n], str(staging))
-                  for k, s in enumerate(range(0, len(samples), n))]
+    shard_jobs = [
+        (out_dir / f"shard-{k:06d}.tar", samples[s : s + n], str(staging))
+        for k, s in enumerate(range(0, len(samples), n))
+    ]
     shards = list(tqdm(imap(_write_shard, shard_jobs, settings.workers), total=len(shard_jobs), desc=f"shards {run}"))
     shutil.rmtree(staging)
 
     manifest = {
-        "run": run, "total": len(samples), "shards": shards,
+        "run": run,
+        "total": len(samples),
+        "shards": shards,
         "per_source": dict(sorted(Counter(p["source"] for _, _, p in samples).items())),
         "removed_by_dedup": removed,
-        "skipped": {"total": len(failures), "by_reason": dict(Counter(failures.values())),
-                    "images": {sample_key(rows[i]): why for i, why in sorted(failures.items())}},
+        "skipped": {
+            "total": len(failures),
+            "by_reason": dict(Counter(failures.values())),
+            "images": {sample_key(rows[i]): why for i, why in sorted(failures.items())},
+        },
         "settings": dataclasses.asdict(settings) | {"workers": None},
     }
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")

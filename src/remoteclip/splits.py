@@ -18,8 +18,9 @@ from .schema import defaults
 TRAIN_FRACTION = defaults("splits")["train_fraction"]
 
 
-def filename_split(files_by_class: dict[str, list[str]],
-                   train_fraction: float = TRAIN_FRACTION) -> dict[str, dict[str, list[str]]]:
+def filename_split(
+    files_by_class: dict[str, list[str]], train_fraction: float = TRAIN_FRACTION
+) -> dict[str, dict[str, list[str]]]:
     """{"train": {class: files}, "test": {class: files}}; every class keeps at least one
     test file when it has two or more files."""
     if not 0 < train_fraction < 1:

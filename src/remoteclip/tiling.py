@@ -25,5 +25,8 @@ def tiles(width: int, height: int, size: int | None, overlap: int = 0) -> list[t
     if not 0 <= overlap < size:
         raise ValueError(f"tile overlap {overlap} must be in [0, tile size {size})")
     stride = size - overlap
-    return [(x, y, min(size, width), min(size, height))
-            for y in _starts(height, size, stride) for x in _starts(width, size, stride)]
+    return [
+        (x, y, min(size, width), min(size, height))
+        for y in _starts(height, size, stride)
+        for x in _starts(width, size, stride)
+    ]

@@ -10,13 +10,42 @@ from importlib import resources
 import yaml
 
 SEPARATORS = re.compile(r"[\s_\-]+")  # between the words of a label or class folder name
-NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
-                "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen",
-                "nineteen", "twenty")  # NUMBER_WORDS[n] spells n
+NUMBER_WORDS = (
+    "zero",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+    "thirteen",
+    "fourteen",
+    "fifteen",
+    "sixteen",
+    "seventeen",
+    "eighteen",
+    "nineteen",
+    "twenty",
+)  # NUMBER_WORDS[n] spells n
 _IRREGULAR_PLURALS = {
-    "person": "people", "man": "men", "woman": "women", "child": "children",
-    "foot": "feet", "tooth": "teeth", "mouse": "mice", "leaf": "leaves",
-    "bus": "buses", "chassis": "chassis", "series": "series", "aircraft": "aircraft",
+    "person": "people",
+    "man": "men",
+    "woman": "women",
+    "child": "children",
+    "foot": "feet",
+    "tooth": "teeth",
+    "mouse": "mice",
+    "leaf": "leaves",
+    "bus": "buses",
+    "chassis": "chassis",
+    "series": "series",
+    "aircraft": "aircraft",
 }
 
 

@@ -48,8 +48,11 @@ class WeightSource:
 
     @property
     def key(self) -> str:
-        parts = {"open_clip_tag": ("open_clip", self.arch, self.tag), "hf_hub_model": ("hf-hub", self.repo),
-                 "hf_file": ("hf", self.repo, self.filename)}[self.kind]
+        parts = {
+            "open_clip_tag": ("open_clip", self.arch, self.tag),
+            "hf_hub_model": ("hf-hub", self.repo),
+            "hf_file": ("hf", self.repo, self.filename),
+        }[self.kind]
         return "--".join(re.sub(r"[^A-Za-z0-9._-]+", "_", str(p)) for p in parts)
 
     def describe(self) -> str:
@@ -62,14 +65,15 @@ class WeightSource:
 
 def is_checkpoint_path(pretrained: str | None) -> bool:
     """A `pretrained` value that names a file rather than an open_clip tag."""
-    return pretrained is not None and (os.sep in pretrained or pretrained.endswith(
-        (".pt", ".pth", ".bin", ".safetensors")))
+    return pretrained is not None and (
+        os.sep in pretrained or pretrained.endswith((".pt", ".pth", ".bin", ".safetensors"))
+    )
 
 
 def model_source(arch: str, pretrained: str | None) -> WeightSource | None:
     """What building (arch, pretrained) downloads, if anything."""
     if arch.startswith(HF_PREFIX):
-        return WeightSource("hf_hub_model", repo=arch[len(HF_PREFIX):])
+        return WeightSource("hf_hub_model", repo=arch[len(HF_PREFIX) :])
     if pretrained and not is_checkpoint_path(pretrained):
         return WeightSource("open_clip_tag", arch=arch, tag=pretrained)
     return None
@@ -119,6 +123,7 @@ def go_offline() -> None:
     Hub client reads its switch at import, so it is also set where it is already imported."""
     os.environ.update(OFFLINE_ENV)
     import sys
+
     constants = sys.modules.get("huggingface_hub.constants")
     if constants is not None:
         constants.HF_HUB_OFFLINE = True

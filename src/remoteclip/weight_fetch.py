@@ -32,8 +32,9 @@ def fetch(source: WeightSource, cache: str | Path, lock_path: str | Path) -> dic
     """Download `source` into the cache, verify it, write and return its manifest."""
     cache = Path(cache)
     lock = ChecksumLock(lock_path, section="weights")
-    files = {"open_clip_tag": _fetch_tag, "hf_hub_model": _fetch_hf_model, "hf_file": _fetch_hf_file}[
-        source.kind](source, cache)
+    files = {"open_clip_tag": _fetch_tag, "hf_hub_model": _fetch_hf_model, "hf_file": _fetch_hf_file}[source.kind](
+        source, cache
+    )
     records = [_verify(source, Path(path), published, lock) for path, published in files]
     manifest = {"key": source.key, "source": source.describe(), **dataclasses.asdict(source), "files": records}
     out = manifest_path(cache, source)
@@ -48,12 +49,14 @@ def _fetch_tag(source: WeightSource, cache: Path) -> list[tuple[str, str | None]
     import open_clip
 
     from .models import register_model_configs
+
     register_model_configs()
     cfg = open_clip.get_pretrained_cfg(source.arch, source.tag)
     if not cfg:
         known = open_clip.list_pretrained_tags_by_model(source.arch)
-        raise WeightsError(f"open_clip has no pretrained tag {source.tag!r} for {source.arch} "
-                           f"(known: {', '.join(known) or 'none'})")
+        raise WeightsError(
+            f"open_clip has no pretrained tag {source.tag!r} for {source.arch} (known: {', '.join(known) or 'none'})"
+        )
     path = open_clip.download_pretrained(cfg, cache_dir=open_clip_cache(cache))
     if not path:
         raise WeightsError(f"{source.describe()}: open_clip gave no file to download")
@@ -63,6 +66,7 @@ def _fetch_tag(source: WeightSource, cache: Path) -> list[tuple[str, str | None]
 def _fetch_hf_model(source: WeightSource, cache: Path) -> list[tuple[str, str | None]]:
     from huggingface_hub import hf_hub_download
     from open_clip.pretrained import download_pretrained_from_hf
+
     config = hf_hub_download(source.repo, "open_clip_config.json", cache_dir=open_clip_cache(cache))
     weights = download_pretrained_from_hf(source.repo, cache_dir=open_clip_cache(cache))
     return [(config, _hub_sha256(config)), (weights, _hub_sha256(weights))]
@@ -72,20 +76,24 @@ def _fetch_hf_file(source: WeightSource, cache: Path) -> list[tuple[str, str | N
     """One file of a HF repo into <cache>/<repo name>/ (a stable path the config can name). A
     file already there (placed by hand, or fetched before) is verified, not downloaded again."""
     from huggingface_hub import hf_hub_download
+
     target = cache / source.repo.split("/")[-1] / source.filename
     if not target.is_file():
         try:
             hf_hub_download(source.repo, source.filename, revision=source.revision, local_dir=target.parent)
         except Exception as exc:  # no network, gated repo, moved file: the user can place it
-            raise WeightsError(f"could not download {source.describe()} ({type(exc).__name__}: "
-                               f"{str(exc).splitlines()[0] if str(exc) else ''}). Download it by hand and put it "
-                               f"at {target.absolute()}, then run again") from None
+            raise WeightsError(
+                f"could not download {source.describe()} ({type(exc).__name__}: "
+                f"{str(exc).splitlines()[0] if str(exc) else ''}). Download it by hand and put it "
+                f"at {target.absolute()}, then run again"
+            ) from None
     return [(str(target), _hub_etag(source))]
 
 
 def _hub_etag(source: WeightSource) -> str | None:
     """The sha256 the Hub publishes for an LFS file (its etag); None when it cannot be asked."""
     from huggingface_hub import get_hf_file_metadata, hf_hub_url
+
     try:
         etag = get_hf_file_metadata(hf_hub_url(source.repo, source.filename, revision=source.revision)).etag
     except Exception:  # offline or unreachable: the lock still guards the file
@@ -126,10 +134,16 @@ def _verify(source: WeightSource, path: Path, published: str | None, lock) -> di
         if want and got != want:
             kept = path.with_name(path.name + ".bad")
             os.replace(os.path.realpath(path), kept)
-            raise WeightsError(f"{source.describe()}: {path} has sha256 {got}, but {want} is expected ({origin}); "
-                               f"refused, the file is kept at {kept}. If the source changed on purpose, delete "
-                               f"its entry in {lock.path} and fetch again")
+            raise WeightsError(
+                f"{source.describe()}: {path} has sha256 {got}, but {want} is expected ({origin}); "
+                f"refused, the file is kept at {kept}. If the source changed on purpose, delete "
+                f"its entry in {lock.path} and fetch again"
+            )
     if not locked:
         lock.record(source.key, name, got, path.stat().st_size, source.describe())
-    return {"path": str(Path(path).absolute()), "sha256": got, "size": path.stat().st_size,
-            "verified_by": "published sha256" if published else ("lock" if locked else "recorded on first use")}
+    return {
+        "path": str(Path(path).absolute()),
+        "sha256": got,
+        "size": path.stat().st_size,
+        "verified_by": "published sha256" if published else ("lock" if locked else "recorded on first use"),
+    }

@@ -36,17 +36,21 @@ def load_file(path: str | Path, trust: bool = False, what: str = "checkpoint") -
         raise FileNotFoundError(f"{what} {path} not found")
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file as load_safetensors
+
         return load_safetensors(str(path), device="cpu")
     try:
         return torch.load(path, map_location="cpu", weights_only=not trust)
     except pickle.UnpicklingError as exc:
-        raise CheckpointError(f"{what} {path}: refused: it holds pickled objects other than tensors and plain "
-                              f"containers ({_unsafe_names(path, exc)}), and unpickling them can run arbitrary "
-                              f"code. If you trust this file, say so for this model in the config "
-                              f"({TRUST_HINT}); or re-save its tensors as a plain state dict") from None
+        raise CheckpointError(
+            f"{what} {path}: refused: it holds pickled objects other than tensors and plain "
+            f"containers ({_unsafe_names(path, exc)}), and unpickling them can run arbitrary "
+            f"code. If you trust this file, say so for this model in the config "
+            f"({TRUST_HINT}); or re-save its tensors as a plain state dict"
+        ) from None
     except (RuntimeError, EOFError, OSError, ValueError) as exc:
-        raise CheckpointError(f"{what} {path}: not a readable torch checkpoint (truncated or corrupt?): "
-                              f"{str(exc).splitlines()[0]}") from None
+        raise CheckpointError(
+            f"{what} {path}: not a readable torch checkpoint (truncated or corrupt?): {str(exc).splitlines()[0]}"
+        ) from None
 
 
 def _unsafe_names(path: Path, exc: Exception) -> str:
@@ -68,10 +72,12 @@ def state_dict_of(obj: Any, path: str | Path) -> dict[str, torch.Tensor]:
         raise CheckpointError(f"checkpoint {path}: holds no state dict (found {found})")
     not_tensors = [k for k, v in obj.items() if not isinstance(v, torch.Tensor)]
     if not_tensors:
-        raise CheckpointError(f"checkpoint {path}: {len(not_tensors)} entries are not tensors "
-                              f"(e.g. {not_tensors[:3]}): not a model state dict")
+        raise CheckpointError(
+            f"checkpoint {path}: {len(not_tensors)} entries are not tensors "
+            f"(e.g. {not_tensors[:3]}): not a model state dict"
+        )
     if all(k.startswith("module.") for k in obj):
-        obj = {k[len("module."):]: v for k, v in obj.items()}
+        obj = {k[len("module.") :]: v for k, v in obj.items()}
     return obj
 
 

@@ -32,6 +32,7 @@ def official_ranking(features_path):
     """The official retrieval.py's steps after the embeddings, with CLIP_benchmark's recall_at_k
     and batchify (batches of 64 rows): R@1/5/10 both ways, x100."""
     import numpy as np
+
     arrays = np.load(features_path)
     images_emb, texts_emb = torch.from_numpy(arrays["images"]), torch.from_numpy(arrays["texts"])
     scores = texts_emb @ images_emb.t()
@@ -40,11 +41,13 @@ def official_ranking(features_path):
     recall_at_k, batchify = zeroshot_retrieval.recall_at_k, zeroshot_retrieval.batchify
     metrics = {}
     for k in (1, 5, 10):
-        metrics[f"image_to_text_R@{k}"] = (batchify(recall_at_k, scores.T, positive_pairs.T, 64, "cpu", k=k)
-                                           > 0).float().mean().item() * 100
+        metrics[f"image_to_text_R@{k}"] = (
+            batchify(recall_at_k, scores.T, positive_pairs.T, 64, "cpu", k=k) > 0
+        ).float().mean().item() * 100
     for k in (1, 5, 10):
-        metrics[f"text_to_image_R@{k}"] = (batchify(recall_at_k, scores, positive_pairs, 64, "cpu", k=k)
-                                           > 0).float().mean().item() * 100
+        metrics[f"text_to_image_R@{k}"] = (
+            batchify(recall_at_k, scores, positive_pairs, 64, "cpu", k=k) > 0
+        ).float().mean().item() * 100
     return metrics
 
 
@@ -62,8 +65,9 @@ def main(task, split_path, model_dir=None, state_path=None, arch=None, *template
         test = split["test"]
         data = Split([f"{root}/{f}" for f, _ in test], [label for _, label in test], preprocess, split["classes"])
         loader = torch.utils.data.DataLoader(data, batch_size=32)
-        return zeroshot_classification.evaluate(model, loader, tokenizer, split["classnames"],
-                                                [t.replace("{}", "{c}") for t in templates], "cpu", amp=False)
+        return zeroshot_classification.evaluate(
+            model, loader, tokenizer, split["classnames"], [t.replace("{}", "{c}") for t in templates], "cpu", amp=False
+        )
     # the official retrieval.py's dataset: de-duplicated sorted images, each with its captions
     captions = [[] for _ in split["images"]]
     for caption, owner in zip(split["captions"], split["caption_to_image"]):

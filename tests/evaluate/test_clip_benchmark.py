@@ -41,8 +41,13 @@ def clip_benchmark(tiny_model_dir, tiny_clip_state, tmp_path_factory):
             split_path = work / f"{task}.json"
             split_path.write_text(json.dumps(split))
             args = [str(split_path), str(tiny_model_dir), str(tiny_clip_state), TINY_ARCH, *TEMPLATES]
-        proc = subprocess.run([sys.executable, str(PEER), task, *args], capture_output=True, text=True,
-                              env=python_path(folder), timeout=600)
+        proc = subprocess.run(
+            [sys.executable, str(PEER), task, *args],
+            capture_output=True,
+            text=True,
+            env=python_path(folder),
+            timeout=600,
+        )
         assert proc.returncode == 0, proc.stderr[-3000:]
         return json.loads(proc.stdout.strip().splitlines()[-1])
 
@@ -75,6 +80,7 @@ def test_retrieval_recalls_equal_clip_benchmark(clip_benchmark, tiny_clip, ret_s
 @pytest.mark.parametrize("seed", range(2))
 def test_topk_order_equals_the_official_ranking_where_the_stable_order_does_not(clip_benchmark, tmp_path, seed):
     import numpy as np
+
     images, texts, owner = planted_duplicates(seed)
     np.savez(tmp_path / "features.npz", images=images, texts=texts, owner=owner)
     theirs = clip_benchmark("ranking", features=tmp_path / "features.npz")

@@ -30,12 +30,15 @@ def test_sampling_accepts_any_label_order():
     assert np.bincount(shuffled[index]).tolist() == [2, 2, 2]
 
 
-@pytest.mark.parametrize("labels, shots, seed, message", [
-    (LABELS, 0, 0, "shots"),
-    (LABELS, 2, -1, "seed"),
-    (np.array([], dtype=int), 1, 0, "no labels"),
-    (np.array([0, -1]), 1, 0, "negative"),
-])
+@pytest.mark.parametrize(
+    "labels, shots, seed, message",
+    [
+        (LABELS, 0, 0, "shots"),
+        (LABELS, 2, -1, "seed"),
+        (np.array([], dtype=int), 1, 0, "no labels"),
+        (np.array([0, -1]), 1, 0, "negative"),
+    ],
+)
 def test_sampling_rejects_bad_input(labels, shots, seed, message):
     with pytest.raises(ValueError, match=message):
         sample_shots(labels, shots, seed)
@@ -52,7 +55,7 @@ def data(seed=0, n_classes=3):
 def test_validated_fewshot_reports_mean_and_std_over_seeds():
     result = fewshot(*data(), shots=(1, 4), seeds=3, weight_decay=0.01, max_iter=100)
     assert set(result["metrics"]) == {"1", "4"}
-    for k, entry in result["metrics"].items():
+    for _k, entry in result["metrics"].items():
         assert len(entry["acc1"]) == 3
         assert entry["mean"] == pytest.approx(np.mean(entry["acc1"]))
         assert entry["std"] == pytest.approx(np.std(entry["acc1"]))
@@ -103,5 +106,6 @@ def test_fewshot_rejects_features_and_labels_of_different_lengths():
 
 def test_fewshot_result_survives_json():
     import json
+
     result = fewshot(*data(), shots=(1, 4), seeds=2, weight_decay=0.1, max_iter=50)
     assert json.loads(json.dumps(result)) == result

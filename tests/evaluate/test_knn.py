@@ -66,14 +66,17 @@ def test_blocks_of_test_rows_give_the_same_votes(monkeypatch):
     np.testing.assert_allclose(knn_scores(train, labels, test, 3, k=5), whole)
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"k": 0}, "positive integer"),
-    ({"temperature": 0.0}, "temperature"),
-    ({"train_x": np.zeros((0, 2))}, "empty"),
-    ({"train_y": np.array([0, 1])}, "2 labels for 4 rows"),
-    ({"test_x": np.ones((1, 3))}, "dimensions"),
-    ({"train_y": np.array([0, 1, 1, 2])}, "outside"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"k": 0}, "positive integer"),
+        ({"temperature": 0.0}, "temperature"),
+        ({"train_x": np.zeros((0, 2))}, "empty"),
+        ({"train_y": np.array([0, 1])}, "2 labels for 4 rows"),
+        ({"test_x": np.ones((1, 3))}, "dimensions"),
+        ({"train_y": np.array([0, 1, 1, 2])}, "outside"),
+    ],
+)
 def test_bad_input_raises(kwargs, message):
     args = {"train_x": TRAIN, "train_y": LABELS, "test_x": QUERY, "n_classes": 2} | kwargs
     with pytest.raises(ValueError, match=message):

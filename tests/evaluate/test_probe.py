@@ -4,7 +4,12 @@ import scipy.optimize
 import torch
 
 from remoteclip.evaluate.probe import (
-    PAPER_SELECTION, fit_logreg, linear_probe, paper_search_draws, predict, stratified_split,
+    PAPER_SELECTION,
+    fit_logreg,
+    linear_probe,
+    paper_search_draws,
+    predict,
+    stratified_split,
 )
 
 GRID = (1e-4, 1e-2, 1.0, 100.0)
@@ -14,8 +19,13 @@ def blobs(n_train=120, n_test=60, n_classes=3, spread=0.3, seed=0, dims=6):
     rng = np.random.default_rng(seed)
     centers = rng.normal(size=(n_classes, dims))
     y, yt = np.arange(n_train) % n_classes, np.arange(n_test) % n_classes
-    return (centers[y] + spread * rng.normal(size=(n_train, dims)), y,
-            centers[yt] + spread * rng.normal(size=(n_test, dims)), yt, n_classes)
+    return (
+        centers[y] + spread * rng.normal(size=(n_train, dims)),
+        y,
+        centers[yt] + spread * rng.normal(size=(n_test, dims)),
+        yt,
+        n_classes,
+    )
 
 
 def test_validated_probe_learns_a_separable_problem():
@@ -34,8 +44,9 @@ def test_validated_selection_never_reads_the_test_split():
     train_x, train_y, test_x, test_y, n = blobs(n_train=150, spread=1.5, seed=3)
     first = linear_probe(train_x, train_y, test_x, test_y, n, weight_decays=GRID, max_iter=200)
     rng = np.random.default_rng(0)
-    other = linear_probe(train_x, train_y, rng.normal(size=test_x.shape), rng.permutation(test_y), n,
-                         weight_decays=GRID, max_iter=200)
+    other = linear_probe(
+        train_x, train_y, rng.normal(size=test_x.shape), rng.permutation(test_y), n, weight_decays=GRID, max_iter=200
+    )
     accuracies = [row["val_acc1"] for row in first["protocol"]["search"]["grid"]]
     assert len(set(accuracies)) > 1  # the choice is not trivial
     assert other["protocol"]["weight_decay"] == first["protocol"]["weight_decay"]
@@ -84,11 +95,11 @@ def test_lbfgs_reaches_the_optimum_of_the_regularised_loss():
     model = fit_logreg(x, y, n, wd, max_iter=500)
 
     def loss(params):
-        w, b = params[:n * 3].reshape(n, 3), params[n * 3:]
+        w, b = params[: n * 3].reshape(n, 3), params[n * 3 :]
         z = x @ w.T + b
         z -= z.max(axis=1, keepdims=True)
         ce = -(z[np.arange(len(y)), y] - np.log(np.exp(z).sum(axis=1))).mean()
-        return ce + 0.5 * wd * (w ** 2).sum()
+        return ce + 0.5 * wd * (w**2).sum()
 
     reference = scipy.optimize.minimize(loss, np.zeros(n * 4), method="BFGS", options={"gtol": 1e-9})
     ours = loss(np.concatenate([model.weight.ravel(), model.bias]))
@@ -100,8 +111,9 @@ def test_lbfgs_reaches_the_optimum_of_the_regularised_loss():
 def test_sgd_is_deterministic_for_a_seed_and_calls_back_each_epoch():
     x, y, _, _, n = blobs()
     epochs = []
-    a = fit_logreg(x, y, n, 1e-4, method="sgd", lr=0.1, epochs=3, batch_size=50, seed=1,
-                   on_epoch=lambda e, m: epochs.append(e))
+    a = fit_logreg(
+        x, y, n, 1e-4, method="sgd", lr=0.1, epochs=3, batch_size=50, seed=1, on_epoch=lambda e, m: epochs.append(e)
+    )
     b = fit_logreg(x, y, n, 1e-4, method="sgd", lr=0.1, epochs=3, batch_size=50, seed=1)
     c = fit_logreg(x, y, n, 1e-4, method="sgd", lr=0.1, epochs=3, batch_size=50, seed=2)
     assert epochs == [0, 1, 2]
@@ -130,14 +142,22 @@ def test_paper_protocol_keeps_the_best_test_accuracy_over_trials_and_epochs():
     best = max(trials, key=lambda t: t["acc1"])
     assert (result["protocol"]["lr"], result["protocol"]["best_epoch"]) == (best["lr"], best["epoch"])
     # selecting on test labels: permuting them changes what is reported
-    permuted = linear_probe(train_x, train_y, test_x, np.random.default_rng(0).permutation(test_y), n,
-                            protocol="paper", epochs=8, batch_size=40)
+    permuted = linear_probe(
+        train_x,
+        train_y,
+        test_x,
+        np.random.default_rng(0).permutation(test_y),
+        n,
+        protocol="paper",
+        epochs=8,
+        batch_size=40,
+    )
     assert permuted["protocol"]["trials"] != trials
 
 
 def test_paper_search_draws_follow_itra():
-    lrs = {round(m * 10.0 ** -e, 12) for e in (1, 2) for m in range(1, 9)}
-    wds = {round(m * 10.0 ** -e, 15) for e in range(5, 10) for m in range(1, 9)}
+    lrs = {round(m * 10.0**-e, 12) for e in (1, 2) for m in range(1, 9)}
+    wds = {round(m * 10.0**-e, 15) for e in range(5, 10) for m in range(1, 9)}
     draws = paper_search_draws(200, seed=0)
     assert {round(lr, 12) for lr, _ in draws} <= lrs
     assert {round(wd, 15) for _, wd in draws} <= wds
@@ -152,13 +172,16 @@ def test_a_class_without_test_samples_is_left_out_of_mean_per_class_recall():
     assert result["metrics"]["mean_per_class_recall"] == 100.0
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"protocol": "magic"}, "unknown linear-probe protocol"),
-    ({"test_x": np.ones((4, 5))}, "dimensions"),
-    ({"train_y": np.zeros(3, int)}, "3 labels for 120 rows"),
-    ({"test_y": np.full(60, 3)}, "outside"),
-    ({"train_x": np.zeros((0, 6))}, "empty"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"protocol": "magic"}, "unknown linear-probe protocol"),
+        ({"test_x": np.ones((4, 5))}, "dimensions"),
+        ({"train_y": np.zeros(3, int)}, "3 labels for 120 rows"),
+        ({"test_y": np.full(60, 3)}, "outside"),
+        ({"train_x": np.zeros((0, 6))}, "empty"),
+    ],
+)
 def test_linear_probe_rejects_bad_input(change, message):
     train_x, train_y, test_x, test_y, n = blobs()
     args = {"train_x": train_x, "train_y": train_y, "test_x": test_x, "test_y": test_y, "n_classes": n} | change
@@ -187,20 +210,31 @@ def test_fit_logreg_rejects_bad_options():
 
 def test_accepts_torch_tensors():
     train_x, train_y, test_x, test_y, n = blobs()
-    result = linear_probe(torch.tensor(train_x, dtype=torch.float16), torch.tensor(train_y), torch.tensor(test_x),
-                          torch.tensor(test_y), n, weight_decay=0.01, max_iter=100)
+    result = linear_probe(
+        torch.tensor(train_x, dtype=torch.float16),
+        torch.tensor(train_y),
+        torch.tensor(test_x),
+        torch.tensor(test_y),
+        n,
+        weight_decay=0.01,
+        max_iter=100,
+    )
     assert result["metrics"]["acc1"] == 100.0
 
 
 def test_results_are_json_ready():
     import json
-    for protocol, options in (("validated", {"weight_decays": GRID, "max_iter": 50}),
-                              ("paper", {"epochs": 2, "batch_size": 64})):
+
+    for protocol, options in (
+        ("validated", {"weight_decays": GRID, "max_iter": 50}),
+        ("paper", {"epochs": 2, "batch_size": 64}),
+    ):
         result = linear_probe(*blobs(), protocol=protocol, **options)
         assert json.loads(json.dumps(result)) == result
 
 
 # --- what each protocol trains on -----------------------------------------------------------
+
 
 def test_paper_protocol_trains_on_the_raw_embedding_and_validated_on_unit_vectors(tiny_clip, cls_split):
     import torch
@@ -208,6 +242,7 @@ def test_paper_protocol_trains_on_the_raw_embedding_and_validated_on_unit_vector
     from remoteclip.evaluate.features import Images, embed
     from remoteclip.evaluate.scored import scored_items
     from remoteclip.evaluate.tasks import probe_inputs
+
     model, preprocess, tokenizer = tiny_clip
     images, _ = embed(model, preprocess, tokenizer, cls_split, ["a photo of {}."], ["words"], "cpu", workers=0)
     items, _ = scored_items(cls_split)
@@ -226,7 +261,11 @@ def test_paper_protocol_trains_on_the_raw_embedding_and_validated_on_unit_vector
 
 def test_paper_protocol_refuses_features_cached_without_norms():
     from remoteclip.evaluate.tasks import probe_inputs
-    images = {"features": np.ones((4, 3)), "labels": np.array([0, 1, 0, 1]),
-              "is_test": np.array([False, False, True, True])}
+
+    images = {
+        "features": np.ones((4, 3)),
+        "labels": np.array([0, 1, 0, 1]),
+        "is_test": np.array([False, False, True, True]),
+    }
     with pytest.raises(ValueError, match="no 'norms'.*rerun the features rule"):
         probe_inputs(images, {"protocol": "paper"})

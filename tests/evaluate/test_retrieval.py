@@ -2,13 +2,20 @@ import numpy as np
 import pytest
 import torch
 
-from remoteclip.evaluate.retrieval import (TIE_ORDERS, group_captions, query_hits, recall_at_k, recall_bounds,
-                                          retrieval_metrics)
+from remoteclip.evaluate.retrieval import (
+    TIE_ORDERS,
+    group_captions,
+    query_hits,
+    recall_at_k,
+    recall_bounds,
+    retrieval_metrics,
+)
 
 KEYS = [f"{d}_R@{k}" for d in ("image_to_text", "text_to_image") for k in (1, 5, 10)]
 
 
 # --- caption grouping as the official retrieval.py ---------------------------------------
+
 
 def test_group_captions_sorts_images_capitalises_and_merges_duplicates():
     entries = [
@@ -25,8 +32,9 @@ def test_group_captions_sorts_images_capitalises_and_merges_duplicates():
 
 
 def test_group_captions_groups_even_with_one_caption_per_image():
-    files, captions, owner = group_captions([{"filename": "z", "sentences": [{"raw": "z"}]},
-                                             {"filename": "y", "sentences": [{"raw": "y"}]}])
+    files, captions, owner = group_captions(
+        [{"filename": "z", "sentences": [{"raw": "z"}]}, {"filename": "y", "sentences": [{"raw": "y"}]}]
+    )
     assert (files, captions, owner.tolist()) == (["y", "z"], ["Y", "Z"], [0, 1])
 
 
@@ -36,11 +44,14 @@ def test_group_captions_drops_images_without_sentences_with_a_warning(caplog):
     assert "1 retrieval entries without sentences" in caplog.text
 
 
-@pytest.mark.parametrize("entries, message", [
-    ([], "no captions"),
-    ([{"sentences": [{"raw": "x"}]}], "entry 0"),
-    ([{"filename": "a", "sentences": [{"tokens": ["x"]}]}], "no 'raw'"),
-])
+@pytest.mark.parametrize(
+    "entries, message",
+    [
+        ([], "no captions"),
+        ([{"sentences": [{"raw": "x"}]}], "entry 0"),
+        ([{"filename": "a", "sentences": [{"tokens": ["x"]}]}], "no 'raw'"),
+    ],
+)
 def test_group_captions_rejects_bad_entries(entries, message):
     with pytest.raises(ValueError, match=message):
         group_captions(entries)
@@ -48,11 +59,10 @@ def test_group_captions_rejects_bad_entries(entries, message):
 
 # --- recall_at_k -------------------------------------------------------------------------
 
+
 def test_recall_at_k_counts_a_query_once_whatever_its_number_of_positives():
-    scores = np.array([[0.9, 0.8, 0.7, 0.1],
-                       [0.2, 0.5, 0.5, 0.5]])
-    positives = np.array([[False, False, True, True],
-                          [False, False, False, True]])
+    scores = np.array([[0.9, 0.8, 0.7, 0.1], [0.2, 0.5, 0.5, 0.5]])
+    positives = np.array([[False, False, True, True], [False, False, False, True]])
     # row 0: best positive is 3rd; row 1 (stable order): the positive ties with two lower indices -> 3rd
     assert [recall_at_k(scores, positives, k, "stable") for k in (1, 2, 3, 4)] == [0.0, 0.0, 1.0, 1.0]
     positives[1] = [False, True, False, False]  # now the first of the tied group
@@ -106,20 +116,24 @@ def test_recall_matches_clip_benchmark_topk_without_ties(seed):
         assert recall_at_k(scores, positives, k) == pytest.approx(clip_benchmark_recall(scores, positives, k))
 
 
-@pytest.mark.parametrize("scores, positives, k, message", [
-    (np.zeros((0, 3)), np.zeros((0, 3), bool), 1, "empty"),
-    (np.ones((2, 3)), np.ones((2, 2), bool), 1, "shape"),
-    (np.ones((2, 3)), np.ones((2, 3)), 1, "bool"),
-    (np.ones((2, 3)), np.ones((2, 3), bool), 0, "positive integer"),
-    (np.ones((2, 3)), np.array([[True, False, False], [False, False, False]]), 1, "no positive"),
-    (np.array([[np.nan, 1.0]]), np.array([[True, False]]), 1, "NaN"),
-])
+@pytest.mark.parametrize(
+    "scores, positives, k, message",
+    [
+        (np.zeros((0, 3)), np.zeros((0, 3), bool), 1, "empty"),
+        (np.ones((2, 3)), np.ones((2, 2), bool), 1, "shape"),
+        (np.ones((2, 3)), np.ones((2, 3)), 1, "bool"),
+        (np.ones((2, 3)), np.ones((2, 3), bool), 0, "positive integer"),
+        (np.ones((2, 3)), np.array([[True, False, False], [False, False, False]]), 1, "no positive"),
+        (np.array([[np.nan, 1.0]]), np.array([[True, False]]), 1, "NaN"),
+    ],
+)
 def test_recall_at_k_rejects_bad_input(scores, positives, k, message):
     with pytest.raises(ValueError, match=message):
         recall_at_k(scores, positives, k)
 
 
 # --- retrieval_metrics -------------------------------------------------------------------
+
 
 def test_retrieval_metrics_hand_case_with_several_captions_and_ties():
     images = np.array([[1, 0, 0], [0, 1, 0], [1, 0, 0]], dtype=float)  # images 0 and 2 tie exactly
@@ -157,10 +171,12 @@ def loop_retrieval(images, texts, owner, ks=(1, 5, 10)):
     out = {}
     for k in ks:
         out[f"image_to_text_R@{k}"] = 100 * np.mean(
-            [hit(img, texts, lambda j, i=i: owner[j] == i, k) for i, img in enumerate(images)])
+            [hit(img, texts, lambda j, i=i: owner[j] == i, k) for i, img in enumerate(images)]
+        )
     for k in ks:
         out[f"text_to_image_R@{k}"] = 100 * np.mean(
-            [hit(txt, images, lambda j, t=t: owner[t] == j, k) for t, txt in enumerate(texts)])
+            [hit(txt, images, lambda j, t=t: owner[t] == j, k) for t, txt in enumerate(texts)]
+        )
     out["mean_recall"] = np.mean(list(out.values()))
     return out
 
@@ -184,11 +200,18 @@ def test_retrieval_metrics_accept_torch_tensors_and_custom_ks():
     rng = np.random.default_rng(0)
     images, texts = rng.normal(size=(5, 4)), rng.normal(size=(7, 4))
     owner = np.array([0, 1, 2, 3, 4, 0, 1])
-    a = retrieval_metrics(torch.tensor(images, dtype=torch.float32), torch.tensor(texts), torch.tensor(owner),
-                          ks=(1, 3))
+    a = retrieval_metrics(
+        torch.tensor(images, dtype=torch.float32), torch.tensor(texts), torch.tensor(owner), ks=(1, 3)
+    )
     b = retrieval_metrics(images, texts, owner, ks=(1, 3))
-    assert set(a) == {"image_to_text_R@1", "image_to_text_R@3", "text_to_image_R@1", "text_to_image_R@3",
-                      "mean_recall", "ties"}
+    assert set(a) == {
+        "image_to_text_R@1",
+        "image_to_text_R@3",
+        "text_to_image_R@1",
+        "text_to_image_R@3",
+        "mean_recall",
+        "ties",
+    }
     for key in set(a) - {"ties"}:
         assert a[key] == pytest.approx(b[key])
 
@@ -202,20 +225,24 @@ def test_retrieval_metrics_from_grouped_karpathy_entries():
     assert retrieval_metrics(images, texts, owner)["mean_recall"] == 100.0
 
 
-@pytest.mark.parametrize("images, texts, owner, message", [
-    (np.zeros((0, 3)), np.ones((2, 3)), [0, 0], "image_features: empty"),
-    (np.ones((2, 3)), np.ones((2, 4)), [0, 1], "dimensions"),
-    (np.ones((2, 3)), np.ones((3, 3)), [0, 1], "2 labels for 3 rows"),
-    (np.ones((2, 3)), np.ones((2, 3)), [0, 2], "outside"),
-    (np.ones((3, 3)), np.ones((2, 3)), [0, 1], "images have no caption"),
-    (np.array([[0.0, 0, 0], [1, 0, 0]]), np.ones((2, 3)), [0, 1], "all-zero"),
-])
+@pytest.mark.parametrize(
+    "images, texts, owner, message",
+    [
+        (np.zeros((0, 3)), np.ones((2, 3)), [0, 0], "image_features: empty"),
+        (np.ones((2, 3)), np.ones((2, 4)), [0, 1], "dimensions"),
+        (np.ones((2, 3)), np.ones((3, 3)), [0, 1], "2 labels for 3 rows"),
+        (np.ones((2, 3)), np.ones((2, 3)), [0, 2], "outside"),
+        (np.ones((3, 3)), np.ones((2, 3)), [0, 1], "images have no caption"),
+        (np.array([[0.0, 0, 0], [1, 0, 0]]), np.ones((2, 3)), [0, 1], "all-zero"),
+    ],
+)
 def test_retrieval_metrics_reject_bad_input(images, texts, owner, message):
     with pytest.raises(ValueError, match=message):
         retrieval_metrics(images, texts, np.array(owner))
 
 
 # --- the official tie order (torch.topk) and the bounds of any order ----------------------
+
 
 def test_hand_case_where_topk_and_stable_orders_disagree():
     # one image (query) and five captions: its own caption (index 2) is identical to the captions
@@ -247,8 +274,9 @@ def official_retrieval(images, texts, owner, ks=(1, 5, 10), batch_size=64):
         return (onehot * p.view(s.shape[0], 1, -1)).sum(dim=(1, 2)) / p.sum(dim=1)
 
     def batchify(s, p, k):
-        return torch.cat([cb_recall_at_k(s[a:a + batch_size], p[a:a + batch_size], k)
-                          for a in range(0, len(s), batch_size)])
+        return torch.cat(
+            [cb_recall_at_k(s[a : a + batch_size], p[a : a + batch_size], k) for a in range(0, len(s), batch_size)]
+        )
 
     out = {}
     for k in ks:
@@ -266,8 +294,9 @@ def planted_duplicates(seed, n_images=60, vocabulary=25, dims=16):
     owner = np.repeat(np.arange(n_images), per_image)
     sentences = rng.normal(size=(vocabulary, dims))
     sentence_of = rng.integers(0, vocabulary, owner.size)
-    images = sentences[sentence_of[np.searchsorted(owner, np.arange(n_images))]] + rng.normal(scale=0.8,
-                                                                                               size=(n_images, dims))
+    images = sentences[sentence_of[np.searchsorted(owner, np.arange(n_images))]] + rng.normal(
+        scale=0.8, size=(n_images, dims)
+    )
     texts = sentences[sentence_of]
     texts = (texts / np.linalg.norm(texts, axis=1, keepdims=True)).astype(np.float32)
     images = (images / np.linalg.norm(images, axis=1, keepdims=True)).astype(np.float32)
@@ -319,6 +348,7 @@ def test_bounds_are_the_extreme_tie_orders_and_contain_both_orders(seed):
 
 def test_topk_ranking_does_not_depend_on_the_row_chunk(monkeypatch):
     import remoteclip.evaluate.retrieval as retrieval
+
     images, texts, owner = planted_duplicates(0, n_images=80)
     whole = retrieval_metrics(images, texts, owner)
     monkeypatch.setattr(retrieval, "_ROWS_PER_CHUNK", 7)

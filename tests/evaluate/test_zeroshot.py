@@ -34,17 +34,25 @@ def test_logits_are_scaled_cosines_and_accept_torch():
 
 
 def test_template_ensemble_averages_normalised_prompts():
-    templates = np.array([[[2.0, 0.0], [0.0, 1.0]],  # class 0: normalised mean (0.5, 0.5) -> diagonal
-                          [[1.0, 0.0], [3.0, 0.0]]])
+    templates = np.array(
+        [
+            [[2.0, 0.0], [0.0, 1.0]],  # class 0: normalised mean (0.5, 0.5) -> diagonal
+            [[1.0, 0.0], [3.0, 0.0]],
+        ]
+    )
     logits = classify(np.array([[1.0, 1.0]]), templates, logit_scale=1.0)
     np.testing.assert_allclose(logits, [[1.0, 1 / np.sqrt(2)]])
 
 
 def test_hand_metrics_with_ties_go_to_the_lower_class():
-    logits = np.array([[1.0, 1.0, 0.0],   # label 1 ties class 0 -> top-2 only
-                       [0.0, 2.0, 1.0],   # label 2 -> 2nd
-                       [3.0, 0.0, 0.0],   # label 0 -> hit
-                       [0.0, 0.0, 0.0]])  # label 0, all tied -> hit (lowest index)
+    logits = np.array(
+        [
+            [1.0, 1.0, 0.0],  # label 1 ties class 0 -> top-2 only
+            [0.0, 2.0, 1.0],  # label 2 -> 2nd
+            [3.0, 0.0, 0.0],  # label 0 -> hit
+            [0.0, 0.0, 0.0],
+        ]
+    )  # label 0, all tied -> hit (lowest index)
     labels = np.array([1, 2, 0, 0])
     m = zeroshot_metrics(logits, labels, 3)
     assert m["acc1"] == 50.0
@@ -64,14 +72,17 @@ def test_mean_per_class_recall_ignores_classes_without_test_samples():
     assert m["mean_per_class_recall"] == pytest.approx(75.0)  # (1 + 0.5) / 2, not / 3
 
 
-@pytest.mark.parametrize("logits, labels, n, message", [
-    (np.zeros((0, 3)), np.zeros(0, int), 3, "empty"),
-    (np.ones((2, 3)), np.array([0, 1]), 4, "3 columns for 4 classes"),
-    (np.ones((2, 3)), np.array([0]), 3, "1 labels for 2 rows"),
-    (np.ones((2, 3)), np.array([0, 3]), 3, "outside"),
-    (np.ones((2, 3)), np.array([0.5, 1.0]), 3, "integers"),
-    (np.ones((2, 3)), np.array([0, 1]), 0, "n_classes"),
-])
+@pytest.mark.parametrize(
+    "logits, labels, n, message",
+    [
+        (np.zeros((0, 3)), np.zeros(0, int), 3, "empty"),
+        (np.ones((2, 3)), np.array([0, 1]), 4, "3 columns for 4 classes"),
+        (np.ones((2, 3)), np.array([0]), 3, "1 labels for 2 rows"),
+        (np.ones((2, 3)), np.array([0, 3]), 3, "outside"),
+        (np.ones((2, 3)), np.array([0.5, 1.0]), 3, "integers"),
+        (np.ones((2, 3)), np.array([0, 1]), 0, "n_classes"),
+    ],
+)
 def test_zeroshot_metrics_reject_bad_input(logits, labels, n, message):
     with pytest.raises(ValueError, match=message):
         zeroshot_metrics(logits, labels, n)
@@ -82,17 +93,20 @@ def test_classify_rejects_mismatched_dims():
         classify(np.ones((2, 3)), np.ones((4, 2)))
 
 
-@pytest.mark.parametrize("folder, name", [
-    ("DenseResidential", "dense residential"),
-    ("baseball_field", "baseball field"),
-    ("aGrass", "grass"),
-    ("dRiverLake", "river lake"),
-    ("storagetanks", "storagetanks"),
-    ("SeaLake", "sea lake"),
-    ("Medium_Residential", "medium residential"),
-    ("ground-track-field", "ground track field"),
-    ("airport", "airport"),
-])
+@pytest.mark.parametrize(
+    "folder, name",
+    [
+        ("DenseResidential", "dense residential"),
+        ("baseball_field", "baseball field"),
+        ("aGrass", "grass"),
+        ("dRiverLake", "river lake"),
+        ("storagetanks", "storagetanks"),
+        ("SeaLake", "sea lake"),
+        ("Medium_Residential", "medium residential"),
+        ("ground-track-field", "ground track field"),
+        ("airport", "airport"),
+    ],
+)
 def test_readable_name(folder, name):
     assert readable_name(folder) == name
 

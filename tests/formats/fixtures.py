@@ -34,16 +34,20 @@ def write_text(path: Path, lines: list[str], newline: str = "\n", bom: bool = Fa
 
 def voc_object(name: str, box: tuple) -> str:
     x0, y0, x1, y1 = box
-    return (f"<object><name>{name}</name><pose>Unspecified</pose><truncated>0</truncated><difficult>0</difficult>"
-            f"<bndbox><xmin>{x0}</xmin><ymin>{y0}</ymin><xmax>{x1}</xmax><ymax>{y1}</ymax></bndbox></object>")
+    return (
+        f"<object><name>{name}</name><pose>Unspecified</pose><truncated>0</truncated><difficult>0</difficult>"
+        f"<bndbox><xmin>{x0}</xmin><ymin>{y0}</ymin><xmax>{x1}</xmax><ymax>{y1}</ymax></bndbox></object>"
+    )
 
 
 def voc_xml(filename: str, objects: list[str], width: int = SIZE[0], height: int = SIZE[1]) -> str:
     """A Pascal-VOC annotation (HRRSD, RSOD) with the usual fields the parser does not need."""
-    return (f"<annotation><folder>JPEGImages</folder><filename>{filename}</filename>"
-            f"<source><database>Unknown</database></source>"
-            f"<size><width>{width}</width><height>{height}</height><depth>3</depth></size>"
-            f"<segmented>0</segmented>{''.join(objects)}</annotation>")
+    return (
+        f"<annotation><folder>JPEGImages</folder><filename>{filename}</filename>"
+        f"<source><database>Unknown</database></source>"
+        f"<size><width>{width}</width><height>{height}</height><depth>3</depth></size>"
+        f"<segmented>0</segmented>{''.join(objects)}</annotation>"
+    )
 
 
 def box_tuples(record: ImageRecord) -> list[tuple[str, float, float, float, float]]:

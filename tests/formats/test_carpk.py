@@ -15,8 +15,7 @@ TEST_IMAGE = "20161225_TPZ_00001"
 def make_tree(root: Path) -> Path:
     for stem in (TRAIN_IMAGE, TEST_IMAGE):
         write_image(root / DATA / "Images" / f"{stem}.png")
-    write_text(root / DATA / "Annotations" / f"{TRAIN_IMAGE}.txt",
-               ["2 3 12 11 1", "20 10 35 22 1", "50 40 80 70 1"])
+    write_text(root / DATA / "Annotations" / f"{TRAIN_IMAGE}.txt", ["2 3 12 11 1", "20 10 35 22 1", "50 40 80 70 1"])
     write_text(root / DATA / "Annotations" / f"{TEST_IMAGE}.txt", ["1 1 5 5 1", ""], newline="\r\n")
     write_text(root / DATA / "ImageSets" / "train.txt", [TRAIN_IMAGE])
     write_text(root / DATA / "ImageSets" / "test.txt", [f"{TEST_IMAGE}.png"], bom=True)
@@ -47,7 +46,9 @@ def test_only_the_selected_splits_are_read(tmp_path):
 def test_without_split_lists_every_annotation_is_train(tmp_path):
     records, _ = parse(make_tree(tmp_path), split_lists=None)
     assert sorted((r.file_name, r.split) for r in records) == [
-        (f"{DATA}/Images/{TRAIN_IMAGE}.png", "train"), (f"{DATA}/Images/{TEST_IMAGE}.png", "train")]
+        (f"{DATA}/Images/{TRAIN_IMAGE}.png", "train"),
+        (f"{DATA}/Images/{TEST_IMAGE}.png", "train"),
+    ]
 
 
 def test_column_order_is_an_option(tmp_path):
@@ -57,13 +58,16 @@ def test_column_order_is_an_option(tmp_path):
     assert box_tuples(records[0]) == [("car", 2, 3, 10, 8)]
 
 
-@pytest.mark.parametrize("line, reason", [
-    ("2 3 12 11", "expected 5 fields, got 4"),
-    ("2 3 12 11 1 0", "expected 5 fields, got 6"),
-    ("2 3 x 11 1", "not a number: 'x'"),
-    ("2 3 12 11 2", "class id '2' is not in the class table (1 car)"),
-    ("2 3 1 11 1", "negative size"),
-])
+@pytest.mark.parametrize(
+    "line, reason",
+    [
+        ("2 3 12 11", "expected 5 fields, got 4"),
+        ("2 3 12 11 1 0", "expected 5 fields, got 6"),
+        ("2 3 x 11 1", "not a number: 'x'"),
+        ("2 3 12 11 2", "class id '2' is not in the class table (1 car)"),
+        ("2 3 1 11 1", "negative size"),
+    ],
+)
 def test_bad_line_names_file_and_line(tmp_path, line, reason):
     root = make_tree(tmp_path)
     label = write_text(root / DATA / "Annotations" / f"{TRAIN_IMAGE}.txt", ["2 3 12 11 1", line])

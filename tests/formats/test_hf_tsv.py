@@ -43,13 +43,25 @@ def parse(root: Path, strict: bool = False, **options):
 def test_rows_grouped_per_image_in_caption_order(tmp_path):
     items, skips = parse(make_release(tmp_path))
     assert items == [
-        {"image": "data/Ret-3_train/rsicd_airport_1.png", "split": "train",
-         "captions": ["Many planes are parked next to a long building in an airport .",
-                      "Some planes are parked near the terminal .", "Several planes sit at the gates ."]},
-        {"image": "data/Ret-3_train/rsitmd_playground_12.png", "split": "train",
-         "captions": ["A playground is surrounded by trees ."]},
-        {"image": "data/Ret-3_train/ucm_1.png", "split": "train",
-         "captions": ["A piece of farmland .", "Many crops in the field ."]},
+        {
+            "image": "data/Ret-3_train/rsicd_airport_1.png",
+            "split": "train",
+            "captions": [
+                "Many planes are parked next to a long building in an airport .",
+                "Some planes are parked near the terminal .",
+                "Several planes sit at the gates .",
+            ],
+        },
+        {
+            "image": "data/Ret-3_train/rsitmd_playground_12.png",
+            "split": "train",
+            "captions": ["A playground is surrounded by trees ."],
+        },
+        {
+            "image": "data/Ret-3_train/ucm_1.png",
+            "split": "train",
+            "captions": ["A piece of farmland .", "Many crops in the field ."],
+        },
     ]
     assert skips.entries == []
 
@@ -62,8 +74,13 @@ def test_bom_is_not_part_of_the_header(tmp_path):
 
 def test_split_placeholder_selects_the_test_tables(tmp_path):
     items, _ = parse(make_release(tmp_path), splits=["test"])
-    assert items == [{"image": "data/Ret-3_test/ucm_2000.png", "split": "test",
-                      "captions": [f"A beach by the sea {i} ." for i in range(5)]}]
+    assert items == [
+        {
+            "image": "data/Ret-3_test/ucm_2000.png",
+            "split": "test",
+            "captions": [f"A beach by the sea {i} ." for i in range(5)],
+        }
+    ]
     both, _ = parse(tmp_path, splits=["train", "test"])
     assert [i["split"] for i in both] == ["train", "train", "train", "test"]
 
@@ -98,10 +115,10 @@ def test_bad_rows_and_missing_images_are_counted_skips(tmp_path):
     rows = [
         "title\tfilename",
         "A farm .\tucm_1.png",
-        "three\tfields\there",          # wrong field count
-        "\tucm_1.png",                   # empty caption
-        "A lonely caption .\t",          # empty filename
-        "",                              # blank line: ignored
+        "three\tfields\there",  # wrong field count
+        "\tucm_1.png",  # empty caption
+        "A lonely caption .\t",  # empty filename
+        "",  # blank line: ignored
         "A missing image .\tucm_9999.png",
     ]
     items, skips = parse(make_release(tmp_path, rows))
@@ -118,11 +135,14 @@ def test_bad_rows_and_missing_images_are_counted_skips(tmp_path):
         parse(tmp_path, strict=True)
 
 
-@pytest.mark.parametrize("rows, message", [
-    (["title,filename", "A farm .,ucm_1.png"], "lacks column(s) 'title', 'filename' (is it comma-separated?"),
-    (["caption\tfilename", "A farm .\tucm_1.png"], "lacks column(s) 'title'"),
-    ([], "empty caption table"),
-])
+@pytest.mark.parametrize(
+    "rows, message",
+    [
+        (["title,filename", "A farm .,ucm_1.png"], "lacks column(s) 'title', 'filename' (is it comma-separated?"),
+        (["caption\tfilename", "A farm .\tucm_1.png"], "lacks column(s) 'title'"),
+        ([], "empty caption table"),
+    ],
+)
 def test_wrong_header_is_an_error_naming_the_table(tmp_path, rows, message):
     make_release(tmp_path, rows)
     with pytest.raises(FormatError, match="Ret-3_train.csv") as err:
@@ -152,8 +172,7 @@ def test_registered_as_a_caption_format():
 
 def test_caption_stage_reads_hf_tables(tmp_path):
     root = make_release(tmp_path / "raw")
-    spec = dataset_spec("hf", {"group": "RET", "format": "hf_tsv", "root": str(root),
-                               "options": {"images": ["data"]}})
+    spec = dataset_spec("hf", {"group": "RET", "format": "hf_tsv", "root": str(root), "options": {"images": ["data"]}})
     report = ret_dataset(spec, tmp_path / "hf.jsonl", tmp_path / "hf.report.json")
     rows = [json.loads(line) for line in (tmp_path / "hf.jsonl").read_text().splitlines()]
     assert [len(r["captions"]) for r in rows] == [3, 1, 2]

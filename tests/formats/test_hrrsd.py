@@ -7,7 +7,8 @@ import pytest
 from remoteclip.formats import voc
 from remoteclip.formats.base import FormatError, SkipLog
 
-from .fixtures import box_tuples, by_file, voc_object as obj, voc_xml, write_corrupt, write_image, write_text
+from .fixtures import box_tuples, by_file, voc_xml, write_corrupt, write_image, write_text
+from .fixtures import voc_object as obj
 
 OPTIONS = {
     "annotations": "OPT2017/Annotations/*.xml",
@@ -20,9 +21,20 @@ OPTIONS = {
 def make_tree(root: Path) -> Path:
     opt = root / "OPT2017"
     write_image(opt / "JPEGImages" / "00001.jpg")
-    write_text(opt / "Annotations" / "00001.xml", [voc_xml("00001.jpg", [
-        obj("T junction", (2, 3, 12, 11)), obj("ground track field", (20, 10, 35, 22)),
-        obj("parking lot", (50, 40, 80, 70)), obj("airplane", (1, 1, 5, 5))])])
+    write_text(
+        opt / "Annotations" / "00001.xml",
+        [
+            voc_xml(
+                "00001.jpg",
+                [
+                    obj("T junction", (2, 3, 12, 11)),
+                    obj("ground track field", (20, 10, 35, 22)),
+                    obj("parking lot", (50, 40, 80, 70)),
+                    obj("airplane", (1, 1, 5, 5)),
+                ],
+            )
+        ],
+    )
     write_image(opt / "JPEGImages" / "00002.jpg")
     write_text(opt / "Annotations" / "00002.xml", [voc_xml("00002.jpg", [obj("crossroad", (1, 1, 5, 5))])])
     write_image(opt / "JPEGImages" / "00003.jpg")
@@ -44,19 +56,31 @@ def test_every_box_and_class_with_spaces_is_recovered(tmp_path):
     records, skips = parse(make_tree(tmp_path))
     found = by_file(records)
     assert box_tuples(found["OPT2017/JPEGImages/00001.jpg"]) == [
-        ("t junction", 2, 3, 10, 8), ("ground track field", 20, 10, 15, 12),
-        ("parking lot", 50, 40, 14, 8), ("plane", 1, 1, 4, 4)]
+        ("t junction", 2, 3, 10, 8),
+        ("ground track field", 20, 10, 15, 12),
+        ("parking lot", 50, 40, 14, 8),
+        ("plane", 1, 1, 4, 4),
+    ]
     assert found["OPT2017/JPEGImages/00001.jpg"].split == "train"
     assert (found["OPT2017/JPEGImages/00002.jpg"].split, box_tuples(found["OPT2017/JPEGImages/00002.jpg"])) == (
-        "val", [("crossroad", 1, 1, 4, 4)])
+        "val",
+        [("crossroad", 1, 1, 4, 4)],
+    )
     assert "OPT2017/JPEGImages/00003.jpg" not in found
     assert skips.entries == []
 
 
 def test_bad_object_is_an_object_skip(tmp_path):
     root = make_tree(tmp_path)
-    xml = write_text(root / "OPT2017" / "Annotations" / "00002.xml", [voc_xml("00002.jpg", [
-        obj("crossroad", (1, 1, 5, 5)), "<object><name>ship</name></object>", obj("ship", (1, "x", 5, 5))])])
+    xml = write_text(
+        root / "OPT2017" / "Annotations" / "00002.xml",
+        [
+            voc_xml(
+                "00002.jpg",
+                [obj("crossroad", (1, 1, 5, 5)), "<object><name>ship</name></object>", obj("ship", (1, "x", 5, 5))],
+            )
+        ],
+    )
     with pytest.raises(FormatError, match="object 'ship' has no <bndbox>"):
         parse(root, strict=True)
     records, skips = parse(root)

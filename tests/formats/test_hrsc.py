@@ -34,15 +34,18 @@ def image_xml(img_id: int, objects: list[str], width: int = 64, height: int = 48
   <Img_Resolution>1.07</Img_Resolution><Img_Resolution_Layer>18</Img_Resolution_Layer>
   <Img_SizeWidth>{width}</Img_SizeWidth><Img_SizeHeight>{height}</Img_SizeHeight><Img_SizeDepth>3</Img_SizeDepth>
   <Annotated>{annotated}</Annotated>
-  <HRSC_Objects>{''.join(objects)}
+  <HRSC_Objects>{"".join(objects)}
   </HRSC_Objects>
 </HRSC_Image>
 """
 
 
 def make_tree(root: Path) -> Path:
-    objects = [ship(100000001, 100000013, (2, 3, 12, 11)), ship(100000002, 100000027, (20, 10, 35, 22)),
-               ship(100000003, 100000022, (50, 40, 80, 70), difficult=1)]
+    objects = [
+        ship(100000001, 100000013, (2, 3, 12, 11)),
+        ship(100000002, 100000027, (20, 10, 35, 22)),
+        ship(100000003, 100000022, (50, 40, 80, 70), difficult=1),
+    ]
     write_image(root / IMAGES / "100000001.bmp")
     write_text(root / ANNOTATIONS / "100000001.xml", [image_xml(100000001, objects)])
     write_image(root / IMAGES / "100000002.bmp")
@@ -90,11 +93,14 @@ def test_category_goes_through_the_vocabulary(tmp_path):
     assert {b.category for r in records for b in r.boxes} == {"ship"}
 
 
-@pytest.mark.parametrize("replacement, reason", [
-    ("", "object 100000001 has no <box_xmax>"),
-    ("<box_xmax>twelve</box_xmax>", "not a number: 'twelve'"),
-    ("<box_xmax>1</box_xmax>", "negative size"),
-])
+@pytest.mark.parametrize(
+    "replacement, reason",
+    [
+        ("", "object 100000001 has no <box_xmax>"),
+        ("<box_xmax>twelve</box_xmax>", "not a number: 'twelve'"),
+        ("<box_xmax>1</box_xmax>", "negative size"),
+    ],
+)
 def test_bad_object_is_an_object_skip(tmp_path, replacement, reason):
     root = make_tree(tmp_path)
     xml = ANNOTATIONS / "100000001.xml"
@@ -107,13 +113,16 @@ def test_bad_object_is_an_object_skip(tmp_path, replacement, reason):
     assert [(e["what"], e["file"]) for e in skips.entries] == [("object", str(root / xml))]
 
 
-@pytest.mark.parametrize("content, reason", [
-    ("", "malformed XML"),
-    ("<HRSC_Image><Img_ID>100000002</Img_ID>", "malformed XML"),
-    ("<annotation><filename>100000002.bmp</filename></annotation>", "expected <HRSC_Image>"),
-    (image_xml(100000002, [], width=640), "declares 640x48 but 100000002.bmp is 64x48"),
-    (image_xml(100000009, []).replace("100000009", "nowhere"), "image 'nowhere' not found"),
-])
+@pytest.mark.parametrize(
+    "content, reason",
+    [
+        ("", "malformed XML"),
+        ("<HRSC_Image><Img_ID>100000002</Img_ID>", "malformed XML"),
+        ("<annotation><filename>100000002.bmp</filename></annotation>", "expected <HRSC_Image>"),
+        (image_xml(100000002, [], width=640), "declares 640x48 but 100000002.bmp is 64x48"),
+        (image_xml(100000009, []).replace("100000009", "nowhere"), "image 'nowhere' not found"),
+    ],
+)
 def test_bad_file_is_an_image_skip(tmp_path, content, reason):
     root = make_tree(tmp_path)
     xml = write_text(root / ANNOTATIONS / "100000002.xml", [content] if content else [])

@@ -16,20 +16,33 @@ RSITMD_OPTIONS = {"annotations": "dataset_RSITMD.json", "images": "images"}
 
 
 def sentences(imgid: int, texts: list[str]) -> list[dict]:
-    return [{"tokens": t.rstrip(" .").split(), "raw": t, "imgid": imgid, "sentid": imgid * 5 + i}
-            for i, t in enumerate(texts)]
+    return [
+        {"tokens": t.rstrip(" .").split(), "raw": t, "imgid": imgid, "sentid": imgid * 5 + i}
+        for i, t in enumerate(texts)
+    ]
 
 
 def image_entry(imgid: int, filename: str, split: str, texts: list[str], **extra) -> dict:
-    return {"filename": filename, "imgid": imgid, "split": split, "sentids": [imgid * 5 + i for i in range(len(texts))],
-            "sentences": sentences(imgid, texts), **extra}
+    return {
+        "filename": filename,
+        "imgid": imgid,
+        "split": split,
+        "sentids": [imgid * 5 + i for i in range(len(texts))],
+        "sentences": sentences(imgid, texts),
+        **extra,
+    }
 
 
 def make_ucm(root: Path, images: list | None = None) -> Path:
     for number in range(1, 5):
         write_image(root / "imgs" / f"{number}.tif", size=(32, 32))
-    repeated = ["There is a piece of farmland .", "There is a piece of farmland .", "Many crops in the field .",
-                "A farmland with crops .", "Some green crops ."]
+    repeated = [
+        "There is a piece of farmland .",
+        "There is a piece of farmland .",
+        "Many crops in the field .",
+        "A farmland with crops .",
+        "Some green crops .",
+    ]
     if images is None:
         images = [
             image_entry(0, "1.tif", "train", repeated),
@@ -89,11 +102,14 @@ def test_tokens_stand_in_for_a_missing_raw(tmp_path):
     assert items[0]["captions"] == ["A farm"]
 
 
-@pytest.mark.parametrize("entry, reason", [
-    ({"imgid": 9, "split": "train", "sentences": sentences(9, ["x ."])}, "images[1] has no 'filename'"),
-    (image_entry(9, "2.tif", "train", []), "images[1] (2.tif) has no sentences"),
-    (image_entry(9, "99.tif", "train", ["A lake ."]), "image file '99.tif' not found"),
-])
+@pytest.mark.parametrize(
+    "entry, reason",
+    [
+        ({"imgid": 9, "split": "train", "sentences": sentences(9, ["x ."])}, "images[1] has no 'filename'"),
+        (image_entry(9, "2.tif", "train", []), "images[1] (2.tif) has no sentences"),
+        (image_entry(9, "99.tif", "train", ["A lake ."]), "image file '99.tif' not found"),
+    ],
+)
 def test_bad_entry_is_an_image_skip(tmp_path, entry, reason):
     root = make_ucm(tmp_path, [image_entry(0, "1.tif", "train", ["A farm ."]), entry])
     with pytest.raises(FormatError) as err:
@@ -122,11 +138,14 @@ def test_blank_captions_are_counted_caption_skips(tmp_path):
         parse(root, UCM_OPTIONS, strict=True)
 
 
-@pytest.mark.parametrize("content, reason", [
-    (b"", "not valid JSON"),
-    (b'{"images": [', "not valid JSON"),
-    (b'[{"filename": "1.tif"}]', "expected an object with an 'images' list"),
-])
+@pytest.mark.parametrize(
+    "content, reason",
+    [
+        (b"", "not valid JSON"),
+        (b'{"images": [', "not valid JSON"),
+        (b'[{"filename": "1.tif"}]', "expected an object with an 'images' list"),
+    ],
+)
 def test_unusable_caption_file_raises(tmp_path, content, reason):
     root = make_ucm(tmp_path)
     (root / "dataset.json").write_bytes(content)

@@ -29,7 +29,10 @@ def test_every_box_and_class_is_recovered(tmp_path):
     records, skips = parse(make_tree(tmp_path))
     found = by_file(records)
     assert box_tuples(found["images/train_1.jpg"]) == [
-        ("plane", 2, 3, 10, 8), ("ship", 20, 10, 15, 12), ("storage tank", 50, 40, 14, 8)]
+        ("plane", 2, 3, 10, 8),
+        ("ship", 20, 10, 15, 12),
+        ("storage tank", 50, 40, 14, 8),
+    ]
     assert box_tuples(found["images/train_2.jpg"]) == [("storage tank", 1, 1, 4, 4)]
     assert skips.entries == []
 
@@ -38,29 +41,41 @@ def test_other_column_order_separator_and_layout(tmp_path):
     # images and labels side by side, comma-separated, box first, class names in the file
     write_image(tmp_path / "all" / "a.png")
     write_text(tmp_path / "all" / "a.txt", ["2,3,10,8,ignored,ship"])
-    records, _ = parse(tmp_path, labels="all/*.txt", images=["all"], separator=",", classes=None,
-                       columns=["left", "top", "width", "height", "-", "class"])
+    records, _ = parse(
+        tmp_path,
+        labels="all/*.txt",
+        images=["all"],
+        separator=",",
+        classes=None,
+        columns=["left", "top", "width", "height", "-", "class"],
+    )
     assert [(r.file_name, box_tuples(r)) for r in records] == [("all/a.png", [("ship", 2, 3, 10, 8)])]
 
 
-@pytest.mark.parametrize("columns, reason", [
-    (["class", "xmin", "ymin", "xmax"], "need 'class' and either"),
-    (["xmin", "ymin", "xmax", "ymax"], "need 'class'"),
-    (["class", "x", "y", "xmax", "ymax"], "unknown column names"),
-    (["class", "xmin", "ymin", "xmax", "ymax", "xmin"], "name a column twice"),
-    (["class", "xmin", "ymin", "xmax", "ymax", "width"], "mix corner and width/height"),
-])
+@pytest.mark.parametrize(
+    "columns, reason",
+    [
+        (["class", "xmin", "ymin", "xmax"], "need 'class' and either"),
+        (["xmin", "ymin", "xmax", "ymax"], "need 'class'"),
+        (["class", "x", "y", "xmax", "ymax"], "unknown column names"),
+        (["class", "xmin", "ymin", "xmax", "ymax", "xmin"], "name a column twice"),
+        (["class", "xmin", "ymin", "xmax", "ymax", "width"], "mix corner and width/height"),
+    ],
+)
 def test_wrong_column_option_is_refused(columns, reason):
     with pytest.raises(ValueError, match=reason):
         check_columns(columns)
 
 
-@pytest.mark.parametrize("line, reason", [
-    ("1 2 3 12", "expected 5 fields, got 4"),
-    ("1 2 3 12 y", "not a number: 'y'"),
-    ("4 2 3 12 11", "class id '4' is not in the class table (1 plane, 2 ship, 3 oil tank)"),
-    ("1 70 60 80 70", "lies outside the 64x48 image"),
-])
+@pytest.mark.parametrize(
+    "line, reason",
+    [
+        ("1 2 3 12", "expected 5 fields, got 4"),
+        ("1 2 3 12 y", "not a number: 'y'"),
+        ("4 2 3 12 11", "class id '4' is not in the class table (1 plane, 2 ship, 3 oil tank)"),
+        ("1 70 60 80 70", "lies outside the 64x48 image"),
+    ],
+)
 def test_bad_line_names_file_and_line(tmp_path, line, reason):
     root = make_tree(tmp_path)
     label = write_text(root / "labels" / "train_1.txt", [line, "1 2 3 12 11"])

@@ -8,7 +8,8 @@ import pytest
 from remoteclip.formats import voc
 from remoteclip.formats.base import FormatError, SkipLog
 
-from .fixtures import box_tuples, by_file, voc_object as obj, voc_xml, write_image, write_text
+from .fixtures import box_tuples, by_file, voc_xml, write_image, write_text
+from .fixtures import voc_object as obj
 
 OPTIONS = {"annotations": "*/Annotation/xml/*.xml", "images": ["*/JPEGImages"]}
 CLASS_FOLDERS = ["aircraft", "oiltank", "overpass", "playground"]  # folder name = class token
@@ -20,8 +21,10 @@ def make_tree(root: Path) -> Path:
         stem = f"{folder}_1"
         count = 3 if folder == "aircraft" else 2
         write_image(root / folder / "JPEGImages" / f"{stem}.jpg")
-        write_text(root / folder / "Annotation" / "xml" / f"{stem}.xml",
-                   [voc_xml(f"{stem}.jpg", [obj(folder, b) for b in boxes[:count]])])
+        write_text(
+            root / folder / "Annotation" / "xml" / f"{stem}.xml",
+            [voc_xml(f"{stem}.jpg", [obj(folder, b) for b in boxes[:count]])],
+        )
     # the per-class txt labels some copies carry are not read
     write_text(root / "aircraft" / "Annotation" / "labels" / "aircraft_1.txt", ["aircraft_1.jpg aircraft 2 3 12 11"])
     return root
@@ -37,7 +40,10 @@ def test_every_box_in_every_class_folder_is_recovered(tmp_path):
     found = by_file(records)
     assert sorted(found) == [f"{c}/JPEGImages/{c}_1.jpg" for c in sorted(CLASS_FOLDERS)]
     assert box_tuples(found["aircraft/JPEGImages/aircraft_1.jpg"]) == [
-        ("plane", 2, 3, 10, 8), ("plane", 20, 10, 15, 12), ("plane", 50, 40, 14, 8)]
+        ("plane", 2, 3, 10, 8),
+        ("plane", 20, 10, 15, 12),
+        ("plane", 50, 40, 14, 8),
+    ]
     assert [b.category for b in found["oiltank/JPEGImages/oiltank_1.jpg"].boxes] == ["storage tank"] * 2
     assert [b.category for b in found["overpass/JPEGImages/overpass_1.jpg"].boxes] == ["overpass"] * 2
     assert [b.category for b in found["playground/JPEGImages/playground_1.jpg"].boxes] == ["playground"] * 2
@@ -63,8 +69,10 @@ def test_missing_image_is_an_image_skip(tmp_path):
 
 def test_missing_name_is_an_object_skip(tmp_path):
     root = make_tree(tmp_path)
-    xml = write_text(root / "playground" / "Annotation" / "xml" / "playground_1.xml", [voc_xml(
-        "playground_1.jpg", [obj("playground", (1, 1, 5, 5)), obj("", (1, 1, 5, 5))])])
+    xml = write_text(
+        root / "playground" / "Annotation" / "xml" / "playground_1.xml",
+        [voc_xml("playground_1.jpg", [obj("playground", (1, 1, 5, 5)), obj("", (1, 1, 5, 5))])],
+    )
     records, skips = parse(root)
     assert len(by_file(records)["playground/JPEGImages/playground_1.jpg"].boxes) == 1
     assert skips.entries[0]["file"] == str(xml) and "has no <name>" in skips.entries[0]["reason"]

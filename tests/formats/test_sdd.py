@@ -15,10 +15,10 @@ LABEL = Path("annotations/bookstore/video0/annotations.txt")
 VIDEO = Path("videos/bookstore/video0/video.mov")
 TRACKS = [
     '0 2 3 12 11 0 0 0 0 "Pedestrian"',
-    '0 3 3 13 11 1 0 0 1 "Pedestrian"',   # frame 1 is not sampled at stride 3
-    '1 20 10 35 22 3 0 1 0 "Biker"',      # occluded
-    '2 50 40 80 70 3 0 0 1 "Cart"',       # generated, reaches past the frame
-    '3 5 5 9 9 3 1 0 0 "Car"',            # lost: outside the view
+    '0 3 3 13 11 1 0 0 1 "Pedestrian"',  # frame 1 is not sampled at stride 3
+    '1 20 10 35 22 3 0 1 0 "Biker"',  # occluded
+    '2 50 40 80 70 3 0 0 1 "Cart"',  # generated, reaches past the frame
+    '3 5 5 9 9 3 1 0 0 "Car"',  # lost: outside the view
     '4 1 1 5 5 6 0 0 0 "Skater"',
 ]
 
@@ -110,15 +110,18 @@ def test_annotated_frames_past_the_video_end_are_counted(tmp_path):
     assert "2 annotated sampled frames (first: 9) lie beyond the end of video.mov" in skips.entries[0]["reason"]
 
 
-@pytest.mark.parametrize("line, reason", [
-    ('6 1 1 5 5 3 0 0 "Car"', "expected 10 fields, got 9"),
-    ('6 1 1 5 5 three 0 0 0 "Car"', "expected integers"),
-    ('6 1 1 5 5 3 0 2 0 "Car"', "flags must be 0 or 1"),
-    ('6 1 1 five 5 3 0 0 0 "Car"', "not a number: 'five'"),
-    ('6 1 1 5 5 3 0 0 0 "Car', "unbalanced quotes"),
-    ('6 1 1 5 5 3 0 0 0 ""', "empty label"),
-    ('6 70 60 80 70 3 0 0 0 "Car"', "lies outside the 64x48 image"),
-])
+@pytest.mark.parametrize(
+    "line, reason",
+    [
+        ('6 1 1 5 5 3 0 0 "Car"', "expected 10 fields, got 9"),
+        ('6 1 1 5 5 three 0 0 0 "Car"', "expected integers"),
+        ('6 1 1 5 5 3 0 2 0 "Car"', "flags must be 0 or 1"),
+        ('6 1 1 five 5 3 0 0 0 "Car"', "not a number: 'five'"),
+        ('6 1 1 5 5 3 0 0 0 "Car', "unbalanced quotes"),
+        ('6 1 1 5 5 3 0 0 0 ""', "empty label"),
+        ('6 70 60 80 70 3 0 0 0 "Car"', "lies outside the 64x48 image"),
+    ],
+)
 def test_bad_line_names_file_and_line(tmp_path, line, reason):
     root = make_tree(tmp_path, TRACKS[:2] + [line])
     with pytest.raises(FormatError) as err:
@@ -130,15 +133,18 @@ def test_bad_line_names_file_and_line(tmp_path, line, reason):
 
 
 def test_unsampled_lines_are_checked_for_field_count_and_frame(tmp_path):
-    root = make_tree(tmp_path, TRACKS + ['6 1 1 x 5 4 0 0 0 "Car"', '6 1 1 5 5 4 0 0'])
+    root = make_tree(tmp_path, TRACKS + ['6 1 1 x 5 4 0 0 0 "Car"', "6 1 1 5 5 4 0 0"])
     records, skips = parse(root)
     assert [(e["line"], "expected 10 fields" in e["reason"]) for e in skips.entries] == [(8, True)]
 
 
-@pytest.mark.parametrize("video_bytes, reason", [
-    (None, "video file missing"),
-    (b"not a video at all" * 20, "OpenCV cannot open this video|no frame could be decoded"),
-])
+@pytest.mark.parametrize(
+    "video_bytes, reason",
+    [
+        (None, "video file missing"),
+        (b"not a video at all" * 20, "OpenCV cannot open this video|no frame could be decoded"),
+    ],
+)
 def test_missing_or_corrupt_video_skips_the_video(tmp_path, video_bytes, reason):
     root = make_tree(tmp_path)
     (root / VIDEO).unlink()

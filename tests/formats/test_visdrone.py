@@ -12,20 +12,26 @@ TRAIN = "VisDrone2019-DET-train"
 
 def make_tree(root: Path) -> Path:
     write_image(root / TRAIN / "images" / "0000001_00000_d_0000001.jpg")
-    write_text(root / TRAIN / "annotations" / "0000001_00000_d_0000001.txt", [
-        "2,3,10,8,1,1,0,0",        # pedestrian
-        "20,10,15,12,1,4,1,2,",    # car, with the trailing comma
-        "0,0,30,20,0,0,0,0",       # ignored region (category 0, score 0)
-        "40,30,10,10,1,11,0,0",    # "others"
-        "50,40,30,30,1,10,0,1",    # motor, reaching past the 64x48 image
-        "5,5,5,5,0,2,0,0",         # people with score 0
-    ])
+    write_text(
+        root / TRAIN / "annotations" / "0000001_00000_d_0000001.txt",
+        [
+            "2,3,10,8,1,1,0,0",  # pedestrian
+            "20,10,15,12,1,4,1,2,",  # car, with the trailing comma
+            "0,0,30,20,0,0,0,0",  # ignored region (category 0, score 0)
+            "40,30,10,10,1,11,0,0",  # "others"
+            "50,40,30,30,1,10,0,1",  # motor, reaching past the 64x48 image
+            "5,5,5,5,0,2,0,0",  # people with score 0
+        ],
+    )
     write_image(root / TRAIN / "images" / "0000002_00000_d_0000002.jpg")
-    write_text(root / TRAIN / "annotations" / "0000002_00000_d_0000002.txt",
-               ["1,1,4,4,1,8,0,0", "", "6,6,3,3,1,2,0,0"], newline="\r\n", bom=True)
+    write_text(
+        root / TRAIN / "annotations" / "0000002_00000_d_0000002.txt",
+        ["1,1,4,4,1,8,0,0", "", "6,6,3,3,1,2,0,0"],
+        newline="\r\n",
+        bom=True,
+    )
     write_image(root / "VisDrone2019-DET-val" / "images" / "0000003_00000_d_0000003.jpg")
-    write_text(root / "VisDrone2019-DET-val" / "annotations" / "0000003_00000_d_0000003.txt",
-               ["10,10,5,5,1,9,0,0"])
+    write_text(root / "VisDrone2019-DET-val" / "annotations" / "0000003_00000_d_0000003.txt", ["10,10,5,5,1,9,0,0"])
     return root
 
 
@@ -43,7 +49,9 @@ def test_every_box_and_class_is_recovered(tmp_path):
         ("motorcycle", 50, 40, 14, 8),
     ]
     assert box_tuples(found[f"{TRAIN}/images/0000002_00000_d_0000002.jpg"]) == [
-        ("awning tricycle", 1, 1, 4, 4), ("person", 6, 6, 3, 3)]
+        ("awning tricycle", 1, 1, 4, 4),
+        ("person", 6, 6, 3, 3),
+    ]
     val = found["VisDrone2019-DET-val/images/0000003_00000_d_0000003.jpg"]
     assert (val.split, box_tuples(val)) == ("val", [("bus", 10, 10, 5, 5)])
     assert {(r.width, r.height) for r in records} == {(64, 48)}
@@ -62,15 +70,18 @@ def test_ignore_classes_does_not_bring_back_ignored_regions(tmp_path):
     assert [b.category for b in first.boxes] == ["car", "motorcycle"]
 
 
-@pytest.mark.parametrize("line, reason", [
-    ("1,2,3,4,1,4,0", "expected 8 fields, got 7"),
-    ("1,2,3,4,1,4,0,0,0,0", "expected 8 fields, got 10"),
-    ("1,two,3,4,1,4,0,0", "not a number: 'two'"),
-    ("1,2,3,4,1,car,0,0", "expected integers"),
-    ("1,2,3,4,1,12,0,0", "unknown object category 12"),
-    ("70,60,5,5,1,4,0,0", "lies outside the 64x48 image"),
-    ("1,2,-3,4,1,4,0,0", "negative size"),
-])
+@pytest.mark.parametrize(
+    "line, reason",
+    [
+        ("1,2,3,4,1,4,0", "expected 8 fields, got 7"),
+        ("1,2,3,4,1,4,0,0,0,0", "expected 8 fields, got 10"),
+        ("1,two,3,4,1,4,0,0", "not a number: 'two'"),
+        ("1,2,3,4,1,car,0,0", "expected integers"),
+        ("1,2,3,4,1,12,0,0", "unknown object category 12"),
+        ("70,60,5,5,1,4,0,0", "lies outside the 64x48 image"),
+        ("1,2,-3,4,1,4,0,0", "negative size"),
+    ],
+)
 def test_bad_line_names_file_and_line(tmp_path, line, reason):
     root = make_tree(tmp_path)
     label = root / TRAIN / "annotations" / "0000001_00000_d_0000001.txt"

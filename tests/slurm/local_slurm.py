@@ -39,8 +39,19 @@ import time
 from pathlib import Path
 
 PACKAGES = ("slurmctld", "slurmd", "slurm-client", "munge")
-BINARIES = ("slurmctld", "slurmd", "slurmstepd", "sbatch", "srun", "squeue", "sinfo", "scontrol", "scancel",
-            "munged", "mungekey")
+BINARIES = (
+    "slurmctld",
+    "slurmd",
+    "slurmstepd",
+    "sbatch",
+    "srun",
+    "squeue",
+    "sinfo",
+    "scontrol",
+    "scancel",
+    "munged",
+    "mungekey",
+)
 ETC_CONF = Path("/etc/slurm/slurm.conf")
 MARK = "# written by remoteclip tests/slurm/local_slurm.py"
 NODE = "localhost"
@@ -68,8 +79,10 @@ def ensure_installed(timeout: int = 900, log=print) -> None:
     if not missing:
         return
     if os.geteuid() != 0:
-        raise Unavailable(f"SLURM/munge binaries missing ({', '.join(missing)}) and not root, so they cannot be "
-                          f"installed with apt-get")
+        raise Unavailable(
+            f"SLURM/munge binaries missing ({', '.join(missing)}) and not root, so they cannot be "
+            f"installed with apt-get"
+        )
     if shutil.which("apt-get") is None:
         raise Unavailable(f"SLURM/munge binaries missing ({', '.join(missing)}) and no apt-get to install them")
     # package scripts must not start the distribution's own daemons (they would outlive the test)
@@ -92,8 +105,9 @@ def ensure_installed(timeout: int = 900, log=print) -> None:
         if made_policy:
             policy.unlink(missing_ok=True)
     if proc.returncode != 0:
-        raise Unavailable(f"apt-get install {' '.join(PACKAGES)} failed ({proc.returncode}): "
-                          f"{(proc.stdout + proc.stderr)[-1500:]}")
+        raise Unavailable(
+            f"apt-get install {' '.join(PACKAGES)} failed ({proc.returncode}): {(proc.stdout + proc.stderr)[-1500:]}"
+        )
     missing = missing_binaries()
     if missing:
         raise Unavailable(f"still missing after apt-get install: {', '.join(missing)}")
@@ -199,19 +213,23 @@ PartitionName={PARTITION} Nodes={NODE} Default=YES MaxTime=INFINITE State=UP
 
     def _claim_etc_conf(self) -> None:
         if ETC_CONF.is_symlink() or ETC_CONF.exists():
-            ours = ETC_CONF.is_symlink() and (not ETC_CONF.exists() or ETC_CONF.read_text(errors="replace")
-                                               .startswith(MARK))
+            ours = ETC_CONF.is_symlink() and (
+                not ETC_CONF.exists() or ETC_CONF.read_text(errors="replace").startswith(MARK)
+            )
             if not ours:
-                raise Unavailable(f"{ETC_CONF} exists and was not written by this test (a real SLURM "
-                                  f"installation?); not touching it")
+                raise Unavailable(
+                    f"{ETC_CONF} exists and was not written by this test (a real SLURM installation?); not touching it"
+                )
             if ETC_CONF.exists():
                 # a link to another local cluster: two at once would fight over it, unless its
                 # daemons are gone (a killed run)
                 other = Path(os.readlink(ETC_CONF)).parent
                 alive = [p for p in other.glob("*/*.pid") if _pid_alive(p)]
                 if alive:
-                    raise Unavailable(f"{ETC_CONF} points to another local test cluster ({other}) whose "
-                                      f"daemons still run ({', '.join(p.name for p in alive)})")
+                    raise Unavailable(
+                        f"{ETC_CONF} points to another local test cluster ({other}) whose "
+                        f"daemons still run ({', '.join(p.name for p in alive)})"
+                    )
             ETC_CONF.unlink()  # stale link of an earlier, killed run
         if not ETC_CONF.parent.exists():
             ETC_CONF.parent.mkdir(parents=True)
@@ -220,14 +238,16 @@ PartitionName={PARTITION} Nodes={NODE} Default=YES MaxTime=INFINITE State=UP
         self._linked_etc = True
 
     # ---------------------------------------------------------------- life cycle
-    def start(self, timeout: float = 60) -> "LocalSlurm":
+    def start(self, timeout: float = 60) -> LocalSlurm:
         if os.geteuid() != 0:
             raise Unavailable("the local SLURM cluster runs its daemons as root; not root here")
         ensure_installed()
         others = running_daemons()
         if others:
-            raise Unavailable(f"SLURM daemons already run here ({', '.join(others)}); a second cluster would "
-                              f"take over their /etc/slurm/slurm.conf")
+            raise Unavailable(
+                f"SLURM daemons already run here ({', '.join(others)}); a second cluster would "
+                f"take over their /etc/slurm/slurm.conf"
+            )
         # munged wants every folder on its socket path executable by all: no pytest tmp_path (0700)
         self.root = Path(tempfile.mkdtemp(prefix="remoteclip-slurm-"))
         self.root.chmod(0o755)
@@ -256,18 +276,28 @@ PartitionName={PARTITION} Nodes={NODE} Default=YES MaxTime=INFINITE State=UP
 
     def _start_munge(self, timeout: float) -> None:
         m = self.root / "munge"
-        subprocess.run([_which("mungekey"), "--create", f"--keyfile={m}/munge.key"], check=True,
-                       capture_output=True)
+        subprocess.run([_which("mungekey"), "--create", f"--keyfile={m}/munge.key"], check=True, capture_output=True)
         (m / "munge.key").chmod(0o600)
-        self._spawn("munged", [_which("munged"), "--foreground", "--force", f"--socket={m}/munge.socket.2",
-                               f"--key-file={m}/munge.key", f"--pid-file={m}/munged.pid",
-                               f"--seed-file={m}/munged.seed", f"--log-file={self.root}/log/munged.log"])
+        self._spawn(
+            "munged",
+            [
+                _which("munged"),
+                "--foreground",
+                "--force",
+                f"--socket={m}/munge.socket.2",
+                f"--key-file={m}/munge.key",
+                f"--pid-file={m}/munged.pid",
+                f"--seed-file={m}/munged.seed",
+                f"--log-file={self.root}/log/munged.log",
+            ],
+        )
         self._wait(lambda: (m / "munge.socket.2").exists(), timeout, "munged's socket")
 
     def _spawn(self, name: str, cmd: list[str]) -> None:
         out = open(self.root / "log" / f"{name}.out", "wb")
-        self.procs[name] = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                            env=self.env, start_new_session=True)
+        self.procs[name] = subprocess.Popen(
+            cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=self.env, start_new_session=True
+        )
         out.close()
 
     def _wait(self, ready, timeout: float, what: str) -> None:
@@ -290,8 +320,9 @@ PartitionName={PARTITION} Nodes={NODE} Default=YES MaxTime=INFINITE State=UP
 
     def node_state(self) -> str:
         try:
-            proc = subprocess.run(["sinfo", "-h", "-N", "-n", NODE, "-o", "%T"], env=self.env,
-                                  capture_output=True, text=True, timeout=10)
+            proc = subprocess.run(
+                ["sinfo", "-h", "-N", "-n", NODE, "-o", "%T"], env=self.env, capture_output=True, text=True, timeout=10
+            )
         except (OSError, subprocess.TimeoutExpired):
             return ""
         return proc.stdout.strip().rstrip("*~#!%$@^-")
@@ -348,7 +379,7 @@ PartitionName={PARTITION} Nodes={NODE} Default=YES MaxTime=INFINITE State=UP
             shutil.rmtree(self.root, ignore_errors=True)
             self.root = None
 
-    def __enter__(self) -> "LocalSlurm":
+    def __enter__(self) -> LocalSlurm:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -359,7 +390,7 @@ def main(argv: list[str]) -> int:
     if "--" not in argv:
         print(__doc__, file=sys.stderr)
         return 2
-    cmd = argv[argv.index("--") + 1:]
+    cmd = argv[argv.index("--") + 1 :]
     cluster = LocalSlurm()
     # SIGTERM (e.g. from a CI timeout) unwinds like Ctrl-C, so the daemons are stopped
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))

@@ -6,8 +6,16 @@ import sys
 
 from snakemake.exceptions import WorkflowError
 
-from remoteclip.config import (ConfigError, dataset_specs, evaluation_benchmarks, protected_testsets,
-                               resolve_catalogue, resolve_data_paths, run_sources, validate)
+from remoteclip.config import (
+    ConfigError,
+    dataset_specs,
+    evaluation_benchmarks,
+    protected_testsets,
+    resolve_catalogue,
+    resolve_data_paths,
+    run_sources,
+    validate,
+)
 from remoteclip.evaluate.registry import TASKS_BY_GROUP
 from remoteclip.evaluate.registry import resolve as resolve_eval_model
 from remoteclip.report import OUTPUTS as REPORT_OUTPUTS
@@ -30,8 +38,11 @@ WEIGHTS = config["data"]["weights"]
 DATASETS = dataset_specs(config)
 
 # the interpreter that runs Snakemake runs the stages, unless a conda env provides its own
-PYTHON = "python" if workflow.deployment_settings and "conda" in str(
-    workflow.deployment_settings.deployment_method).lower() else sys.executable
+PYTHON = (
+    "python"
+    if workflow.deployment_settings and "conda" in str(workflow.deployment_settings.deployment_method).lower()
+    else sys.executable
+)
 
 
 def names_where(predicate):
@@ -52,6 +63,7 @@ CAPTIONED = RET + BOXED
 def weight_manifests(sources):
     """The fetch_weights outputs a job waits for (remoteclip.weight_cache)."""
     from remoteclip.weight_cache import manifest_path
+
     return [str(manifest_path(WEIGHTS, s)) for s in sources]
 
 
@@ -145,15 +157,23 @@ REPORT_MODELS = describe_models(EVAL["models"], EVAL_MODELS)
 _paper_rows = paper_models()
 _unknown_paper = {n: e["paper"] for n, e in EVAL["models"].items() if e.get("paper") and e["paper"] not in _paper_rows}
 if _unknown_paper:
-    raise WorkflowError("evaluation.models: unknown paper rows " + ", ".join(f"{n}.paper={p!r}" for n, p in
-                        _unknown_paper.items()) + f" (the paper's rows: {', '.join(_paper_rows)})")
+    raise WorkflowError(
+        "evaluation.models: unknown paper rows "
+        + ", ".join(f"{n}.paper={p!r}" for n, p in _unknown_paper.items())
+        + f" (the paper's rows: {', '.join(_paper_rows)})"
+    )
 
 
 def report_runs():
-    return {run: {"log": f"results/train/{run}/log.csv", "sources": sources_of(run),
-                  "groups": sorted({DATASETS[s].group for s in sources_of(run)}),
-                  "start": start_key(resolve_eval_model(run, {"run": run, "init": True}, config))}
-            for run in RUNS}
+    return {
+        run: {
+            "log": f"results/train/{run}/log.csv",
+            "sources": sources_of(run),
+            "groups": sorted({DATASETS[s].group for s in sources_of(run)}),
+            "start": start_key(resolve_eval_model(run, {"run": run, "init": True}, config)),
+        }
+        for run in RUNS
+    }
 
 
 def reported(name, category, subcategory=None):

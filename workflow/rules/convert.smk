@@ -9,14 +9,14 @@ rule parse:
     output:
         annotations="results/annotations/{dataset}.json",
         report="results/annotations/{dataset}.report.json",
-    params:
-        dataset=dataset_params,
+    log:
+        "results/logs/parse/{dataset}.log",
     wildcard_constraints:
         dataset=wildcard_regex(BOXED),
     conda:
         "../../envs/data.yaml"
-    log:
-        "results/logs/parse/{dataset}.log",
+    params:
+        dataset=dataset_params,
     script:
         "../../scripts/parse.py"
 
@@ -29,15 +29,15 @@ rule b2c:
     output:
         captions="results/captions/{dataset}.jsonl",
         report="results/captions/{dataset}.report.json",
-    params:
-        dataset=dataset_params,
-        b2c={k: v for k, v in config["b2c"].items() if k != "templates"},
+    log:
+        "results/logs/b2c/{dataset}.log",
     wildcard_constraints:
         dataset=wildcard_regex(BOXED),
     conda:
         "../../envs/data.yaml"
-    log:
-        "results/logs/b2c/{dataset}.log",
+    params:
+        dataset=dataset_params,
+        b2c={k: v for k, v in config["b2c"].items() if k != "templates"},
     script:
         "../../scripts/b2c.py"
 
@@ -50,14 +50,14 @@ rule ret_captions:
     output:
         captions="results/captions/{dataset}.jsonl",
         report="results/captions/{dataset}.report.json",
-    params:
-        dataset=dataset_params,
+    log:
+        "results/logs/captions/{dataset}.log",
     wildcard_constraints:
         dataset=wildcard_regex(RET),
     conda:
         "../../envs/data.yaml"
-    log:
-        "results/logs/captions/{dataset}.log",
+    params:
+        dataset=dataset_params,
     script:
         "../../scripts/ret_captions.py"
 
@@ -67,9 +67,9 @@ rule captions_summary:
         reports=expand("results/captions/{dataset}.report.json", dataset=CAPTIONED),
     output:
         summary="results/captions/summary.json",
-    conda:
-        "../../envs/data.yaml"
     log:
         "results/logs/captions_summary.log",
+    conda:
+        "../../envs/data.yaml"
     script:
         "../../scripts/captions_summary.py"

@@ -9,13 +9,13 @@ rule hash_training_source:
         captions="results/captions/{dataset}.jsonl",
     output:
         hashes="results/dedup/hashes/{dataset}.train.tsv",
-    params:
-        hash_size=config["dedup"]["hash_size"],
-    threads: config["dedup"]["workers"]
-    conda:
-        "../../envs/data.yaml"
     log:
         "results/logs/dedup/hash_{dataset}.train.log",
+    conda:
+        "../../envs/data.yaml"
+    threads: config["dedup"]["workers"]
+    params:
+        hash_size=config["dedup"]["hash_size"],
     script:
         "../../scripts/hash_images.py"
 
@@ -25,13 +25,13 @@ rule hash_test_split:
         split="results/splits/{dataset}.json",
     output:
         hashes="results/dedup/hashes/{dataset}.test.tsv",
-    params:
-        hash_size=config["dedup"]["hash_size"],
-    threads: config["dedup"]["workers"]
-    conda:
-        "../../envs/data.yaml"
     log:
         "results/logs/dedup/hash_{dataset}.test.log",
+    conda:
+        "../../envs/data.yaml"
+    threads: config["dedup"]["workers"]
+    params:
+        hash_size=config["dedup"]["hash_size"],
     script:
         "../../scripts/hash_images.py"
 
@@ -43,6 +43,10 @@ rule dedup:
     output:
         removed="results/dedup/{run}/removed.tsv",
         summary="results/dedup/{run}/summary.json",
+    log:
+        "results/logs/dedup/{run}.log",
+    conda:
+        "../../envs/data.yaml"
     params:
         sources=lambda w: sources_of(w.run),
         testsets=testsets(),
@@ -50,9 +54,5 @@ rule dedup:
         leak_threshold=config["dedup"]["leak_threshold"],
         blocks=config["dedup"]["blocks"],
         bits=config["dedup"]["hash_size"] ** 2,
-    conda:
-        "../../envs/data.yaml"
-    log:
-        "results/logs/dedup/{run}.log",
     script:
         "../../scripts/dedup.py"

@@ -8,9 +8,11 @@
 from remoteclip.config import resolve_path
 
 CATALOGUED = sorted(CATALOGUE)
-LOCAL = sorted(n for n, d in config["datasets"].items()
-               if d.get("root") and d.get("synthetic") is None and not d.get("catalogue")
-               and n not in CATALOGUE)
+LOCAL = sorted(
+    n
+    for n, d in config["datasets"].items()
+    if d.get("root") and d.get("synthetic") is None and not d.get("catalogue") and n not in CATALOGUE
+)
 LOCK = str(resolve_path(config["download"]["lock"], workflow.basedir))
 UNPACK = config["download"]["unpack"]
 
@@ -18,12 +20,8 @@ UNPACK = config["download"]["unpack"]
 rule fetch_dataset:
     output:
         fetched=f"{DATA}/archives/{{dataset}}/.fetched",
-    params:
-        dataset=dataset_params,
-        entry=lambda w: CATALOGUE[w.dataset],
-        lock=LOCK,
-        retries=config["download"]["retries"],
-        timeout=config["download"]["timeout"],
+    log:
+        "results/logs/download/{dataset}.fetch.log",
     wildcard_constraints:
         dataset=wildcard_regex(CATALOGUED),
     # only the login node may reach the internet; a manual step also needs the person at
@@ -31,8 +29,12 @@ rule fetch_dataset:
     localrule: True
     conda:
         "../../envs/data.yaml"
-    log:
-        "results/logs/download/{dataset}.fetch.log",
+    params:
+        dataset=dataset_params,
+        entry=lambda w: CATALOGUE[w.dataset],
+        lock=LOCK,
+        retries=config["download"]["retries"],
+        timeout=config["download"]["timeout"],
     script:
         "../../scripts/download.py"
 
@@ -42,20 +44,20 @@ rule download:
         fetched=f"{DATA}/archives/{{dataset}}/.fetched",
     output:
         marker=f"{DATA}/raw/{{dataset}}/.verified",
+    log:
+        "results/logs/download/{dataset}.log",
+    wildcard_constraints:
+        dataset=wildcard_regex(CATALOGUED),
+    localrule: UNPACK == "local"
+    conda:
+        "../../envs/data.yaml"
+    resources:
+        mem_mb=config["download"]["resources"]["mem_mb"],
+        runtime=config["download"]["resources"]["runtime"],
     params:
         dataset=dataset_params,
         entry=lambda w: CATALOGUE[w.dataset],
         lock=LOCK,
-    wildcard_constraints:
-        dataset=wildcard_regex(CATALOGUED),
-    localrule: UNPACK == "local"
-    resources:
-        mem_mb=config["download"]["resources"]["mem_mb"],
-        runtime=config["download"]["resources"]["runtime"],
-    conda:
-        "../../envs/data.yaml"
-    log:
-        "results/logs/download/{dataset}.log",
     script:
         "../../scripts/download.py"
 
@@ -63,14 +65,14 @@ rule download:
 rule local_dataset:
     output:
         marker=f"{DATA}/raw/{{dataset}}/.verified",
-    params:
-        dataset=dataset_params,
+    log:
+        "results/logs/download/{dataset}.log",
     wildcard_constraints:
         dataset=wildcard_regex(LOCAL),
     localrule: True
     conda:
         "../../envs/data.yaml"
-    log:
-        "results/logs/download/{dataset}.log",
+    params:
+        dataset=dataset_params,
     script:
         "../../scripts/download.py"

@@ -6,12 +6,12 @@ rule dvc_track:
         all_targets(),
     output:
         record="results/dvc_track.json",
-    params:
-        dvc=config["dvc"],
+    log:
+        "results/logs/dvc_track.log",
     localrule: True
     conda:
         "../../envs/dvc.yaml"
-    log:
-        "results/logs/dvc_track.log",
+    params:
+        dvc=config["dvc"],
     script:
         "../../scripts/dvc_track.py"

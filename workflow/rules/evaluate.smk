@@ -1,6 +1,7 @@
 # Evaluation: split files per benchmark, image and text features once per (model,
 # benchmark), then every task on the cached features, and one summary CSV.
 
+
 wildcard_constraints:
     model=wildcard_regex(sorted(EVAL_MODELS)),
     benchmark=wildcard_regex(SPLIT_BENCHMARKS),
@@ -13,14 +14,14 @@ rule eval_split:
         marker=lambda w: marker(w.benchmark),
     output:
         split="results/splits/{benchmark}.json",
+    log:
+        "results/logs/eval_split/{benchmark}.log",
+    conda:
+        "../../envs/eval.yaml"
     params:
         dataset=lambda w: config["datasets"][w.benchmark],
         train_fraction=config["splits"]["train_fraction"],
         counting=EVAL["counting"],
-    conda:
-        "../../envs/eval.yaml"
-    log:
-        "results/logs/eval_split/{benchmark}.log",
     script:
         "../../scripts/eval_split.py"
 
@@ -32,6 +33,11 @@ rule features:
     output:
         images="results/features/{model}/{benchmark}.npz",
         texts="results/features/{model}/{benchmark}.text.npz",
+    log:
+        "results/logs/features/{model}/{benchmark}.log",
+    conda:
+        "../../envs/eval.yaml"
+    threads: max(1, EVAL["workers"])
     params:
         model=lambda w: EVAL_MODELS[w.model],
         weights_cache=WEIGHTS,
@@ -40,11 +46,6 @@ rule features:
         device=EVAL["device"],
         templates=EVAL["templates"],
         variants=EVAL["counting"]["variants"],
-    threads: max(1, EVAL["workers"])
-    conda:
-        "../../envs/eval.yaml"
-    log:
-        "results/logs/features/{model}/{benchmark}.log",
     script:
         "../../scripts/features.py"
 
@@ -64,16 +65,16 @@ for group in ("CLS", "RET", "COUNT"):
             texts="results/features/{model}/{benchmark}.text.npz",
         output:
             task_outputs(group),
-        params:
-            model=lambda w: EVAL_MODELS[w.model],
-            settings=eval_settings(),
-            tasks=[t for t in TASKS_BY_GROUP[group] if t in EVAL["tasks"]],
+        log:
+            f"results/logs/evaluate/{{model}}/{{benchmark}}.{group.lower()}.log",
         wildcard_constraints:
             benchmark=wildcard_regex([b for b in BENCHMARKS if DATASETS[b].group == group]),
         conda:
             "../../envs/eval.yaml"
-        log:
-            f"results/logs/evaluate/{{model}}/{{benchmark}}.{group.lower()}.log",
+        params:
+            model=lambda w: EVAL_MODELS[w.model],
+            settings=eval_settings(),
+            tasks=[t for t in TASKS_BY_GROUP[group] if t in EVAL["tasks"]],
         script:
             "../../scripts/evaluate.py"
 
@@ -83,9 +84,9 @@ rule eval_summary:
         results=eval_results(),
     output:
         summary="results/eval/summary.csv",
-    conda:
-        "../../envs/eval.yaml"
     log:
         "results/logs/eval_summary.log",
+    conda:
+        "../../envs/eval.yaml"
     script:
         "../../scripts/eval_summary.py"

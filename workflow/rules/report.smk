@@ -1,6 +1,7 @@
 # The report: paper-style tables, the learning check, plots and DVC's metric/plot files
 # under results/report/, all marked for `snakemake --report results/report.zip`.
 
+
 rule report:
     input:
         # the per-task JSON hold what the summary leaves out (confusion matrices, class lists)
@@ -36,15 +37,15 @@ rule report:
         caption_lengths_png=reported("caption_lengths_png", "2. plots", "data"),
         top_words_png=reported("top_words_png", "2. plots", "data"),
         dedup_png=reported("dedup_png", "2. plots", "data"),
+    log:
+        "results/logs/report.log",
+    localrule: True
+    conda:
+        "../../envs/report.yaml"
     params:
         models=REPORT_MODELS,
         runs=report_runs(),
         benchmarks={b: {"paper": config["datasets"][b].get("catalogue") or b} for b in BENCHMARKS},
         dedup_runs=RUNS,
-    localrule: True
-    conda:
-        "../../envs/report.yaml"
-    log:
-        "results/logs/report.log",
     script:
         "../../scripts/report.py"

@@ -7,13 +7,13 @@ rule build_shards:
         removed="results/dedup/{run}/removed.tsv",
     output:
         directory("results/shards/{run}"),
+    log:
+        "results/logs/build_shards/{run}.log",
+    conda:
+        "../../envs/data.yaml"
+    threads: workflow.cores
     params:
         settings=config["shards"],
         seed=config["seed"],
-    threads: workflow.cores
-    conda:
-        "../../envs/data.yaml"
-    log:
-        "results/logs/build_shards/{run}.log",
     script:
         "../../scripts/build_shards.py"

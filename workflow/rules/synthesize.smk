@@ -4,16 +4,16 @@
 rule synthesize:
     output:
         marker=f"{DATA}/raw/{{dataset}}/.verified",
+    log:
+        "results/logs/synthesize/{dataset}.log",
+    wildcard_constraints:
+        dataset=wildcard_regex(SYNTHETIC),
+    conda:
+        "../../envs/data.yaml"
+    threads: config["synthetic"]["workers"]
     params:
         dataset=dataset_params,
         defaults=config["synthetic"],
         seed=config["seed"],
-    wildcard_constraints:
-        dataset=wildcard_regex(SYNTHETIC),
-    threads: config["synthetic"]["workers"]
-    conda:
-        "../../envs/data.yaml"
-    log:
-        "results/logs/synthesize/{dataset}.log",
     script:
         "../../scripts/synthesize.py"

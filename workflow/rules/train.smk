@@ -2,17 +2,17 @@
 # is deliberately not an output: Snakemake deletes outputs before a rerun, and resuming
 # needs the checkpoints. Only the exported model is.
 
+
 rule train:
     input:
         shards="results/shards/{run}",
         weights=lambda w: weight_manifests(run_weight_sources(config, w.run)),
     output:
         model="results/models/{run}.pt",
-    params:
-        settings=lambda w: json.dumps({k: config["runs"][w.run][k] for k in ("model", "train")}),
-        launcher=by_run_resources(lambda r: launch.launcher(r, PYTHON)),
-        out_dir="results/train/{run}",
-        weights_cache=WEIGHTS,
+    log:
+        "results/logs/train/{run}.log",
+    conda:
+        "../../envs/train.yaml"
     threads: by_run_resources(lambda r: launch.threads(r, workflow.cores))
     # One task (a node's GPUs via --gpus, as before); several tasks (snakemake-executor-plugin-slurm
     # 2.x): `mpi` makes the plugin run this command in the batch step instead of wrapping it in
@@ -31,10 +31,11 @@ rule train:
         cpus_per_gpu=by_run_resources(lambda r: launch.single_task_only(r, r["cpus_per_gpu"])),
         mem_mb=by_run_resources(lambda r: r["mem_mb"]),
         runtime=by_run_resources(lambda r: r["runtime"]),
-    conda:
-        "../../envs/train.yaml"
-    log:
-        "results/logs/train/{run}.log",
+    params:
+        settings=lambda w: json.dumps({k: config["runs"][w.run][k] for k in ("model", "train")}),
+        launcher=by_run_resources(lambda r: launch.launcher(r, PYTHON)),
+        out_dir="results/train/{run}",
+        weights_cache=WEIGHTS,
     # compute nodes may have no internet: the weights come from the cache, offline
     shell:
         "HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 {params.launcher} -m remoteclip.train --shards {input.shards} "

@@ -12,16 +12,16 @@ WEIGHTS_LOCK = str(resolve_path(config["download"]["weights_lock"], workflow.bas
 rule fetch_weights:
     output:
         manifest=f"{WEIGHTS}/.fetched/{{key}}.json",
-    params:
-        source=lambda w: WEIGHT_SOURCES[w.key],
-        cache=lambda w, output: Path(output.manifest).parents[1],  # <cache>/.fetched/<key>.json
-        lock=WEIGHTS_LOCK,
+    log:
+        "results/logs/fetch_weights/{key}.log",
     wildcard_constraints:
         key=wildcard_regex(sorted(WEIGHT_SOURCES)),
     localrule: True
     conda:
         "../../envs/eval.yaml"
-    log:
-        "results/logs/fetch_weights/{key}.log",
+    params:
+        source=lambda w: WEIGHT_SOURCES[w.key],
+        cache=lambda w, output: Path(output.manifest).parents[1],  # <cache>/.fetched/<key>.json
+        lock=WEIGHTS_LOCK,
     script:
         "../../scripts/fetch_weights.py"

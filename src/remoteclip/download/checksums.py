@@ -62,8 +62,7 @@ def file_digests(path: Path, progress: bool = False) -> dict[str, str]:
     return {"md5": md5.hexdigest(), "sha256": sha256.hexdigest()}
 
 
-def checksum_error(url: str, dest: Path, part: Path, expected: Expected,
-                   bad: tuple[str, str, str]) -> ChecksumError:
+def checksum_error(url: str, dest: Path, part: Path, expected: Expected, bad: tuple[str, str, str]) -> ChecksumError:
     """Keep the wrong transfer `part` aside as `<dest>.bad` and say so."""
     algorithm, want, got = bad
     kept = bad_path(dest)
@@ -72,5 +71,9 @@ def checksum_error(url: str, dest: Path, part: Path, expected: Expected,
         f"{url}: checksum mismatch for {dest.name}: expected {algorithm} {want} "
         f"({expected.origin}), got {got}. The downloaded bytes are kept at {kept} for "
         "inspection; nothing was marked complete.",
-        url=url, algorithm=algorithm, expected=want, actual=got, kept=kept,
+        url=url,
+        algorithm=algorithm,
+        expected=want,
+        actual=got,
+        kept=kept,
     )

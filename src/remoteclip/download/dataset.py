@@ -35,9 +35,18 @@ ARCHIVES_DIR = ".archives"  # archives beside the data when no archives folder i
 # ---- public ------------------------------------------------------------------------------
 
 
-def fetch_dataset(name: str, entry: dict, root: Path, lock_path: Path, progress: bool = True,
-                  *, retries: int = 5, backoff: float = 1.0, timeout: float = 60.0,
-                  archives: Path | None = None) -> Path:
+def fetch_dataset(
+    name: str,
+    entry: dict,
+    root: Path,
+    lock_path: Path,
+    progress: bool = True,
+    *,
+    retries: int = 5,
+    backoff: float = 1.0,
+    timeout: float = 60.0,
+    archives: Path | None = None,
+) -> Path:
     """Fetch, verify and extract every file of catalogue entry `entry` into `root`, in one go
     (`fetch_archives` then `install_archives` does the same in two steps, for clusters).
 
@@ -67,8 +76,18 @@ def fetch_dataset(name: str, entry: dict, root: Path, lock_path: Path, progress:
     return root
 
 
-def fetch_archives(name: str, entry: dict, archives: Path, root: Path, lock_path: Path, progress: bool = True,
-                   *, retries: int = 5, backoff: float = 1.0, timeout: float = 60.0) -> Path:
+def fetch_archives(
+    name: str,
+    entry: dict,
+    archives: Path,
+    root: Path,
+    lock_path: Path,
+    progress: bool = True,
+    *,
+    retries: int = 5,
+    backoff: float = 1.0,
+    timeout: float = 60.0,
+) -> Path:
     """The part that needs the internet (a login node's job): download every file of the
     entry that is not in `archives` yet, without checksum verification (a resumed transfer
     included; `install_archives` verifies every byte). Files already there (placed by hand,
@@ -101,8 +120,9 @@ def fetch_archives(name: str, entry: dict, archives: Path, root: Path, lock_path
     return write_json(fetched, {"dataset": name, "installed": False, "files": records})
 
 
-def install_archives(name: str, entry: dict, archives: Path, root: Path, lock_path: Path,
-                     progress: bool = True) -> Path:
+def install_archives(
+    name: str, entry: dict, archives: Path, root: Path, lock_path: Path, progress: bool = True
+) -> Path:
     """The part that needs CPU and disk, not the internet (a compute job): verify every file
     in `archives` (published checksum, else the lock, else record its sha256 on first use),
     extract into `root` (nested archives too) and write `root/.verified` last.
@@ -122,8 +142,10 @@ def install_archives(name: str, entry: dict, archives: Path, root: Path, lock_pa
         path = archives / spec.name
         if not path.is_file():
             (archives / FETCHED_MARKER).unlink(missing_ok=True)
-            raise DownloadError(f"dataset {name!r}: {path} is missing; fetch it first (the fetch_dataset rule, "
-                                "on a machine with internet)")
+            raise DownloadError(
+                f"dataset {name!r}: {path} is missing; fetch it first (the fetch_dataset rule, "
+                "on a machine with internet)"
+            )
         try:
             records.append(_verified_record(name, spec, path, lock, options))
         except ChecksumError:
@@ -138,8 +160,7 @@ def install_archives(name: str, entry: dict, archives: Path, root: Path, lock_pa
 # ---- one go: obtain each file verified ---------------------------------------------------
 
 
-def _obtain(dataset: str, spec: FileSpec, archives: Path, lock: ChecksumLock,
-            options: Options) -> dict[str, Any]:
+def _obtain(dataset: str, spec: FileSpec, archives: Path, lock: ChecksumLock, options: Options) -> dict[str, Any]:
     path = archives / spec.name
     expected, published = expected_for(dataset, spec, lock)
     digests = _existing(path, spec, expected, options)
@@ -149,8 +170,7 @@ def _obtain(dataset: str, spec: FileSpec, archives: Path, lock: ChecksumLock,
     return _record(dataset, spec, path, digests, expected, published, lock, source)
 
 
-def _existing(path: Path, spec: FileSpec, expected: Expected,
-              options: Options) -> dict[str, str] | None:
+def _existing(path: Path, spec: FileSpec, expected: Expected, options: Options) -> dict[str, str] | None:
     """Digests of a file already at its archive path if it verifies, else None."""
     if not path.is_file():
         return None
@@ -163,14 +183,18 @@ def _existing(path: Path, spec: FileSpec, expected: Expected,
         raise ChecksumError(
             f"{path}: the file placed here has {algorithm} {got}, but {want} is expected "
             f"({expected.origin}); replace it with the right file",
-            url=str(path), algorithm=algorithm, expected=want, actual=got, kept=path)
+            url=str(path),
+            algorithm=algorithm,
+            expected=want,
+            actual=got,
+            kept=path,
+        )
     log.warning("%s does not match its checksum; kept as .bad and downloaded again", path)
     keep_aside(path)
     return None
 
 
-def _download_any(spec: FileSpec, path: Path, expected: Expected,
-                  options: Options) -> tuple[dict[str, str], str]:
+def _download_any(spec: FileSpec, path: Path, expected: Expected, options: Options) -> tuple[dict[str, str], str]:
     """Try the URLs in catalogue order (official first, mirrors after)."""
     failures: list[DownloadError] = []
     for url in spec.urls:
@@ -188,12 +212,14 @@ def _all_failed(spec: FileSpec, path: Path, failures: list[DownloadError]) -> Do
     """One error listing every URL's failure; a ChecksumError when all were checksum
     failures, so callers can tell "wrong bytes" from "no bytes"."""
     lines = "\n".join(f"  - {f}" for f in failures)
-    message = (f"{spec.name}: every URL failed:\n{lines}\n"
-               f"You can also download it yourself and put it at {path.absolute()}")
+    message = (
+        f"{spec.name}: every URL failed:\n{lines}\nYou can also download it yourself and put it at {path.absolute()}"
+    )
     last = failures[-1]
     if all(isinstance(f, ChecksumError) for f in failures):
-        return ChecksumError(message, url=last.url, algorithm=last.algorithm,
-                             expected=last.expected, actual=last.actual, kept=last.kept)
+        return ChecksumError(
+            message, url=last.url, algorithm=last.algorithm, expected=last.expected, actual=last.actual, kept=last.kept
+        )
     return DownloadError(message)
 
 
@@ -216,37 +242,61 @@ def _transfer_any(spec: FileSpec, path: Path, options: Options) -> str:
     if spec.manual_from is not None or not spec.urls:
         raise Missing(spec, path, failures)
     lines = "\n".join(f"  - {f}" for f in failures)
-    raise DownloadError(f"{spec.name}: every URL failed:\n{lines}\n"
-                        f"You can also download it yourself and put it at {path.absolute()}")
+    raise DownloadError(
+        f"{spec.name}: every URL failed:\n{lines}\nYou can also download it yourself and put it at {path.absolute()}"
+    )
 
 
-def _verified_record(dataset: str, spec: FileSpec, path: Path, lock: ChecksumLock,
-                     options: Options) -> dict[str, Any]:
+def _verified_record(dataset: str, spec: FileSpec, path: Path, lock: ChecksumLock, options: Options) -> dict[str, Any]:
     expected, published = expected_for(dataset, spec, lock)
     digests = file_digests(path, options.progress)
     bad = expected.mismatch(digests)
     if bad is not None:
         algorithm, want, got = bad
         kept = path if not spec.urls else keep_aside(path)
-        raise ChecksumError(f"{path}: {algorithm} {got}, but {want} is expected ({expected.origin}); "
-                            + ("replace it with the right file" if not spec.urls else
-                               f"kept aside at {kept}; the next run downloads it again"),
-                            url=str(path), algorithm=algorithm, expected=want, actual=got, kept=kept)
+        raise ChecksumError(
+            f"{path}: {algorithm} {got}, but {want} is expected ({expected.origin}); "
+            + (
+                "replace it with the right file"
+                if not spec.urls
+                else f"kept aside at {kept}; the next run downloads it again"
+            ),
+            url=str(path),
+            algorithm=algorithm,
+            expected=want,
+            actual=got,
+            kept=kept,
+        )
     return _record(dataset, spec, path, digests, expected, published, lock, "fetched file")
 
 
 # ---- both: the marker's record of one verified file ---------------------------------------
 
 
-def _record(dataset: str, spec: FileSpec, path: Path, digests: dict[str, str], expected: Expected,
-            published: bool, lock: ChecksumLock, source: str) -> dict[str, Any]:
+def _record(
+    dataset: str,
+    spec: FileSpec,
+    path: Path,
+    digests: dict[str, str],
+    expected: Expected,
+    published: bool,
+    lock: ChecksumLock,
+    source: str,
+) -> dict[str, Any]:
     """The `.verified` entry of a file that passed; a file with nothing to check against
     has its sha256 recorded in the lock first (trust on first use)."""
     if not published and not expected.digests:
         lock.record(dataset, spec.name, digests["sha256"], path.stat().st_size, source)
-        log.info("%s/%s: no published checksum; recorded sha256 %s in %s",
-                 dataset, spec.name, digests["sha256"], lock.path)
-    verified_by = (next(iter(expected.digests)) if published
-                   else "lock" if expected.digests else "recorded on first use")
-    return {"name": spec.name, "size": path.stat().st_size, **digests, "verified_by": verified_by,
-            "subdir": spec.subdir, "extract": spec.extract, "nested": list(spec.nested)}
+        log.info(
+            "%s/%s: no published checksum; recorded sha256 %s in %s", dataset, spec.name, digests["sha256"], lock.path
+        )
+    verified_by = next(iter(expected.digests)) if published else "lock" if expected.digests else "recorded on first use"
+    return {
+        "name": spec.name,
+        "size": path.stat().st_size,
+        **digests,
+        "verified_by": verified_by,
+        "subdir": spec.subdir,
+        "extract": spec.extract,
+        "nested": list(spec.nested),
+    }

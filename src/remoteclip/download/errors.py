@@ -15,8 +15,9 @@ class DownloadError(RuntimeError):
 class ChecksumError(DownloadError):
     """Downloaded or placed bytes do not match the expected digest."""
 
-    def __init__(self, message: str, *, url: str, algorithm: str, expected: str,
-                 actual: str, kept: Path | None) -> None:
+    def __init__(
+        self, message: str, *, url: str, algorithm: str, expected: str, actual: str, kept: Path | None
+    ) -> None:
         super().__init__(message)
         self.url, self.algorithm = url, algorithm
         self.expected, self.actual, self.kept = expected, actual, kept

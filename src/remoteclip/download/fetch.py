@@ -23,13 +23,20 @@ from .http import http_download
 
 log = logging.getLogger(__name__)
 
-_TRANSPORTS = {"http": http_download, "https": http_download, "hf": hf_download,
-               "gdrive": gdrive_download}
+_TRANSPORTS = {"http": http_download, "https": http_download, "hf": hf_download, "gdrive": gdrive_download}
 
 
-def fetch_file(url: str, dest: Path, *, md5: str | None = None, sha256: str | None = None,
-               retries: int = 5, backoff: float = 1.0, timeout: float = 60.0,
-               progress: bool = True) -> Path:
+def fetch_file(
+    url: str,
+    dest: Path,
+    *,
+    md5: str | None = None,
+    sha256: str | None = None,
+    retries: int = 5,
+    backoff: float = 1.0,
+    timeout: float = 60.0,
+    progress: bool = True,
+) -> Path:
     """Download `url` to `dest` via `dest.part`; rename only once the checksums pass.
 
     `retries` counts consecutive failed attempts that made no progress (a transfer that

@@ -67,5 +67,13 @@ def write_json(path: Path, doc: dict) -> Path:
 
 
 def progress_bar(total: int | None, initial: int, desc: str, progress: bool) -> tqdm:
-    return tqdm(total=total, initial=initial, desc=desc, unit="B", unit_scale=True,
-                unit_divisor=1024, disable=not progress, leave=False)
+    return tqdm(
+        total=total,
+        initial=initial,
+        desc=desc,
+        unit="B",
+        unit_scale=True,
+        unit_divisor=1024,
+        disable=not progress,
+        leave=False,
+    )

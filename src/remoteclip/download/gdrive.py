@@ -37,8 +37,14 @@ def gdrive_download(url: str, part: Path, options: Options) -> bool:
     # `.part` of ours must not be mistaken for a finished download.
     part.unlink(missing_ok=True)
     try:
-        gdown.download(id=file_id, output=str(part), quiet=not options.progress, resume=True,
-                       retries=options.retries, timeout=options.timeout)
+        gdown.download(
+            id=file_id,
+            output=str(part),
+            quiet=not options.progress,
+            resume=True,
+            retries=options.retries,
+            timeout=options.timeout,
+        )
     except (gdown.exceptions.DownloadError, requests.RequestException, OSError) as exc:
         raise DownloadError(_gdrive_failed(url, file_id, part, exc)) from exc
     if not part.is_file():
@@ -47,6 +53,8 @@ def gdrive_download(url: str, part: Path, options: Options) -> bool:
 
 
 def _gdrive_failed(url: str, file_id: str, part: Path, exc: object) -> str:
-    return (f"{url}: Google Drive download of file {file_id} failed ({type(exc).__name__}: {exc}). "
-            "Drive refuses some downloads (quota exceeded, sign-in required); open "
-            f"https://drive.google.com/uc?id={file_id} in a browser and put the file at {dest_of(part)}")
+    return (
+        f"{url}: Google Drive download of file {file_id} failed ({type(exc).__name__}: {exc}). "
+        "Drive refuses some downloads (quota exceeded, sign-in required); open "
+        f"https://drive.google.com/uc?id={file_id} in a browser and put the file at {dest_of(part)}"
+    )

@@ -52,8 +52,9 @@ def hf_download(url: str, part: Path, options: Options) -> bool:
 
     ref, offline = parse_hf_url(url), _hf_offline()
     try:
-        cached = hf_hub_download(ref.repo_id, ref.filename, repo_type=ref.repo_type,
-                                 revision=ref.revision, local_files_only=offline)
+        cached = hf_hub_download(
+            ref.repo_id, ref.filename, repo_type=ref.repo_type, revision=ref.revision, local_files_only=offline
+        )
     except LocalEntryNotFoundError as exc:
         raise DownloadError(_hf_not_cached(url, ref, offline, part)) from exc
     except Exception as exc:  # the Hub's errors (not found, gated, HTTP) all get the URL added
@@ -75,8 +76,12 @@ def _hf_not_cached(url: str, ref: HfRef, offline: bool, part: Path) -> str:
 
     where = f"{ref.filename} from {ref.repo_type} {ref.repo_id}" + (f"@{ref.revision}" if ref.revision else "")
     if offline:
-        return (f"{url}: HF_HUB_OFFLINE is set and {where} is not in the Hugging Face cache "
-                f"({constants.HF_HUB_CACHE}); unset HF_HUB_OFFLINE to download it, or put the "
-                f"file at {dest_of(part)}")
-    return (f"{url}: the Hugging Face Hub ({constants.ENDPOINT}) could not be reached and {where} "
-            "is not cached; check the network, HF_ENDPOINT and proxy settings")
+        return (
+            f"{url}: HF_HUB_OFFLINE is set and {where} is not in the Hugging Face cache "
+            f"({constants.HF_HUB_CACHE}); unset HF_HUB_OFFLINE to download it, or put the "
+            f"file at {dest_of(part)}"
+        )
+    return (
+        f"{url}: the Hugging Face Hub ({constants.ENDPOINT}) could not be reached and {where} "
+        "is not cached; check the network, HF_ENDPOINT and proxy settings"
+    )

@@ -87,16 +87,18 @@ def _delay(backoff: float, failures: int, retry_after: float | None) -> float:
     return min(delay, MAX_DELAY)
 
 
-def _http_attempt(session: requests.Session, url: str, part: Path, options: Options,
-                  state: _State) -> None:
+def _http_attempt(session: requests.Session, url: str, part: Path, options: Options, state: _State) -> None:
     if part.exists() and part.stat().st_nlink > 1:
         part.unlink()  # a hard link into the Hugging Face cache: never write through it
     offset = part.stat().st_size if part.exists() else 0
     headers = {"Range": f"bytes={offset}-"} if offset else {}
     try:
         response = session.get(url, headers=headers, stream=True, timeout=options.timeout)
-    except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
-            requests.exceptions.InvalidSchema) as exc:
+    except (
+        requests.exceptions.InvalidURL,
+        requests.exceptions.MissingSchema,
+        requests.exceptions.InvalidSchema,
+    ) as exc:
         raise DownloadError(f"{url}: invalid URL: {exc}") from exc
     except requests.RequestException as exc:
         raise _Transient(f"connection failed: {exc}") from exc
@@ -106,8 +108,7 @@ def _http_attempt(session: requests.Session, url: str, part: Path, options: Opti
             _stream(url, response, part, start, options)
 
 
-def _start_offset(url: str, response: requests.Response, offset: int, part: Path,
-                  state: _State) -> int | None:
+def _start_offset(url: str, response: requests.Response, offset: int, part: Path, state: _State) -> int | None:
     """Where the response body starts in the file; None when `part` is already whole."""
     status = response.status_code
     if status == 206:
@@ -128,8 +129,7 @@ def _start_offset(url: str, response: requests.Response, offset: int, part: Path
     raise DownloadError(f"{url}: HTTP {status} {response.reason}")
 
 
-def _range_not_satisfiable(response: requests.Response, offset: int, part: Path,
-                           state: _State) -> None:
+def _range_not_satisfiable(response: requests.Response, offset: int, part: Path, state: _State) -> None:
     total = _content_range(response)[2]
     if total is not None and total == offset:
         state.resumed = True  # whole, but from an earlier run: verify, retry if stale
@@ -168,12 +168,13 @@ def _total_size(response: requests.Response, start: int) -> int | None:
     return start + int(length) if length and length.isdigit() else None
 
 
-def _stream(url: str, response: requests.Response, part: Path, start: int,
-            options: Options) -> None:
+def _stream(url: str, response: requests.Response, part: Path, start: int, options: Options) -> None:
     total = _total_size(response, start)
     received = 0
-    with open(part, "ab" if start else "wb") as fh, \
-            progress_bar(total, start, part.name.removesuffix(".part"), options.progress) as bar:
+    with (
+        open(part, "ab" if start else "wb") as fh,
+        progress_bar(total, start, part.name.removesuffix(".part"), options.progress) as bar,
+    ):
         try:
             # Raw bytes: a transparently decoded body would not match Range offsets.
             for chunk in response.raw.stream(CHUNK, decode_content=False):
@@ -181,8 +182,6 @@ def _stream(url: str, response: requests.Response, part: Path, start: int,
                 received += len(chunk)
                 bar.update(len(chunk))
         except (urllib3.exceptions.HTTPError, requests.RequestException) as exc:
-            raise _Transient(f"transfer broke at byte {start + received}: {exc}",
-                             progressed=received > 0) from exc
+            raise _Transient(f"transfer broke at byte {start + received}: {exc}", progressed=received > 0) from exc
     if total is not None and start + received < total:
-        raise _Transient(f"connection closed at byte {start + received} of {total}",
-                         progressed=received > 0)
+        raise _Transient(f"connection closed at byte {start + received} of {total}", progressed=received > 0)

@@ -46,8 +46,10 @@ def _unpack_nested(spec: FileSpec, target: Path, pattern: str, progress: bool) -
     category) are unpacked too, each into a folder named after it."""
     found = sorted(p for p in target.glob(pattern) if p.is_file() and is_archive(p.name))
     if not found:
-        raise ExtractError(f"{spec.name}: no archive matches the catalogue's nested pattern {pattern!r} "
-                           f"under {target} after extraction; the archive's layout differs from the catalogue")
+        raise ExtractError(
+            f"{spec.name}: no archive matches the catalogue's nested pattern {pattern!r} "
+            f"under {target} after extraction; the archive's layout differs from the catalogue"
+        )
     for inner in tqdm(found, desc=f"unpack {pattern}", unit=" archives", disable=not progress or len(found) < 2):
         log.info("%s: unpacking %s", spec.name, inner.relative_to(target))
         extract_in_place(inner, progress=progress)
@@ -65,7 +67,10 @@ def marker_is_current(marker: Path, specs: list[FileSpec]) -> bool:
 
 def _record_matches(record: dict, spec: FileSpec) -> bool:
     if (record.get("subdir"), record.get("extract"), record.get("nested", [])) != (
-            spec.subdir, spec.extract, list(spec.nested)):
+        spec.subdir,
+        spec.extract,
+        list(spec.nested),
+    ):
         return False
     published = expected_digests(spec.md5, spec.sha256, "catalogue").digests
     return all(record.get(algorithm) == value for algorithm, value in published.items())

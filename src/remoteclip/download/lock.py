@@ -48,8 +48,12 @@ class ChecksumLock:
                 raise ChecksumError(
                     f"{self.path}: {dataset}/{filename} is already recorded with sha256 "
                     f"{old.get('sha256')}, not {sha256}",
-                    url=source, algorithm="sha256", expected=str(old.get("sha256")),
-                    actual=sha256, kept=None)
+                    url=source,
+                    algorithm="sha256",
+                    expected=str(old.get("sha256")),
+                    actual=sha256,
+                    kept=None,
+                )
             data.setdefault(dataset, {})[filename] = {"sha256": sha256, "size": size, "source": source}
             self._save(data)
 

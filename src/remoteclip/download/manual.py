@@ -26,8 +26,7 @@ class Missing(Exception):
         self.spec, self.path, self.failures = spec, path, failures
 
 
-def manual_error(dataset: str, entry: dict, missing: list[Missing],
-                 lock: ChecksumLock) -> ManualDownloadRequired:
+def manual_error(dataset: str, entry: dict, missing: list[Missing], lock: ChecksumLock) -> ManualDownloadRequired:
     manual = entry.get("manual") or {}
     lines = [f"Dataset {dataset!r} needs files that must be downloaded by hand."]
     if manual.get("instructions"):
@@ -41,8 +40,11 @@ def manual_error(dataset: str, entry: dict, missing: list[Missing],
 
 def _manual_lines(gap: Missing, dataset: str, lock: ChecksumLock) -> list[str]:
     spec = gap.spec
-    lines = [f"  - {spec.name}", f"      get it from: {spec.manual_from or '(see the instructions)'}",
-             f"      put it at:   {gap.path.absolute()}"]
+    lines = [
+        f"  - {spec.name}",
+        f"      get it from: {spec.manual_from or '(see the instructions)'}",
+        f"      put it at:   {gap.path.absolute()}",
+    ]
     expected, _ = expected_for(dataset, spec, lock)
     for algorithm, value in expected.digests.items():
         lines.append(f"      expected {algorithm}: {value}")

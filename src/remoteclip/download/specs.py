@@ -55,12 +55,22 @@ def _file_spec(dataset: str, f: dict, sources: dict[str, str | None]) -> FileSpe
     nested = tuple(f.get("nested") or ())
     for pattern in nested:
         if not isinstance(pattern, str) or not pattern or Path(pattern).is_absolute() or ".." in Path(pattern).parts:
-            raise ValueError(f"dataset {dataset!r}: nested pattern {pattern!r} of {name} must be a relative glob "
-                             "inside the extracted archive")
+            raise ValueError(
+                f"dataset {dataset!r}: nested pattern {pattern!r} of {name} must be a relative glob "
+                "inside the extracted archive"
+            )
     if nested and not extract:
         raise ValueError(f"dataset {dataset!r}: {name} lists nested archives but is not extracted")
-    return FileSpec(name=name, urls=tuple(urls), md5=f.get("md5"), sha256=f.get("sha256"),
-                    extract=extract, subdir=subdir, manual_from=sources.get(name), nested=nested)
+    return FileSpec(
+        name=name,
+        urls=tuple(urls),
+        md5=f.get("md5"),
+        sha256=f.get("sha256"),
+        extract=extract,
+        subdir=subdir,
+        manual_from=sources.get(name),
+        nested=nested,
+    )
 
 
 def expected_for(dataset: str, spec: FileSpec, lock: ChecksumLock) -> tuple[Expected, bool]:

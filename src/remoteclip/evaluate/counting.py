@@ -36,8 +36,19 @@ from ..vocabulary import NUMBER_WORDS, plural, singular
 from ._common import as_labels, as_matrix, stable_rank
 
 COUNT_CLASSES = (
-    "plane", "helicopter", "roundabout", "bridge", "baseball diamond", "ground track field",
-    "basketball court", "tennis court", "harbor", "soccer field", "swimming pool", "ship", "storage tank",
+    "plane",
+    "helicopter",
+    "roundabout",
+    "bridge",
+    "baseball diamond",
+    "ground track field",
+    "basketball court",
+    "tennis court",
+    "harbor",
+    "soccer field",
+    "swimming pool",
+    "ship",
+    "storage tank",
 )
 MAX_COUNT = 10
 _DEFAULTS = defaults("evaluation.counting")
@@ -48,7 +59,7 @@ log = logging.getLogger(__name__)
 def count_captions(category: str, variant: str = "words") -> list[str]:
     """Captions for counts 1..10: "There is one plane in the image." ("digits": "There is 1 plane ...")."""
     if variant == "words":
-        numbers = NUMBER_WORDS[1:MAX_COUNT + 1]
+        numbers = NUMBER_WORDS[1 : MAX_COUNT + 1]
     elif variant == "digits":
         numbers = tuple(str(n) for n in range(1, MAX_COUNT + 1))
     else:
@@ -59,16 +70,21 @@ def count_captions(category: str, variant: str = "words") -> list[str]:
 
 SQUARE_POLICIES = {
     "center": "the central square of each window (what a centre-cropping transform keeps); objects outside "
-              "it not counted, (window, class) pairs with an object cut by its border skipped",
+    "it not counted, (window, class) pairs with an object cut by its border skipped",
     "pad": "each whole window padded with black to a square; every object in it counted",
 }
 DEFAULT_SQUARE = _DEFAULTS["square"]
 
 
-def build_counting_set(records: Iterable[ImageRecord], classes: Sequence[str] | None = COUNT_CLASSES,
-                       min_count: int = _DEFAULTS["min_count"], max_count: int = _DEFAULTS["max_count"],
-                       tile: int | None = _DEFAULTS["tile"], square: str = DEFAULT_SQUARE,
-                       skips: Counter | None = None) -> list[dict]:
+def build_counting_set(
+    records: Iterable[ImageRecord],
+    classes: Sequence[str] | None = COUNT_CLASSES,
+    min_count: int = _DEFAULTS["min_count"],
+    max_count: int = _DEFAULTS["max_count"],
+    tile: int | None = _DEFAULTS["tile"],
+    square: str = DEFAULT_SQUARE,
+    skips: Counter | None = None,
+) -> list[dict]:
     """Samples {"image", "crop", "pad", "category", "count", "caption"} in record, window, class order.
 
     `crop` is the scored region [x, y, w, h] in the image file (offset by the record's own
@@ -101,16 +117,18 @@ def _check_settings(classes, min_count, max_count, tile, square) -> None:
     if not classes:
         raise ValueError("counting set: no classes")
     if not 1 <= min_count <= max_count <= MAX_COUNT:
-        raise ValueError(f"counting range [{min_count}, {max_count}] must lie within [1, {MAX_COUNT}] "
-                         "(one caption per count)")
+        raise ValueError(
+            f"counting range [{min_count}, {max_count}] must lie within [1, {MAX_COUNT}] (one caption per count)"
+        )
     if tile is not None and (isinstance(tile, bool) or not isinstance(tile, int) or tile < 1):
         raise ValueError(f"tile must be a positive number of pixels or None, got {tile!r}")
     if square not in SQUARE_POLICIES:
         raise ValueError(f"unknown square policy {square!r}: expected one of {sorted(SQUARE_POLICIES)}")
 
 
-def _window_samples(record: ImageRecord, region, pad: bool, classes, min_count, max_count,
-                    skips: Counter) -> list[dict]:
+def _window_samples(
+    record: ImageRecord, region, pad: bool, classes, min_count, max_count, skips: Counter
+) -> list[dict]:
     samples = []
     for category in classes:
         boxes = [b for b in record.boxes if b.category == category]
@@ -120,16 +138,22 @@ def _window_samples(record: ImageRecord, region, pad: bool, classes, min_count, 
         elif inside and not min_count <= inside <= max_count:
             skips[f"count outside [{min_count}, {max_count}]"] += 1
         elif inside:
-            samples.append({"image": record.file_name, "crop": _crop(record, region),
-                            "pad": pad and region[2] != region[3], "category": category,
-                            "count": inside, "caption": count_captions(category)[inside - 1]})
+            samples.append(
+                {
+                    "image": record.file_name,
+                    "crop": _crop(record, region),
+                    "pad": pad and region[2] != region[3],
+                    "category": category,
+                    "count": inside,
+                    "caption": count_captions(category)[inside - 1],
+                }
+            )
     return samples
 
 
 def _inside(box: Box, window) -> bool:
     x, y, w, h = window
-    return (box.x >= x - _EPS and box.y >= y - _EPS
-            and box.x + box.w <= x + w + _EPS and box.y + box.h <= y + h + _EPS)
+    return box.x >= x - _EPS and box.y >= y - _EPS and box.x + box.w <= x + w + _EPS and box.y + box.h <= y + h + _EPS
 
 
 def _overlaps(box: Box, window) -> bool:
@@ -155,8 +179,9 @@ def counting_metrics(similarities, true_counts) -> dict:
     n_counts = scores.shape[1]
     counts = as_labels(true_counts, "true_counts", scores.shape[0])
     if counts.min() < 1 or counts.max() > n_counts:
-        raise ValueError(f"true_counts must lie in [1, {n_counts}] (one column per count), "
-                         f"got {counts.min()}..{counts.max()}")
+        raise ValueError(
+            f"true_counts must lie in [1, {n_counts}] (one column per count), got {counts.min()}..{counts.max()}"
+        )
     rank = stable_rank(scores, counts - 1)
     metrics = {f"top{k}": float((rank < k).mean() * 100) for k in range(1, n_counts + 1)}
     confusion = np.zeros((n_counts, n_counts))

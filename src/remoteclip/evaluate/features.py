@@ -65,20 +65,33 @@ def _autocast(device):
 def _normalised(x: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
     """(L2-normalised rows, their norms before normalising), float32."""
     x = x.float()
-    return (torch.nn.functional.normalize(x, dim=-1).cpu().numpy().astype(np.float32),
-            torch.linalg.vector_norm(x, dim=-1).cpu().numpy().astype(np.float32))
+    return (
+        torch.nn.functional.normalize(x, dim=-1).cpu().numpy().astype(np.float32),
+        torch.linalg.vector_norm(x, dim=-1).cpu().numpy().astype(np.float32),
+    )
 
 
 @torch.no_grad()
-def image_features(model, transform, items, device, batch_size: int = _DEFAULTS["batch_size"],
-                   workers: int = _DEFAULTS["workers"], desc: str = "images") -> tuple[np.ndarray, np.ndarray]:
+def image_features(
+    model,
+    transform,
+    items,
+    device,
+    batch_size: int = _DEFAULTS["batch_size"],
+    workers: int = _DEFAULTS["workers"],
+    desc: str = "images",
+) -> tuple[np.ndarray, np.ndarray]:
     """(L2-normalised `encode_image` embeddings, their raw norms): raw = features * norms[:, None].
 
     Every task but the paper's linear probe reads the normalised features; that probe (as
     ITRA's linear_eval) trains on the raw embedding, which the norms give back.
     """
-    loader = DataLoader(Images(items, transform), batch_size=batch_size, num_workers=workers,
-                        pin_memory=torch.device(device).type == "cuda")
+    loader = DataLoader(
+        Images(items, transform),
+        batch_size=batch_size,
+        num_workers=workers,
+        pin_memory=torch.device(device).type == "cuda",
+    )
     feats, norms = [], []
     for batch in tqdm(loader, desc=desc, unit="batch"):
         with _autocast(device):
@@ -94,7 +107,7 @@ def image_features(model, transform, items, device, batch_size: int = _DEFAULTS[
 def text_features(model, tokenizer, texts: list[str], device, batch_size: int = 256, desc: str = "texts") -> np.ndarray:
     out = []
     for start in tqdm(range(0, len(texts), batch_size), desc=desc, unit="batch"):
-        tokens = tokenizer(texts[start:start + batch_size]).to(device)
+        tokens = tokenizer(texts[start : start + batch_size]).to(device)
         with _autocast(device):
             out.append(_normalised(model.encode_text(tokens))[0])
     return np.concatenate(out)
@@ -103,28 +116,44 @@ def text_features(model, tokenizer, texts: list[str], device, batch_size: int = 
 def class_embeddings(model, tokenizer, classnames: list[str], templates: list[str], device) -> np.ndarray:
     """One embedding per class: the re-normalised mean of its prompts (CLIP's ensembling)."""
     prompts = [t.format(c) for c in classnames for t in templates]
-    feats = text_features(model, tokenizer, prompts, device, desc="prompts").reshape(len(classnames), len(templates), -1)
+    feats = text_features(model, tokenizer, prompts, device, desc="prompts").reshape(
+        len(classnames), len(templates), -1
+    )
     mean = feats.mean(axis=1)
     return mean / np.linalg.norm(mean, axis=1, keepdims=True)
 
 
-def embed(model, transform, tokenizer, split: dict[str, Any], templates: list[str], variants: list[str], device,
-          batch_size: int = _DEFAULTS["batch_size"], workers: int = _DEFAULTS["workers"],
-          desc: str = "images") -> tuple[dict, dict]:
+def embed(
+    model,
+    transform,
+    tokenizer,
+    split: dict[str, Any],
+    templates: list[str],
+    variants: list[str],
+    device,
+    batch_size: int = _DEFAULTS["batch_size"],
+    workers: int = _DEFAULTS["workers"],
+    desc: str = "images",
+) -> tuple[dict, dict]:
     """Everything the tasks of one benchmark read: (image arrays, text arrays), as the
     `features` rule caches them in <benchmark>.npz and <benchmark>.text.npz."""
     items, arrays = scored_items(split)
     feats, norms = image_features(model, transform, items, device, batch_size, workers, desc=desc)
     images = {"features": feats, "norms": norms, **arrays}
     if split["group"] == "CLS":
-        texts = {"templates": np.array(templates),
-                 "class_features": class_embeddings(model, tokenizer, split["classnames"], templates, device)}
+        texts = {
+            "templates": np.array(templates),
+            "class_features": class_embeddings(model, tokenizer, split["classnames"], templates, device),
+        }
     elif split["group"] == "RET":
         texts = {"caption_features": text_features(model, tokenizer, split["captions"], device)}
     else:
         classes = sorted({s["category"] for s in split["samples"]})
         captions = [c for cls in classes for v in variants for c in count_captions(cls, v)]
         caption_features = text_features(model, tokenizer, captions, device)
-        texts = {"caption_features": caption_features.reshape(len(classes), len(variants), MAX_COUNT, -1),
-                 "classes": np.array(classes), "variants": np.array(variants)}
+        texts = {
+            "caption_features": caption_features.reshape(len(classes), len(variants), MAX_COUNT, -1),
+            "classes": np.array(classes),
+            "variants": np.array(variants),
+        }
     return images, texts

@@ -42,10 +42,18 @@ def sample_shots(labels, shots: int, seed: int) -> np.ndarray:
     return np.sort(np.concatenate(chosen))
 
 
-def fewshot(train_x, train_y, test_x, test_y, n_classes: int, shots: Sequence[int] = DEFAULT_SHOTS,
-            seeds: int | Iterable[int] = DEFAULT_SEEDS, weight_decay: float | None = None,
-            protocol: str = DEFAULT_PROTOCOL,
-            **probe_options) -> dict:
+def fewshot(
+    train_x,
+    train_y,
+    test_x,
+    test_y,
+    n_classes: int,
+    shots: Sequence[int] = DEFAULT_SHOTS,
+    seeds: int | Iterable[int] = DEFAULT_SEEDS,
+    weight_decay: float | None = None,
+    protocol: str = DEFAULT_PROTOCOL,
+    **probe_options,
+) -> dict:
     """{"metrics": {"k": {"mean", "std", "acc1": [per seed], "n_train": [per seed]}}, "protocol": {...}}.
 
     Shot counts are string keys so that the result survives a JSON round trip. `seeds` is a
@@ -60,12 +68,16 @@ def fewshot(train_x, train_y, test_x, test_y, n_classes: int, shots: Sequence[in
     if not seed_list or not shots:
         raise ValueError("fewshot needs at least one seed and one shot count")
     if protocol == "validated" and weight_decay is None:
-        raise ValueError("fewshot (validated protocol) needs weight_decay: pass the one the full linear probe "
-                         "chose (linear_probe(...)['protocol']['weight_decay'])")
+        raise ValueError(
+            "fewshot (validated protocol) needs weight_decay: pass the one the full linear probe "
+            "chose (linear_probe(...)['protocol']['weight_decay'])"
+        )
     results, probe_record = {}, None
     for k in shots:
-        runs = [_run(train_x, train_y, test_x, test_y, n_classes, k, seed, weight_decay, protocol, probe_options)
-                for seed in seed_list]
+        runs = [
+            _run(train_x, train_y, test_x, test_y, n_classes, k, seed, weight_decay, protocol, probe_options)
+            for seed in seed_list
+        ]
         probe_record = probe_record or runs[0]["protocol"]
         results[str(k)] = _summary(runs, protocol)
     return {"metrics": results, "protocol": _record(protocol, seed_list, weight_decay, train_y, shots, probe_record)}
@@ -75,19 +87,30 @@ def _run(train_x, train_y, test_x, test_y, n_classes, shots, seed, weight_decay,
     index = sample_shots(train_y, shots, seed)
     if protocol == "validated":
         options = options | {"weight_decay": weight_decay}
-    result = linear_probe(train_x[index], train_y[index], test_x, test_y, n_classes, protocol=protocol,
-                          seed=seed, **options)
+    result = linear_probe(
+        train_x[index], train_y[index], test_x, test_y, n_classes, protocol=protocol, seed=seed, **options
+    )
     result["n_train"] = int(index.size)
     return result
 
 
 def _summary(runs: list[dict], protocol: str) -> dict:
     acc = [r["metrics"]["acc1"] for r in runs]
-    summary = {"mean": float(np.mean(acc)), "std": float(np.std(acc)), "acc1": acc,
-               "n_train": [r["n_train"] for r in runs]}
+    summary = {
+        "mean": float(np.mean(acc)),
+        "std": float(np.std(acc)),
+        "acc1": acc,
+        "n_train": [r["n_train"] for r in runs],
+    }
     if protocol == "paper":
-        summary["chosen"] = [{"lr": r["protocol"]["lr"], "weight_decay": r["protocol"]["weight_decay"],
-                              "epoch": r["protocol"]["best_epoch"]} for r in runs]
+        summary["chosen"] = [
+            {
+                "lr": r["protocol"]["lr"],
+                "weight_decay": r["protocol"]["weight_decay"],
+                "epoch": r["protocol"]["best_epoch"],
+            }
+            for r in runs
+        ]
     return summary
 
 
@@ -97,7 +120,7 @@ def _record(protocol, seeds, weight_decay, train_y, shots, probe_record) -> dict
     record = {
         "name": protocol,
         "sampling": "per class, without replacement, numpy generator seeded with (seed, class); "
-                    "a class with fewer samples than shots contributes all of them",
+        "a class with fewer samples than shots contributes all of them",
         "seeds": seeds,
         "std": "population standard deviation over seeds (ddof=0)",
         "short_classes": {str(k): present[sizes[present] < k].tolist() for k in shots if (sizes[present] < k).any()},
@@ -105,12 +128,16 @@ def _record(protocol, seeds, weight_decay, train_y, shots, probe_record) -> dict
     }
     if protocol == "validated":
         record["weight_decay"] = float(weight_decay)
-        record["weight_decay_source"] = ("fixed by the caller (the full-train probe's validated choice); a 1-shot "
-                                         "train set leaves nothing to validate on, so no per-shot selection")
+        record["weight_decay_source"] = (
+            "fixed by the caller (the full-train probe's validated choice); a 1-shot "
+            "train set leaves nothing to validate on, so no per-shot selection"
+        )
     else:
         record["selection"] = probe_record["selection"]
-        record["weight_decay_source"] = (f"paper search per run: default trial {PAPER['weight_decay']} plus random "
-                                         "draws, chosen on test (see metrics[k]['chosen'])")
+        record["weight_decay_source"] = (
+            f"paper search per run: default trial {PAPER['weight_decay']} plus random "
+            "draws, chosen on test (see metrics[k]['chosen'])"
+        )
         if weight_decay is not None:
             record["ignored_weight_decay"] = float(weight_decay)
     return record

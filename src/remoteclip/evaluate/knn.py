@@ -16,7 +16,7 @@ from ._common import as_labels, as_matrix, check_n_classes, check_same_dims, cla
 
 _DEFAULTS = defaults("evaluation.knn")
 K, TEMPERATURE = _DEFAULTS["k"], _DEFAULTS["temperature"]
-_BLOCK = 2 ** 24  # similarity entries per block of test rows (128 MiB of float64)
+_BLOCK = 2**24  # similarity entries per block of test rows (128 MiB of float64)
 
 
 def knn_scores(train_x, train_y, test_x, n_classes: int, k: int = K, temperature: float = TEMPERATURE) -> np.ndarray:
@@ -25,8 +25,9 @@ def knn_scores(train_x, train_y, test_x, n_classes: int, k: int = K, temperature
     k = min(k, train.shape[0])
     onehot = np.eye(n_classes)[labels]
     rows = max(1, _BLOCK // train.shape[0])
-    return np.concatenate([_votes(test[s:s + rows] @ train.T, onehot, k, temperature)
-                           for s in range(0, test.shape[0], rows)])
+    return np.concatenate(
+        [_votes(test[s : s + rows] @ train.T, onehot, k, temperature) for s in range(0, test.shape[0], rows)]
+    )
 
 
 def _checked(train_x, train_y, test_x, n_classes, k, temperature):
@@ -52,7 +53,7 @@ def _top_k_mask(similarity: np.ndarray, k: int) -> np.ndarray:
 
     A partition instead of a full sort: votes are sums, so the neighbours' order is irrelevant.
     """
-    kth = -np.partition(-similarity, k - 1, axis=1)[:, k - 1:k]
+    kth = -np.partition(-similarity, k - 1, axis=1)[:, k - 1 : k]
     above = similarity > kth
     tied = similarity == kth
     room = k - above.sum(axis=1, keepdims=True)
@@ -64,8 +65,9 @@ def knn_predict(train_x, train_y, test_x, n_classes: int, k: int = K, temperatur
     return np.argmax(knn_scores(train_x, train_y, test_x, n_classes, k, temperature), axis=1)
 
 
-def knn_metrics(train_x, train_y, test_x, test_y, n_classes: int, k: int = K,
-                temperature: float = TEMPERATURE) -> dict[str, float]:
+def knn_metrics(
+    train_x, train_y, test_x, test_y, n_classes: int, k: int = K, temperature: float = TEMPERATURE
+) -> dict[str, float]:
     """{"acc1", "acc5", "mean_per_class_recall"}, x100, ranked by votes.
 
     acc5 is reported for completeness; classes without votes tie at 0 and are ranked by class

@@ -37,8 +37,9 @@ def load(spec: dict[str, Any], device: str | torch.device = "cpu", weights_cache
         register_model_configs(path.parent)  # a custom architecture travels with its weights
         if not path.is_file():
             where = f"; get it from {spec['url']}" if spec.get("url") else ""
-            raise MissingCheckpoint(f"model {spec['name']}: checkpoint {path} not found. Put the file at "
-                                    f"{path.resolve()}{where}")
+            raise MissingCheckpoint(
+                f"model {spec['name']}: checkpoint {path} not found. Put the file at {path.resolve()}{where}"
+            )
     quick = spec.get("quick_gelu")
     if quick is None:  # as the weights were trained: OpenAI's (and what started from them) use QuickGELU
         quick = uses_quick_gelu(spec["arch"], spec.get("pretrained") or spec.get("trained_from"))

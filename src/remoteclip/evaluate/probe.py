@@ -44,11 +44,23 @@ class LinearClassifier:
     info: dict = dataclasses.field(default_factory=dict)
 
 
-def fit_logreg(x, y, n_classes: int, weight_decay: float, *, method: str = "lbfgs", max_iter: int = 1000,
-               lr: float = PAPER["lr"], epochs: int = PAPER["epochs"], batch_size: int = PAPER["batch_size"],
-               momentum: float = PAPER["momentum"], seed: int = 0, dtype: torch.dtype | None = None,
-               init: LinearClassifier | None = None,
-               on_epoch: Callable[[int, LinearClassifier], None] | None = None) -> LinearClassifier:
+def fit_logreg(
+    x,
+    y,
+    n_classes: int,
+    weight_decay: float,
+    *,
+    method: str = "lbfgs",
+    max_iter: int = 1000,
+    lr: float = PAPER["lr"],
+    epochs: int = PAPER["epochs"],
+    batch_size: int = PAPER["batch_size"],
+    momentum: float = PAPER["momentum"],
+    seed: int = 0,
+    dtype: torch.dtype | None = None,
+    init: LinearClassifier | None = None,
+    on_epoch: Callable[[int, LinearClassifier], None] | None = None,
+) -> LinearClassifier:
     """Fit logits = x W^T + b by mean cross-entropy with weight decay.
 
     "lbfgs": minimises CE + weight_decay / 2 * ||W||^2 (the bias is not decayed), from zeros
@@ -66,8 +78,9 @@ def fit_logreg(x, y, n_classes: int, weight_decay: float, *, method: str = "lbfg
         return _fit_lbfgs(x, y, n_classes, weight_decay, max_iter, dtype or torch.float64, init)
     if method == "sgd":
         _check_positive(epochs=epochs, batch_size=batch_size, lr=lr)
-        return _fit_sgd(x, y, n_classes, weight_decay, lr, epochs, batch_size, momentum, seed,
-                        dtype or torch.float32, on_epoch)
+        return _fit_sgd(
+            x, y, n_classes, weight_decay, lr, epochs, batch_size, momentum, seed, dtype or torch.float32, on_epoch
+        )
     raise ValueError(f"unknown method {method!r}: expected 'lbfgs' or 'sgd'")
 
 
@@ -83,8 +96,15 @@ def _fit_lbfgs(x, y, n_classes, weight_decay, max_iter, dtype, init) -> LinearCl
     w = torch.zeros(n_classes, x.shape[1], dtype=dtype) if init is None else torch.tensor(init.weight, dtype=dtype)
     b = torch.zeros(n_classes, dtype=dtype) if init is None else torch.tensor(init.bias, dtype=dtype)
     w.requires_grad_(), b.requires_grad_()
-    optimiser = torch.optim.LBFGS([w, b], lr=1.0, max_iter=max_iter, history_size=20, tolerance_grad=1e-7,
-                                  tolerance_change=1e-10, line_search_fn="strong_wolfe")
+    optimiser = torch.optim.LBFGS(
+        [w, b],
+        lr=1.0,
+        max_iter=max_iter,
+        history_size=20,
+        tolerance_grad=1e-7,
+        tolerance_change=1e-10,
+        line_search_fn="strong_wolfe",
+    )
 
     def objective():
         return F.cross_entropy(F.linear(xt, w, b), yt) + 0.5 * weight_decay * w.pow(2).sum()
@@ -98,8 +118,12 @@ def _fit_lbfgs(x, y, n_classes, weight_decay, max_iter, dtype, init) -> LinearCl
     optimiser.step(closure)
     with torch.no_grad():
         loss = float(objective())
-    info = {"method": "lbfgs", "iterations": int(optimiser.state[w].get("n_iter", 0)), "loss": loss,
-            "hit_max_iter": int(optimiser.state[w].get("n_iter", 0)) >= max_iter}
+    info = {
+        "method": "lbfgs",
+        "iterations": int(optimiser.state[w].get("n_iter", 0)),
+        "loss": loss,
+        "hit_max_iter": int(optimiser.state[w].get("n_iter", 0)) >= max_iter,
+    }
     return LinearClassifier(w.detach().numpy().astype(np.float64), b.detach().numpy().astype(np.float64), info)
 
 
@@ -112,7 +136,7 @@ def _fit_sgd(x, y, n_classes, weight_decay, lr, epochs, batch_size, momentum, se
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=epochs, eta_min=0)
     for epoch in range(epochs):
         for start in range(0, len(yt), batch_size):
-            loss = F.cross_entropy(F.linear(xt[start:start + batch_size], w, b), yt[start:start + batch_size])
+            loss = F.cross_entropy(F.linear(xt[start : start + batch_size], w, b), yt[start : start + batch_size])
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
@@ -134,8 +158,16 @@ def predict(model: LinearClassifier, x) -> np.ndarray:
     return x @ model.weight.T + model.bias
 
 
-def linear_probe(train_x, train_y, test_x, test_y, n_classes: int, protocol: str = DEFAULT_PROTOCOL,
-                 seed: int = _DEFAULTS["seed"], **options) -> dict:
+def linear_probe(
+    train_x,
+    train_y,
+    test_x,
+    test_y,
+    n_classes: int,
+    protocol: str = DEFAULT_PROTOCOL,
+    seed: int = _DEFAULTS["seed"],
+    **options,
+) -> dict:
     """{"metrics": {acc1, acc5, mean_per_class_recall}, "protocol": {what was done}}.
 
     Options, "validated": weight_decays (grid), val_fraction (0.2), max_iter, normalise
@@ -149,8 +181,9 @@ def linear_probe(train_x, train_y, test_x, test_y, n_classes: int, protocol: str
     known = [p.name for p in inspect.signature(runner).parameters.values() if p.kind is p.KEYWORD_ONLY]
     unknown = sorted(set(options) - set(known))
     if unknown:
-        raise ValueError(f"linear-probe option(s) {unknown} do not apply to the {protocol!r} protocol "
-                         f"(it takes {known})")
+        raise ValueError(
+            f"linear-probe option(s) {unknown} do not apply to the {protocol!r} protocol (it takes {known})"
+        )
     return runner(*_checked(train_x, train_y, test_x, test_y, n_classes), n_classes, seed, **options)
 
 
@@ -158,11 +191,16 @@ def _checked(train_x, train_y, test_x, test_y, n_classes):
     check_n_classes(n_classes)
     train, test = as_matrix(train_x, "train_x"), as_matrix(test_x, "test_x")
     check_same_dims(train, test, "train_x", "test_x")
-    return (train, as_labels(train_y, "train_y", train.shape[0], n_classes),
-            test, as_labels(test_y, "test_y", test.shape[0], n_classes))
+    return (
+        train,
+        as_labels(train_y, "train_y", train.shape[0], n_classes),
+        test,
+        as_labels(test_y, "test_y", test.shape[0], n_classes),
+    )
 
 
 # --- validated protocol ------------------------------------------------------------------
+
 
 def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """(fit, validation) indices: per class round(fraction * n) held out, at least one kept.
@@ -182,8 +220,15 @@ def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np
     return np.sort(np.concatenate(fit)), np.sort(np.concatenate(val))
 
 
-def select_weight_decay(x: np.ndarray, y: np.ndarray, n_classes: int, weight_decays: Sequence[float],
-                        val_fraction: float, seed: int, max_iter: int) -> tuple[float, dict]:
+def select_weight_decay(
+    x: np.ndarray,
+    y: np.ndarray,
+    n_classes: int,
+    weight_decays: Sequence[float],
+    val_fraction: float,
+    seed: int,
+    max_iter: int,
+) -> tuple[float, dict]:
     """Weight decay with the best validation acc1 (ties: the larger one) and the search record.
 
     The grid is fitted from strong to weak decay, each fit warm-started from the previous
@@ -204,22 +249,41 @@ def select_weight_decay(x: np.ndarray, y: np.ndarray, n_classes: int, weight_dec
     return best["weight_decay"], {"n_fit": int(fit.size), "n_val": int(val.size), "grid": table, "grid_edge": edge}
 
 
-def _validated(train, train_y, test, test_y, n_classes, seed, *, weight_decay=None,
-               weight_decays=DEFAULT_WEIGHT_DECAYS, val_fraction=0.2, max_iter=1000, normalise=True) -> dict:
+def _validated(
+    train,
+    train_y,
+    test,
+    test_y,
+    n_classes,
+    seed,
+    *,
+    weight_decay=None,
+    weight_decays=DEFAULT_WEIGHT_DECAYS,
+    val_fraction=0.2,
+    max_iter=1000,
+    normalise=True,
+) -> dict:
     if normalise:
         train, test = l2_normalise(train, "train_x"), l2_normalise(test, "test_x")
     protocol = {
         "name": "validated",
         "classifier": "multinomial logistic regression, full-batch L-BFGS (torch, float64), bias not decayed",
         "features": "L2-normalised" if normalise else "as given",
-        "max_iter": max_iter, "seed": seed, "n_train": int(train.shape[0]), "n_test": int(test.shape[0]),
+        "max_iter": max_iter,
+        "seed": seed,
+        "n_train": int(train.shape[0]),
+        "n_test": int(test.shape[0]),
     }
     if weight_decay is None:
-        weight_decay, search = select_weight_decay(train, train_y, n_classes, weight_decays, val_fraction, seed,
-                                                   max_iter)
-        protocol |= {"selection": f"stratified {val_fraction:.0%} validation part of the train split (seed {seed}); "
-                                  "refit on the whole train split; test split scored once",
-                     "val_fraction": val_fraction, "search": search}
+        weight_decay, search = select_weight_decay(
+            train, train_y, n_classes, weight_decays, val_fraction, seed, max_iter
+        )
+        protocol |= {
+            "selection": f"stratified {val_fraction:.0%} validation part of the train split (seed {seed}); "
+            "refit on the whole train split; test split scored once",
+            "val_fraction": val_fraction,
+            "search": search,
+        }
     else:
         protocol["selection"] = "none: weight decay fixed by the caller; test split scored once"
     model = fit_logreg(train, train_y, n_classes, weight_decay, max_iter=max_iter)
@@ -228,6 +292,7 @@ def _validated(train, train_y, test, test_y, n_classes, seed, *, weight_decay=No
 
 
 # --- paper protocol ----------------------------------------------------------------------
+
 
 def paper_search_draws(trials: int, seed: int) -> list[tuple[float, float]]:
     """ITRA's random (lr, weight decay) draws: lr = 10^-U{1,2} * U{1..8}, wd = 10^-U{5..9} * U{1..8}."""
@@ -240,9 +305,23 @@ def paper_search_draws(trials: int, seed: int) -> list[tuple[float, float]]:
     return draws
 
 
-def _paper(train, train_y, test, test_y, n_classes, seed, *, lr=PAPER["lr"], weight_decay=None,
-           epochs=PAPER["epochs"], batch_size=PAPER["batch_size"], momentum=PAPER["momentum"],
-           search_trials=PAPER["search_trials"], include_default=True, normalise=False) -> dict:
+def _paper(
+    train,
+    train_y,
+    test,
+    test_y,
+    n_classes,
+    seed,
+    *,
+    lr=PAPER["lr"],
+    weight_decay=None,
+    epochs=PAPER["epochs"],
+    batch_size=PAPER["batch_size"],
+    momentum=PAPER["momentum"],
+    search_trials=PAPER["search_trials"],
+    include_default=True,
+    normalise=False,
+) -> dict:
     if normalise:
         train, test = l2_normalise(train, "train_x"), l2_normalise(test, "test_x")
     default = [(float(lr), float(PAPER["weight_decay"] if weight_decay is None else weight_decay))]
@@ -250,8 +329,10 @@ def _paper(train, train_y, test, test_y, n_classes, seed, *, lr=PAPER["lr"], wei
     if not settings:
         raise ValueError("paper protocol: no trial (search_trials=0 and include_default=False)")
     options = {"epochs": epochs, "batch_size": batch_size, "momentum": momentum}
-    trials = [_trial_best_on_test(train, train_y, test, test_y, n_classes, t_lr, t_wd, seed, i, options)
-              for i, (t_lr, t_wd) in enumerate(settings)]
+    trials = [
+        _trial_best_on_test(train, train_y, test, test_y, n_classes, t_lr, t_wd, seed, i, options)
+        for i, (t_lr, t_wd) in enumerate(settings)
+    ]
     best = max(trials, key=lambda t: t["acc1"])  # first maximum, as ITRA's max()
     metrics = best.pop("metrics")
     return {"metrics": metrics, "protocol": _paper_record(trials, best, seed, normalise, options, train, test)}
@@ -265,7 +346,7 @@ def _trial_best_on_test(train, train_y, test, test_y, n_classes, lr, wd, seed, i
         if metrics["acc1"] > best["acc1"]:
             best.update(acc1=metrics["acc1"], epoch=epoch, metrics=metrics)
 
-    init_seed = int(np.random.default_rng([int(seed), index]).integers(2 ** 62))
+    init_seed = int(np.random.default_rng([int(seed), index]).integers(2**62))
     fit_logreg(train, train_y, n_classes, wd, method="sgd", lr=lr, seed=init_seed, on_epoch=keep_best, **options)
     return best
 
@@ -275,12 +356,16 @@ def _paper_record(trials, best, seed, normalise, options, train, test) -> dict:
         "name": "paper",
         "selection": PAPER_SELECTION,
         "warning": "hyper-parameters and epoch chosen by TEST accuracy (RemoteCLIP/ITRA 'pytorch-search'); "
-                   "the numbers are optimistic and not comparable with the validated protocol",
+        "the numbers are optimistic and not comparable with the validated protocol",
         "classifier": "linear layer, SGD with momentum, CosineAnnealingLR(T_max=epochs, eta_min=0) stepped per "
-                      "epoch, cross-entropy, weight decay on weight and bias, N(0, 0.01) init, unshuffled batches",
+        "epoch, cross-entropy, weight decay on weight and bias, N(0, 0.01) init, unshuffled batches",
         "features": "L2-normalised" if normalise else "as given (ITRA: raw encode_image output)",
         **options,
         "trials": [{k: v for k, v in t.items() if k != "metrics"} for t in trials],
-        "lr": best["lr"], "weight_decay": best["weight_decay"], "best_epoch": best["epoch"],
-        "seed": seed, "n_train": int(train.shape[0]), "n_test": int(test.shape[0]),
+        "lr": best["lr"],
+        "weight_decay": best["weight_decay"],
+        "best_epoch": best["epoch"],
+        "seed": seed,
+        "n_train": int(train.shape[0]),
+        "n_test": int(test.shape[0]),
     }

@@ -30,24 +30,51 @@ def resolve(name: str, entry: dict[str, Any], config: dict) -> dict[str, Any]:
         # None: decided when the model is built, from the weights it started from
         quick = True if model["force_quick_gelu"] else None
         if entry.get("init"):  # the run's starting point: its pretrained weights or its seeded random init
-            return {"name": name, "arch": arch, "pretrained": model["pretrained"], "checkpoint": None,
-                    "quick_gelu": quick, "seed": seed, "origin": f"initialisation of run {entry['run']}"}
-        return {"name": name, "arch": arch, "pretrained": None, "checkpoint": f"results/models/{entry['run']}.pt",
-                "quick_gelu": quick, "trained_from": model["pretrained"], "seed": seed, "origin": f"run {entry['run']}"}
+            return {
+                "name": name,
+                "arch": arch,
+                "pretrained": model["pretrained"],
+                "checkpoint": None,
+                "quick_gelu": quick,
+                "seed": seed,
+                "origin": f"initialisation of run {entry['run']}",
+            }
+        return {
+            "name": name,
+            "arch": arch,
+            "pretrained": None,
+            "checkpoint": f"results/models/{entry['run']}.pt",
+            "quick_gelu": quick,
+            "trained_from": model["pretrained"],
+            "seed": seed,
+            "origin": f"run {entry['run']}",
+        }
     if "released" in entry:
         release = entry["released"]
         given = entry.get("checkpoint")
-        return {"name": name, "arch": RELEASED[release], "pretrained": None, "released": release,
-                "checkpoint": given or str(released_path(config["data"]["weights"], release)),
-                "checkpoint_given": bool(given),
-                "quick_gelu": entry.get("quick_gelu", True), "seed": 0, "url": RELEASED_URL.format(name=release),
-                "trust_checkpoint": entry.get("trust_checkpoint", _DEFAULTS["trust_checkpoint"]),
-                "origin": f"released {release}"}
+        return {
+            "name": name,
+            "arch": RELEASED[release],
+            "pretrained": None,
+            "released": release,
+            "checkpoint": given or str(released_path(config["data"]["weights"], release)),
+            "checkpoint_given": bool(given),
+            "quick_gelu": entry.get("quick_gelu", True),
+            "seed": 0,
+            "url": RELEASED_URL.format(name=release),
+            "trust_checkpoint": entry.get("trust_checkpoint", _DEFAULTS["trust_checkpoint"]),
+            "origin": f"released {release}",
+        }
     arch = entry["arch"]
     quick = entry.get("quick_gelu")
-    return {"name": name, "arch": arch, "pretrained": entry.get("pretrained"), "checkpoint": entry.get("checkpoint"),
-            "quick_gelu": quick, "seed": entry.get("seed", 0), "url": entry.get("url"),
-            "trust_checkpoint": entry.get("trust_checkpoint", _DEFAULTS["trust_checkpoint"]),
-            "origin": entry.get("checkpoint") or f"open_clip {arch}/{entry.get('pretrained')}"}
-
-
+    return {
+        "name": name,
+        "arch": arch,
+        "pretrained": entry.get("pretrained"),
+        "checkpoint": entry.get("checkpoint"),
+        "quick_gelu": quick,
+        "seed": entry.get("seed", 0),
+        "url": entry.get("url"),
+        "trust_checkpoint": entry.get("trust_checkpoint", _DEFAULTS["trust_checkpoint"]),
+        "origin": entry.get("checkpoint") or f"open_clip {arch}/{entry.get('pretrained')}",
+    }

@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 
 TIE_ORDERS = {
     "topk": "torch.topk over each query's row of the float32 score matrix (CLIP_benchmark's recall_at_k, "
-            "as the official retrieval.py calls it)",
+    "as the official retrieval.py calls it)",
     "stable": "equal scores keep their index order (stable descending sort)",
 }
 DEFAULT_TIE_ORDER = defaults("evaluation.retrieval")["tie_order"]
@@ -87,8 +87,9 @@ def _checked(scores, positives, k) -> tuple[np.ndarray, np.ndarray, int]:
     scores = as_matrix(scores, "scores", dtype=None)
     positives = to_numpy(positives, "positives")
     if positives.shape != scores.shape or positives.dtype != bool:
-        raise ValueError(f"positives: expected a bool array of shape {scores.shape}, "
-                         f"got {positives.dtype} {positives.shape}")
+        raise ValueError(
+            f"positives: expected a bool array of shape {scores.shape}, got {positives.dtype} {positives.shape}"
+        )
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
         raise ValueError(f"k must be a positive integer, got {k!r}")
     empty = ~positives.any(axis=1)
@@ -110,9 +111,9 @@ def query_hits(scores, positives, k: int, tie_order: str = DEFAULT_TIE_ORDER) ->
         return _best_positive_rank(scores, positives) < k
     hits = []
     for start in range(0, scores.shape[0], _ROWS_PER_CHUNK):
-        rows = torch.from_numpy(np.ascontiguousarray(scores[start:start + _ROWS_PER_CHUNK]))
+        rows = torch.from_numpy(np.ascontiguousarray(scores[start : start + _ROWS_PER_CHUNK]))
         top = torch.topk(rows, k, dim=1).indices.numpy()
-        hits.append(np.take_along_axis(positives[start:start + _ROWS_PER_CHUNK], top, axis=1).any(axis=1))
+        hits.append(np.take_along_axis(positives[start : start + _ROWS_PER_CHUNK], top, axis=1).any(axis=1))
     return np.concatenate(hits)
 
 
@@ -143,8 +144,11 @@ def recall_bounds(scores, positives, k: int) -> dict[str, float | int]:
     above = (scores > best).sum(axis=1)
     tied = ((scores == best) & ~positives).sum(axis=1)
     always, possible = above + tied < k, above < k
-    return {"lowest": float(100 * always.mean()), "highest": float(100 * possible.mean()),
-            "tie_dependent": int((possible & ~always).sum())}
+    return {
+        "lowest": float(100 * always.mean()),
+        "highest": float(100 * possible.mean()),
+        "tie_dependent": int((possible & ~always).sum()),
+    }
 
 
 def score_matrix(image_features, text_features) -> np.ndarray:
@@ -169,8 +173,9 @@ def _unit_rows(x: np.ndarray, name: str) -> np.ndarray:
     return torch.nn.functional.normalize(torch.from_numpy(x), dim=-1).numpy()
 
 
-def retrieval_metrics(image_features, text_features, caption_to_image, ks=(1, 5, 10),
-                      tie_order: str = DEFAULT_TIE_ORDER) -> dict:
+def retrieval_metrics(
+    image_features, text_features, caption_to_image, ks=(1, 5, 10), tie_order: str = DEFAULT_TIE_ORDER
+) -> dict:
     """R@k image->text and text->image and their mean, x100, plus the tie record.
 
     Keys: `image_to_text_R@{k}`, `text_to_image_R@{k}` for each k, `mean_recall` (the mean
@@ -187,11 +192,12 @@ def retrieval_metrics(image_features, text_features, caption_to_image, ks=(1, 5,
     positives[np.arange(len(owner)), owner] = True
     if not positives.any(axis=0).all():
         missing = np.flatnonzero(~positives.any(axis=0))
-        raise ValueError(f"{missing.size} images have no caption in caption_to_image "
-                         f"(first: image {int(missing[0])})")
+        raise ValueError(f"{missing.size} images have no caption in caption_to_image (first: image {int(missing[0])})")
     if scores.shape[1] > 1 and (scores == scores[:1]).all():
-        raise ValueError(f"all {scores.shape[0]} captions score every image alike (identical caption embeddings): "
-                         "retrieval cannot tell the images apart; is every caption of the split the same?")
+        raise ValueError(
+            f"all {scores.shape[0]} captions score every image alike (identical caption embeddings): "
+            "retrieval cannot tell the images apart; is every caption of the split the same?"
+        )
     directions = {"image_to_text": (scores.T, positives.T), "text_to_image": (scores, positives)}
     metrics, ties = {}, {}
     for direction, (s, p) in directions.items():
@@ -199,6 +205,8 @@ def retrieval_metrics(image_features, text_features, caption_to_image, ks=(1, 5,
             metrics[f"{direction}_R@{k}"] = 100 * recall_at_k(s, p, k, tie_order)
             ties[f"{direction}_R@{k}"] = recall_bounds(s, p, k)
     metrics["mean_recall"] = float(np.mean(list(metrics.values())))
-    ties["mean_recall"] = {"lowest": float(np.mean([t["lowest"] for t in ties.values()])),
-                           "highest": float(np.mean([t["highest"] for t in ties.values()]))}
+    ties["mean_recall"] = {
+        "lowest": float(np.mean([t["lowest"] for t in ties.values()])),
+        "highest": float(np.mean([t["highest"] for t in ties.values()])),
+    }
     return metrics | {"ties": ties}

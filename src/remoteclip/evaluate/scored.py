@@ -30,13 +30,19 @@ def scored_items(split: dict[str, Any]) -> tuple[list[Region], dict[str, np.ndar
     items = [(f"{split['root']}/{image}", crop, pad) for image, crop, pad, _ in rows]
     if split["group"] == "CLS":
         labelled = split["train"] + split["test"]
-        return items, {"files": np.array([f for f, _ in labelled]), "labels": np.array([c for _, c in labelled]),
-                       "is_test": np.array([is_test for *_, is_test in rows], bool)}
+        return items, {
+            "files": np.array([f for f, _ in labelled]),
+            "labels": np.array([c for _, c in labelled]),
+            "is_test": np.array([is_test for *_, is_test in rows], bool),
+        }
     if split["group"] == "RET":
         return items, {"files": np.array(split["images"])}
     samples = split["samples"]
-    return items, {"files": np.array([s["image"] for s in samples]), "counts": np.array([s["count"] for s in samples]),
-                   "categories": np.array([s["category"] for s in samples])}
+    return items, {
+        "files": np.array([s["image"] for s in samples]),
+        "counts": np.array([s["count"] for s in samples]),
+        "categories": np.array([s["category"] for s in samples]),
+    }
 
 
 def protected_regions(split: dict[str, Any]) -> list[tuple[str, str, tuple[int, int, int, int] | None]]:

@@ -24,8 +24,17 @@ def flatten(metrics: dict, prefix: str = "") -> list[tuple[str, float]]:
 
 def result_rows(path: str | Path) -> list[dict]:
     result = json.loads(Path(path).read_text())
-    return [{"model": result["model"], "benchmark": result["dataset"], "task": result["task"], "metric": name,
-             "value": round(value, 4), "source": "this workflow"} for name, value in flatten(result["metrics"])]
+    return [
+        {
+            "model": result["model"],
+            "benchmark": result["dataset"],
+            "task": result["task"],
+            "metric": name,
+            "value": round(value, 4),
+            "source": "this workflow",
+        }
+        for name, value in flatten(result["metrics"])
+    ]
 
 
 def write_summary(paths: list[str | Path], out: str | Path) -> list[dict]:

@@ -19,9 +19,16 @@ from .zeroshot import classify, zeroshot_metrics
 def versions() -> dict[str, str]:
     import open_clip
     import torch
+
     from .. import __version__
-    return {"remoteclip": __version__, "open_clip": open_clip.__version__, "torch": torch.__version__,
-            "numpy": np.__version__, "python": platform.python_version()}
+
+    return {
+        "remoteclip": __version__,
+        "open_clip": open_clip.__version__,
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+    }
 
 
 def _cls_arrays(images: dict, raw: bool = False):
@@ -34,8 +41,10 @@ def _cls_arrays(images: dict, raw: bool = False):
 def raw_features(images: dict) -> np.ndarray:
     """The raw `encode_image` output: the cached unit vectors times their norms."""
     if "norms" not in images:
-        raise ValueError("the cached image features have no 'norms' (written by an older version): "
-                         "rerun the features rule (snakemake --forcerun features)")
+        raise ValueError(
+            "the cached image features have no 'norms' (written by an older version): "
+            "rerun the features rule (snakemake --forcerun features)"
+        )
     return images["features"].astype(np.float64) * images["norms"].astype(np.float64)[:, None]
 
 
@@ -54,16 +63,23 @@ def probe_input_record(probe_settings: dict) -> str:
 def zeroshot(split, images, texts, settings) -> tuple[dict, dict]:
     _, _, test_x, test_y = _cls_arrays(images)
     logits = classify(test_x, texts["class_features"])
-    protocol = {"split": split["rule"], "templates": list(texts["templates"]), "classnames": split["classnames"],
-                "test_images": int(len(test_y))}
+    protocol = {
+        "split": split["rule"],
+        "templates": list(texts["templates"]),
+        "classnames": split["classnames"],
+        "test_images": int(len(test_y)),
+    }
     return zeroshot_metrics(logits, test_y, len(split["classes"])), protocol
 
 
 def linear(split, images, texts, settings) -> tuple[dict, dict]:
     train_x, train_y, test_x, test_y = probe_inputs(images, settings["linear_probe"])
     out = linear_probe(train_x, train_y, test_x, test_y, len(split["classes"]), **settings["linear_probe"])
-    return out["metrics"], {"split": split["rule"], "input": probe_input_record(settings["linear_probe"]),
-                            **out["protocol"]}
+    return out["metrics"], {
+        "split": split["rule"],
+        "input": probe_input_record(settings["linear_probe"]),
+        **out["protocol"],
+    }
 
 
 def knn(split, images, texts, settings) -> tuple[dict, dict]:
@@ -78,25 +94,41 @@ def few(split, images, texts, settings, probe_result: dict | None = None) -> tup
     fs = settings["fewshot"]
     probe = settings["linear_probe"]
     if probe_result is None and probe["protocol"] == "validated":  # the probe picks the weight decay
-        probe_result = {"protocol": linear_probe(train_x, train_y, test_x, test_y, len(split["classes"]),
-                                                 **probe)["protocol"]}
+        probe_result = {
+            "protocol": linear_probe(train_x, train_y, test_x, test_y, len(split["classes"]), **probe)["protocol"]
+        }
     weight_decay = (probe_result or {}).get("protocol", {}).get("weight_decay")
-    out = fewshot(train_x, train_y, test_x, test_y, len(split["classes"]), shots=tuple(fs["shots"]), seeds=fs["seeds"],
-                  weight_decay=weight_decay, protocol=probe["protocol"])
+    out = fewshot(
+        train_x,
+        train_y,
+        test_x,
+        test_y,
+        len(split["classes"]),
+        shots=tuple(fs["shots"]),
+        seeds=fs["seeds"],
+        weight_decay=weight_decay,
+        protocol=probe["protocol"],
+    )
     return out["metrics"], {"split": split["rule"], "input": probe_input_record(probe), **out["protocol"]}
 
 
 def retrieval(split, images, texts, settings) -> tuple[dict, dict]:
     tie_order = settings["retrieval"]["tie_order"]
-    metrics = retrieval_metrics(images["features"], texts["caption_features"], np.array(split["caption_to_image"]),
-                                tie_order=tie_order)
-    return metrics, {"split": split["rule"], "images": len(split["images"]), "captions": len(split["captions"]),
-                     "distinct_captions": len(set(split["captions"])),
-                     "scores": "float32 dot product of L2-normalised embeddings (texts x images)",
-                     "recall": "hit if any correct item in top k", "tie_order": tie_order,
-                     "ranking": TIE_ORDERS[tie_order],
-                     "ties": "metrics.ties: per R@k the queries whose hit depends on the order of exact ties "
-                             "(tie_dependent) and the lowest and highest value any tie order could give"}
+    metrics = retrieval_metrics(
+        images["features"], texts["caption_features"], np.array(split["caption_to_image"]), tie_order=tie_order
+    )
+    return metrics, {
+        "split": split["rule"],
+        "images": len(split["images"]),
+        "captions": len(split["captions"]),
+        "distinct_captions": len(set(split["captions"])),
+        "scores": "float32 dot product of L2-normalised embeddings (texts x images)",
+        "recall": "hit if any correct item in top k",
+        "tie_order": tie_order,
+        "ranking": TIE_ORDERS[tie_order],
+        "ties": "metrics.ties: per R@k the queries whose hit depends on the order of exact ties "
+        "(tie_dependent) and the lowest and highest value any tie order could give",
+    }
 
 
 def counting(split, images, texts, settings) -> tuple[dict, dict]:
@@ -109,20 +141,48 @@ def counting(split, images, texts, settings) -> tuple[dict, dict]:
         captions = texts["caption_features"][:, v]  # (classes, 10, d)
         sims = np.stack([captions[classes.index(c)] @ f for f, c in zip(images["features"], categories)])
         out[str(variant)] = counting_metrics(sims, counts)
-    protocol = {"set": split["rule"], "square": split.get("square"), "tile": split.get("tile"),
-                "samples": int(len(counts)), "variants": list(map(str, texts["variants"])),
-                "caption": "There are {n} {class plural} in the image.", "classes": classes}
+    protocol = {
+        "set": split["rule"],
+        "square": split.get("square"),
+        "tile": split.get("tile"),
+        "samples": int(len(counts)),
+        "variants": list(map(str, texts["variants"])),
+        "caption": "There are {n} {class plural} in the image.",
+        "classes": classes,
+    }
     return out, protocol
 
 
-RUNNERS = {"zeroshot": zeroshot, "linear_probe": linear, "knn": knn, "fewshot": few, "retrieval": retrieval,
-           "counting": counting}
+RUNNERS = {
+    "zeroshot": zeroshot,
+    "linear_probe": linear,
+    "knn": knn,
+    "fewshot": few,
+    "retrieval": retrieval,
+    "counting": counting,
+}
 
 
-def run(task: str, benchmark: str, model: dict, split: dict, images: dict, texts: dict | None,
-        settings: dict[str, Any], probe_result: dict | None = None) -> dict:
+def run(
+    task: str,
+    benchmark: str,
+    model: dict,
+    split: dict,
+    images: dict,
+    texts: dict | None,
+    settings: dict[str, Any],
+    probe_result: dict | None = None,
+) -> dict:
     runner = RUNNERS[task]
     args = (split, images, texts, settings) + ((probe_result,) if task == "fewshot" else ())
     metrics, protocol = runner(*args)
-    return {"dataset": benchmark, "model": model["name"], "pretrained": model.get("pretrained") or model.get("checkpoint"),
-            "task": task, "metrics": metrics, "protocol": protocol, "model_spec": model, "versions": versions()}
+    return {
+        "dataset": benchmark,
+        "model": model["name"],
+        "pretrained": model.get("pretrained") or model.get("checkpoint"),
+        "task": task,
+        "metrics": metrics,
+        "protocol": protocol,
+        "model_spec": model,
+        "versions": versions(),
+    }

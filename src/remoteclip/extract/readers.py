@@ -121,8 +121,16 @@ def _extract_7z(archive: Path, staging: Path, checker: Checker) -> None:
     import py7zr
     from py7zr import exceptions as e7
 
-    errors = (e7.ArchiveError, e7.Bad7zFile, e7.CrcError, e7.DecompressionError,
-              e7.UnsupportedCompressionMethodError, EOFError, lzma.LZMAError, zlib.error)
+    errors = (
+        e7.ArchiveError,
+        e7.Bad7zFile,
+        e7.CrcError,
+        e7.DecompressionError,
+        e7.UnsupportedCompressionMethodError,
+        EOFError,
+        lzma.LZMAError,
+        zlib.error,
+    )
     with _corrupt_errors(archive, *errors):
         with py7zr.SevenZipFile(archive, mode="r") as szf:
             if szf.needs_password():
@@ -195,8 +203,7 @@ def _require_rar_tool(archive: Path) -> None:
         rarfile.tool_setup(force=True)
     except rarfile.RarCannotExec as exc:
         raise MissingToolError(
-            f"{archive}: extracting this RAR archive needs an external program and none was "
-            f"found; {_RAR_TOOL_HINT}"
+            f"{archive}: extracting this RAR archive needs an external program and none was found; {_RAR_TOOL_HINT}"
         ) from exc
 
 

@@ -64,8 +64,7 @@ class Checker:
 
     def _refuse(self, name: str, why: str) -> None:
         raise UnsafeArchiveError(
-            f"{self.archive}: refusing to extract member {name!r}: it {why}; "
-            "nothing was written outside the target"
+            f"{self.archive}: refusing to extract member {name!r}: it {why}; nothing was written outside the target"
         )
 
     def _refuse_through_symlink(self, rel: str, name: str) -> None:

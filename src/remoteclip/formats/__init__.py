@@ -20,8 +20,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from .base import Box, FormatError, ImageRecord, SkipLog
 from . import auair, carpk, coco, dota, folders, hf_tsv, hrsc, karpathy, levir, masks, sdd, visdrone, voc
+from .base import Box, FormatError, ImageRecord, SkipLog
 
 Parser = Callable[[Path, dict[str, Any], SkipLog], Iterator[ImageRecord]]
 CaptionParser = Callable[[Path, dict[str, Any], SkipLog], Iterator[dict[str, Any]]]
@@ -100,5 +100,18 @@ def get_caption_parser(name: str) -> CaptionParser:
         raise KeyError(f"unknown caption format {name!r}; known: {', '.join(sorted(CAPTION_PARSERS))}") from None
 
 
-__all__ = ["karpathy", "folders", "hf_tsv", "Box", "FormatError", "ImageRecord", "SkipLog", "PARSERS",
-           "CAPTION_PARSERS", "PARSER_OPTIONS", "LOCATORS", "get_parser", "get_caption_parser"]
+__all__ = [
+    "karpathy",
+    "folders",
+    "hf_tsv",
+    "Box",
+    "FormatError",
+    "ImageRecord",
+    "SkipLog",
+    "PARSERS",
+    "CAPTION_PARSERS",
+    "PARSER_OPTIONS",
+    "LOCATORS",
+    "get_parser",
+    "get_caption_parser",
+]

@@ -66,8 +66,9 @@ def declared_size(entry: dict, where: str, path: Path) -> tuple[int, int] | None
     return int(width), int(height)
 
 
-def object_box(obj: Any, names: list[str], labeler: Labeler, width: int, height: int, where: str,
-               path: Path) -> Box | None:
+def object_box(
+    obj: Any, names: list[str], labeler: Labeler, width: int, height: int, where: str, path: Path
+) -> Box | None:
     """The clipped box of one `bbox` entry, or None for an ignored class."""
     try:
         return _object_box(obj, names, labeler, width, height, path)
@@ -91,8 +92,7 @@ def _object_box(obj: Any, names: list[str], labeler: Labeler, width: int, height
     return clip_box(left, top, left + w, top + h, width, height, category, path)
 
 
-def entry_record(root: Path, entry: Any, where: str, images: dict[str, Path], path: Path,
-                 split: str) -> ImageRecord:
+def entry_record(root: Path, entry: Any, where: str, images: dict[str, Path], path: Path, split: str) -> ImageRecord:
     """The record of one `annotations[i]` without its boxes; FormatError when unusable."""
     if not isinstance(entry, dict) or not isinstance(entry.get("image_name"), str):
         raise FormatError(path, f"{where} has no 'image_name'")
@@ -104,8 +104,9 @@ def entry_record(root: Path, entry: Any, where: str, images: dict[str, Path], pa
     width, height = image_size(image)
     declared = declared_size(entry, where, path)
     if declared is not None and declared != (width, height):
-        raise FormatError(path, f"{where}: declared size {declared[0]}x{declared[1]} but {image.name} "
-                                f"is {width}x{height}")
+        raise FormatError(
+            path, f"{where}: declared size {declared[0]}x{declared[1]} but {image.name} is {width}x{height}"
+        )
     return ImageRecord(str(image.relative_to(root)), width, height, split=split)
 
 
@@ -125,8 +126,7 @@ def parse(root: Path, options: dict[str, Any], skips: SkipLog) -> Iterator[Image
             continue
         for box_number, obj in enumerate(entry["bbox"]):
             try:
-                box = object_box(obj, names, labeler, record.width, record.height,
-                                 f"{where}.bbox[{box_number}]", path)
+                box = object_box(obj, names, labeler, record.width, record.height, f"{where}.bbox[{box_number}]", path)
             except FormatError as err:
                 skips.skip(err, "object")
                 continue

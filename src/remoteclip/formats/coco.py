@@ -74,7 +74,9 @@ def parse(root: Path, options: dict[str, Any], skips: SkipLog) -> Iterator[Image
         for info in sorted(data["images"], key=lambda i: str(i.get("file_name"))):
             file_path = images.get(str(info.get("file_name")))
             if file_path is None:
-                skips.skip(FormatError(path, f"image {info.get('file_name')!r} (id {info.get('id')}) not found"), "image")
+                skips.skip(
+                    FormatError(path, f"image {info.get('file_name')!r} (id {info.get('id')}) not found"), "image"
+                )
                 continue
             w, h = int(info.get("width") or 0), int(info.get("height") or 0)
             if w <= 0 or h <= 0:
@@ -90,7 +92,9 @@ def parse(root: Path, options: dict[str, Any], skips: SkipLog) -> Iterator[Image
 
 def _valid(ann: dict, names: dict, path: Path, skips: SkipLog) -> str | None:
     if ann.get("category_id") not in names:
-        skips.skip(FormatError(path, f"annotation {ann.get('id')}: unknown category_id {ann.get('category_id')}"), "object")
+        skips.skip(
+            FormatError(path, f"annotation {ann.get('id')}: unknown category_id {ann.get('category_id')}"), "object"
+        )
         return None
     return names[ann["category_id"]]
 
@@ -111,7 +115,10 @@ def _instance_boxes(anns, names, w, h, opts, path, skips):
             else:
                 raise FormatError(path, f"annotation {ann.get('id')}: neither polygon nor bbox")
         except (FormatError, TypeError, ValueError) as err:
-            skips.skip(err if isinstance(err, FormatError) else FormatError(path, f"annotation {ann.get('id')}: {err}"), "object")
+            skips.skip(
+                err if isinstance(err, FormatError) else FormatError(path, f"annotation {ann.get('id')}: {err}"),
+                "object",
+            )
     out = []
     for tx, ty, tw, th in tiles(w, h, opts["tile"], opts["overlap"]):
         boxes = []
@@ -142,7 +149,7 @@ def _m2b_boxes(anns, names, w, h, opts, path, skips):
     for tx, ty, tw, th in tiles(w, h, opts["tile"], opts["overlap"]):
         boxes = []
         for category, mask in masks.items():
-            for x, y, bw, bh in class_boxes(mask[ty:ty + th, tx:tx + tw], opts["min_area"]):
+            for x, y, bw, bh in class_boxes(mask[ty : ty + th, tx : tx + tw], opts["min_area"]):
                 boxes.append(Box(float(x), float(y), float(bw), float(bh), category))
         out.append(((tx, ty, tw, th), boxes))
     return out

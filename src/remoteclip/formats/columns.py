@@ -31,8 +31,10 @@ def check_columns(columns: Iterable[str]) -> list[str]:
     named = [c for c in columns if c != UNUSED]
     unknown = set(named) - {"class", *CORNERS, *SIZES}
     if unknown:
-        raise ValueError(f"unknown column names {sorted(unknown)}; use class, {', '.join(CORNERS)} or "
-                         f"{', '.join(SIZES)}, and {UNUSED!r} for unused columns")
+        raise ValueError(
+            f"unknown column names {sorted(unknown)}; use class, {', '.join(CORNERS)} or "
+            f"{', '.join(SIZES)}, and {UNUSED!r} for unused columns"
+        )
     if len(named) != len(set(named)):
         raise ValueError(f"columns {columns} name a column twice")
     if "class" not in named or not (set(CORNERS) <= set(named) or set(SIZES) <= set(named)):

@@ -52,8 +52,18 @@ def image_index(root: Path, folders: str | Iterable[str], **fields: str) -> dict
     return index
 
 
-def clip_box(x0: float, y0: float, x1: float, y1: float, width: int, height: int, category: str,
-             path: Path, line: int | None = None, difficult: bool = False) -> Box:
+def clip_box(
+    x0: float,
+    y0: float,
+    x1: float,
+    y1: float,
+    width: int,
+    height: int,
+    category: str,
+    path: Path,
+    line: int | None = None,
+    difficult: bool = False,
+) -> Box:
     """Clip a corner box to the image; FormatError when nothing is left of it."""
     cx0, cy0 = min(max(x0, 0.0), width), min(max(y0, 0.0), height)
     cx1, cy1 = min(max(x1, 0.0), width), min(max(y1, 0.0), height)
@@ -120,8 +130,9 @@ def split_membership(root: Path, pattern: str | None, splits: Iterable[str]) -> 
     return member
 
 
-def text_label_record(root: Path, label_path: Path, image: Path, split: str, line_box: LineBox,
-                      skips: SkipLog) -> ImageRecord | None:
+def text_label_record(
+    root: Path, label_path: Path, image: Path, split: str, line_box: LineBox, skips: SkipLog
+) -> ImageRecord | None:
     """The record of one image and its per-image text label file.
 
     An unreadable image or label file skips the image; a bad line skips only its object.

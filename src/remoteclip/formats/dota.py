@@ -58,7 +58,6 @@ def parse(root: Path, options: dict[str, Any], skips: SkipLog) -> Iterator[Image
         if category is None or (difficult and opts["skip_difficult"]):
             return None
         xs, ys = coords[0::2], coords[1::2]
-        return clip_box(min(xs), min(ys), max(xs), max(ys), width, height, category, label_path, number,
-                        difficult)
+        return clip_box(min(xs), min(ys), max(xs), max(ys), width, height, category, label_path, number, difficult)
 
     yield from text_label_records(root, opts, line_box, skips)

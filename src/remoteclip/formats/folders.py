@@ -26,8 +26,9 @@ def scan(root: Path, depth: int = 1, extensions: tuple[str, ...] = IMAGE_EXTENSI
     pattern = "/".join(["*"] * depth)
     classes: dict[str, list[str]] = {}
     for folder in sorted(p for p in root.glob(pattern) if p.is_dir() and not p.name.startswith(".")):
-        files = sorted(str(f.relative_to(root)) for f in folder.iterdir()
-                       if f.is_file() and f.suffix.lower() in extensions)
+        files = sorted(
+            str(f.relative_to(root)) for f in folder.iterdir() if f.is_file() and f.suffix.lower() in extensions
+        )
         if files:
             classes.setdefault(folder.name, []).extend(files)
     if not classes:

@@ -129,7 +129,9 @@ def read_table(path: Path, caption_key: str, image_key: str, skips: SkipLog) -> 
                 continue
             filename, caption = row[image_col].strip(), row[caption_col].strip()
             if not filename or not caption:
-                skips.skip(FormatError(path, f"row has an empty {'filename' if not filename else 'caption'}", line), "row")
+                skips.skip(
+                    FormatError(path, f"row has an empty {'filename' if not filename else 'caption'}", line), "row"
+                )
                 continue
             yield line, filename, caption
     except csv.Error as exc:
@@ -152,5 +154,9 @@ def parse(root: Path, options: dict[str, Any], skips: SkipLog) -> Iterator[dict]
             continue
         yield {"image": str(image.relative_to(root)), "captions": captions, "split": split}
     if lookup.duplicates:
-        log.warning("%s: %d image file names occur more than once below %s; the first in sorted order is used",
-                    root, lookup.duplicates, opts["images"])
+        log.warning(
+            "%s: %d image file names occur more than once below %s; the first in sorted order is used",
+            root,
+            lookup.duplicates,
+            opts["images"],
+        )

@@ -51,8 +51,9 @@ def entry_captions(entry: dict, number: int, path: Path, skips: SkipLog) -> list
         text = sentence_text(sentence)
         if text is None:
             problem = "blank caption" if isinstance(sentence, dict) else "not a sentence object"
-            skips.skip(FormatError(path, f"images[{number}] ({entry['filename']}) sentences[{index}]: {problem}"),
-                       "caption")
+            skips.skip(
+                FormatError(path, f"images[{number}] ({entry['filename']}) sentences[{index}]: {problem}"), "caption"
+            )
             continue
         captions.append(text)
     return captions

@@ -30,10 +30,24 @@ from .common import expand
 from .labels import Labeler
 
 ISPRS_PALETTE = {
-    "impervious surfaces": [255, 255, 255], "building": [0, 0, 255], "low vegetation": [0, 255, 255],
-    "tree": [0, 255, 0], "car": [255, 255, 0], "clutter": [255, 0, 0], "boundary": [0, 0, 0],
+    "impervious surfaces": [255, 255, 255],
+    "building": [0, 0, 255],
+    "low vegetation": [0, 255, 255],
+    "tree": [0, 255, 0],
+    "car": [255, 255, 0],
+    "clutter": [255, 0, 0],
+    "boundary": [0, 0, 0],
 }
-LOVEDA_VALUES = {0: "no-data", 1: "background", 2: "building", 3: "road", 4: "water", 5: "barren", 6: "forest", 7: "agriculture"}
+LOVEDA_VALUES = {
+    0: "no-data",
+    1: "background",
+    2: "building",
+    3: "road",
+    4: "water",
+    5: "barren",
+    6: "forest",
+    7: "agriculture",
+}
 
 RGB_DEFAULTS = {
     "splits": ["train"],
@@ -82,8 +96,9 @@ def rgb_to_index(rgb: np.ndarray, palette: dict[str, list[int]], path: Path) -> 
     if not found.all():
         bad = np.unique(packed[~found])
         shown = ", ".join(f"({v >> 16}, {(v >> 8) & 255}, {v & 255})" for v in bad[:5])
-        raise FormatError(path, f"{(~found).sum()} pixels have colours not in the palette: {shown}"
-                                + (" ..." if bad.size > 5 else ""))
+        raise FormatError(
+            path, f"{(~found).sum()} pixels have colours not in the palette: {shown}" + (" ..." if bad.size > 5 else "")
+        )
     return order[position].astype(np.int32), names
 
 
@@ -105,14 +120,16 @@ def _parse(root: Path, opts: dict[str, Any], skips: SkipLog, decode) -> Iterator
                 width, height = image_size(image)
                 classes, names = decode(_read(label), label)
                 if classes.shape != (height, width):
-                    raise FormatError(label, f"label is {classes.shape[1]}x{classes.shape[0]} but image "
-                                             f"{image.name} is {width}x{height}")
+                    raise FormatError(
+                        label,
+                        f"label is {classes.shape[1]}x{classes.shape[0]} but image {image.name} is {width}x{height}",
+                    )
             except FormatError as err:
                 skips.skip(err, "image")
                 continue
             canonical = [labeler(n) for n in names]
             for tx, ty, tw, th in tiles(width, height, opts["tile"], opts["overlap"]):
-                window = classes[ty:ty + th, tx:tx + tw]
+                window = classes[ty : ty + th, tx : tx + tw]
                 boxes = []
                 for value in np.unique(window):
                     category = canonical[value]

@@ -144,8 +144,9 @@ def frame_file(path: Path, index: int, capture: cv2.VideoCapture, video: Path, q
     return frame.shape[1], frame.shape[0]
 
 
-def video_records(root: Path, label: Path, opts: dict[str, Any], labeler: Labeler,
-                  skips: SkipLog) -> Iterator[ImageRecord]:
+def video_records(
+    root: Path, label: Path, opts: dict[str, Any], labeler: Labeler, skips: SkipLog
+) -> Iterator[ImageRecord]:
     scene, video_name = label.parent.parent.name, label.parent.name
     tracks = read_tracks(label, opts, skips)
     video = root / opts["video"].format(scene=scene, video=video_name)
@@ -153,14 +154,25 @@ def video_records(root: Path, label: Path, opts: dict[str, Any], labeler: Labele
     for index, capture in sampled_frames(video, opts["stride"]):
         path = root / opts["frames"].format(scene=scene, video=video_name, frame=index)
         width, height = frame_file(path, index, capture, video, opts["jpeg_quality"])
-        record = ImageRecord(str(path.relative_to(root)), width, height, split=opts["split"],
-                             extra={"scene": scene, "video": video_name, "frame": index})
+        record = ImageRecord(
+            str(path.relative_to(root)),
+            width,
+            height,
+            split=opts["split"],
+            extra={"scene": scene, "video": video_name, "frame": index},
+        )
         add_boxes(record, tracks.pop(index, []), label, labeler, skips)
         last = index
         yield record
     if tracks:
-        skips.skip(FormatError(label, f"{len(tracks)} annotated sampled frames (first: {min(tracks)}) lie beyond "
-                                      f"the end of {video.name} (last sampled frame: {last})"), "frame")
+        skips.skip(
+            FormatError(
+                label,
+                f"{len(tracks)} annotated sampled frames (first: {min(tracks)}) lie beyond "
+                f"the end of {video.name} (last sampled frame: {last})",
+            ),
+            "frame",
+        )
 
 
 def add_boxes(record: ImageRecord, boxes: list[TrackBox], label: Path, labeler: Labeler, skips: SkipLog) -> None:

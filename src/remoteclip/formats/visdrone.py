@@ -22,8 +22,18 @@ from .common import LineBox, clip_box, split_fields, text_label_records, to_inte
 from .labels import Labeler
 
 CATEGORIES = {
-    0: "ignored regions", 1: "pedestrian", 2: "people", 3: "bicycle", 4: "car", 5: "van",
-    6: "truck", 7: "tricycle", 8: "awning-tricycle", 9: "bus", 10: "motor", 11: "others",
+    0: "ignored regions",
+    1: "pedestrian",
+    2: "people",
+    3: "bicycle",
+    4: "car",
+    5: "van",
+    6: "truck",
+    7: "tricycle",
+    8: "awning-tricycle",
+    9: "bus",
+    10: "motor",
+    11: "others",
 }
 FIELDS = 8
 

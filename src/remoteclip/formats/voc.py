@@ -74,15 +74,17 @@ def parse(root: Path, options: dict[str, Any], skips: SkipLog) -> Iterator[Image
                 if bb is None:
                     raise FormatError(xml_path, f"object {raw!r} has no <bndbox>")
                 x0, y0, x1, y1 = (_number(bb, t, xml_path) for t in ("xmin", "ymin", "xmax", "ymax"))
-                record.boxes.append(clip_box(x0, y0, x1, y1, record.width, record.height, category, xml_path,
-                                             difficult=difficult))
+                record.boxes.append(
+                    clip_box(x0, y0, x1, y1, record.width, record.height, category, xml_path, difficult=difficult)
+                )
             except FormatError as err:
                 skips.skip(err, "object")
         yield record
 
 
-def _record(root: Path, xml_path: Path, tree: ET.Element, images: dict[str, Path], split: str,
-            skips: SkipLog) -> ImageRecord | None:
+def _record(
+    root: Path, xml_path: Path, tree: ET.Element, images: dict[str, Path], split: str, skips: SkipLog
+) -> ImageRecord | None:
     name = (tree.findtext("filename") or "").strip()
     image = images.get(name) or images.get(Path(name).stem) or images.get(xml_path.stem)
     if image is None:

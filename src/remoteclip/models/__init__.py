@@ -6,11 +6,29 @@ Training (`remoteclip.train`) and evaluation (`remoteclip.evaluate`) both import
 so scoring a checkpoint never needs the trainer.
 """
 
-from .configs import (PRETRAINED_TAGS, UnknownArchitecture, check_architecture, config_dirs, register_model_configs,
-                      register_pretrained_tags)
+from .configs import (
+    PRETRAINED_TAGS,
+    UnknownArchitecture,
+    check_architecture,
+    config_dirs,
+    register_model_configs,
+    register_pretrained_tags,
+)
 from .export import export, unwrap
 from .factory import ArchitectureMismatch, build, create, load_checkpoint, uses_quick_gelu
 
-__all__ = ["PRETRAINED_TAGS", "ArchitectureMismatch", "UnknownArchitecture", "build", "check_architecture",
-           "config_dirs", "create", "export", "load_checkpoint", "register_model_configs", "register_pretrained_tags",
-           "unwrap", "uses_quick_gelu"]
+__all__ = [
+    "PRETRAINED_TAGS",
+    "ArchitectureMismatch",
+    "UnknownArchitecture",
+    "build",
+    "check_architecture",
+    "config_dirs",
+    "create",
+    "export",
+    "load_checkpoint",
+    "register_model_configs",
+    "register_pretrained_tags",
+    "unwrap",
+    "uses_quick_gelu",
+]

@@ -48,6 +48,7 @@ def register_pretrained_tags(path: Path) -> None:
         return
     import yaml
     from open_clip import pretrained
+
     tags = yaml.safe_load(path.read_text()) or {}
     if not isinstance(tags, dict) or not all(isinstance(t, dict) for t in tags.values()):
         raise ValueError(f"{path}: expected {{architecture: {{tag: {{hf_hub: ..., ...}}}}}}")
@@ -63,5 +64,6 @@ def check_architecture(arch: str) -> None:
     if arch not in known:
         close = difflib.get_close_matches(arch, known, n=5, cutoff=0.5)
         hint = f"; close names: {', '.join(close)}" if close else ""
-        raise UnknownArchitecture(f"unknown open_clip architecture {arch!r}{hint} "
-                                  f"(custom architectures are JSON files in config/models/)")
+        raise UnknownArchitecture(
+            f"unknown open_clip architecture {arch!r}{hint} (custom architectures are JSON files in config/models/)"
+        )

@@ -32,14 +32,25 @@ def uses_quick_gelu(arch: str, pretrained: str | None, force: bool = False) -> b
     return False
 
 
-def build(arch: str, pretrained: str | None = None, quick_gelu: bool = False, device: str | torch.device = "cpu",
-          precision: str = "fp32", cache_dir: str | None = None):
+def build(
+    arch: str,
+    pretrained: str | None = None,
+    quick_gelu: bool = False,
+    device: str | torch.device = "cpu",
+    precision: str = "fp32",
+    cache_dir: str | None = None,
+):
     """(model, train transform, val transform) from open_clip's factory; `pretrained` is a tag
     whose weights are looked up in `cache_dir` (the weights cache's open_clip folder), or None."""
     check_architecture(arch)
-    return open_clip.create_model_and_transforms(arch, pretrained=pretrained, device=device,
-                                                 force_quick_gelu=quick_gelu, precision=precision,
-                                                 cache_dir=cache_dir)
+    return open_clip.create_model_and_transforms(
+        arch,
+        pretrained=pretrained,
+        device=device,
+        force_quick_gelu=quick_gelu,
+        precision=precision,
+        cache_dir=cache_dir,
+    )
 
 
 def load_checkpoint(model: torch.nn.Module, path: str | Path, arch: str, trust: bool = False) -> None:
@@ -51,9 +62,15 @@ def load_checkpoint(model: torch.nn.Module, path: str | Path, arch: str, trust: 
         raise ArchitectureMismatch(f"{path} does not fit architecture {arch}: {str(exc).splitlines()[0]} ...") from None
 
 
-def create(arch: str, pretrained: str | None = None, device: str | torch.device = "cpu",
-           force_quick_gelu: bool = False, precision: str = "fp32", trust_checkpoint: bool = False,
-           cache_dir: str | None = None):
+def create(
+    arch: str,
+    pretrained: str | None = None,
+    device: str | torch.device = "cpu",
+    force_quick_gelu: bool = False,
+    precision: str = "fp32",
+    trust_checkpoint: bool = False,
+    cache_dir: str | None = None,
+):
     """(model, train transform, val transform) as a run starts from them; `pretrained` is a
     tag (e.g. "openai"), a checkpoint path (read with weights_only=True unless
     `trust_checkpoint`, see remoteclip.weights), or None for random initialisation."""
@@ -61,8 +78,14 @@ def create(arch: str, pretrained: str | None = None, device: str | torch.device 
     is_file = is_checkpoint_path(pretrained)
     if is_file and not Path(pretrained).is_file():
         raise FileNotFoundError(f"checkpoint {pretrained} does not exist")
-    model, train_tf, val_tf = build(arch, None if is_file else pretrained,
-                                    uses_quick_gelu(arch, pretrained, force_quick_gelu), device, precision, cache_dir)
+    model, train_tf, val_tf = build(
+        arch,
+        None if is_file else pretrained,
+        uses_quick_gelu(arch, pretrained, force_quick_gelu),
+        device,
+        precision,
+        cache_dir,
+    )
     if is_file:
         load_checkpoint(model, pretrained, arch, trust_checkpoint)
         log.info("loaded %s into %s", pretrained, arch)

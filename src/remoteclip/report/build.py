@@ -25,10 +25,18 @@ from .tables import counting_table, fewshot_table, knn_table, linear_probe_table
 log = logging.getLogger(__package__)
 
 
-def build_report(out_dir: str | Path, *, summary: str | Path | None = None, results: Iterable[str | Path] = (),
-                 models: dict | None = None, runs: dict | None = None, benchmarks: dict | None = None,
-                 captions: Iterable[str | Path] = (), captions_summary: str | Path | None = None,
-                 dedup: dict[str, str | Path] | None = None) -> dict[str, Path]:
+def build_report(
+    out_dir: str | Path,
+    *,
+    summary: str | Path | None = None,
+    results: Iterable[str | Path] = (),
+    models: dict | None = None,
+    runs: dict | None = None,
+    benchmarks: dict | None = None,
+    captions: Iterable[str | Path] = (),
+    captions_summary: str | Path | None = None,
+    dedup: dict[str, str | Path] | None = None,
+) -> dict[str, Path]:
     """Write every file of OUTPUTS under out_dir; returns {output name: path}.
 
     models: describe_models(...) output (inferred from the result files when None);
@@ -49,8 +57,9 @@ def build_report(out_dir: str | Path, *, summary: str | Path | None = None, resu
     logs = read_training_logs(runs)
     write_training_log(paths["training_log"], logs)
 
-    cap_summary = json.loads(Path(captions_summary).read_text()) if captions_summary and Path(
-        captions_summary).is_file() else {}
+    cap_summary = (
+        json.loads(Path(captions_summary).read_text()) if captions_summary and Path(captions_summary).is_file() else {}
+    )
     groups = {name: d.get("group", "?") for name, d in (cap_summary.get("datasets") or {}).items()}
     stats = caption_stats(captions, groups)
     dedup_summaries = {run: json.loads(Path(p).read_text()) for run, p in (dedup or {}).items() if Path(p).is_file()}
@@ -69,8 +78,12 @@ def build_report(out_dir: str | Path, *, summary: str | Path | None = None, resu
 def write_tables(paths: dict[str, Path], res: Results) -> tuple[dict[str, tuple], list[dict]]:
     """tables/<name>.md and .csv for every paper table; returns {name: (markdown, rows, header)}
     and the few-shot points (for fewshot.csv and the few-shot plot)."""
-    tables = {"retrieval": retrieval_table(res), "zeroshot": zeroshot_table(res),
-              "linear_probe": linear_probe_table(res), "knn": knn_table(res)}
+    tables = {
+        "retrieval": retrieval_table(res),
+        "zeroshot": zeroshot_table(res),
+        "linear_probe": linear_probe_table(res),
+        "knn": knn_table(res),
+    }
     text, rows, header, points = fewshot_table(res)
     tables["fewshot"] = (text, rows, header)
     tables["counting"] = counting_table(res)

@@ -9,8 +9,10 @@ from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 
-STOPWORDS = frozenset("a an the is are was were be been of in on at to and or with by for from as it its this that "
-                      "there these those some many several two three four five six seven eight nine ten one".split())
+STOPWORDS = frozenset(
+    "a an the is are was were be been of in on at to and or with by for from as it its this that "
+    "there these those some many several two three four five six seven eight nine ten one".split()
+)
 
 WORD = re.compile(r"[a-z0-9]+(?:['-][a-z0-9]+)*")
 
@@ -25,8 +27,9 @@ def caption_stats(paths: Iterable[str | Path], groups: dict[str, str]) -> dict[s
                     continue
                 row = json.loads(line)
                 source = row.get("source") or Path(path).stem
-                entry = stats.setdefault(source, {"group": groups.get(source, "?"), "lengths": Counter(),
-                                                  "words": Counter(), "images": 0})
+                entry = stats.setdefault(
+                    source, {"group": groups.get(source, "?"), "lengths": Counter(), "words": Counter(), "images": 0}
+                )
                 entry["images"] += 1
                 for caption in row.get("captions") or []:
                     words = WORD.findall(caption.lower())

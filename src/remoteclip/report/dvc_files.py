@@ -14,9 +14,14 @@ from .results import Results
 def headline_metrics(res: Results) -> dict[str, dict[str, float]]:
     """{model: {"<metric>/<benchmark>": value}} plus averages; `dvc metrics show/diff` reads it."""
     out: dict[str, dict[str, float]] = {}
-    wanted = [("zeroshot", "acc1", "zeroshot_top1"), ("retrieval", "mean_recall", "retrieval_mean_recall"),
-              ("linear_probe", "acc1", "linear_probe_top1"), ("knn", "acc1", "knn_top1"),
-              ("counting", "words.top1", "counting_words_top1"), ("counting", "digits.top1", "counting_digits_top1")]
+    wanted = [
+        ("zeroshot", "acc1", "zeroshot_top1"),
+        ("retrieval", "mean_recall", "retrieval_mean_recall"),
+        ("linear_probe", "acc1", "linear_probe_top1"),
+        ("knn", "acc1", "knn_top1"),
+        ("counting", "words.top1", "counting_words_top1"),
+        ("counting", "digits.top1", "counting_digits_top1"),
+    ]
     for model in res.models:
         flat = {}
         for task, metric, key in wanted:

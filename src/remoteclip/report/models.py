@@ -41,9 +41,14 @@ def describe_models(entries: dict[str, dict], specs: dict[str, dict]) -> dict[st
             kind = "released"
         else:
             kind = "checkpoint" if spec.get("checkpoint") else "pretrained"
-        out[name] = {"kind": kind, "origin": spec.get("origin") or kind, "arch": spec.get("arch"),
-                     "run": entry.get("run"), "paper": paper_name(entry, spec),
-                     "start": start_key(spec) if kind in ("init", "pretrained") else None}
+        out[name] = {
+            "kind": kind,
+            "origin": spec.get("origin") or kind,
+            "arch": spec.get("arch"),
+            "run": entry.get("run"),
+            "paper": paper_name(entry, spec),
+            "start": start_key(spec) if kind in ("init", "pretrained") else None,
+        }
     return out
 
 
@@ -54,9 +59,22 @@ def infer_model(name: str, spec: dict) -> dict:
     if m:
         kind, run = ("init" if m.group(1) else "run"), m.group(2)
     else:
-        kind, run = ("released" if origin.startswith("released ") else
-                     "checkpoint" if spec.get("checkpoint") else "pretrained"), None
+        kind, run = (
+            (
+                "released"
+                if origin.startswith("released ")
+                else "checkpoint"
+                if spec.get("checkpoint")
+                else "pretrained"
+            ),
+            None,
+        )
     entry = {"released": origin.split(" ", 1)[1]} if kind == "released" else {}
-    return {"kind": kind, "origin": origin or "unknown", "arch": spec.get("arch"), "run": run,
-            "paper": paper_name(entry, spec) if spec else None,
-            "start": start_key(spec) if kind in ("init", "pretrained") and spec.get("arch") else None}
+    return {
+        "kind": kind,
+        "origin": origin or "unknown",
+        "arch": spec.get("arch"),
+        "run": run,
+        "paper": paper_name(entry, spec) if spec else None,
+        "start": start_key(spec) if kind in ("init", "pretrained") and spec.get("arch") else None,
+    }

@@ -9,14 +9,32 @@ import io
 from importlib import resources
 
 # the paper's column order (Tables III/IV) and its names where our catalogue spells them otherwise
-PAPER_ORDER = ["RSITMD", "RSICD", "UCM-Captions", "RSI-CB128", "RSI-CB256", "SIRI-WHU", "EuroSAT", "MLRSNet",
-               "PatternNet", "RESISC45", "AID", "RSSCN7", "Optimal-31", "RSC11", "WHU-RS19"]
+PAPER_ORDER = [
+    "RSITMD",
+    "RSICD",
+    "UCM-Captions",
+    "RSI-CB128",
+    "RSI-CB256",
+    "SIRI-WHU",
+    "EuroSAT",
+    "MLRSNet",
+    "PatternNet",
+    "RESISC45",
+    "AID",
+    "RSSCN7",
+    "Optimal-31",
+    "RSC11",
+    "WHU-RS19",
+]
 PAPER_LABELS = {"SIRI-WHU": "WHU-earth", "RSSCN7": "RS2800", "Optimal-31": "OPTIMAL-31", "UCM-Captions": "UCM"}
 
 # Table V's dataset ablation (RN50), the published answer to "do DET/SEG captions help?";
 # only the averages are published, so they live here and not in paper_results.csv
-TABLE_V_SOURCES = {"backbone": "RN50", "RET only": {"retrieval": 36.32, "zeroshot": 48.75},
-                   "RET + DET + SEG": {"retrieval": 42.01, "zeroshot": 53.46}}
+TABLE_V_SOURCES = {
+    "backbone": "RN50",
+    "RET only": {"retrieval": 36.32, "zeroshot": 48.75},
+    "RET + DET + SEG": {"retrieval": 42.01, "zeroshot": 53.46},
+}
 
 
 def paper_results() -> list[dict]:

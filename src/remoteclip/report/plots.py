@@ -15,8 +15,10 @@ from .results import Results
 def _plt():
     # imported on use: Snakemake imports this package while it parses the workflow (common.smk)
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
     return plt
 
 
@@ -116,13 +118,12 @@ def plot_confusion(path: Path, res: Results) -> None:
         ax.set_xticks(range(n), [str(i + 1) for i in range(n)], fontsize=7)
         ax.set_yticks(range(n), [str(i + 1) for i in range(n)], fontsize=7)
         top1 = metrics.get("top1")
-        ax.set_title(f"{model}\n{bench}, {variant}" + (f", top-1 {top1:.1f}%" if top1 is not None else ""),
-                     fontsize=8)
+        ax.set_title(f"{model}\n{bench}, {variant}" + (f", top-1 {top1:.1f}%" if top1 is not None else ""), fontsize=8)
         ax.set_xlabel("predicted count", fontsize=7)
         if cols.index(model) == 0:
             ax.set_ylabel("true count", fontsize=7)
-    for r, row in enumerate(rows):
-        for c, model in enumerate(cols):
+    for r in range(len(rows)):
+        for c in range(len(cols)):
             if not axes[r][c].images:
                 axes[r][c].axis("off")
     fig.colorbar(image, ax=axes.ravel().tolist(), shrink=0.6, label="share of the true count's samples")
@@ -130,8 +131,10 @@ def plot_confusion(path: Path, res: Results) -> None:
 
 
 def plot_caption_lengths(path: Path, stats: dict[str, dict]) -> None:
-    groups = {"RET (human captions)": [s for s in stats.values() if s["group"] == "RET"],
-              "B2C (DET + SEG boxes)": [s for s in stats.values() if s["group"] in ("DET", "SEG")]}
+    groups = {
+        "RET (human captions)": [s for s in stats.values() if s["group"] == "RET"],
+        "B2C (DET + SEG boxes)": [s for s in stats.values() if s["group"] in ("DET", "SEG")],
+    }
     lengths = {name: sum((s["lengths"] for s in members), Counter()) for name, members in groups.items()}
     lengths = {name: c for name, c in lengths.items() if c}
     if not lengths:
@@ -144,8 +147,14 @@ def plot_caption_lengths(path: Path, stats: dict[str, dict]) -> None:
         values, weights = zip(*sorted(counter.items()))
         total = sum(weights)
         mean = sum(v * w for v, w in counter.items()) / total
-        ax.hist(values, bins=bins, weights=[w / total for w in weights], histtype="step", linewidth=2,
-                label=f"{name}: {total} captions, mean {mean:.1f} words")
+        ax.hist(
+            values,
+            bins=bins,
+            weights=[w / total for w in weights],
+            histtype="step",
+            linewidth=2,
+            label=f"{name}: {total} captions, mean {mean:.1f} words",
+        )
     ax.set(title="caption length (paper Fig. 4)", xlabel="words per caption", ylabel="share of captions")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
@@ -153,15 +162,22 @@ def plot_caption_lengths(path: Path, stats: dict[str, dict]) -> None:
 
 
 def plot_top_words(path: Path, stats: dict[str, dict], n: int = 12) -> None:
-    sources = sorted((s for s in stats if stats[s]["words"]), key=lambda s: ("RET", "DET", "SEG").index(
-        stats[s]["group"]) if stats[s]["group"] in ("RET", "DET", "SEG") else 3)
+    sources = sorted(
+        (s for s in stats if stats[s]["words"]),
+        key=lambda s: (
+            ("RET", "DET", "SEG").index(stats[s]["group"]) if stats[s]["group"] in ("RET", "DET", "SEG") else 3
+        ),
+    )
     if not sources:
         return no_data_png(path, "Top words per source", "no caption files")
     fig, axes = _grid(len(sources), cols=3, size=(4.2, 3.4))
     for ax, source in zip(axes, sources):
         common = stats[source]["words"].most_common(n)[::-1]
-        ax.barh([w for w, _ in common], [c for _, c in common], color="tab:blue" if stats[source]["group"] == "RET"
-                else "tab:orange")
+        ax.barh(
+            [w for w, _ in common],
+            [c for _, c in common],
+            color="tab:blue" if stats[source]["group"] == "RET" else "tab:orange",
+        )
         ax.set_title(f"{source} ({stats[source]['group']})", fontsize=9)
         ax.tick_params(labelsize=7)
         ax.set_xlabel("occurrences", fontsize=7)
@@ -173,19 +189,24 @@ def plot_top_words(path: Path, stats: dict[str, dict], n: int = 12) -> None:
 def plot_dedup(path: Path, summaries: dict[str, dict]) -> None:
     if not summaries:
         return no_data_png(path, "De-duplication", "no run, so no de-duplication summary")
-    reasons = sorted({p["reason"] for s in summaries.values() for p in s.get("pairs") or []},
-                     key=lambda r: (r != "training duplicate", r))
+    reasons = sorted(
+        {p["reason"] for s in summaries.values() for p in s.get("pairs") or []},
+        key=lambda r: (r != "training duplicate", r),
+    )
     colors = {r: f"C{i}" for i, r in enumerate(reasons)}
-    fig, axes = _grid(len(summaries), cols=2, size=(6.0, 0.45 * max(len(s.get("per_source") or {}) for s in
-                                                                      summaries.values()) + 1.8))
+    fig, axes = _grid(
+        len(summaries), cols=2, size=(6.0, 0.45 * max(len(s.get("per_source") or {}) for s in summaries.values()) + 1.8)
+    )
     for ax, (run, summary) in zip(axes, summaries.items()):
         per_source = summary.get("per_source") or {}
         sources = sorted(per_source)
         labels = [f"{s} ({per_source[s]['kept']}/{per_source[s]['images']} kept)" for s in sources]
         left = [0] * len(sources)
         for reason in reasons:
-            counts = [sum(p["removed"] for p in summary.get("pairs") or []
-                          if p["source"] == s and p["reason"] == reason) for s in sources]
+            counts = [
+                sum(p["removed"] for p in summary.get("pairs") or [] if p["source"] == s and p["reason"] == reason)
+                for s in sources
+            ]
             if any(counts):
                 ax.barh(labels, counts, left=left, color=colors[reason], label=reason)
                 left = [a + b for a, b in zip(left, counts)]

@@ -18,8 +18,9 @@ KIND_ORDER = {"pretrained": 0, "init": 0, "run": 1, "released": 2, "checkpoint":
 class Results:
     """Our numbers, the paper's, and what the report knows about models and benchmarks."""
 
-    def __init__(self, summary: str | Path | None, results: Iterable[str | Path], models: dict | None,
-                 benchmarks: dict | None):
+    def __init__(
+        self, summary: str | Path | None, results: Iterable[str | Path], models: dict | None, benchmarks: dict | None
+    ):
         self.values: dict[tuple, float] = {}
         if summary and Path(summary).is_file():
             with open(summary, newline="") as fh:
@@ -39,11 +40,17 @@ class Results:
         for m in models.values():
             arch_rank.setdefault(m.get("arch"), len(arch_rank))
         position = {name: i for i, name in enumerate(models)}
-        self.models = {name: models[name] for name in sorted(
-            models, key=lambda n: (arch_rank[models[n].get("arch")], KIND_ORDER.get(models[n]["kind"], 9), position[n]))}
+        self.models = {
+            name: models[name]
+            for name in sorted(
+                models,
+                key=lambda n: (arch_rank[models[n].get("arch")], KIND_ORDER.get(models[n]["kind"], 9), position[n]),
+            )
+        }
         self.benchmarks = dict(benchmarks or {})
         self.paper: dict[tuple, tuple[float, str]] = {
-            (r["model"], r["benchmark"], r["task"], r["metric"]): (r["value"], r["source"]) for r in paper_results()}
+            (r["model"], r["benchmark"], r["task"], r["metric"]): (r["value"], r["source"]) for r in paper_results()
+        }
 
     def get(self, model, benchmark, task, metric) -> float | None:
         return self.values.get((model, benchmark, task, metric))
@@ -53,8 +60,13 @@ class Results:
 
     def benches(self, task: str) -> list[str]:
         found = {k[1] for k in self.values if k[2] == task}
-        return sorted(found, key=lambda b: (PAPER_ORDER.index(self.paper_bench(b)) if self.paper_bench(b) in
-                                            PAPER_ORDER else len(PAPER_ORDER), b))
+        return sorted(
+            found,
+            key=lambda b: (
+                PAPER_ORDER.index(self.paper_bench(b)) if self.paper_bench(b) in PAPER_ORDER else len(PAPER_ORDER),
+                b,
+            ),
+        )
 
     def models_with(self, task: str, benches: Sequence[str]) -> list[str]:
         return [m for m in self.models if any(self.has(m, b, task) for b in benches)]
@@ -81,5 +93,6 @@ class Results:
 
 def read_training_log(path: str | Path) -> list[dict]:
     with open(path, newline="") as fh:
-        return [{"step": int(float(r["step"])), "loss": float(r["loss"]), "lr": float(r["lr"])}
-                for r in csv.DictReader(fh)]
+        return [
+            {"step": int(float(r["step"])), "loss": float(r["loss"]), "lr": float(r["lr"])} for r in csv.DictReader(fh)
+        ]

@@ -26,14 +26,41 @@ from ..parallel import imap
 from .scenes import SCENES, Scene, render_count, render_scene
 from .writers import WRITERS, GroundTruth
 
-OBJECT_SCENES = ["airport", "harbor", "parking lot", "highway", "industrial area", "storage tanks", "dense residential",
-                 "sparse residential", "river", "playground", "roundabout", "lake", "beach", "forest"]
-URBAN_SCENES = ["parking lot", "highway", "industrial area", "dense residential", "sparse residential", "playground", "roundabout"]
+OBJECT_SCENES = [
+    "airport",
+    "harbor",
+    "parking lot",
+    "highway",
+    "industrial area",
+    "storage tanks",
+    "dense residential",
+    "sparse residential",
+    "river",
+    "playground",
+    "roundabout",
+    "lake",
+    "beach",
+    "forest",
+]
+URBAN_SCENES = [
+    "parking lot",
+    "highway",
+    "industrial area",
+    "dense residential",
+    "sparse residential",
+    "playground",
+    "roundabout",
+]
 COUNT_CLASSES = ["plane", "ship", "storage tank", "tennis court", "swimming pool", "helicopter", "basketball court"]
 
 DEFAULT_SCENES = {
-    "dota": OBJECT_SCENES, "dior": OBJECT_SCENES, "isaid": OBJECT_SCENES, "potsdam": URBAN_SCENES,
-    "loveda": list(SCENES), "karpathy": list(SCENES), "class_folders": list(SCENES),
+    "dota": OBJECT_SCENES,
+    "dior": OBJECT_SCENES,
+    "isaid": OBJECT_SCENES,
+    "potsdam": URBAN_SCENES,
+    "loveda": list(SCENES),
+    "karpathy": list(SCENES),
+    "class_folders": list(SCENES),
 }
 
 
@@ -55,7 +82,9 @@ class SynthSpec:
 
     def __post_init__(self):
         if self.writer not in WRITERS:
-            raise ValueError(f"{self.name}: unknown synthetic writer {self.writer!r}; known: {', '.join(sorted(WRITERS))}")
+            raise ValueError(
+                f"{self.name}: unknown synthetic writer {self.writer!r}; known: {', '.join(sorted(WRITERS))}"
+            )
         unknown = set(self.scenes or []) - set(SCENES)
         if unknown:
             raise ValueError(f"{self.name}: unknown scene types {sorted(unknown)}; known: {', '.join(SCENES)}")
@@ -119,8 +148,15 @@ def synthesize(spec: SynthSpec, root: Path, workers: int = 1, progress: bool = T
 
 def write_marker(root: Path, spec: SynthSpec, truth: GroundTruth) -> None:
     """The `.verified` marker the download stage would write, with what was generated."""
-    summary = {"dataset": spec.name, "origin": "synthetic", "writer": spec.writer, "images": len(truth),
-               "objects": sum(len(v) for v in truth.values()), "seed": spec.seed, "size": spec.size}
+    summary = {
+        "dataset": spec.name,
+        "origin": "synthetic",
+        "writer": spec.writer,
+        "images": len(truth),
+        "objects": sum(len(v) for v in truth.values()),
+        "seed": spec.seed,
+        "size": spec.size,
+    }
     (Path(root) / ".verified").write_text(json.dumps(summary, indent=1) + "\n")
 
 

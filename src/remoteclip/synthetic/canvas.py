@@ -106,8 +106,14 @@ class Canvas:
     def free(self) -> np.ndarray:
         return self.instances == 0
 
-    def add(self, category: str, polygon: np.ndarray, parts: list[tuple[np.ndarray, tuple]],
-            shadow: list[np.ndarray] | None = None, attributes: dict | None = None) -> Instance:
+    def add(
+        self,
+        category: str,
+        polygon: np.ndarray,
+        parts: list[tuple[np.ndarray, tuple]],
+        shadow: list[np.ndarray] | None = None,
+        attributes: dict | None = None,
+    ) -> Instance:
         """Draw an object's shadow and parts (pixel polygons with colours); register its mask."""
         ident = len(self.objects) + 1
         if shadow:

@@ -38,8 +38,16 @@ def _pick(rng: np.random.Generator, palette: list[tuple]) -> tuple:
     return tuple(np.clip(base * rng.uniform(0.92, 1.08, 3), 0, 1).tolist())
 
 
-CAR_COLOURS = [(0.9, 0.9, 0.9), (0.1, 0.1, 0.12), (0.6, 0.6, 0.62), (0.7, 0.1, 0.1), (0.15, 0.25, 0.6),
-               (0.85, 0.8, 0.2), (0.3, 0.45, 0.3), (0.95, 0.95, 0.98)]
+CAR_COLOURS = [
+    (0.9, 0.9, 0.9),
+    (0.1, 0.1, 0.12),
+    (0.6, 0.6, 0.62),
+    (0.7, 0.1, 0.1),
+    (0.15, 0.25, 0.6),
+    (0.85, 0.8, 0.2),
+    (0.3, 0.45, 0.3),
+    (0.95, 0.95, 0.98),
+]
 ROOF_COLOURS = [(0.65, 0.28, 0.2), (0.55, 0.55, 0.57), (0.45, 0.33, 0.25), (0.75, 0.72, 0.68), (0.3, 0.38, 0.5)]
 HULL_COLOURS = [(0.92, 0.92, 0.92), (0.55, 0.57, 0.6), (0.6, 0.15, 0.12), (0.2, 0.22, 0.3)]
 
@@ -47,10 +55,24 @@ HULL_COLOURS = [(0.92, 0.92, 0.92), (0.55, 0.57, 0.6), (0.6, 0.15, 0.12), (0.2, 
 def plane(rng, L, W) -> Parts:
     c = _pick(rng, [(0.93, 0.93, 0.95), (0.8, 0.82, 0.85)])
     fw = max(1.5, 0.12 * L)
-    body = np.array([[-L / 2, -fw / 2], [0.38 * L, -fw / 2], [L / 2, 0], [0.38 * L, fw / 2], [-L / 2, fw / 2]], np.float32)
-    wing = np.array([[0.12 * L, -fw / 2], [-0.12 * L, -W / 2], [-0.22 * L, -W / 2], [-0.08 * L, 0],
-                     [-0.22 * L, W / 2], [-0.12 * L, W / 2], [0.12 * L, fw / 2]], np.float32)
-    tail = np.array([[-0.35 * L, 0], [-0.47 * L, -0.2 * W], [-L / 2, -0.2 * W], [-L / 2, 0.2 * W], [-0.47 * L, 0.2 * W]], np.float32)
+    body = np.array(
+        [[-L / 2, -fw / 2], [0.38 * L, -fw / 2], [L / 2, 0], [0.38 * L, fw / 2], [-L / 2, fw / 2]], np.float32
+    )
+    wing = np.array(
+        [
+            [0.12 * L, -fw / 2],
+            [-0.12 * L, -W / 2],
+            [-0.22 * L, -W / 2],
+            [-0.08 * L, 0],
+            [-0.22 * L, W / 2],
+            [-0.12 * L, W / 2],
+            [0.12 * L, fw / 2],
+        ],
+        np.float32,
+    )
+    tail = np.array(
+        [[-0.35 * L, 0], [-0.47 * L, -0.2 * W], [-L / 2, -0.2 * W], [-L / 2, 0.2 * W], [-0.47 * L, 0.2 * W]], np.float32
+    )
     return [(wing, _shade(c, 0.95)), (tail, c), (body, c)]
 
 
@@ -74,12 +96,19 @@ def ship(rng, L, W) -> Parts:
 def storage_tank(rng, L, W) -> Parts:
     c = _pick(rng, [(0.9, 0.9, 0.88), (0.78, 0.78, 0.76), (0.85, 0.82, 0.7)])
     r = L / 2
-    return [(_ellipse(r, r, 28), c), (_ellipse(0.7 * r, 0.7 * r, 24), _shade(c, 0.86)), (_ellipse(0.25 * r, 0.25 * r, 12), _shade(c, 0.7))]
+    return [
+        (_ellipse(r, r, 28), c),
+        (_ellipse(0.7 * r, 0.7 * r, 24), _shade(c, 0.86)),
+        (_ellipse(0.25 * r, 0.25 * r, 12), _shade(c, 0.7)),
+    ]
 
 
 def small_vehicle(rng, L, W) -> Parts:
     c = _pick(rng, CAR_COLOURS)
-    return [(_rect(-L / 2, -W / 2, L / 2, W / 2), c), (_rect(0.05 * L, -W / 2 + 0.4, 0.3 * L, W / 2 - 0.4), _shade(c, 0.45))]
+    return [
+        (_rect(-L / 2, -W / 2, L / 2, W / 2), c),
+        (_rect(0.05 * L, -W / 2 + 0.4, 0.3 * L, W / 2 - 0.4), _shade(c, 0.45)),
+    ]
 
 
 def large_vehicle(rng, L, W) -> Parts:
@@ -104,7 +133,10 @@ def tree(rng, L, W) -> Parts:
 
 def swimming_pool(rng, L, W) -> Parts:
     water = _pick(rng, [(0.3, 0.75, 0.9), (0.2, 0.6, 0.85)])
-    return [(_rect(-L / 2, -W / 2, L / 2, W / 2), (0.92, 0.92, 0.9)), (_rect(-L / 2 + 1, -W / 2 + 1, L / 2 - 1, W / 2 - 1), water)]
+    return [
+        (_rect(-L / 2, -W / 2, L / 2, W / 2), (0.92, 0.92, 0.9)),
+        (_rect(-L / 2 + 1, -W / 2 + 1, L / 2 - 1, W / 2 - 1), water),
+    ]
 
 
 def tennis_court(rng, L, W) -> Parts:
@@ -122,8 +154,12 @@ def tennis_court(rng, L, W) -> Parts:
 def basketball_court(rng, L, W) -> Parts:
     c = _pick(rng, [(0.75, 0.5, 0.3), (0.3, 0.45, 0.6)])
     white = (0.95, 0.95, 0.95)
-    return [(_rect(-L / 2, -W / 2, L / 2, W / 2), white), (_rect(-L / 2 + 0.6, -W / 2 + 0.6, L / 2 - 0.6, W / 2 - 0.6), c),
-            (_ellipse(0.15 * W, 0.15 * W, 12), white), (_ellipse(0.09 * W, 0.09 * W, 12), c)]
+    return [
+        (_rect(-L / 2, -W / 2, L / 2, W / 2), white),
+        (_rect(-L / 2 + 0.6, -W / 2 + 0.6, L / 2 - 0.6, W / 2 - 0.6), c),
+        (_ellipse(0.15 * W, 0.15 * W, 12), white),
+        (_ellipse(0.09 * W, 0.09 * W, 12), c),
+    ]
 
 
 def ground_track_field(rng, L, W) -> Parts:
@@ -179,9 +215,18 @@ def _rot(angle: float) -> np.ndarray:
     return np.array([[c, -s], [s, c]], np.float32)
 
 
-def place(canvas: Canvas, rng: np.random.Generator, category: str, allowed: np.ndarray,
-          angle: float | None = None, length: float | None = None, center: tuple[float, float] | None = None,
-          margin: int = 2, tries: int = 40, scale: float = 1.0) -> Instance | None:
+def place(
+    canvas: Canvas,
+    rng: np.random.Generator,
+    category: str,
+    allowed: np.ndarray,
+    angle: float | None = None,
+    length: float | None = None,
+    center: tuple[float, float] | None = None,
+    margin: int = 2,
+    tries: int = 40,
+    scale: float = 1.0,
+) -> Instance | None:
     """Put one object of `category` where its oriented box lies inside `allowed` and at
     least `margin` px away from every other object; None when no spot was found."""
     model = MODELS[category]

@@ -40,7 +40,7 @@ class Scene:
 
 # ---------------------------------------------------------------- layout helpers
 def _coords(c: Canvas):
-    yy, xx = np.mgrid[0:c.h, 0:c.w].astype(np.float32)
+    yy, xx = np.mgrid[0 : c.h, 0 : c.w].astype(np.float32)
     return xx, yy
 
 
@@ -53,8 +53,9 @@ def half_plane(c: Canvas, rng, offset: float | None = None, angle: float | None 
     return d + wobble > o
 
 
-def strip(c: Canvas, rng, width: float, angle: float | None = None, offset: float | None = None,
-          wobble: float = 0.0) -> tuple[np.ndarray, float]:
+def strip(
+    c: Canvas, rng, width: float, angle: float | None = None, offset: float | None = None, wobble: float = 0.0
+) -> tuple[np.ndarray, float]:
     xx, yy = _coords(c)
     a = rng.uniform(0, np.pi) if angle is None else angle
     along = xx * np.cos(a) + yy * np.sin(a)
@@ -71,22 +72,25 @@ def blob(c: Canvas, rng, radius: float) -> np.ndarray:
     rx, ry = radius * rng.uniform(0.8, 1.25), radius * rng.uniform(0.8, 1.25)
     r = np.sqrt(((xx - cx) / rx) ** 2 + ((yy - cy) / ry) ** 2)
     from .canvas import smooth_noise
+
     return r + 0.25 * smooth_noise(rng, c.h, c.w, 12) < 1
 
 
 def rect_mask(c: Canvas, x0, y0, x1, y1) -> np.ndarray:
     m = np.zeros((c.h, c.w), bool)
-    m[int(max(0, y0)):int(min(c.h, y1)), int(max(0, x0)):int(min(c.w, x1))] = True
+    m[int(max(0, y0)) : int(min(c.h, y1)), int(max(0, x0)) : int(min(c.w, x1))] = True
     return m
 
 
-def road(c: Canvas, rng, width: float = 8, angle: float | None = None, offset: float | None = None) -> tuple[np.ndarray, float]:
+def road(
+    c: Canvas, rng, width: float = 8, angle: float | None = None, offset: float | None = None
+) -> tuple[np.ndarray, float]:
     m, a = strip(c, rng, width, angle, offset)
     c.paint_ground(rng, "road", m)
     # dashed centre line: image only, the ground stays "road"
     line, _ = strip(c, rng, 0.8, a, offset if offset is not None else None)
     xx, yy = _coords(c)
-    dash = (np.floor((xx * np.cos(a) + yy * np.sin(a)) / 3) % 2 == 0)
+    dash = np.floor((xx * np.cos(a) + yy * np.sin(a)) / 3) % 2 == 0
     c.image[line & m & dash] = (0.85, 0.85, 0.8)
     return m, a
 
@@ -116,7 +120,9 @@ def rows(c: Canvas, rng, category: str, allowed: np.ndarray, n: int, angle: floa
             break
         x, y = centre + i * step * along + j * spacing * across
         if 0 <= x < c.w and 0 <= y < c.h and allowed[int(y), int(x)]:
-            placed += place(c, rng, category, allowed, angle=angle + np.pi / 2, center=(x, y), tries=1, margin=1) is not None
+            placed += (
+                place(c, rng, category, allowed, angle=angle + np.pi / 2, center=(x, y), tries=1, margin=1) is not None
+            )
     return placed
 
 
@@ -147,7 +153,9 @@ def harbor(c, rng):
 
 def parking_lot(c, rng):
     c.paint_ground(rng, "grass")
-    lot = rect_mask(c, rng.uniform(0, 0.2) * c.w, rng.uniform(0, 0.2) * c.h, rng.uniform(0.8, 1) * c.w, rng.uniform(0.8, 1) * c.h)
+    lot = rect_mask(
+        c, rng.uniform(0, 0.2) * c.w, rng.uniform(0, 0.2) * c.h, rng.uniform(0.8, 1) * c.w, rng.uniform(0.8, 1) * c.h
+    )
     c.paint_ground(rng, "road", lot)
     a = rng.choice([0, np.pi / 2]) + rng.normal(0, 0.05)
     rows(c, rng, "small vehicle", lot, n_scaled(rng, 12, 40, c), a, 8)
@@ -257,8 +265,18 @@ def river(c, rng):
     c.paint_ground(rng, "water", water)
     for _ in range(rng.integers(1, 3)):
         span = rng.uniform(44, 60)
-        if place(c, rng, "bridge", np.ones((c.h, c.w), bool), angle=a + np.pi / 2, length=span,
-                 center=(c.w / 2 + rng.uniform(-0.3, 0.3) * c.w, c.h / 2 + rng.uniform(-0.3, 0.3) * c.h)) is None:
+        if (
+            place(
+                c,
+                rng,
+                "bridge",
+                np.ones((c.h, c.w), bool),
+                angle=a + np.pi / 2,
+                length=span,
+                center=(c.w / 2 + rng.uniform(-0.3, 0.3) * c.w, c.h / 2 + rng.uniform(-0.3, 0.3) * c.h),
+            )
+            is None
+        ):
             continue
     scatter(c, rng, "ship", rng.integers(0, 3), water, angle=a)
     scatter(c, rng, "tree", rng.integers(0, 8), ~water)
@@ -284,11 +302,23 @@ def roundabout_junction(c, rng):
 
 
 SCENES = {
-    "airport": airport, "harbor": harbor, "parking lot": parking_lot, "highway": highway,
-    "industrial area": industrial_area, "storage tanks": storage_tanks,
-    "dense residential": dense_residential, "sparse residential": sparse_residential,
-    "forest": forest, "farmland": farmland, "meadow": meadow, "beach": beach, "desert": desert,
-    "lake": lake, "river": river, "playground": playground, "roundabout": roundabout_junction,
+    "airport": airport,
+    "harbor": harbor,
+    "parking lot": parking_lot,
+    "highway": highway,
+    "industrial area": industrial_area,
+    "storage tanks": storage_tanks,
+    "dense residential": dense_residential,
+    "sparse residential": sparse_residential,
+    "forest": forest,
+    "farmland": farmland,
+    "meadow": meadow,
+    "beach": beach,
+    "desert": desert,
+    "lake": lake,
+    "river": river,
+    "playground": playground,
+    "roundabout": roundabout_junction,
 }
 
 
@@ -328,8 +358,9 @@ def mix_in(c: Canvas, rng, kind: str) -> None:
             c.objects.append(obj)
 
 
-def render_scene(rng: np.random.Generator, kind: str, size: int, clutter_level: float = 0.3,
-                 nodata: float = 0.0, mix: float = 0.0) -> Scene:
+def render_scene(
+    rng: np.random.Generator, kind: str, size: int, clutter_level: float = 0.3, nodata: float = 0.0, mix: float = 0.0
+) -> Scene:
     c = Canvas(size, size)
     SCENES[kind](c, rng)
     if mix and rng.random() < mix:
@@ -343,9 +374,15 @@ def render_scene(rng: np.random.Generator, kind: str, size: int, clutter_level: 
 
 # ---------------------------------------------------------------- counting images
 COUNT_BACKGROUND = {
-    "plane": ("concrete", None), "helicopter": ("concrete", None), "ship": ("water", None),
-    "storage tank": ("soil", "concrete"), "tennis court": ("grass", None), "basketball court": ("grass", "concrete"),
-    "swimming pool": ("grass", None), "small vehicle": ("road", None), "large vehicle": ("road", "concrete"),
+    "plane": ("concrete", None),
+    "helicopter": ("concrete", None),
+    "ship": ("water", None),
+    "storage tank": ("soil", "concrete"),
+    "tennis court": ("grass", None),
+    "basketball court": ("grass", "concrete"),
+    "swimming pool": ("grass", None),
+    "small vehicle": ("road", None),
+    "large vehicle": ("road", "concrete"),
 }
 
 
@@ -360,7 +397,9 @@ def render_count(rng: np.random.Generator, category: str, count: int, size: int,
         allowed = np.ones((size, size), bool)
         placed = sum(place(c, rng, category, allowed, scale=scale, tries=60) is not None for _ in range(count))
         if placed == count:
-            for other_cat in rng.choice(["tree", "building", "small vehicle", "large vehicle"], rng.integers(0, distractors + 1)):
+            for other_cat in rng.choice(
+                ["tree", "building", "small vehicle", "large vehicle"], rng.integers(0, distractors + 1)
+            ):
                 if other_cat != category:
                     place(c, rng, str(other_cat), allowed, tries=10)
             return Scene("count", c.finish(rng), c, {"category": category, "count": count})

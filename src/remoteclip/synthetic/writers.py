@@ -25,36 +25,93 @@ GroundTruth = dict[str, list[tuple[str, list[float]]]]
 
 # canonical class -> the raw token each source uses (absent: the source does not label it)
 DOTA_TOKENS = {
-    "plane": "plane", "ship": "ship", "storage tank": "storage-tank", "tennis court": "tennis-court",
-    "basketball court": "basketball-court", "ground track field": "ground-track-field", "bridge": "bridge",
-    "large vehicle": "large-vehicle", "small vehicle": "small-vehicle", "helicopter": "helicopter",
-    "roundabout": "roundabout", "swimming pool": "swimming-pool",
+    "plane": "plane",
+    "ship": "ship",
+    "storage tank": "storage-tank",
+    "tennis court": "tennis-court",
+    "basketball court": "basketball-court",
+    "ground track field": "ground-track-field",
+    "bridge": "bridge",
+    "large vehicle": "large-vehicle",
+    "small vehicle": "small-vehicle",
+    "helicopter": "helicopter",
+    "roundabout": "roundabout",
+    "swimming pool": "swimming-pool",
 }
 DIOR_TOKENS = {
-    "plane": "airplane", "ship": "ship", "storage tank": "storagetank", "tennis court": "tenniscourt",
-    "basketball court": "basketballcourt", "ground track field": "groundtrackfield", "bridge": "bridge",
-    "small vehicle": "vehicle", "large vehicle": "vehicle",
+    "plane": "airplane",
+    "ship": "ship",
+    "storage tank": "storagetank",
+    "tennis court": "tenniscourt",
+    "basketball court": "basketballcourt",
+    "ground track field": "groundtrackfield",
+    "bridge": "bridge",
+    "small vehicle": "vehicle",
+    "large vehicle": "vehicle",
 }
 ISAID_CATEGORIES = {  # raw iSAID_train.json ids and names
-    1: "storage_tank", 2: "Large_Vehicle", 3: "Small_Vehicle", 4: "plane", 5: "ship", 6: "Swimming_pool",
-    7: "Harbor", 8: "tennis_court", 9: "Ground_Track_Field", 10: "Soccer_ball_field", 11: "baseball_diamond",
-    12: "Bridge", 13: "basketball_court", 14: "Roundabout", 15: "Helicopter",
+    1: "storage_tank",
+    2: "Large_Vehicle",
+    3: "Small_Vehicle",
+    4: "plane",
+    5: "ship",
+    6: "Swimming_pool",
+    7: "Harbor",
+    8: "tennis_court",
+    9: "Ground_Track_Field",
+    10: "Soccer_ball_field",
+    11: "baseball_diamond",
+    12: "Bridge",
+    13: "basketball_court",
+    14: "Roundabout",
+    15: "Helicopter",
 }
 ISAID_IDS = {name.lower().replace("_", " "): i for i, name in ISAID_CATEGORIES.items()}
 ISAID_IDS.update({"soccer field": 10})
 
 # ISPRS Potsdam/Vaihingen colour table
 POTSDAM_COLOURS = {
-    "impervious surfaces": (255, 255, 255), "building": (0, 0, 255), "low vegetation": (0, 255, 255),
-    "tree": (0, 255, 0), "car": (255, 255, 0), "clutter": (255, 0, 0),
+    "impervious surfaces": (255, 255, 255),
+    "building": (0, 0, 255),
+    "low vegetation": (0, 255, 255),
+    "tree": (0, 255, 0),
+    "car": (255, 255, 0),
+    "clutter": (255, 0, 0),
 }
-LOVEDA_VALUES = {"no-data": 0, "background": 1, "building": 2, "road": 3, "water": 4, "barren": 5, "forest": 6, "agriculture": 7}
+LOVEDA_VALUES = {
+    "no-data": 0,
+    "background": 1,
+    "building": 2,
+    "road": 3,
+    "water": 4,
+    "barren": 5,
+    "forest": 6,
+    "agriculture": 7,
+}
 
-_POTSDAM_GROUND = {"grass": "low vegetation", "crop": "low vegetation", "forest": "tree", "road": "impervious surfaces",
-                   "concrete": "impervious surfaces", "water": "clutter", "sand": "clutter", "soil": "clutter", "nodata": "clutter"}
+_POTSDAM_GROUND = {
+    "grass": "low vegetation",
+    "crop": "low vegetation",
+    "forest": "tree",
+    "road": "impervious surfaces",
+    "concrete": "impervious surfaces",
+    "water": "clutter",
+    "sand": "clutter",
+    "soil": "clutter",
+    "nodata": "clutter",
+}
 _POTSDAM_OBJECT = {"building": "building", "tree": "tree", "small vehicle": "car"}
-_LOVEDA_GROUND = {"grass": "background", "concrete": "background", "crop": "agriculture", "forest": "forest", "road": "road",
-                  "water": "water", "sand": "barren", "soil": "barren", "nodata": "no-data"}
+_LOVEDA_GROUND = {
+    "grass": "background",
+    "concrete": "background",
+    "crop": "agriculture",
+    "forest": "forest",
+    "road": "road",
+    "water": "water",
+    "sand": "barren",
+    "soil": "barren",
+    "nodata": "no-data",
+}
 _LOVEDA_OBJECT = {"building": "building", "tree": "forest"}
 
 
@@ -70,8 +127,13 @@ def _save(image: np.ndarray, path: Path, quality: int = 95) -> None:
 
 
 # ------------------------------------------------------------------ detection
-def write_dota(root: Path, scenes: Iterator[tuple[int, str, Scene]], rng: np.random.Generator,
-               header_fraction: float = 0.5, difficult_fraction: float = 0.05) -> GroundTruth:
+def write_dota(
+    root: Path,
+    scenes: Iterator[tuple[int, str, Scene]],
+    rng: np.random.Generator,
+    header_fraction: float = 0.5,
+    difficult_fraction: float = 0.05,
+) -> GroundTruth:
     """DOTA v1: {split}/images/P0000.png and {split}/labelTxt/P0000.txt."""
     truth: GroundTruth = {}
     for index, split, scene in scenes:
@@ -156,8 +218,14 @@ def write_isaid(root: Path, scenes: Iterator[tuple[int, str, Scene]], rng: np.ra
     truth: GroundTruth = {}
     cocos: dict[str, dict] = {}
     for index, split, scene in scenes:
-        coco = cocos.setdefault(split, {"images": [], "annotations": [], "categories": [
-            {"id": i, "name": n, "supercategory": n} for i, n in ISAID_CATEGORIES.items()]})
+        coco = cocos.setdefault(
+            split,
+            {
+                "images": [],
+                "annotations": [],
+                "categories": [{"id": i, "name": n, "supercategory": n} for i, n in ISAID_CATEGORIES.items()],
+            },
+        )
         file_name = f"P{index:04d}.png"
         _save(scene.image, root / split / "images" / file_name)
         h, w = scene.image.shape[:2]
@@ -174,8 +242,17 @@ def write_isaid(root: Path, scenes: Iterator[tuple[int, str, Scene]], rng: np.ra
             if len(xy) < 3:
                 continue
             bbox = _hbb(xy)
-            coco["annotations"].append({"id": len(coco["annotations"]) + 1, "image_id": image_id, "category_id": cat,
-                                        "segmentation": [poly], "bbox": bbox, "area": float(visible.sum()), "iscrowd": 0})
+            coco["annotations"].append(
+                {
+                    "id": len(coco["annotations"]) + 1,
+                    "image_id": image_id,
+                    "category_id": cat,
+                    "segmentation": [poly],
+                    "bbox": bbox,
+                    "area": float(visible.sum()),
+                    "iscrowd": 0,
+                }
+            )
             boxes.append((obj.category, bbox))
         truth[f"{split}/images/{file_name}"] = boxes
     for split, coco in cocos.items():
@@ -188,6 +265,7 @@ def write_isaid(root: Path, scenes: Iterator[tuple[int, str, Scene]], rng: np.ra
 def semantic_map(scene: Scene, ground_table: dict[str, str], object_table: dict[str, str], other: str) -> np.ndarray:
     """Per-pixel class names (as indices into a sorted name list) from ground and objects."""
     from .canvas import GROUNDS
+
     names = sorted(set(ground_table.values()) | set(object_table.values()) | {other})
     index = {n: i for i, n in enumerate(names)}
     lut = np.array([index[ground_table[g]] for g in GROUNDS], np.int32)
@@ -200,7 +278,7 @@ def semantic_map(scene: Scene, ground_table: dict[str, str], object_table: dict[
 def write_potsdam(root: Path, scenes: Iterator[tuple[int, str, Scene]], rng: np.random.Generator) -> GroundTruth:
     """ISPRS Potsdam: 2_Ortho_RGB/top_potsdam_A_B_RGB.tif and 5_Labels_all/top_potsdam_A_B_label.tif (RGB colour codes)."""
     truth: GroundTruth = {}
-    for index, split, scene in scenes:
+    for index, _split, scene in scenes:
         tile = f"{2 + index // 10}_{10 + index % 10}" if index < 60 else f"{index}_{index}"
         image_rel = f"2_Ortho_RGB/top_potsdam_{tile}_RGB.tif"
         _save(scene.image, root / image_rel)
@@ -230,10 +308,12 @@ RURAL = {"farmland", "forest", "meadow", "lake", "river", "desert", "beach"}
 
 
 # ------------------------------------------------------------------ retrieval and classification
-def write_karpathy(root: Path, scenes: Iterator[tuple[int, str, Scene]], rng: np.random.Generator,
-                   dataset: str = "rsicd") -> GroundTruth:
+def write_karpathy(
+    root: Path, scenes: Iterator[tuple[int, str, Scene]], rng: np.random.Generator, dataset: str = "rsicd"
+) -> GroundTruth:
     """RSICD: RSICD_images/<scene>_<n>.jpg and dataset_rsicd.json (Karpathy format, 5 sentences per image)."""
     from .grammar import describe
+
     images, truth = [], {}
     sentid = 0
     for index, split, scene in scenes:
@@ -244,8 +324,15 @@ def write_karpathy(root: Path, scenes: Iterator[tuple[int, str, Scene]], rng: np
         for raw in captions:
             sentences.append({"tokens": raw.replace(" .", "").split(), "raw": raw, "imgid": index, "sentid": sentid})
             sentid += 1
-        images.append({"filename": file_name, "imgid": index, "split": split,
-                       "sentids": [s["sentid"] for s in sentences], "sentences": sentences})
+        images.append(
+            {
+                "filename": file_name,
+                "imgid": index,
+                "split": split,
+                "sentids": [s["sentid"] for s in sentences],
+                "sentences": sentences,
+            }
+        )
         truth[f"RSICD_images/{file_name}"] = [(c, []) for c in captions]
     (root / f"dataset_{dataset}.json").write_text(json.dumps({"dataset": dataset, "images": images}))
     return truth
@@ -259,7 +346,7 @@ def write_class_folders(root: Path, scenes: Iterator[tuple[int, str, Scene]], rn
     """AID / RESISC45 layout: <Class>/<class>_<n>.jpg."""
     truth: GroundTruth = {}
     counters: dict[str, int] = {}
-    for index, split, scene in scenes:
+    for _index, _split, scene in scenes:
         cls = folder_name(scene.kind)
         counters[cls] = counters.get(cls, 0) + 1
         rel = f"{cls}/{cls.lower()}_{counters[cls]}.jpg"
@@ -274,17 +361,30 @@ def write_count(root: Path, scenes: Iterator[tuple[int, str, Scene]], rng: np.ra
     truth = write_dota(root, iter(scenes), rng, header_fraction=1.0, difficult_fraction=0.0)
     items = []
     from ..vocabulary import NUMBER_WORDS, plural
+
     for index, split, scene in scenes:
         cat, n = scene.extra["category"], scene.extra["count"]
         noun = cat if n == 1 else plural(cat)
         be = "is" if n == 1 else "are"
-        items.append({"image": f"{split}/images/P{index:04d}.png", "category": cat, "count": n,
-                      "caption": f"There {be} {NUMBER_WORDS[n]} {noun} in the image."})
+        items.append(
+            {
+                "image": f"{split}/images/P{index:04d}.png",
+                "category": cat,
+                "count": n,
+                "caption": f"There {be} {NUMBER_WORDS[n]} {noun} in the image.",
+            }
+        )
     (root / "remotecount.json").write_text(json.dumps(items, indent=1))
     return truth
 
 
 WRITERS = {
-    "dota": write_dota, "dior": write_voc_dior, "isaid": write_isaid, "potsdam": write_potsdam,
-    "loveda": write_loveda, "karpathy": write_karpathy, "class_folders": write_class_folders, "count": write_count,
+    "dota": write_dota,
+    "dior": write_voc_dior,
+    "isaid": write_isaid,
+    "potsdam": write_potsdam,
+    "loveda": write_loveda,
+    "karpathy": write_karpathy,
+    "class_folders": write_class_folders,
+    "count": write_count,
 }

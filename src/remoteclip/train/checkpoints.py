@@ -21,8 +21,11 @@ _NAME = re.compile(r"ckpt-(\d{8})\.pt$")
 def rng_state() -> dict:
     """Every generator's state in types weights_only loading admits (tensors, ints, strings)."""
     kind, keys, pos, has_gauss, gauss = np.random.get_state()
-    state = {"python": random.getstate(), "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), pos,
-                                                   has_gauss, gauss], "torch": torch.get_rng_state()}
+    state = {
+        "python": random.getstate(),
+        "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, gauss],
+        "torch": torch.get_rng_state(),
+    }
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
@@ -81,8 +84,9 @@ def choose(folder: Path, fingerprint: str) -> tuple[Path, dict] | None:
         stale.mkdir(exist_ok=True)
         for p in paths:
             shutil.move(str(p), stale / p.name)
-        log.warning("checkpoints in %s belong to another recipe or other shards; moved to %s, starting fresh",
-                    folder, stale)
+        log.warning(
+            "checkpoints in %s belong to another recipe or other shards; moved to %s, starting fresh", folder, stale
+        )
         return None
     log.info("resuming from %s (step %d)", paths[-1], state["step"])
     return paths[-1], state

@@ -57,7 +57,7 @@ class ShardIndex:
     skipped: list[tuple[str, str]]  # (shard, why)
 
     @classmethod
-    def build(cls, shards: list[str | Path]) -> "ShardIndex":
+    def build(cls, shards: list[str | Path]) -> ShardIndex:
         if not shards:
             raise ShardsMissing("no shards given")
         missing = [str(s) for s in shards if not Path(s).is_file()]
@@ -137,8 +137,9 @@ class Augment:
         """uint8 (3, H, W) -> (3, size, size): uint8, or normalised float when the workers
         normalise (`normalize_on_device` False)."""
         top, left, h, w = self.crop_box(rng, image.shape[2], image.shape[1])
-        image = TF.resized_crop(image, top, left, h, w, [self.size, self.size],
-                                interpolation=TF.InterpolationMode.BICUBIC, antialias=True)
+        image = TF.resized_crop(
+            image, top, left, h, w, [self.size, self.size], interpolation=TF.InterpolationMode.BICUBIC, antialias=True
+        )
         if self.hflip and rng.random() < 0.5:
             image = image.flip(-1)
         if self.rot90:
@@ -207,10 +208,21 @@ class GlobalBatchSampler(Sampler):
     end of an epoch are dropped.
     """
 
-    def __init__(self, n: int, global_batch: int, world: int, rank: int, seed: int, steps: int,
-                 start_step: int = 0, accum: int = 1):
+    def __init__(
+        self,
+        n: int,
+        global_batch: int,
+        world: int,
+        rank: int,
+        seed: int,
+        steps: int,
+        start_step: int = 0,
+        accum: int = 1,
+    ):
         if global_batch % (world * accum):
-            raise ValueError(f"global batch {global_batch} is not divisible by world size {world} x accumulation {accum}")
+            raise ValueError(
+                f"global batch {global_batch} is not divisible by world size {world} x accumulation {accum}"
+            )
         if global_batch > n:
             raise ValueError(f"global batch {global_batch} is larger than the {n} training samples")
         self.n, self.batch, self.world, self.rank = n, global_batch, world, rank
@@ -231,9 +243,9 @@ class GlobalBatchSampler(Sampler):
             epoch, t = divmod(step, self.per_epoch)
             if epoch != perm_epoch:
                 perm, perm_epoch = self._permutation(epoch), epoch
-            mine = perm[t * self.batch + self.rank * share: t * self.batch + (self.rank + 1) * share]
+            mine = perm[t * self.batch + self.rank * share : t * self.batch + (self.rank + 1) * share]
             for k in range(self.accum):
-                yield [(epoch, int(i)) for i in mine[k * micro:(k + 1) * micro]]
+                yield [(epoch, int(i)) for i in mine[k * micro : (k + 1) * micro]]
 
     def __len__(self) -> int:
         return (self.steps - self.start) * self.accum

@@ -68,16 +68,24 @@ def threads_per_rank(node_cpus: int | None, local_ranks: int | None) -> int | No
 def detect() -> World:
     env = os.environ
     if "RANK" in env and "WORLD_SIZE" in env:
-        return World(int(env["RANK"]), int(env.get("LOCAL_RANK", 0)), int(env["WORLD_SIZE"]), "torchrun",
-                     int(env.get("LOCAL_WORLD_SIZE", 1)))
+        return World(
+            int(env["RANK"]),
+            int(env.get("LOCAL_RANK", 0)),
+            int(env["WORLD_SIZE"]),
+            "torchrun",
+            int(env.get("LOCAL_WORLD_SIZE", 1)),
+        )
     if int(env.get("SLURM_NTASKS", "1")) > 1 and "SLURM_PROCID" in env:
         nodelist = env.get("SLURM_STEP_NODELIST") or env.get("SLURM_JOB_NODELIST") or env.get("SLURM_NODELIST", "")
         env.setdefault("MASTER_ADDR", first_host(nodelist) if nodelist else "127.0.0.1")
         env.setdefault("MASTER_PORT", str(20000 + int(env.get("SLURM_JOB_ID", "0")) % 20000))
-        local = tasks_on_node(env.get("SLURM_STEP_TASKS_PER_NODE") or env.get("SLURM_TASKS_PER_NODE") or "1",
-                              int(env.get("SLURM_NODEID", 0)))
-        return World(int(env["SLURM_PROCID"]), int(env.get("SLURM_LOCALID", 0)), int(env["SLURM_NTASKS"]), "slurm",
-                     local)
+        local = tasks_on_node(
+            env.get("SLURM_STEP_TASKS_PER_NODE") or env.get("SLURM_TASKS_PER_NODE") or "1",
+            int(env.get("SLURM_NODEID", 0)),
+        )
+        return World(
+            int(env["SLURM_PROCID"]), int(env.get("SLURM_LOCALID", 0)), int(env["SLURM_NTASKS"]), "slurm", local
+        )
     return World()
 
 
@@ -85,8 +93,9 @@ def init(world: World, device: torch.device) -> None:
     if world.size == 1:
         return
     backend = "nccl" if device.type == "cuda" else "gloo"
-    dist.init_process_group(backend, init_method="env://", rank=world.rank, world_size=world.size,
-                            timeout=timedelta(minutes=30))
+    dist.init_process_group(
+        backend, init_method="env://", rank=world.rank, world_size=world.size, timeout=timedelta(minutes=30)
+    )
 
 
 def barrier(world: World) -> None:

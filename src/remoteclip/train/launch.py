@@ -23,8 +23,10 @@ def cpus_per_task(res: dict[str, Any]) -> int:
 
 def resource_errors(run: str, res: dict[str, Any]) -> list[str]:
     if res["gpus"] % res["tasks_per_node"]:
-        return [f"runs.{run}.resources: gpus ({res['gpus']}) must be a multiple of tasks_per_node "
-                f"({res['tasks_per_node']}): the tasks on a node share its GPUs evenly"]
+        return [
+            f"runs.{run}.resources: gpus ({res['gpus']}) must be a multiple of tasks_per_node "
+            f"({res['tasks_per_node']}): the tasks on a node share its GPUs evenly"
+        ]
     return []
 
 
@@ -41,10 +43,12 @@ def launcher(res: dict[str, Any], python: str) -> str:
         head = '$(scontrol show hostnames "${SLURM_JOB_NODELIST:-$(squeue -h -j $SLURM_JOB_ID -o %N)}" | head -n 1)'
         port = "$((29500 + SLURM_JOB_ID % 10000))"
         gpu_flag = f"--gpus-per-task={gpus_per_task} " if gpus_per_task else ""
-        return (f"srun --ntasks={n_tasks} --nodes={res['nodes']} --ntasks-per-node={res['tasks_per_node']} "
-                f"--cpus-per-task={cpus_per_task(res)} {gpu_flag}--mem=0 --kill-on-bad-exit=1 "
-                f"{python} -m torch.distributed.run --nnodes={n_tasks} --nproc_per_node={max(gpus_per_task, 1)} "
-                f"--rdzv_backend=c10d --rdzv_endpoint={head}:{port} --rdzv_id=$SLURM_JOB_ID")
+        return (
+            f"srun --ntasks={n_tasks} --nodes={res['nodes']} --ntasks-per-node={res['tasks_per_node']} "
+            f"--cpus-per-task={cpus_per_task(res)} {gpu_flag}--mem=0 --kill-on-bad-exit=1 "
+            f"{python} -m torch.distributed.run --nnodes={n_tasks} --nproc_per_node={max(gpus_per_task, 1)} "
+            f"--rdzv_backend=c10d --rdzv_endpoint={head}:{port} --rdzv_id=$SLURM_JOB_ID"
+        )
     if res["gpus"] > 1:
         return f"{python} -m torch.distributed.run --standalone --nproc_per_node={res['gpus']}"
     return python

@@ -48,6 +48,7 @@ def lr_lambda(s: TrainSettings, total: int):
         progress = (step - s.warmup) / max(1, total - s.warmup)
         floor = s.min_lr / s.lr if s.lr else 0.0
         return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
     return factor
 
 
@@ -86,6 +87,7 @@ class TrainingLog:
         self.writer.writerows(rows)
         try:
             from torch.utils.tensorboard import SummaryWriter
+
             self.tb = SummaryWriter(str(path.parent / "tensorboard"))
         except Exception:  # tensorboard is optional
             self.tb = None
@@ -126,8 +128,8 @@ def _accumulated_step(model, loss_fn, micro_batches, dtype, scaler):
         sync = model.no_sync() if isinstance(model, DDP) and k < len(micro_batches) - 1 else nullcontext()
         with sync, ctx():
             image_features, text_features, logit_scale = model(images, texts)[:3]
-            imgs = torch.cat([f[0] for f in cached[:k]] + [image_features] + [f[0] for f in cached[k + 1:]])
-            txts = torch.cat([f[1] for f in cached[:k]] + [text_features] + [f[1] for f in cached[k + 1:]])
+            imgs = torch.cat([f[0] for f in cached[:k]] + [image_features] + [f[0] for f in cached[k + 1 :]])
+            txts = torch.cat([f[1] for f in cached[:k]] + [text_features] + [f[1] for f in cached[k + 1 :]])
             loss = loss_fn(imgs, txts, logit_scale)
             scaler.scale(loss).backward()
         total = loss.detach()
@@ -149,9 +151,16 @@ def resume(world: distributed.World, out_dir: Path, fingerprint: str) -> dict | 
     return state
 
 
-def train(model_s: ModelSettings, train_s: TrainSettings, shards_dir: str | Path, out_dir: str | Path,
-          export_path: str | Path | None, threads: int | None = None, stop_after: int | None = None,
-          weights_cache: str | Path | None = None) -> dict:
+def train(
+    model_s: ModelSettings,
+    train_s: TrainSettings,
+    shards_dir: str | Path,
+    out_dir: str | Path,
+    export_path: str | Path | None,
+    threads: int | None = None,
+    stop_after: int | None = None,
+    weights_cache: str | Path | None = None,
+) -> dict:
     """Train (or resume) one run; returns a summary. `threads`: the CPUs that the ranks started
     together on this node share (distributed.threads_per_rank). `stop_after` ends early after
     that many optimiser steps in this call (used to test resuming). Pretrained tags are read
@@ -163,20 +172,36 @@ def train(model_s: ModelSettings, train_s: TrainSettings, shards_dir: str | Path
     share = distributed.threads_per_rank(threads, world.local_size)
     if share:
         torch.set_num_threads(share)
-    log.info("rank %d: %d torch threads (%s CPUs shared by %d local ranks)", world.rank,
-             torch.get_num_threads(), threads, world.local_size)
+    log.info(
+        "rank %d: %d torch threads (%s CPUs shared by %d local ranks)",
+        world.rank,
+        torch.get_num_threads(),
+        threads,
+        world.local_size,
+    )
     torch.manual_seed(train_s.seed)
     register_model_configs()
-    model, _, _ = create(model_s.arch, model_s.pretrained, device, model_s.force_quick_gelu,
-                         trust_checkpoint=model_s.trust_checkpoint,
-                         cache_dir=open_clip_cache(weights_cache) if weights_cache else None)
+    model, _, _ = create(
+        model_s.arch,
+        model_s.pretrained,
+        device,
+        model_s.force_quick_gelu,
+        trust_checkpoint=model_s.trust_checkpoint,
+        cache_dir=open_clip_cache(weights_cache) if weights_cache else None,
+    )
     if model_s.grad_checkpointing:
         model.set_grad_checkpointing(True)
     preprocess = open_clip.get_model_preprocess_cfg(model)
     size = preprocess["size"] if isinstance(preprocess["size"], int) else preprocess["size"][0]
-    augment = Augment(size, train_s.crop_scale, hflip=train_s.hflip, rot90=train_s.rot90,
-                      mean=tuple(preprocess["mean"]), std=tuple(preprocess["std"]),
-                      normalize_on_device=device.type == "cuda")
+    augment = Augment(
+        size,
+        train_s.crop_scale,
+        hflip=train_s.hflip,
+        rot90=train_s.rot90,
+        mean=tuple(preprocess["mean"]),
+        std=tuple(preprocess["std"]),
+        normalize_on_device=device.type == "cuda",
+    )
 
     shards, digests = shard_list(shards_dir)
     index = ShardIndex.build(shards)
@@ -184,8 +209,9 @@ def train(model_s: ModelSettings, train_s: TrainSettings, shards_dir: str | Path
     total = train_s.steps or max(1, round(train_s.epochs * max(per_epoch, 1)))
     print_ = fingerprint(model_s, train_s, digests)
 
-    optimizer = torch.optim.AdamW(parameter_groups(model, train_s.weight_decay), lr=train_s.lr,
-                                  betas=train_s.betas, eps=train_s.eps)
+    optimizer = torch.optim.AdamW(
+        parameter_groups(model, train_s.weight_decay), lr=train_s.lr, betas=train_s.betas, eps=train_s.eps
+    )
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(train_s, total))
     dtype = autocast_dtype(train_s, device)
     scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
@@ -201,26 +227,59 @@ def train(model_s: ModelSettings, train_s: TrainSettings, shards_dir: str | Path
         start = state["step"]
 
     wrapped = DDP(model, device_ids=[device.index] if device.type == "cuda" else None) if world.size > 1 else model
-    loss_fn = ClipLoss(local_loss=False, gather_with_grad=True, cache_labels=True, rank=world.rank,
-                       world_size=world.size)
-    sampler = GlobalBatchSampler(len(index), train_s.batch_size, world.size, world.rank, train_s.seed, total, start,
-                                 train_s.accum_steps)
+    loss_fn = ClipLoss(
+        local_loss=False, gather_with_grad=True, cache_labels=True, rank=world.rank, world_size=world.size
+    )
+    sampler = GlobalBatchSampler(
+        len(index), train_s.batch_size, world.size, world.rank, train_s.seed, total, start, train_s.accum_steps
+    )
     dataset = ShardDataset(index, augment, open_clip.get_tokenizer(model_s.arch), train_s.seed)
-    loader = DataLoader(dataset, batch_sampler=sampler, num_workers=train_s.workers, collate_fn=collate,
-                        pin_memory=device.type == "cuda", persistent_workers=False,
-                        prefetch_factor=2 if train_s.workers else None)
+    loader = DataLoader(
+        dataset,
+        batch_sampler=sampler,
+        num_workers=train_s.workers,
+        collate_fn=collate,
+        pin_memory=device.type == "cuda",
+        persistent_workers=False,
+        prefetch_factor=2 if train_s.workers else None,
+    )
 
     out_dir.mkdir(parents=True, exist_ok=True)
     history = TrainingLog(out_dir / "log.csv", start, world.main)
     if world.main:
-        (out_dir / "settings.json").write_text(json.dumps(
-            {"model": dataclasses.asdict(model_s), "train": dataclasses.asdict(train_s), "fingerprint": print_,
-             "world_size": world.size, "launcher": world.launcher, "device": str(device), "steps": total,
-             "samples": len(index), "skipped_shards": index.skipped, "threads_per_rank": torch.get_num_threads()},
-            indent=1) + "\n")
-    log.info("run: rank %d of %d starts at step %d; %d samples, %d steps of %d (%d per epoch), world %d (%s), %s, "
-             "autocast %s", world.rank, world.size, start, len(index), total, train_s.batch_size, per_epoch,
-             world.size, world.launcher, device, dtype)
+        (out_dir / "settings.json").write_text(
+            json.dumps(
+                {
+                    "model": dataclasses.asdict(model_s),
+                    "train": dataclasses.asdict(train_s),
+                    "fingerprint": print_,
+                    "world_size": world.size,
+                    "launcher": world.launcher,
+                    "device": str(device),
+                    "steps": total,
+                    "samples": len(index),
+                    "skipped_shards": index.skipped,
+                    "threads_per_rank": torch.get_num_threads(),
+                },
+                indent=1,
+            )
+            + "\n"
+        )
+    log.info(
+        "run: rank %d of %d starts at step %d; %d samples, %d steps of %d (%d per epoch), world %d (%s), %s, "
+        "autocast %s",
+        world.rank,
+        world.size,
+        start,
+        len(index),
+        total,
+        train_s.batch_size,
+        per_epoch,
+        world.size,
+        world.launcher,
+        device,
+        dtype,
+    )
 
     wrapped.train()
     batches = iter(loader)
@@ -252,22 +311,48 @@ def train(model_s: ModelSettings, train_s: TrainSettings, shards_dir: str | Path
         t_step = time.perf_counter() - t0
         bar.update()
         if step % train_s.log_every == 0 or step == total:
-            history.write({"step": step, "epoch": round(step / max(per_epoch, 1), 4), "loss": loss_value,
-                           "lr": scheduler.get_last_lr()[0], "logit_scale": float(unwrap(model).logit_scale.detach().exp()),
-                           "samples_per_s": train_s.batch_size / t_step, "data_s": t_data, "step_s": t_step})
+            history.write(
+                {
+                    "step": step,
+                    "epoch": round(step / max(per_epoch, 1), 4),
+                    "loss": loss_value,
+                    "lr": scheduler.get_last_lr()[0],
+                    "logit_scale": float(unwrap(model).logit_scale.detach().exp()),
+                    "samples_per_s": train_s.batch_size / t_step,
+                    "data_s": t_data,
+                    "step_s": t_step,
+                }
+            )
             bar.set_postfix(loss=f"{loss_value:.3f}")
         if world.main and (step % train_s.checkpoint_every == 0 or step == total):
-            checkpoints.save(out_dir, step, {
-                "model": unwrap(model).state_dict(), "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(), "step": step,
-                "fingerprint": print_, "rng": checkpoints.rng_state()}, train_s.keep_checkpoints)
+            checkpoints.save(
+                out_dir,
+                step,
+                {
+                    "model": unwrap(model).state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(),
+                    "scaler": scaler.state_dict(),
+                    "step": step,
+                    "fingerprint": print_,
+                    "rng": checkpoints.rng_state(),
+                },
+                train_s.keep_checkpoints,
+            )
         distributed.barrier(world)
     bar.close()
     history.close()
     elapsed = time.perf_counter() - t_start
-    summary = {"steps": step, "total_steps": total, "finished": step >= total, "final_loss": loss_value,
-               "seconds": elapsed, "samples_per_s": (step - start) * train_s.batch_size / max(elapsed, 1e-9),
-               "skipped_shards": index.skipped, "replaced_samples": dataset.replaced}
+    summary = {
+        "steps": step,
+        "total_steps": total,
+        "finished": step >= total,
+        "final_loss": loss_value,
+        "seconds": elapsed,
+        "samples_per_s": (step - start) * train_s.batch_size / max(elapsed, 1e-9),
+        "skipped_shards": index.skipped,
+        "replaced_samples": dataset.replaced,
+    }
     if world.main and step >= total and export_path is not None:
         export(model, export_path, model_s.arch)
         (out_dir / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")

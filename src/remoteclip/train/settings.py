@@ -63,8 +63,11 @@ def fingerprint(model: ModelSettings, train: TrainSettings, shards: list[str]) -
     """`shards`: the shards' content digests (manifest sha256), not their paths."""
     # what makes two runs the same trajectory, so a checkpoint of another recipe or other
     # data is never resumed; worker counts and logging cadence do not change it
-    recipe = {k: v for k, v in dataclasses.asdict(train).items()
-              if k not in ("workers", "checkpoint_every", "keep_checkpoints", "log_every", "device")}
+    recipe = {
+        k: v
+        for k, v in dataclasses.asdict(train).items()
+        if k not in ("workers", "checkpoint_every", "keep_checkpoints", "log_every", "device")
+    }
     weights = {k: v for k, v in dataclasses.asdict(model).items() if k != "trust_checkpoint"}
     blob = json.dumps({"model": weights, "train": recipe, "shards": sorted(shards)}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
