@@ -13,7 +13,7 @@ MIN_VENV ?= .venv-min
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[test,lint]'
 	touch $@
 
 install: $(BIN)/.installed
@@ -43,7 +43,13 @@ test-min:
 	HF_HUB_OFFLINE=1 $(MIN_VENV)/bin/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
 
+# ruff (lint, format), snakefmt, mypy on src/ (annotated functions), snakemake --lint on both configs
+LINTED := src tests scripts tools benchmarks
 lint: $(BIN)/.installed
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
+	$(BIN)/snakefmt --check Snakefile workflow/rules
+	$(BIN)/mypy
 	HF_HUB_OFFLINE=1 $(BIN)/snakemake --lint --configfile config/config.yaml
 	HF_HUB_OFFLINE=1 $(BIN)/snakemake --lint --configfile config/paper.yaml
 
