@@ -39,16 +39,20 @@ def main() -> None:
     rows = []
     for n in args.sizes:
         h = hashes_with_duplicates(n, np.random.default_rng(n))
-        t_block, fast = timed(lambda: pairs_within(h, d))
-        t_brute, slow = timed(lambda: brute_pairs_within(h, d))
+        t_block, fast = timed(lambda h=h: pairs_within(h, d))
+        t_brute, slow = timed(lambda h=h: brute_pairs_within(h, d))
         assert np.array_equal(fast, slow)
         rows.append((n, t_block, t_brute, len(fast)))
-        print(f"n={n:6d}  block search {t_block:7.3f} s   brute force {t_brute:7.3f} s   "
-              f"speed-up x{t_brute / t_block:6.1f}   pairs {len(fast)}")
+        print(
+            f"n={n:6d}  block search {t_block:7.3f} s   brute force {t_brute:7.3f} s   "
+            f"speed-up x{t_brute / t_block:6.1f}   pairs {len(fast)}"
+        )
     if len(rows) >= 2:
         (n0, b0, f0, _), (n1, b1, f1, _) = rows[0], rows[-1]
-        print(f"growth {n0} -> {n1} (x{n1 / n0:.0f} hashes): block x{b1 / b0:.1f}, brute x{f1 / f0:.1f} "
-              f"(linear would be x{n1 / n0:.0f}, quadratic x{(n1 / n0) ** 2:.0f})")
+        print(
+            f"growth {n0} -> {n1} (x{n1 / n0:.0f} hashes): block x{b1 / b0:.1f}, brute x{f1 / f0:.1f} "
+            f"(linear would be x{n1 / n0:.0f}, quadratic x{(n1 / n0) ** 2:.0f})"
+        )
 
 
 if __name__ == "__main__":

@@ -93,8 +93,10 @@ def main() -> None:
     settings = B2CSettings(load_templates(REPO / "config" / "b2c_templates.yaml"))
     rng = random.Random(0)
     cats = ["plane", "ship", "storage tank", "small vehicle", "large vehicle", "harbor", "bridge"]
-    images = [[Box(rng.uniform(0, 120), rng.uniform(0, 120), 6, 6, rng.choice(cats)) for _ in range(rng.randint(1, 60))]
-              for _ in range(args.images)]
+    images = [
+        [Box(rng.uniform(0, 120), rng.uniform(0, 120), 6, 6, rng.choice(cats)) for _ in range(rng.randint(1, 60))]
+        for _ in range(args.images)
+    ]
     t_b2c, _ = timed(lambda bx: captions_for(bx, 128, 128, settings, random.Random(1)), images)
     t_b2c_ref, _ = timed(lambda bx: reference_b2c(bx, 128, 128, settings, random.Random(1)), images)
     print(f"B2C  {args.images} images, {sum(map(len, images))} boxes")

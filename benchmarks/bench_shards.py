@@ -21,7 +21,9 @@ from remoteclip.synthetic.scenes import SCENES, render_scene
 
 def make_inputs(root: Path, n: int, size: int) -> list[dict]:
     kinds = list(SCENES)
-    base = [Image.fromarray(render_scene(np.random.default_rng(i), kinds[i % len(kinds)], size).image) for i in range(50)]
+    base = [
+        Image.fromarray(render_scene(np.random.default_rng(i), kinds[i % len(kinds)], size).image) for i in range(50)
+    ]
     rows = []
     for i in range(n):
         path = root / f"{i:06d}.png"
@@ -55,8 +57,10 @@ def main() -> None:
             start = time.perf_counter()
             build_shards(rows, Path(tmp) / f"out{workers}", ShardSettings(max_side=args.max_side, workers=workers))
             rates[workers] = args.images / (time.perf_counter() - start)
-            print(f"build_shards workers={workers}  {rates[workers]:8.1f} img/s "
-                  f"(x{rates[workers] * t_plain / args.images:.2f} of the plain loop, tars and hashes included)")
+            print(
+                f"build_shards workers={workers}  {rates[workers]:8.1f} img/s "
+                f"(x{rates[workers] * t_plain / args.images:.2f} of the plain loop, tars and hashes included)"
+            )
         print(f"scaling 1 -> 2 workers: x{rates[2] / rates[1]:.2f}")
 
 

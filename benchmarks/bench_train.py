@@ -43,6 +43,7 @@ runpy.run_module("open_clip_train.main", run_name="__main__")
 
 def _render(job):
     from remoteclip.synthetic.scenes import SCENES, render_scene
+
     i, size, path = job
     kinds = list(SCENES)
     Image.fromarray(render_scene(np.random.default_rng(i), kinds[i % len(kinds)], size).image).save(path, quality=90)
@@ -52,6 +53,7 @@ def make_shards(root: Path, n: int, size: int) -> Path:
     from remoteclip.parallel import available_cores, imap
     from remoteclip.shards import ShardSettings, build_shards
     from remoteclip.synthetic.scenes import SCENES
+
     kinds = list(SCENES)
     (root / "img").mkdir(parents=True, exist_ok=True)
     jobs = [(i, size, root / "img" / f"{i}.jpg") for i in range(n)]
@@ -59,31 +61,78 @@ def make_shards(root: Path, n: int, size: int) -> Path:
     rows = []
     for i in range(n):
         path = root / "img" / f"{i}.jpg"
-        rows.append({"image": str(path), "source": "bench", "captions": [f"a photo of a {kinds[i % len(kinds)]} {k}"
-                                                                          for k in range(5)]})
-    build_shards(rows, root / "shards", ShardSettings(max_side=size, samples_per_shard=500, jpeg_quality=90,
-                                                      workers=available_cores()))
+        rows.append(
+            {
+                "image": str(path),
+                "source": "bench",
+                "captions": [f"a photo of a {kinds[i % len(kinds)]} {k}" for k in range(5)],
+            }
+        )
+    build_shards(
+        rows,
+        root / "shards",
+        ShardSettings(max_side=size, samples_per_shard=500, jpeg_quality=90, workers=available_cores()),
+    )
     return root / "shards"
 
 
 def ensure_old_webdataset() -> None:
     if not (SITE / "webdataset").is_dir():  # pip --target from PyPI (needs the package index)
-        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(SITE),
-                        "webdataset==0.2.86"], check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--no-deps",
+                "--target",
+                str(SITE),
+                "webdataset==0.2.86",
+            ],
+            check=True,
+        )
 
 
-def ours(shards, steps, batch, arch, workers, threads, device, precision,
-         out: Path | None = None) -> tuple[float, list[float]]:
+def ours(
+    shards, steps, batch, arch, workers, threads, device, precision, out: Path | None = None
+) -> tuple[float, list[float]]:
     """Steady-state samples/s and per-step data waits; the run's log.csv and stdout.txt go to `out`."""
     out = Path(out or tempfile.mkdtemp())
     out.mkdir(parents=True, exist_ok=True)
-    settings = {"model": {"arch": arch, "pretrained": None},
-                "train": {"batch_size": batch, "steps": steps, "lr": 1e-4, "warmup": 5, "workers": workers,
-                          "log_every": 1, "checkpoint_every": 10**6, "device": device, "precision": precision}}
+    settings = {
+        "model": {"arch": arch, "pretrained": None},
+        "train": {
+            "batch_size": batch,
+            "steps": steps,
+            "lr": 1e-4,
+            "warmup": 5,
+            "workers": workers,
+            "log_every": 1,
+            "checkpoint_every": 10**6,
+            "device": device,
+            "precision": precision,
+        },
+    }
     with open(out / "stdout.txt", "w") as stdout:  # a file, so a run killed by a time limit leaves its output
-        proc = subprocess.run([sys.executable, "-m", "remoteclip.train", "--shards", str(shards), "--out-dir",
-                               str(out), "--settings", json.dumps(settings), "--threads", str(threads)], cwd=REPO,
-                              stdout=stdout, stderr=subprocess.STDOUT)
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "remoteclip.train",
+                "--shards",
+                str(shards),
+                "--out-dir",
+                str(out),
+                "--settings",
+                json.dumps(settings),
+                "--threads",
+                str(threads),
+            ],
+            cwd=REPO,
+            stdout=stdout,
+            stderr=subprocess.STDOUT,
+        )
     if proc.returncode != 0:
         raise RuntimeError(f"remoteclip.train failed:\n{(out / 'stdout.txt').read_text()[-3000:]}")
     with open(out / "log.csv") as fh:
@@ -95,17 +144,49 @@ def ours(shards, steps, batch, arch, workers, threads, device, precision,
 def openclip_train(shards, steps, batch, arch, workers, threads, device, precision) -> float:
     ensure_old_webdataset()
     tars = sorted(Path(shards).glob("shard-*.tar"))
-    urls = str(Path(shards) / ("shard-{%06d..%06d}.tar" % (0, len(tars) - 1)))
+    urls = str(Path(shards) / f"shard-{{{0:06d}..{len(tars) - 1:06d}}}.tar")
     logs = Path(tempfile.mkdtemp())
-    args = ["--train-data", urls, "--train-num-samples", str(steps * batch), "--dataset-type", "webdataset",
-            "--batch-size", str(batch), "--precision", "fp32" if device == "cpu" else precision,
-            "--workers", str(workers), "--model", arch, "--epochs", "1", "--lr", "1e-4", "--warmup", "5",
-            "--log-every-n-steps", "1", "--save-frequency", "0", "--logs", str(logs), "--name", "bench",
-            "--seed", "0"]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(SITE), str(REPO / "src")]), "OMP_NUM_THREADS": str(threads),
-           "CUDA_VISIBLE_DEVICES": os.environ.get("CUDA_VISIBLE_DEVICES", "0") if device != "cpu" else ""}
-    proc = subprocess.run([sys.executable, "-c", OPENCLIP_TRAIN, *args], env=env, cwd=REPO, capture_output=True,
-                          text=True)
+    args = [
+        "--train-data",
+        urls,
+        "--train-num-samples",
+        str(steps * batch),
+        "--dataset-type",
+        "webdataset",
+        "--batch-size",
+        str(batch),
+        "--precision",
+        "fp32" if device == "cpu" else precision,
+        "--workers",
+        str(workers),
+        "--model",
+        arch,
+        "--epochs",
+        "1",
+        "--lr",
+        "1e-4",
+        "--warmup",
+        "5",
+        "--log-every-n-steps",
+        "1",
+        "--save-frequency",
+        "0",
+        "--logs",
+        str(logs),
+        "--name",
+        "bench",
+        "--seed",
+        "0",
+    ]
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(SITE), str(REPO / "src")]),
+        "OMP_NUM_THREADS": str(threads),
+        "CUDA_VISIBLE_DEVICES": os.environ.get("CUDA_VISIBLE_DEVICES", "0") if device != "cpu" else "",
+    }
+    proc = subprocess.run(
+        [sys.executable, "-c", OPENCLIP_TRAIN, *args], env=env, cwd=REPO, capture_output=True, text=True
+    )
     text = proc.stdout + proc.stderr
     rates = [float(m) for m in re.findall(r"([\d.]+)/s/gpu", text)]
     if proc.returncode != 0 or not rates:
@@ -116,8 +197,10 @@ def openclip_train(shards, steps, batch, arch, workers, threads, device, precisi
 def loader_alone(shards, batch, arch, workers, device="cpu", seconds=10.0) -> float:
     import open_clip
     from torch.utils.data import DataLoader
-    from remoteclip.train.data import Augment, GlobalBatchSampler, ShardDataset, ShardIndex, collate
+
     from remoteclip.models import create, register_model_configs
+    from remoteclip.train.data import Augment, GlobalBatchSampler, ShardDataset, ShardIndex, collate
+
     register_model_configs()
     model, _, _ = create(arch, None)
     cfg = open_clip.get_model_preprocess_cfg(model)
@@ -125,8 +208,9 @@ def loader_alone(shards, batch, arch, workers, device="cpu", seconds=10.0) -> fl
     index = ShardIndex.build(sorted(Path(shards).glob("*.tar")))
     data = ShardDataset(index, Augment(size, normalize_on_device=device != "cpu"), open_clip.get_tokenizer(arch))
     sampler = GlobalBatchSampler(len(index), batch, 1, 0, 0, steps=10**6)
-    loader = DataLoader(data, batch_sampler=sampler, num_workers=workers, collate_fn=collate,
-                        prefetch_factor=4 if workers else None)
+    loader = DataLoader(
+        data, batch_sampler=sampler, num_workers=workers, collate_fn=collate, prefetch_factor=4 if workers else None
+    )
     it, n = iter(loader), 0
     next(it)
     start = time.perf_counter()
@@ -146,7 +230,9 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--precision", default="amp_bf16", help="open_clip_train precision on CUDA (ours uses bf16 autocast)")
+    ap.add_argument(
+        "--precision", default="amp_bf16", help="open_clip_train precision on CUDA (ours uses bf16 autocast)"
+    )
     ap.add_argument("--shards", default=None, help="use these shards instead of rendering new ones")
     ap.add_argument("--make-shards", default=None, help="only render shards into this folder and stop")
     args = ap.parse_args()
@@ -159,10 +245,14 @@ def main() -> None:
         ours_rate, data_wait = ours(*common, "auto")
         theirs = openclip_train(*common, args.precision)
         alone = loader_alone(shards, args.batch, args.arch, args.workers, args.device)
-        print(f"device {args.device}, {args.arch}, batch {args.batch}, {args.workers} loader worker(s), "
-              f"{args.threads} threads")
-        print(f"  remoteclip.train      {ours_rate:9.1f} samples/s (steady state; mean data wait "
-              f"{statistics.mean(data_wait) * 1e3:.1f} ms per step)")
+        print(
+            f"device {args.device}, {args.arch}, batch {args.batch}, {args.workers} loader worker(s), "
+            f"{args.threads} threads"
+        )
+        print(
+            f"  remoteclip.train      {ours_rate:9.1f} samples/s (steady state; mean data wait "
+            f"{statistics.mean(data_wait) * 1e3:.1f} ms per step)"
+        )
         print(f"  open_clip_train.main  {theirs:9.1f} samples/s")
         print(f"  ratio ours/theirs     {ours_rate / theirs:9.2f}")
         print(f"  loader alone          {alone:9.1f} images/s -> headroom x{alone / ours_rate:.2f} over training")
