@@ -223,6 +223,12 @@ def test_slurm_tasks_on_this_node():
     assert distributed.tasks_on_node("2(x3),1", 3) == 1
 
 
+@pytest.mark.parametrize("counts", ["", "2(x)", "two", "2(x3)1"])
+def test_malformed_slurm_task_counts_are_named(counts):
+    with pytest.raises(ValueError, match="SLURM_TASKS_PER_NODE"):
+        distributed.tasks_on_node(counts, 0)
+
+
 def test_each_rank_sets_its_share_of_the_cpus(world, tmp_path):
     root, models, shards = world
     proc = run_training(shards, tmp_path / "run", None, settings(steps=1), models, nproc=2, threads=5)

@@ -21,7 +21,8 @@ def to_coco(records: Iterable[ImageRecord], dataset: str) -> dict:
     records = list(records)
     names = sorted({b.category for r in records for b in r.boxes})
     ids = {n: i + 1 for i, n in enumerate(names)}
-    images, annotations = [], []
+    images: list[dict] = []
+    annotations: list[dict] = []
     for image_id, rec in enumerate(records, 1):
         entry = {
             "id": image_id,

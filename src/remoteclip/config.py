@@ -214,6 +214,7 @@ def load_catalogue(path: str | Path, schema_path: str | Path) -> dict[str, dict]
         messages += _format_errors(name, entry.get("group"), entry["format"], entry.get("options"))
     if messages:
         raise ConfigError(f"invalid dataset catalogue {path}:\n  " + "\n  ".join(dict.fromkeys(messages)))
+    assert isinstance(entries, dict)  # the schema requires the `datasets` mapping
     return entries
 
 

@@ -210,10 +210,10 @@ def pairs_across(
             order = np.argsort(rv, kind="stable")
             sorted_rv = rv[order]
             lo, hi = np.searchsorted(sorted_rv, lv, "left"), np.searchsorted(sorted_rv, lv, "right")
-            for i in np.flatnonzero(hi > lo):
-                js = order[lo[i] : hi[i]]
-                js = js[np.bitwise_count(right[js] ^ left[i]) <= max_distance]
-                found.append(np.stack([np.full(len(js), i), js], 1))
+            for row in np.flatnonzero(hi > lo):
+                candidates = order[lo[row] : hi[row]]
+                close = candidates[np.bitwise_count(right[candidates] ^ left[row]) <= max_distance]
+                found.append(np.stack([np.full(len(close), row), close], 1))
     found = [f for f in found if len(f)]
     if not found:
         return np.empty((0, 2), np.int64)
@@ -246,8 +246,8 @@ def duplicate_groups(hashes: np.ndarray, max_distance: int, blocks: int | None =
     if len(hashes) == 0:
         return np.empty(0, np.int64)
     unique, inverse = np.unique(hashes, return_inverse=True)
-    edges = [np.stack([a, b], 1) for a, b in _pair_chunks_within(unique, max_distance, blocks, bits) if len(a)]
-    edges = np.unique(np.concatenate(edges), axis=0) if edges else np.empty((0, 2), np.int64)
+    chunks = [np.stack([a, b], 1) for a, b in _pair_chunks_within(unique, max_distance, blocks, bits) if len(a)]
+    edges = np.unique(np.concatenate(chunks), axis=0) if chunks else np.empty((0, 2), np.int64)
     graph = coo_matrix((np.ones(len(edges), np.int8), (edges[:, 0], edges[:, 1])), shape=(len(unique),) * 2)
     _, component = connected_components(graph, directed=False)
     label = component[inverse.ravel()]
@@ -347,7 +347,7 @@ def _test_leaks(keys, hashes, tests, leak_threshold, bits) -> dict[int, dict]:
 
 
 def summarize(rows: list[dict], keys: list[str]) -> dict:
-    pair_counts = Counter()
+    pair_counts: Counter[tuple] = Counter()
     for r in rows:
         other = r["collides_with"].split(":", 1)[0]
         pair_counts[(_source_of(r["image"]), other, r["reason"])] += 1

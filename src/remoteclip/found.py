@@ -26,7 +26,7 @@ import logging
 import os
 import re
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from .config import DatasetSpec
@@ -72,10 +72,17 @@ def concrete_patterns(pattern: str, options: dict) -> list[str]:
     out: list[str] = []
     for split in selected_splits(options):
         fields = {"split": split, "split_folder": (options.get("split_folders") or {}).get(split, split)}
-        concrete = re.sub(r"\{(\w*)[^{}]*\}", lambda m, fields=fields: fields.get(m.group(1), "*"), pattern)
+        concrete = re.sub(r"\{(\w*)[^{}]*\}", _field_or_wildcard(fields), pattern)
         if concrete not in out:
             out.append(concrete)
     return out
+
+
+def _field_or_wildcard(fields: dict[str, str]) -> Callable[[re.Match[str]], str]:
+    def replace(match: re.Match[str]) -> str:
+        return fields.get(match.group(1), "*")
+
+    return replace
 
 
 def locator_patterns(spec: DatasetSpec, root: Path) -> list[tuple[str, str, list[Path]]]:
@@ -182,7 +189,8 @@ def require_images(spec: DatasetSpec, root: Path, images: Iterable[str], skips: 
     if expected is None or parsed >= MIN_FRACTION * expected[0]:
         return
     count, covers = expected
-    source = f" ({spec.images['source']})" if spec.images.get("source") else ""
+    images = spec.images or {}
+    source = f" ({images['source']})" if images.get("source") else ""
     what = (
         f"{parsed:,} image{'' if parsed == 1 else 's'} parsed, under {MIN_FRACTION:.0%} of the {count:,} "
         f"stated for {covers}{source}"

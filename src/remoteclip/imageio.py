@@ -35,8 +35,8 @@ def image_size(path: str | Path) -> tuple[int, int]:
 def load_rgb(path: str | Path) -> Image.Image:
     """Decode fully, apply EXIF orientation and convert to 8-bit RGB."""
     try:
-        with Image.open(path) as im:
-            im = ImageOps.exif_transpose(im)
+        with Image.open(path) as opened:
+            im = ImageOps.exif_transpose(opened)
             im.load()
             return _to_rgb(im)
     except FileNotFoundError:

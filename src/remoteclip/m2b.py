@@ -47,6 +47,7 @@ def mask_to_boxes(
 ) -> list[tuple[int, tuple[int, int, int, int]]]:
     """(class value, box) for every connected component of every class in a label map."""
     ignore = set(int(v) for v in ignore)
+    values: Iterable[int]
     if classes is None:  # bincount is linear; np.unique would sort every pixel
         values = np.flatnonzero(np.bincount(labels.ravel())) if labels.min() >= 0 else np.unique(labels)
     else:

@@ -85,7 +85,7 @@ def _encode_file(job) -> list[tuple[int, tuple[int, int] | None, str | None]]:
         image = load_rgb(path)
     except FormatError as err:
         return [(index, None, err.reason) for index, _ in entries]
-    out = []
+    out: list[tuple[int, tuple[int, int] | None, str | None]] = []
     for index, crop in entries:
         region = image if crop is None else image.crop((crop[0], crop[1], crop[0] + crop[2], crop[1] + crop[3]))
         buf = io.BytesIO()

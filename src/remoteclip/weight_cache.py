@@ -126,7 +126,7 @@ def go_offline() -> None:
 
     constants = sys.modules.get("huggingface_hub.constants")
     if constants is not None:
-        constants.HF_HUB_OFFLINE = True
+        constants.HF_HUB_OFFLINE = True  # type: ignore[attr-defined]
 
 
 def open_clip_cache(cache: str | Path) -> str:

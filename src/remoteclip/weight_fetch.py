@@ -31,7 +31,7 @@ class WeightsError(RuntimeError):
 def fetch(source: WeightSource, cache: str | Path, lock_path: str | Path) -> dict[str, Any]:
     """Download `source` into the cache, verify it, write and return its manifest."""
     cache = Path(cache)
-    lock = ChecksumLock(lock_path, section="weights")
+    lock = ChecksumLock(Path(lock_path), section="weights")
     files = {"open_clip_tag": _fetch_tag, "hf_hub_model": _fetch_hf_model, "hf_file": _fetch_hf_file}[source.kind](
         source, cache
     )
@@ -67,6 +67,7 @@ def _fetch_hf_model(source: WeightSource, cache: Path) -> list[tuple[str, str | 
     from huggingface_hub import hf_hub_download
     from open_clip.pretrained import download_pretrained_from_hf
 
+    assert source.repo is not None  # an hf_hub_model source names its repo
     config = hf_hub_download(source.repo, "open_clip_config.json", cache_dir=open_clip_cache(cache))
     weights = download_pretrained_from_hf(source.repo, cache_dir=open_clip_cache(cache))
     return [(config, _hub_sha256(config)), (weights, _hub_sha256(weights))]
@@ -77,6 +78,7 @@ def _fetch_hf_file(source: WeightSource, cache: Path) -> list[tuple[str, str | N
     file already there (placed by hand, or fetched before) is verified, not downloaded again."""
     from huggingface_hub import hf_hub_download
 
+    assert source.repo is not None and source.filename is not None  # an hf_file source names both
     target = cache / source.repo.split("/")[-1] / source.filename
     if not target.is_file():
         try:
@@ -94,6 +96,7 @@ def _hub_etag(source: WeightSource) -> str | None:
     """The sha256 the Hub publishes for an LFS file (its etag); None when it cannot be asked."""
     from huggingface_hub import get_hf_file_metadata, hf_hub_url
 
+    assert source.repo is not None and source.filename is not None
     try:
         etag = get_hf_file_metadata(hf_hub_url(source.repo, source.filename, revision=source.revision)).etag
     except Exception:  # offline or unreachable: the lock still guards the file

@@ -216,7 +216,7 @@ def _all_failed(spec: FileSpec, path: Path, failures: list[DownloadError]) -> Do
         f"{spec.name}: every URL failed:\n{lines}\nYou can also download it yourself and put it at {path.absolute()}"
     )
     last = failures[-1]
-    if all(isinstance(f, ChecksumError) for f in failures):
+    if isinstance(last, ChecksumError) and all(isinstance(f, ChecksumError) for f in failures):
         return ChecksumError(
             message, url=last.url, algorithm=last.algorithm, expected=last.expected, actual=last.actual, kept=last.kept
         )

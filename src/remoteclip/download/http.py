@@ -123,7 +123,8 @@ def _start_offset(url: str, response: requests.Response, offset: int, part: Path
             log.info("%s: server ignored the Range request; restarting from byte 0", url)
         return 0
     if status == 416:
-        return _range_not_satisfiable(response, offset, part, state)
+        _range_not_satisfiable(response, offset, part, state)
+        return None
     if status in (408, 425, 429) or status >= 500:
         raise _Transient(f"HTTP {status} {response.reason}", retry_after=_retry_after(response))
     raise DownloadError(f"{url}: HTTP {status} {response.reason}")
@@ -133,7 +134,7 @@ def _range_not_satisfiable(response: requests.Response, offset: int, part: Path,
     total = _content_range(response)[2]
     if total is not None and total == offset:
         state.resumed = True  # whole, but from an earlier run: verify, retry if stale
-        return None
+        return
     part.unlink(missing_ok=True)
     raise _Transient(f"HTTP 416: partial file of {offset} bytes does not fit the remote file")
 

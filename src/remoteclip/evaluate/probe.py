@@ -53,8 +53,8 @@ def fit_logreg(
     method: str = "lbfgs",
     max_iter: int = 1000,
     lr: float = PAPER["lr"],
-    epochs: int = PAPER["epochs"],
-    batch_size: int = PAPER["batch_size"],
+    epochs: int = int(PAPER["epochs"]),
+    batch_size: int = int(PAPER["batch_size"]),
     momentum: float = PAPER["momentum"],
     seed: int = 0,
     dtype: torch.dtype | None = None,
@@ -175,7 +175,8 @@ def linear_probe(
     weight_decay (of the default trial), epochs, batch_size, momentum, search_trials,
     include_default (True), normalise (False).
     """
-    runner = {"validated": _validated, "paper": _paper}.get(protocol)
+    runners: dict[str, Callable[..., dict]] = {"validated": _validated, "paper": _paper}
+    runner = runners.get(protocol)
     if runner is None:
         raise ValueError(f"unknown linear-probe protocol {protocol!r}: expected 'validated' or 'paper'")
     known = [p.name for p in inspect.signature(runner).parameters.values() if p.kind is p.KEYWORD_ONLY]

@@ -53,7 +53,7 @@ def protected_regions(split: dict[str, Any]) -> list[tuple[str, str, tuple[int, 
     `shards.sample_key` names tiles). `pad` is left out: it only adds black borders around the
     crop, and a copy of the region in a training set has none, so the crop alone is hashed.
     """
-    regions = {}
+    regions: dict[str, tuple] = {}
     for image, crop, _, is_test in _rows(split):
         if is_test:
             key = f"{split['benchmark']}:{image}" + ("#{}_{}_{}_{}".format(*crop) if crop else "")

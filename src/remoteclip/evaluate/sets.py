@@ -96,7 +96,7 @@ def counting_set(spec: DatasetSpec, settings: dict[str, Any]) -> dict[str, Any]:
         )
     classes = settings.get("classes") or COUNT_CLASSES
     square, tile = settings["square"], settings.get("tile")
-    skips = Counter()
+    skips: Counter[str] = Counter()
     samples = build_counting_set(
         records,
         classes=classes,

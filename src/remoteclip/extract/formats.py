@@ -54,11 +54,11 @@ def archive_format(archive: Path) -> str:
     for offset, magic, fmt in _MAGIC:
         if head[offset : offset + len(magic)] == magic:
             return fmt
-    fmt = _format_from_name(archive.name)
-    if fmt is None:
+    by_name = _format_from_name(archive.name)
+    if by_name is None:
         known = ", ".join(sorted(ARCHIVE_SUFFIXES))
         raise ExtractError(f"{archive}: not a recognised archive (known suffixes: {known})")
-    return fmt
+    return by_name
 
 
 def archive_stem(name: str) -> str:

@@ -14,7 +14,9 @@ from .configs import config_dirs
 
 def unwrap(model: torch.nn.Module) -> torch.nn.Module:
     """The model inside a DistributedDataParallel wrapper (or the model itself)."""
-    return model.module if hasattr(model, "module") else model
+    inner = getattr(model, "module", model)
+    assert isinstance(inner, torch.nn.Module)
+    return inner
 
 
 def export(model: torch.nn.Module, path: str | Path, arch: str) -> Path:

@@ -75,18 +75,18 @@ def create(
     tag (e.g. "openai"), a checkpoint path (read with weights_only=True unless
     `trust_checkpoint`, see remoteclip.weights), or None for random initialisation."""
     check_architecture(arch)  # before a missing file: the architecture is the first thing wrong
-    is_file = is_checkpoint_path(pretrained)
-    if is_file and not Path(pretrained).is_file():
+    checkpoint = pretrained if is_checkpoint_path(pretrained) else None
+    if checkpoint is not None and not Path(checkpoint).is_file():
         raise FileNotFoundError(f"checkpoint {pretrained} does not exist")
     model, train_tf, val_tf = build(
         arch,
-        None if is_file else pretrained,
+        None if checkpoint is not None else pretrained,
         uses_quick_gelu(arch, pretrained, force_quick_gelu),
         device,
         precision,
         cache_dir,
     )
-    if is_file:
-        load_checkpoint(model, pretrained, arch, trust_checkpoint)
+    if checkpoint is not None:
+        load_checkpoint(model, checkpoint, arch, trust_checkpoint)
         log.info("loaded %s into %s", pretrained, arch)
     return model, train_tf, val_tf

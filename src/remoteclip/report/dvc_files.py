@@ -25,8 +25,8 @@ def headline_metrics(res: Results) -> dict[str, dict[str, float]]:
     for model in res.models:
         flat = {}
         for task, metric, key in wanted:
-            values = {b: res.get(model, b, task, metric) for b in res.benches(task)}
-            values = {b: v for b, v in values.items() if v is not None}
+            found = {b: res.get(model, b, task, metric) for b in res.benches(task)}
+            values = {b: v for b, v in found.items() if v is not None}
             flat.update({f"{key}/{b}": round(v, 4) for b, v in values.items()})
             if len(values) > 1 and task in ("zeroshot", "retrieval", "linear_probe", "knn"):
                 flat[f"{key}/average"] = round(sum(values.values()) / len(values), 4)

@@ -18,7 +18,8 @@ def num_text(v: float | None, signed: bool = False) -> str:
 
 def full_mean(values: Sequence[float | None]) -> float | None:
     """The mean, only where every value is present: a row with a gap has no average."""
-    return sum(values) / len(values) if values and all(v is not None for v in values) else None
+    present = [v for v in values if v is not None]
+    return sum(present) / len(present) if values and len(present) == len(values) else None
 
 
 def md_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:

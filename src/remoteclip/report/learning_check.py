@@ -103,7 +103,7 @@ def learning_check(res: Results, runs: dict) -> dict:
             }
         )
 
-    run_model = {}
+    run_model: dict[str, str] = {}
     for name, info in res.models.items():
         if info["kind"] == "run":
             run_model.setdefault(info["run"], name)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 from importlib import resources
+from typing import Any
 
 # the paper's column order (Tables III/IV) and its names where our catalogue spells them otherwise
 PAPER_ORDER = [
@@ -30,7 +31,7 @@ PAPER_LABELS = {"SIRI-WHU": "WHU-earth", "RSSCN7": "RS2800", "Optimal-31": "OPTI
 
 # Table V's dataset ablation (RN50), the published answer to "do DET/SEG captions help?";
 # only the averages are published, so they live here and not in paper_results.csv
-TABLE_V_SOURCES = {
+TABLE_V_SOURCES: dict[str, Any] = {
     "backbone": "RN50",
     "RET only": {"retrieval": 36.32, "zeroshot": 48.75},
     "RET + DET + SEG": {"retrieval": 42.01, "zeroshot": 53.46},

@@ -135,8 +135,10 @@ def plot_caption_lengths(path: Path, stats: dict[str, dict]) -> None:
         "RET (human captions)": [s for s in stats.values() if s["group"] == "RET"],
         "B2C (DET + SEG boxes)": [s for s in stats.values() if s["group"] in ("DET", "SEG")],
     }
-    lengths = {name: sum((s["lengths"] for s in members), Counter()) for name, members in groups.items()}
-    lengths = {name: c for name, c in lengths.items() if c}
+    summed: dict[str, Counter] = {
+        name: sum((s["lengths"] for s in members), Counter()) for name, members in groups.items()
+    }
+    lengths: dict[str, Counter] = {name: c for name, c in summed.items() if c}
     if not lengths:
         return no_data_png(path, "Caption length per source group", "no caption files")
     plt = _plt()

@@ -36,7 +36,7 @@ class Results:
         for name in sorted(seen - set(models)):
             spec = next((d.get("model_spec") or {} for (m, _, _), d in self.json.items() if m == name), {})
             models[name] = infer_model(name, spec)
-        arch_rank = {}
+        arch_rank: dict[str | None, int] = {}
         for m in models.values():
             arch_rank.setdefault(m.get("arch"), len(arch_rank))
         position = {name: i for i, name in enumerate(models)}

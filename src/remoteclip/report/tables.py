@@ -44,7 +44,7 @@ def compared(res: Results, models: Sequence[str], columns: Sequence[tuple], aver
                 **base,
                 "row": "ours - paper",
                 "from": "",
-                **{k: ours[k] - paper[k] if ours[k] is not None and paper[k] is not None else None for k in ours},
+                **{k: _difference(ours[k], paper[k]) for k in ours},
             }
         )
     if average:
@@ -268,3 +268,7 @@ def counting_table(res: Results) -> tuple[str, list[dict], list[str]]:
                 )
             )
     return "".join(parts), csv_rows, header
+
+
+def _difference(ours: float | None, paper: float | None) -> float | None:
+    return ours - paper if ours is not None and paper is not None else None

@@ -262,7 +262,9 @@ def write_isaid(root: Path, scenes: Iterator[tuple[int, str, Scene]], rng: np.ra
     return truth
 
 
-def semantic_map(scene: Scene, ground_table: dict[str, str], object_table: dict[str, str], other: str) -> np.ndarray:
+def semantic_map(
+    scene: Scene, ground_table: dict[str, str], object_table: dict[str, str], other: str
+) -> tuple[np.ndarray, list[str]]:
     """Per-pixel class names (as indices into a sorted name list) from ground and objects."""
     from .canvas import GROUNDS
 
@@ -314,7 +316,8 @@ def write_karpathy(
     """RSICD: RSICD_images/<scene>_<n>.jpg and dataset_rsicd.json (Karpathy format, 5 sentences per image)."""
     from .grammar import describe
 
-    images, truth = [], {}
+    images: list[dict] = []
+    truth: dict = {}
     sentid = 0
     for index, split, scene in scenes:
         file_name = f"{scene.kind.replace(' ', '')}_{index + 1}.jpg"
@@ -357,12 +360,12 @@ def write_class_folders(root: Path, scenes: Iterator[tuple[int, str, Scene]], rn
 
 def write_count(root: Path, scenes: Iterator[tuple[int, str, Scene]], rng: np.random.Generator) -> GroundTruth:
     """RemoteCount-shaped: DOTA-val-style images and labels plus remotecount.json with number captions."""
-    scenes = list(scenes)
-    truth = write_dota(root, iter(scenes), rng, header_fraction=1.0, difficult_fraction=0.0)
+    listed = list(scenes)
+    truth = write_dota(root, iter(listed), rng, header_fraction=1.0, difficult_fraction=0.0)
     items = []
     from ..vocabulary import NUMBER_WORDS, plural
 
-    for index, split, scene in scenes:
+    for index, split, scene in listed:
         cat, n = scene.extra["category"], scene.extra["count"]
         noun = cat if n == 1 else plural(cat)
         be = "is" if n == 1 else "are"

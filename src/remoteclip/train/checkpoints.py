@@ -20,7 +20,9 @@ _NAME = re.compile(r"ckpt-(\d{8})\.pt$")
 
 def rng_state() -> dict:
     """Every generator's state in types weights_only loading admits (tensors, ints, strings)."""
-    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    legacy = np.random.get_state()
+    assert isinstance(legacy, tuple)  # the legacy (kind, keys, pos, has_gauss, gauss) form
+    kind, keys, pos, has_gauss, gauss = legacy
     state = {
         "python": random.getstate(),
         "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, gauss],
@@ -47,7 +49,7 @@ def _tuples(value):
 
 # Resume checkpoints written before the numpy state was stored as a tensor hold a numpy
 # array; these are the only objects beyond tensors and containers they need.
-_LEGACY_NUMPY = [np.ndarray, np.dtype, type(np.dtype(np.uint32)), np._core.multiarray._reconstruct]
+_LEGACY_NUMPY = [np.ndarray, np.dtype, type(np.dtype(np.uint32)), np._core.multiarray._reconstruct]  # type: ignore[attr-defined]
 
 
 def load(path: Path) -> dict:

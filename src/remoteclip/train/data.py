@@ -24,8 +24,9 @@ import logging
 import math
 import random
 import tarfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import torch
@@ -57,7 +58,7 @@ class ShardIndex:
     skipped: list[tuple[str, str]]  # (shard, why)
 
     @classmethod
-    def build(cls, shards: list[str | Path]) -> ShardIndex:
+    def build(cls, shards: Sequence[str | Path]) -> ShardIndex:
         if not shards:
             raise ShardsMissing("no shards given")
         missing = [str(s) for s in shards if not Path(s).is_file()]
@@ -167,7 +168,7 @@ class ShardDataset(Dataset):
 
     def __init__(self, index: ShardIndex, augment: Augment, tokenizer, seed: int = 0):
         self.index, self.augment, self.tokenizer, self.seed = index, augment, tokenizer, seed
-        self._files: dict[int, object] = {}
+        self._files: dict[int, BinaryIO] = {}
         self.replaced = 0
 
     def __len__(self) -> int:
@@ -238,7 +239,7 @@ class GlobalBatchSampler(Sampler):
     def __iter__(self) -> Iterator[list[tuple[int, int]]]:
         share = self.batch // self.world
         micro = share // self.accum
-        perm, perm_epoch = None, -1
+        perm, perm_epoch = np.empty(0, np.int64), -1
         for step in range(self.start, self.steps):
             epoch, t = divmod(step, self.per_epoch)
             if epoch != perm_epoch:

@@ -51,7 +51,10 @@ def tasks_on_node(tasks_per_node: str, node: int) -> int:
     """A node's entry in SLURM's compressed task counts ("2(x3),1": 2 on nodes 0-2, 1 on node 3)."""
     counts = []
     for part in tasks_per_node.split(","):
-        count, repeat = re.fullmatch(r"(\d+)(?:\(x(\d+)\))?", part.strip()).groups()
+        match = re.fullmatch(r"(\d+)(?:\(x(\d+)\))?", part.strip())
+        if match is None:
+            raise ValueError(f"task counts {tasks_per_node!r}: {part!r} is not N or N(xM) (SLURM_TASKS_PER_NODE)")
+        count, repeat = match.groups()
         counts += [int(count)] * int(repeat or 1)
     return counts[min(node, len(counts) - 1)]
 

@@ -11,6 +11,7 @@ import math
 import time
 from contextlib import nullcontext
 from pathlib import Path
+from typing import Any
 
 import open_clip
 import torch
@@ -32,7 +33,8 @@ log = logging.getLogger(__name__)
 def parameter_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
     """No weight decay on gains, biases, norms, embeddings of size 1 and the logit scale
     (open_clip's rule)."""
-    decay, rest = [], []
+    decay: list[torch.nn.Parameter] = []
+    rest: list[torch.nn.Parameter] = []
     for name, p in model.named_parameters():
         if not p.requires_grad:
             continue
@@ -88,7 +90,7 @@ class TrainingLog:
         try:
             from torch.utils.tensorboard import SummaryWriter
 
-            self.tb = SummaryWriter(str(path.parent / "tensorboard"))
+            self.tb: Any = SummaryWriter(str(path.parent / "tensorboard"))
         except Exception:  # tensorboard is optional
             self.tb = None
 
@@ -106,6 +108,21 @@ class TrainingLog:
             self.fh.close()
             if self.tb:
                 self.tb.close()
+
+
+def total_steps(train_s: TrainSettings, per_epoch: int) -> int:
+    """Optimiser steps: `steps` when given, else `epochs` of `per_epoch` steps (at least one)."""
+    if train_s.steps:
+        return train_s.steps
+    if not train_s.epochs:
+        raise ValueError("train: neither steps nor epochs is set")
+    return max(1, round(train_s.epochs * max(per_epoch, 1)))
+
+
+def logit_scale(model: torch.nn.Module) -> torch.Tensor:
+    scale = unwrap(model).logit_scale
+    assert isinstance(scale, torch.Tensor)
+    return scale
 
 
 def _step_loss(model, loss_fn, images, texts, dtype):
@@ -206,7 +223,7 @@ def train(
     shards, digests = shard_list(shards_dir)
     index = ShardIndex.build(shards)
     per_epoch = len(index) // train_s.batch_size
-    total = train_s.steps or max(1, round(train_s.epochs * max(per_epoch, 1)))
+    total = total_steps(train_s, per_epoch)
     print_ = fingerprint(model_s, train_s, digests)
 
     optimizer = torch.optim.AdamW(
@@ -293,7 +310,8 @@ def train(
             micro = [(augment.normalize(i), t) for i, t in micro]
         t_data = time.perf_counter() - t0
         if train_s.accum_steps == 1:
-            loss = _step_loss(wrapped, loss_fn, *micro[0], dtype)
+            images, texts = micro[0]
+            loss = _step_loss(wrapped, loss_fn, images, texts, dtype)
             scaler.scale(loss).backward()
         else:
             loss = _accumulated_step(wrapped, loss_fn, micro, dtype, scaler)
@@ -305,7 +323,7 @@ def train(
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
         with torch.no_grad():
-            unwrap(model).logit_scale.clamp_(0, math.log(100))
+            logit_scale(model).clamp_(0, math.log(100))
         step += 1
         loss_value = float(loss.detach())
         t_step = time.perf_counter() - t0
@@ -317,7 +335,7 @@ def train(
                     "epoch": round(step / max(per_epoch, 1), 4),
                     "loss": loss_value,
                     "lr": scheduler.get_last_lr()[0],
-                    "logit_scale": float(unwrap(model).logit_scale.detach().exp()),
+                    "logit_scale": float(logit_scale(model).detach().exp()),
                     "samples_per_s": train_s.batch_size / t_step,
                     "data_s": t_data,
                     "step_s": t_step,
