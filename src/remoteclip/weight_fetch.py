@@ -89,16 +89,15 @@ def _fetch_hf_file(source: WeightSource, cache: Path) -> list[tuple[str, str | N
                 f"{str(exc).splitlines()[0] if str(exc) else ''}). Download it by hand and put it "
                 f"at {target.absolute()}, then run again"
             ) from None
-    return [(str(target), _hub_etag(source))]
+    return [(str(target), _hub_etag(source.repo, source.filename, source.revision))]
 
 
-def _hub_etag(source: WeightSource) -> str | None:
+def _hub_etag(repo: str, filename: str, revision: str | None) -> str | None:
     """The sha256 the Hub publishes for an LFS file (its etag); None when it cannot be asked."""
     from huggingface_hub import get_hf_file_metadata, hf_hub_url
 
-    assert source.repo is not None and source.filename is not None
     try:
-        etag = get_hf_file_metadata(hf_hub_url(source.repo, source.filename, revision=source.revision)).etag
+        etag = get_hf_file_metadata(hf_hub_url(repo, filename, revision=revision)).etag
     except Exception:  # offline or unreachable: the lock still guards the file
         return None
     return etag if etag and _SHA256.fullmatch(etag) else None

@@ -114,12 +114,11 @@ def total_steps(train_s: TrainSettings, per_epoch: int) -> int:
     """Optimiser steps: `steps` when given, else `epochs` of `per_epoch` steps (at least one)."""
     if train_s.steps:
         return train_s.steps
-    if not train_s.epochs:
-        raise ValueError("train: neither steps nor epochs is set")
+    assert train_s.epochs is not None  # TrainSettings refuses neither steps nor epochs
     return max(1, round(train_s.epochs * max(per_epoch, 1)))
 
 
-def logit_scale(model: torch.nn.Module) -> torch.Tensor:
+def logit_scale_of(model: torch.nn.Module) -> torch.Tensor:
     scale = unwrap(model).logit_scale
     assert isinstance(scale, torch.Tensor)
     return scale
@@ -323,7 +322,7 @@ def train(
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
         with torch.no_grad():
-            logit_scale(model).clamp_(0, math.log(100))
+            logit_scale_of(model).clamp_(0, math.log(100))
         step += 1
         loss_value = float(loss.detach())
         t_step = time.perf_counter() - t0
@@ -335,7 +334,7 @@ def train(
                     "epoch": round(step / max(per_epoch, 1), 4),
                     "loss": loss_value,
                     "lr": scheduler.get_last_lr()[0],
-                    "logit_scale": float(logit_scale(model).detach().exp()),
+                    "logit_scale": float(logit_scale_of(model).detach().exp()),
                     "samples_per_s": train_s.batch_size / t_step,
                     "data_s": t_data,
                     "step_s": t_step,
