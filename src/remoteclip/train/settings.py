@@ -21,6 +21,13 @@ class ModelSettings:
     force_quick_gelu: bool = MODEL_DEFAULTS["force_quick_gelu"]
     grad_checkpointing: bool = MODEL_DEFAULTS["grad_checkpointing"]
     trust_checkpoint: bool = MODEL_DEFAULTS["trust_checkpoint"]  # read a `pretrained` path with weights_only=False
+    # the towers that keep the pretrained weights; the others are freshly initialised (models.towers)
+    pretrained_towers: tuple[str, ...] = tuple(MODEL_DEFAULTS["pretrained_towers"])
+    image_init: str | None = MODEL_DEFAULTS["image_init"]  # an entry of models.image_inits.IMAGE_INITS
+    image_checkpoint: str | None = MODEL_DEFAULTS["image_checkpoint"]  # that entry's weights, from a file
+
+    def __post_init__(self):
+        self.pretrained_towers = tuple(self.pretrained_towers)
 
 
 @dataclasses.dataclass
@@ -40,6 +47,7 @@ class TrainSettings:
     crop_scale: tuple[float, float] = tuple(TRAIN_DEFAULTS["crop_scale"])
     hflip: bool = TRAIN_DEFAULTS["hflip"]
     rot90: bool = TRAIN_DEFAULTS["rot90"]
+    simclr: bool = TRAIN_DEFAULTS["simclr"]  # SimCLR's colour distortion and blur (data.SimCLRColour)
     workers: int = TRAIN_DEFAULTS["workers"]  # DataLoader workers per rank
     checkpoint_every: int = TRAIN_DEFAULTS["checkpoint_every"]
     keep_checkpoints: int = TRAIN_DEFAULTS["keep_checkpoints"]
@@ -59,6 +67,16 @@ def from_config(model: dict[str, Any], train: dict[str, Any]) -> tuple[ModelSett
     return ModelSettings(**model), TrainSettings(**train)
 
 
+# settings added after runs were first fingerprinted: left out while at their default, so a
+# checkpoint written before they existed still resumes
+_ADDED = {"pretrained_towers", "image_init", "image_checkpoint", "simclr"}
+
+
+def _added_at_default(key: str, value: Any, defaults: dict[str, Any]) -> bool:
+    default = defaults.get(key)
+    return key in _ADDED and (list(value) if isinstance(value, tuple) else value) == default
+
+
 def fingerprint(model: ModelSettings, train: TrainSettings, shards: list[str]) -> str:
     """`shards`: the shards' content digests (manifest sha256), not their paths."""
     # what makes two runs the same trajectory, so a checkpoint of another recipe or other
@@ -67,7 +85,12 @@ def fingerprint(model: ModelSettings, train: TrainSettings, shards: list[str]) -
         k: v
         for k, v in dataclasses.asdict(train).items()
         if k not in ("workers", "checkpoint_every", "keep_checkpoints", "log_every", "device")
+        and not _added_at_default(k, v, TRAIN_DEFAULTS)
     }
-    weights = {k: v for k, v in dataclasses.asdict(model).items() if k != "trust_checkpoint"}
+    weights = {
+        k: v
+        for k, v in dataclasses.asdict(model).items()
+        if k != "trust_checkpoint" and not _added_at_default(k, v, MODEL_DEFAULTS)
+    }
     blob = json.dumps({"model": weights, "train": recipe, "shards": sorted(shards)}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
