@@ -3,15 +3,17 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
 import json
 from typing import Any
 
-from ..schema import defaults
+from ..schema import defaults, load
 
 MODEL_DEFAULTS = defaults("$defs.model")
 TRAIN_DEFAULTS = defaults("$defs.train")
+LOSSES: tuple[str, ...] = tuple(load()["$defs"]["train"]["properties"]["loss"]["enum"])
 
 
 @dataclasses.dataclass
@@ -54,6 +56,11 @@ class TrainSettings:
     log_every: int = TRAIN_DEFAULTS["log_every"]
     seed: int = TRAIN_DEFAULTS["seed"]
     device: str = TRAIN_DEFAULTS["device"]
+    loss: str = TRAIN_DEFAULTS["loss"]  # remoteclip.train.losses
+    # every loss's options, the schema's defaults under what a config gives
+    loss_options: dict[str, dict[str, Any]] = dataclasses.field(
+        default_factory=lambda: copy.deepcopy(TRAIN_DEFAULTS["loss_options"])
+    )
 
     def __post_init__(self):
         if self.steps is None and self.epochs is None:
@@ -61,6 +68,25 @@ class TrainSettings:
         if self.precision not in ("auto", "fp32", "bf16", "fp16"):
             raise ValueError(f"train.precision must be auto, fp32, bf16 or fp16, got {self.precision!r}")
         self.betas, self.crop_scale = tuple(self.betas), tuple(self.crop_scale)
+        if self.loss not in LOSSES:
+            raise ValueError(f"train.loss: unknown loss {self.loss!r}; known: {', '.join(LOSSES)}")
+        self.loss_options = _loss_options(self.loss_options)
+
+
+def _loss_options(given: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The schema's options of every loss with `given` over them (a config the validator did
+    not fill, e.g. a test's, may give a few); unknown names are an error, as in the schema."""
+    known = TRAIN_DEFAULTS["loss_options"]
+    for loss, options in given.items():
+        if loss not in known:
+            raise ValueError(f"train.loss_options: {loss!r} has no options; losses with options: {', '.join(known)}")
+        unknown = set(options) - set(known[loss])
+        if unknown:
+            raise ValueError(
+                f"train.loss_options.{loss}: unknown option(s) {', '.join(sorted(unknown))}; "
+                f"known: {', '.join(known[loss])}"
+            )
+    return {loss: {**defaults_, **given.get(loss, {})} for loss, defaults_ in known.items()}
 
 
 def from_config(model: dict[str, Any], train: dict[str, Any]) -> tuple[ModelSettings, TrainSettings]:
@@ -84,9 +110,13 @@ def fingerprint(model: ModelSettings, train: TrainSettings, shards: list[str]) -
     recipe = {
         k: v
         for k, v in dataclasses.asdict(train).items()
-        if k not in ("workers", "checkpoint_every", "keep_checkpoints", "log_every", "device")
+        if k not in ("workers", "checkpoint_every", "keep_checkpoints", "log_every", "device", "loss", "loss_options")
         and not _added_at_default(k, v, TRAIN_DEFAULTS)
     }
+    if train.loss != "infonce":
+        # only the chosen loss's options change the trajectory; InfoNCE runs keep the
+        # fingerprint they had before the loss was configurable, so their checkpoints resume
+        recipe["loss"] = {"name": train.loss, "options": train.loss_options.get(train.loss, {})}
     weights = {
         k: v
         for k, v in dataclasses.asdict(model).items()
