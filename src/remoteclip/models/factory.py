@@ -14,6 +14,7 @@ import torch
 from ..weight_cache import is_checkpoint_path
 from ..weights import read_state_dict
 from .configs import check_architecture
+from .towers import TOWERS, check_towers, reinitialise
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,26 @@ def load_checkpoint(model: torch.nn.Module, path: str | Path, arch: str, trust: 
         raise ArchitectureMismatch(f"{path} does not fit architecture {arch}: {str(exc).splitlines()[0]} ...") from None
 
 
+def keep_towers(
+    model: torch.nn.Module,
+    arch: str,
+    towers,
+    seed: int,
+    quick_gelu: bool = False,
+    device: str | torch.device = "cpu",
+    precision: str = "fp32",
+) -> None:
+    """Freshly initialise the towers of `model` not in `towers` (models.towers: open_clip's own
+    init of a new `arch` model, built while torch's generator is seeded with `seed`)."""
+    towers = check_towers(towers)
+    if set(towers) == set(TOWERS):
+        return
+    replaced = reinitialise(model, towers, lambda: build(arch, None, quick_gelu, device, precision)[0], seed)
+    log.info(
+        "kept pretrained towers %s of %s; %d tensors freshly initialised (seed %d)", towers, arch, len(replaced), seed
+    )
+
+
 def create(
     arch: str,
     pretrained: str | None = None,
@@ -70,23 +91,22 @@ def create(
     precision: str = "fp32",
     trust_checkpoint: bool = False,
     cache_dir: str | None = None,
+    pretrained_towers=TOWERS,
+    seed: int = 0,
 ):
     """(model, train transform, val transform) as a run starts from them; `pretrained` is a
     tag (e.g. "openai"), a checkpoint path (read with weights_only=True unless
-    `trust_checkpoint`, see remoteclip.weights), or None for random initialisation."""
+    `trust_checkpoint`, see remoteclip.weights), or None for random initialisation. Towers left
+    out of `pretrained_towers` are freshly initialised from `seed` (`keep_towers`)."""
     check_architecture(arch)  # before a missing file: the architecture is the first thing wrong
+    check_towers(pretrained_towers)
     is_file = is_checkpoint_path(pretrained)
     if is_file and not Path(pretrained).is_file():
         raise FileNotFoundError(f"checkpoint {pretrained} does not exist")
-    model, train_tf, val_tf = build(
-        arch,
-        None if is_file else pretrained,
-        uses_quick_gelu(arch, pretrained, force_quick_gelu),
-        device,
-        precision,
-        cache_dir,
-    )
+    quick_gelu = uses_quick_gelu(arch, pretrained, force_quick_gelu)
+    model, train_tf, val_tf = build(arch, None if is_file else pretrained, quick_gelu, device, precision, cache_dir)
     if is_file:
         load_checkpoint(model, pretrained, arch, trust_checkpoint)
         log.info("loaded %s into %s", pretrained, arch)
+    keep_towers(model, arch, pretrained_towers, seed, quick_gelu, device, precision)
     return model, train_tf, val_tf

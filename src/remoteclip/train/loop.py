@@ -188,6 +188,8 @@ def train(
         model_s.force_quick_gelu,
         trust_checkpoint=model_s.trust_checkpoint,
         cache_dir=open_clip_cache(weights_cache) if weights_cache else None,
+        pretrained_towers=model_s.pretrained_towers,
+        seed=train_s.seed,
     )
     if model_s.grad_checkpointing:
         model.set_grad_checkpointing(True)
