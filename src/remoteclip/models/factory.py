@@ -6,6 +6,7 @@ A checkpoint is read by `remoteclip.weights` (weights_only=True unless trusted b
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from pathlib import Path
 
 import open_clip
@@ -66,7 +67,7 @@ def load_checkpoint(model: torch.nn.Module, path: str | Path, arch: str, trust: 
 def keep_towers(
     model: torch.nn.Module,
     arch: str,
-    towers,
+    towers: Iterable[str],
     seed: int,
     quick_gelu: bool = False,
     device: str | torch.device = "cpu",
@@ -91,7 +92,7 @@ def create(
     precision: str = "fp32",
     trust_checkpoint: bool = False,
     cache_dir: str | None = None,
-    pretrained_towers=TOWERS,
+    pretrained_towers: Iterable[str] = TOWERS,
     seed: int = 0,
 ):
     """(model, train transform, val transform) as a run starts from them; `pretrained` is a
@@ -100,13 +101,13 @@ def create(
     out of `pretrained_towers` are freshly initialised from `seed` (`keep_towers`)."""
     check_architecture(arch)  # before a missing file: the architecture is the first thing wrong
     check_towers(pretrained_towers)
-    is_file = is_checkpoint_path(pretrained)
-    if is_file and not Path(pretrained).is_file():
-        raise FileNotFoundError(f"checkpoint {pretrained} does not exist")
+    path = pretrained if is_checkpoint_path(pretrained) else None
+    if path is not None and not Path(path).is_file():
+        raise FileNotFoundError(f"checkpoint {path} does not exist")
     quick_gelu = uses_quick_gelu(arch, pretrained, force_quick_gelu)
-    model, train_tf, val_tf = build(arch, None if is_file else pretrained, quick_gelu, device, precision, cache_dir)
-    if is_file:
-        load_checkpoint(model, pretrained, arch, trust_checkpoint)
-        log.info("loaded %s into %s", pretrained, arch)
+    model, train_tf, val_tf = build(arch, None if path else pretrained, quick_gelu, device, precision, cache_dir)
+    if path is not None:
+        load_checkpoint(model, path, arch, trust_checkpoint)
+        log.info("loaded %s into %s", path, arch)
     keep_towers(model, arch, pretrained_towers, seed, quick_gelu, device, precision)
     return model, train_tf, val_tf
