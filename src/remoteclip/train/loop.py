@@ -200,6 +200,7 @@ def train(
         train_s.crop_scale,
         hflip=train_s.hflip,
         rot90=train_s.rot90,
+        simclr=train_s.simclr,
         mean=tuple(preprocess["mean"]),
         std=tuple(preprocess["std"]),
         normalize_on_device=device.type == "cuda",
