@@ -52,6 +52,7 @@ lint: $(BIN)/.installed
 	$(BIN)/mypy
 	HF_HUB_OFFLINE=1 $(BIN)/snakemake --lint --configfile config/config.yaml
 	HF_HUB_OFFLINE=1 $(BIN)/snakemake --lint --configfile config/paper.yaml
+	HF_HUB_OFFLINE=1 $(BIN)/snakemake --lint --configfile config/ablations.yaml
 
 # derived results only: downloads, unpacked datasets and weights live in the data folder (data/)
 clean:

@@ -1,4 +1,4 @@
-"""`snakemake --lint` is clean on the demo and the paper configuration (CI runs it through here)."""
+"""`snakemake --lint` is clean on the demo, the paper and the ablations configuration (CI runs it through here)."""
 
 import os
 import subprocess
@@ -10,7 +10,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.parametrize("config", ["config/config.yaml", "config/paper.yaml"])
+@pytest.mark.parametrize("config", ["config/config.yaml", "config/paper.yaml", "config/ablations.yaml"])
 def test_snakemake_lint_is_clean(config):
     proc = subprocess.run(
         [sys.executable, "-m", "snakemake", "--lint", "--configfile", config],

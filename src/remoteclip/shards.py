@@ -2,7 +2,8 @@
 
 Each sample: `key.jpg` (re-encoded, longest side at most `max_side`), `key.txt` (one
 caption, so open_clip_train can read the shards) and `key.json` (all captions, source,
-object counts, original size). Samples are shuffled across sources with a seed and cut
+object counts, original size; before any super-resolution). A run may upscale every image
+with a super-resolution model first (remoteclip.super_resolution). Samples are shuffled across sources with a seed and cut
 into shards of `samples_per_shard`. Same inputs and seed give byte-identical tars:
 members sorted, mtime 0, uid/gid 0, no user names.
 
@@ -36,6 +37,8 @@ from .formats.base import FormatError
 from .imageio import load_rgb
 from .parallel import imap
 from .schema import defaults
+from .super_resolution import check as check_super_resolution
+from .super_resolution import upscale
 
 log = logging.getLogger(__name__)
 _DEFAULTS = defaults("shards")  # the schema's shards.* (max_side 448: 2x the 224 px input, see there)
@@ -48,6 +51,8 @@ class ShardSettings:
     jpeg_quality: int = _DEFAULTS["jpeg_quality"]
     seed: int = defaults("")["seed"]
     workers: int = 1
+    # the run's super-resolution step ({model, device}, remoteclip.super_resolution), or None
+    super_resolution: dict | None = None
 
 
 def sample_key(row: dict) -> str:
@@ -80,7 +85,7 @@ def _resized(image: Image.Image, max_side: int) -> Image.Image:
 
 def _encode_file(job) -> list[tuple[int, tuple[int, int] | None, str | None]]:
     """Decode one source file, stage one JPEG per (index, crop); (index, original size, error)."""
-    path, entries, staging, max_side, quality = job
+    path, entries, staging, max_side, quality, sr = job
     try:
         image = load_rgb(path)
     except FormatError as err:
@@ -88,8 +93,9 @@ def _encode_file(job) -> list[tuple[int, tuple[int, int] | None, str | None]]:
     out: list[tuple[int, tuple[int, int] | None, str | None]] = []
     for index, crop in entries:
         region = image if crop is None else image.crop((crop[0], crop[1], crop[0] + crop[2], crop[1] + crop[3]))
+        stored = upscale(region, sr) if sr is not None else region
         buf = io.BytesIO()
-        _resized(region, max_side).save(buf, "JPEG", quality=quality)
+        _resized(stored, max_side).save(buf, "JPEG", quality=quality)
         (Path(staging) / f"{index:09d}.jpg").write_bytes(buf.getvalue())
         out.append((index, region.size, None))
     return out
@@ -124,6 +130,7 @@ def build_shards(
 ) -> dict:
     """Write the shards, manifest.json and sizes.json of one run into `out_dir`."""
     out_dir = Path(out_dir)
+    check_super_resolution(settings.super_resolution, run)  # before anything is removed or written
     if out_dir.exists():
         shutil.rmtree(out_dir)
     staging = out_dir / ".staging"
@@ -133,7 +140,7 @@ def build_shards(
     for index, row in enumerate(rows):
         by_file[row["image"]].append((index, row.get("crop")))
     jobs = [
-        (path, entries, str(staging), settings.max_side, settings.jpeg_quality)
+        (path, entries, str(staging), settings.max_side, settings.jpeg_quality, settings.super_resolution)
         for path, entries in sorted(by_file.items())
     ]
     sizes, failures = {}, {}
@@ -183,7 +190,9 @@ def build_shards(
             "by_reason": dict(Counter(failures.values())),
             "images": {sample_key(rows[i]): why for i, why in sorted(failures.items())},
         },
-        "settings": dataclasses.asdict(settings) | {"workers": None},
+        # a run without super-resolution keeps the manifest it had before the step existed
+        "settings": {k: v for k, v in dataclasses.asdict(settings).items() if k != "super_resolution" or v is not None}
+        | {"workers": None},
     }
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
     (out_dir / "sizes.json").write_text(json.dumps({s["name"]: s["samples"] for s in shards}, indent=1) + "\n")

@@ -31,6 +31,8 @@ rule report:
         fewshot_csv=reported("fewshot_csv", "1. tables", "classification"),
         counting_md=report_file("counting_md"),
         counting_csv=reported("counting_csv", "1. tables", "counting"),
+        table_v_md=report_file("table_v_md"),
+        table_v_csv=reported("table_v_csv", "1. tables", "ablations"),
         training_png=reported("training_png", "2. plots", "training"),
         fewshot_png=reported("fewshot_png", "2. plots", "evaluation"),
         counting_png=reported("counting_png", "2. plots", "evaluation"),

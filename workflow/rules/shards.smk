@@ -13,7 +13,14 @@ rule build_shards:
         "../../envs/data.yaml"
     threads: workflow.cores
     params:
-        settings=config["shards"],
+        # the run's super-resolution step joins the settings only where configured, so the
+        # other runs' parameters (and Snakemake's rerun decisions) are as before
+        settings=lambda w: config["shards"]
+        | (
+            {"super_resolution": config["runs"][w.run]["super_resolution"]}
+            if "super_resolution" in config["runs"][w.run]
+            else {}
+        ),
         seed=config["seed"],
     script:
         "../../scripts/build_shards.py"

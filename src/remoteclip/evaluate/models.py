@@ -18,7 +18,7 @@ from typing import Any
 import open_clip
 import torch
 
-from ..models import ArchitectureMismatch, build, load_checkpoint, register_model_configs, uses_quick_gelu
+from ..models import ArchitectureMismatch, build, keep_towers, load_checkpoint, register_model_configs, uses_quick_gelu
 from ..weight_cache import open_clip_cache
 
 log = logging.getLogger(__name__)
@@ -46,6 +46,8 @@ def load(spec: dict[str, Any], device: str | torch.device = "cpu", weights_cache
     cache_dir = open_clip_cache(weights_cache) if weights_cache else None
     torch.manual_seed(spec.get("seed") or 0)  # a random initialisation is the run's own
     model, _, preprocess = build(spec["arch"], spec.get("pretrained"), quick, device="cpu", cache_dir=cache_dir)
+    if spec.get("pretrained_towers") is not None:  # a run's initialisation with fresh towers
+        keep_towers(model, spec["arch"], spec["pretrained_towers"], spec.get("seed") or 0, quick)
     if spec.get("checkpoint"):
         try:
             load_checkpoint(model, spec["checkpoint"], spec["arch"], trust=bool(spec.get("trust_checkpoint")))

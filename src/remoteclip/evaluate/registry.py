@@ -30,7 +30,7 @@ def resolve(name: str, entry: dict[str, Any], config: dict) -> dict[str, Any]:
         # None: decided when the model is built, from the weights it started from
         quick = True if model["force_quick_gelu"] else None
         if entry.get("init"):  # the run's starting point: its pretrained weights or its seeded random init
-            return {
+            spec = {
                 "name": name,
                 "arch": arch,
                 "pretrained": model["pretrained"],
@@ -39,6 +39,10 @@ def resolve(name: str, entry: dict[str, Any], config: dict) -> dict[str, Any]:
                 "seed": seed,
                 "origin": f"initialisation of run {entry['run']}",
             }
+            towers = model.get("pretrained_towers", ["image", "text"])
+            if sorted(towers) != ["image", "text"]:  # given only then: other specs stay as they were
+                spec["pretrained_towers"] = list(towers)
+            return spec
         return {
             "name": name,
             "arch": arch,

@@ -6,6 +6,7 @@ A checkpoint is read by `remoteclip.weights` (weights_only=True unless trusted b
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from pathlib import Path
 
 import open_clip
@@ -14,6 +15,7 @@ import torch
 from ..weight_cache import is_checkpoint_path
 from ..weights import read_state_dict
 from .configs import check_architecture
+from .towers import TOWERS, check_towers, reinitialise
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +64,26 @@ def load_checkpoint(model: torch.nn.Module, path: str | Path, arch: str, trust: 
         raise ArchitectureMismatch(f"{path} does not fit architecture {arch}: {str(exc).splitlines()[0]} ...") from None
 
 
+def keep_towers(
+    model: torch.nn.Module,
+    arch: str,
+    towers: Iterable[str],
+    seed: int,
+    quick_gelu: bool = False,
+    device: str | torch.device = "cpu",
+    precision: str = "fp32",
+) -> None:
+    """Freshly initialise the towers of `model` not in `towers` (models.towers: open_clip's own
+    init of a new `arch` model, built while torch's generator is seeded with `seed`)."""
+    towers = check_towers(towers)
+    if set(towers) == set(TOWERS):
+        return
+    replaced = reinitialise(model, towers, lambda: build(arch, None, quick_gelu, device, precision)[0], seed)
+    log.info(
+        "kept pretrained towers %s of %s; %d tensors freshly initialised (seed %d)", towers, arch, len(replaced), seed
+    )
+
+
 def create(
     arch: str,
     pretrained: str | None = None,
@@ -70,23 +92,22 @@ def create(
     precision: str = "fp32",
     trust_checkpoint: bool = False,
     cache_dir: str | None = None,
+    pretrained_towers: Iterable[str] = TOWERS,
+    seed: int = 0,
 ):
     """(model, train transform, val transform) as a run starts from them; `pretrained` is a
     tag (e.g. "openai"), a checkpoint path (read with weights_only=True unless
-    `trust_checkpoint`, see remoteclip.weights), or None for random initialisation."""
+    `trust_checkpoint`, see remoteclip.weights), or None for random initialisation. Towers left
+    out of `pretrained_towers` are freshly initialised from `seed` (`keep_towers`)."""
     check_architecture(arch)  # before a missing file: the architecture is the first thing wrong
-    checkpoint = pretrained if is_checkpoint_path(pretrained) else None
-    if checkpoint is not None and not Path(checkpoint).is_file():
-        raise FileNotFoundError(f"checkpoint {pretrained} does not exist")
-    model, train_tf, val_tf = build(
-        arch,
-        None if checkpoint is not None else pretrained,
-        uses_quick_gelu(arch, pretrained, force_quick_gelu),
-        device,
-        precision,
-        cache_dir,
-    )
-    if checkpoint is not None:
-        load_checkpoint(model, checkpoint, arch, trust_checkpoint)
-        log.info("loaded %s into %s", pretrained, arch)
+    check_towers(pretrained_towers)
+    path = pretrained if is_checkpoint_path(pretrained) else None
+    if path is not None and not Path(path).is_file():
+        raise FileNotFoundError(f"checkpoint {path} does not exist")
+    quick_gelu = uses_quick_gelu(arch, pretrained, force_quick_gelu)
+    model, train_tf, val_tf = build(arch, None if path else pretrained, quick_gelu, device, precision, cache_dir)
+    if path is not None:
+        load_checkpoint(model, path, arch, trust_checkpoint)
+        log.info("loaded %s into %s", path, arch)
+    keep_towers(model, arch, pretrained_towers, seed, quick_gelu, device, precision)
     return model, train_tf, val_tf

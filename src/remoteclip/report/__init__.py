@@ -19,6 +19,7 @@ One module per concern:
 - `formatting`: number formatting, markdown tables, CSV and text files.
 - `tables`: one function per paper table (retrieval, zero-shot, linear probe, k-NN, few-shot,
   counting).
+- `table_v`: the Table V page, the ablations' retrieval and zero-shot averages beside the paper's.
 - `learning_check`: trained vs initialisation, and with vs without DET/SEG captions.
 - `dvc_files`: metrics.json, training_log.csv and fewshot.csv for DVC.
 - `captions`: caption lengths and word counts per source.
@@ -35,7 +36,7 @@ from .index import index_md
 from .learning_check import CHECKED, learning_check, learning_check_outputs
 from .models import describe_models, paper_name, start_key
 from .outputs import OUTPUTS
-from .paper import PAPER_LABELS, PAPER_ORDER, TABLE_V_SOURCES, paper_models, paper_results
+from .paper import PAPER_LABELS, PAPER_ORDER, TABLE_V_SOURCES, paper_models, paper_results, table_v, table_v_label
 from .plots import (
     no_data_png,
     plot_caption_lengths,
@@ -46,6 +47,8 @@ from .plots import (
     plot_training,
 )
 from .results import KIND_ORDER, Results, read_training_log
+from .table_v import averages as table_v_averages
+from .table_v import table_v_table
 from .tables import (
     NO_EVAL,
     RET_METRICS,
@@ -98,6 +101,10 @@ __all__ = [
     "Results",
     "retrieval_table",
     "start_key",
+    "table_v",
+    "table_v_averages",
+    "table_v_label",
+    "table_v_table",
     "write_csv",
     "zeroshot_table",
 ]

@@ -18,6 +18,7 @@ from .learning_check import learning_check, learning_check_outputs
 from .outputs import OUTPUTS
 from .plots import plot_caption_lengths, plot_confusion, plot_dedup, plot_fewshot, plot_top_words, plot_training
 from .results import Results, read_training_log
+from .table_v import table_v_table
 from .tables import counting_table, fewshot_table, knn_table, linear_probe_table, retrieval_table, zeroshot_table
 
 # the package's logger, not this module's: report.log names "remoteclip.report" as it did
@@ -76,7 +77,7 @@ def build_report(
 
 
 def write_tables(paths: dict[str, Path], res: Results) -> tuple[dict[str, tuple], list[dict]]:
-    """tables/<name>.md and .csv for every paper table; returns {name: (markdown, rows, header)}
+    """tables/<name>.md and .csv for every paper table (Table V's ablations too); returns {name: (markdown, rows, header)}
     and the few-shot points (for fewshot.csv and the few-shot plot)."""
     tables = {
         "retrieval": retrieval_table(res),
@@ -87,6 +88,7 @@ def write_tables(paths: dict[str, Path], res: Results) -> tuple[dict[str, tuple]
     text, rows, header, points = fewshot_table(res)
     tables["fewshot"] = (text, rows, header)
     tables["counting"] = counting_table(res)
+    tables["table_v"] = table_v_table(res)
     for name, (text, rows, header) in tables.items():
         write_text(paths[f"{name}_md"], text)
         write_csv(paths[f"{name}_csv"], header, rows)

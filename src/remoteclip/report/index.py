@@ -48,6 +48,13 @@ def index_md(res: Results, tables: dict, check_md: str, cap_summary: dict, dedup
         count = len(res.benches(name))
         status = f"{count} benchmark(s)" if count else "no data"
         lines.append(f"- [{title}]({OUTPUTS[name + '_md']}) ([CSV]({OUTPUTS[name + '_csv']})): {status}\n")
+    ablations = sum(
+        1 for r in tables["table_v"][1] if r.get("ours_retrieval") is not None or r.get("ours_zeroshot") is not None
+    )
+    lines.append(
+        f"- [ablations (Table V)]({OUTPUTS['table_v_md']}) ([CSV]({OUTPUTS['table_v_csv']})): "
+        f"{ablations} of {len(tables['table_v'][1])} rows with our numbers\n"
+    )
     lines.append(
         f"- [learning check]({OUTPUTS['learning_check_md']}) ([CSV]({OUTPUTS['learning_check_csv']}), "
         f"[JSON]({OUTPUTS['learning_check_json']}))\n"

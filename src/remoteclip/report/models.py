@@ -25,8 +25,10 @@ def start_key(spec: dict) -> list:
     """What a model without a checkpoint is: architecture, weights and, for a random
     initialisation, its seed. A run's initialisation and a pretrained model that agree are
     the same network, so either serves as the run's "before" in the learning check."""
-    seed = spec.get("seed") if spec.get("pretrained") is None else None
-    return [spec["arch"], spec.get("pretrained"), bool(spec.get("quick_gelu")), seed]
+    towers = spec.get("pretrained_towers")  # fresh towers: seeded, like a random initialisation
+    seed = spec.get("seed") if spec.get("pretrained") is None or towers is not None else None
+    key = [spec["arch"], spec.get("pretrained"), bool(spec.get("quick_gelu")), seed]
+    return key + [sorted(towers)] if towers is not None else key
 
 
 def describe_models(entries: dict[str, dict], specs: dict[str, dict]) -> dict[str, dict]:

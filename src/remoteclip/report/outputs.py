@@ -21,6 +21,8 @@ OUTPUTS = {
     "fewshot_csv": "tables/fewshot.csv",
     "counting_md": "tables/counting.md",
     "counting_csv": "tables/counting.csv",
+    "table_v_md": "tables/table_v.md",
+    "table_v_csv": "tables/table_v.csv",
     "training_png": "plots/training.png",
     "fewshot_png": "plots/fewshot.png",
     "counting_png": "plots/counting_confusion.png",

@@ -8,7 +8,8 @@ does), so that the order of samples is a function of (seed, epoch, step) alone:
   batch b therefore see the same global batches, no sample is seen twice in an epoch, and
   resuming at step t continues exactly where the run stopped;
 - each draw picks one of the sample's captions and its augmentation (random resized crop,
-  horizontal flip, rotation by 0/90/180/270 degrees) from a generator seeded by
+  horizontal flip, rotation by 0/90/180/270 degrees, optionally SimCLR's colour distortion
+  and blur) from a generator seeded by
   (seed, epoch, sample), so DataLoader workers do not change what the model sees.
 
 A corrupt shard is skipped at start-up with a warning and counted, so it never crashes a
@@ -31,7 +32,7 @@ from typing import BinaryIO
 import numpy as np
 import torch
 import torchvision.transforms.functional as TF
-from PIL import Image
+from PIL import Image, ImageFilter
 from torch.utils.data import Dataset, Sampler
 
 from .settings import TRAIN_DEFAULTS
@@ -108,6 +109,7 @@ class Augment:
     crop_ratio: tuple[float, float] = (3 / 4, 4 / 3)
     hflip: bool = TRAIN_DEFAULTS["hflip"]
     rot90: bool = TRAIN_DEFAULTS["rot90"]
+    simclr: bool = TRAIN_DEFAULTS["simclr"]  # SimCLR's colour distortion and blur (simclr_colour)
     mean: tuple[float, ...] = (0.48145466, 0.4578275, 0.40821073)
     std: tuple[float, ...] = (0.26862954, 0.26130258, 0.27577711)
     # On a GPU, workers hand over uint8 (4x less to copy) and the device normalises; on a
@@ -147,6 +149,8 @@ class Augment:
             turns = rng.randrange(4)
             if turns:
                 image = torch.rot90(image, turns, dims=(1, 2))
+        if self.simclr:  # after the draws above, so a run without it sees exactly what it saw before
+            image = simclr_colour(image, rng)
         if not self.normalize_on_device:
             return self.normalize(image[None])[0]
         return image.contiguous()
@@ -155,6 +159,44 @@ class Augment:
         mean = torch.tensor(self.mean, device=batch.device).view(1, -1, 1, 1)
         std = torch.tensor(self.std, device=batch.device).view(1, -1, 1, 1)
         return (batch.float() / 255.0 - mean) / std
+
+
+# SimCLR's augmentation beyond crop and flip (Chen, Kornblith, Norouzi, Hinton 2020, "A Simple
+# Framework for Contrastive Learning of Visual Representations", ICML; appendix A and its
+# reference code): colour jitter of strength s = 1 (brightness, contrast, saturation 0.8 s, hue
+# 0.2 s, in random order) with p = 0.8, grayscale with p = 0.2, Gaussian blur with p = 0.5 and
+# sigma uniform in [0.1, 2.0]. SimCLR truncates the blur kernel at 10 % of the side (23 px at
+# 224, +-5.5 sigma at the largest sigma); PIL's Gaussian blur does not truncate, which differs
+# from it by less than the JPEG noise of the shards.
+SIMCLR_STRENGTH = 1.0
+SIMCLR_JITTER = (0.8 * SIMCLR_STRENGTH, 0.8 * SIMCLR_STRENGTH, 0.8 * SIMCLR_STRENGTH, 0.2 * SIMCLR_STRENGTH)
+SIMCLR_P = {"jitter": 0.8, "grayscale": 0.2, "blur": 0.5}
+SIMCLR_SIGMA = (0.1, 2.0)
+
+
+def simclr_colour(image: torch.Tensor, rng: random.Random) -> torch.Tensor:
+    """SimCLR's colour distortion and blur on a uint8 (3, H, W) image, every draw from `rng`
+    (torchvision's ColorJitter / RandomGrayscale / GaussianBlur draw from torch's global
+    generator, which would make the augmentation depend on the DataLoader worker). Applied
+    with torchvision's functional ops on a PIL image: on uint8 tensors its hue shift is ~20x
+    slower, too slow for a data loader."""
+    pil = Image.fromarray(image.permute(1, 2, 0).numpy())
+    if rng.random() < SIMCLR_P["jitter"]:
+        brightness, contrast, saturation, hue = SIMCLR_JITTER
+        steps = [
+            (TF.adjust_brightness, rng.uniform(max(0.0, 1 - brightness), 1 + brightness)),
+            (TF.adjust_contrast, rng.uniform(max(0.0, 1 - contrast), 1 + contrast)),
+            (TF.adjust_saturation, rng.uniform(max(0.0, 1 - saturation), 1 + saturation)),
+            (TF.adjust_hue, rng.uniform(-hue, hue)),
+        ]
+        for k in rng.sample(range(4), 4):  # ColorJitter's random order
+            fn, factor = steps[k]
+            pil = fn(pil, factor)
+    if rng.random() < SIMCLR_P["grayscale"]:
+        pil = TF.rgb_to_grayscale(pil, num_output_channels=3)
+    if rng.random() < SIMCLR_P["blur"]:
+        pil = pil.filter(ImageFilter.GaussianBlur(radius=rng.uniform(*SIMCLR_SIGMA)))  # radius: the sigma
+    return torch.from_numpy(np.array(pil.convert("RGB"))).permute(2, 0, 1).contiguous()
 
 
 def decode_image(data: bytes) -> torch.Tensor:

@@ -204,6 +204,8 @@ def train(
         model_s.force_quick_gelu,
         trust_checkpoint=model_s.trust_checkpoint,
         cache_dir=open_clip_cache(weights_cache) if weights_cache else None,
+        pretrained_towers=model_s.pretrained_towers,
+        seed=train_s.seed,
     )
     if model_s.grad_checkpointing:
         model.set_grad_checkpointing(True)
@@ -214,6 +216,7 @@ def train(
         train_s.crop_scale,
         hflip=train_s.hflip,
         rot90=train_s.rot90,
+        simclr=train_s.simclr,
         mean=tuple(preprocess["mean"]),
         std=tuple(preprocess["std"]),
         normalize_on_device=device.type == "cuda",

@@ -3,15 +3,17 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
 import json
 from typing import Any
 
-from ..schema import defaults
+from ..schema import defaults, load
 
 MODEL_DEFAULTS = defaults("$defs.model")
 TRAIN_DEFAULTS = defaults("$defs.train")
+LOSSES: tuple[str, ...] = tuple(load()["$defs"]["train"]["properties"]["loss"]["enum"])
 
 
 @dataclasses.dataclass
@@ -21,6 +23,13 @@ class ModelSettings:
     force_quick_gelu: bool = MODEL_DEFAULTS["force_quick_gelu"]
     grad_checkpointing: bool = MODEL_DEFAULTS["grad_checkpointing"]
     trust_checkpoint: bool = MODEL_DEFAULTS["trust_checkpoint"]  # read a `pretrained` path with weights_only=False
+    # the towers that keep the pretrained weights; the others are freshly initialised (models.towers)
+    pretrained_towers: tuple[str, ...] = tuple(MODEL_DEFAULTS["pretrained_towers"])
+    image_init: str | None = MODEL_DEFAULTS["image_init"]  # an entry of models.image_inits.IMAGE_INITS
+    image_checkpoint: str | None = MODEL_DEFAULTS["image_checkpoint"]  # that entry's weights, from a file
+
+    def __post_init__(self):
+        self.pretrained_towers = tuple(self.pretrained_towers)
 
 
 @dataclasses.dataclass
@@ -40,12 +49,18 @@ class TrainSettings:
     crop_scale: tuple[float, float] = tuple(TRAIN_DEFAULTS["crop_scale"])
     hflip: bool = TRAIN_DEFAULTS["hflip"]
     rot90: bool = TRAIN_DEFAULTS["rot90"]
+    simclr: bool = TRAIN_DEFAULTS["simclr"]  # SimCLR's colour distortion and blur (data.SimCLRColour)
     workers: int = TRAIN_DEFAULTS["workers"]  # DataLoader workers per rank
     checkpoint_every: int = TRAIN_DEFAULTS["checkpoint_every"]
     keep_checkpoints: int = TRAIN_DEFAULTS["keep_checkpoints"]
     log_every: int = TRAIN_DEFAULTS["log_every"]
     seed: int = TRAIN_DEFAULTS["seed"]
     device: str = TRAIN_DEFAULTS["device"]
+    loss: str = TRAIN_DEFAULTS["loss"]  # remoteclip.train.losses
+    # every loss's options, the schema's defaults under what a config gives
+    loss_options: dict[str, dict[str, Any]] = dataclasses.field(
+        default_factory=lambda: copy.deepcopy(TRAIN_DEFAULTS["loss_options"])
+    )
 
     def __post_init__(self):
         if self.steps is None and self.epochs is None:
@@ -53,10 +68,39 @@ class TrainSettings:
         if self.precision not in ("auto", "fp32", "bf16", "fp16"):
             raise ValueError(f"train.precision must be auto, fp32, bf16 or fp16, got {self.precision!r}")
         self.betas, self.crop_scale = tuple(self.betas), tuple(self.crop_scale)
+        if self.loss not in LOSSES:
+            raise ValueError(f"train.loss: unknown loss {self.loss!r}; known: {', '.join(LOSSES)}")
+        self.loss_options = _loss_options(self.loss_options)
+
+
+def _loss_options(given: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The schema's options of every loss with `given` over them (a config the validator did
+    not fill, e.g. a test's, may give a few); unknown names are an error, as in the schema."""
+    known = TRAIN_DEFAULTS["loss_options"]
+    for loss, options in given.items():
+        if loss not in known:
+            raise ValueError(f"train.loss_options: {loss!r} has no options; losses with options: {', '.join(known)}")
+        unknown = set(options) - set(known[loss])
+        if unknown:
+            raise ValueError(
+                f"train.loss_options.{loss}: unknown option(s) {', '.join(sorted(unknown))}; "
+                f"known: {', '.join(known[loss])}"
+            )
+    return {loss: {**defaults_, **given.get(loss, {})} for loss, defaults_ in known.items()}
 
 
 def from_config(model: dict[str, Any], train: dict[str, Any]) -> tuple[ModelSettings, TrainSettings]:
     return ModelSettings(**model), TrainSettings(**train)
+
+
+# settings added after runs were first fingerprinted: left out while at their default, so a
+# checkpoint written before they existed still resumes
+_ADDED = {"pretrained_towers", "image_init", "image_checkpoint", "simclr"}
+
+
+def _added_at_default(key: str, value: Any, defaults: dict[str, Any]) -> bool:
+    default = defaults.get(key)
+    return key in _ADDED and (list(value) if isinstance(value, tuple) else value) == default
 
 
 def fingerprint(model: ModelSettings, train: TrainSettings, shards: list[str]) -> str:
@@ -66,8 +110,17 @@ def fingerprint(model: ModelSettings, train: TrainSettings, shards: list[str]) -
     recipe = {
         k: v
         for k, v in dataclasses.asdict(train).items()
-        if k not in ("workers", "checkpoint_every", "keep_checkpoints", "log_every", "device")
+        if k not in ("workers", "checkpoint_every", "keep_checkpoints", "log_every", "device", "loss", "loss_options")
+        and not _added_at_default(k, v, TRAIN_DEFAULTS)
     }
-    weights = {k: v for k, v in dataclasses.asdict(model).items() if k != "trust_checkpoint"}
+    if train.loss != "infonce":
+        # only the chosen loss's options change the trajectory; InfoNCE runs keep the
+        # fingerprint they had before the loss was configurable, so their checkpoints resume
+        recipe["loss"] = {"name": train.loss, "options": train.loss_options.get(train.loss, {})}
+    weights = {
+        k: v
+        for k, v in dataclasses.asdict(model).items()
+        if k != "trust_checkpoint" and not _added_at_default(k, v, MODEL_DEFAULTS)
+    }
     blob = json.dumps({"model": weights, "train": recipe, "shards": sorted(shards)}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
