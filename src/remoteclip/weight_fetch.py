@@ -118,7 +118,7 @@ def _fetch_url(source: WeightSource, cache: Path) -> list[tuple[str, str | None]
                 f"at {target.absolute()}, then run again"
             ) from None
         os.replace(part, target)
-    return [(str(target), source.sha256)]
+    return [(str(target), None)]  # a URL publishes no digest: the zoo's sha256 or the lock guard it
 
 
 # what a whole-repo release needs: (files of which at least one must exist, ...) per layout;

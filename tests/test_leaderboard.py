@@ -1,0 +1,95 @@
+"""The leaderboard: config/leaderboard.yaml plans every zoo model on every benchmark under both
+prompt protocols in one DAG, quickly; zoo weights at a URL are fetched by the fetch_weights
+code and checked against the zoo's sha256, or recorded on first use and held to it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from httpserver import FixtureServer
+from remoteclip.weight_cache import WeightSource, manifest_path, zoo_sources
+from remoteclip.weight_fetch import WeightsError, fetch
+from remoteclip.zoo import load_zoo, weights_file
+from workflow_helpers import REPO, snakemake
+
+URL_ENTRY = {
+    "family": "SkyCLIP",
+    "arch": "ViT-B-32",
+    "image_size": 224,
+    "tokenizer": "open_clip",
+    "format": "open_clip_train",
+    "licence": "MIT",
+    "paper": "a test",
+    "repository": "https://example.org",
+}
+
+
+def test_leaderboard_dry_run_lists_every_model_benchmark_and_protocol(tmp_path):
+    config = yaml.safe_load((REPO / "config" / "leaderboard.yaml").read_text())
+    zoo = load_zoo(REPO / "config" / "models.yaml")
+    protocols = config["evaluation"]["leaderboard"]["protocols"]
+    assert set(protocols) == {"paper", "ensemble"} and len(protocols["ensemble"]) > 1
+    benchmarks = sorted(config["datasets"])
+    start = time.monotonic()
+    out = snakemake(tmp_path, REPO / "config" / "leaderboard.yaml", "-n", "--quiet", "rules").stdout
+    seconds = time.monotonic() - start
+    jobs = dict(re.findall(r"^(\w+)\s+(\d+)$", out, flags=re.M))
+    assert int(jobs["features"]) == len(zoo) * len(protocols) * len(benchmarks), out
+    assert int(jobs["fetch_weights"]) == len({s.key for m in zoo.values() for s in zoo_sources(m)}), out
+    assert "train" not in jobs and "build_shards" not in jobs, "the leaderboard trains nothing"
+    assert seconds < 120, f"the dry run took {seconds:.0f} s"
+
+
+def test_an_unknown_leaderboard_model_stops_the_workflow_naming_it(tmp_path):
+    config = yaml.safe_load((REPO / "config" / "leaderboard.yaml").read_text())
+    config["evaluation"]["leaderboard"]["models"] = ["RemoteCLIP-ViT-B32"]
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    proc = snakemake(tmp_path, path, "-n", check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert "evaluation.leaderboard.models.0: 'RemoteCLIP-ViT-B32' is not an entry of the model zoo" in out
+    assert "did you mean 'RemoteCLIP-ViT-B-32'" in out and "Traceback" not in out
+
+
+def url_source(server: FixtureServer, data: bytes, sha256: str | None) -> tuple[WeightSource, dict]:
+    url = server.add("/releases/skyclip/epoch_20.pt", data)
+    model = {**URL_ENTRY, "weights": {"url": url, "sha256": sha256}}
+    (source,) = zoo_sources(model)
+    return source, model
+
+
+def test_url_weights_are_checked_against_the_zoo_sha256(tmp_path):
+    data = b"weights of a release" * 100
+    with FixtureServer() as server:
+        source, model = url_source(server, data, hashlib.sha256(data).hexdigest())
+        manifest = fetch(source, tmp_path / "cache", tmp_path / "lock.yaml")
+        (record,) = manifest["files"]
+        assert record["verified_by"] == "zoo sha256" and Path(record["path"]) == weights_file(tmp_path / "cache", model)
+        assert json.loads(manifest_path(tmp_path / "cache", source).read_text())["url"] == source.url
+
+        wrong, _ = url_source(server, data, "0" * 64)
+        with pytest.raises(WeightsError, match=r"expected \(stated in the model zoo\); refused, the file is kept at"):
+            fetch(wrong, tmp_path / "cache2", tmp_path / "lock2.yaml")
+    assert list((tmp_path / "cache2").rglob("*.bad")) and not manifest_path(tmp_path / "cache2", wrong).exists()
+
+
+def test_url_weights_without_a_sha256_are_trusted_on_first_use_then_held_to_it(tmp_path):
+    lock = tmp_path / "lock.yaml"
+    with FixtureServer() as server:
+        source, _ = url_source(server, b"first", None)
+        (record,) = fetch(source, tmp_path / "cache", lock)["files"]
+        assert record["verified_by"] == "recorded on first use"
+        recorded = yaml.safe_load(lock.read_text())["weights"][source.key]["epoch_20.pt"]["sha256"]
+        assert recorded == hashlib.sha256(b"first").hexdigest()
+
+        changed, _ = url_source(server, b"changed upstream", None)
+        with pytest.raises(WeightsError, match=f"recorded in {re.escape(str(lock))}"):
+            fetch(changed, tmp_path / "other-cache", lock)
