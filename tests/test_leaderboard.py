@@ -4,6 +4,7 @@ code and checked against the zoo's sha256, or recorded on first use and held to 
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 import re
@@ -93,3 +94,43 @@ def test_url_weights_without_a_sha256_are_trusted_on_first_use_then_held_to_it(t
         changed, _ = url_source(server, b"changed upstream", None)
         with pytest.raises(WeightsError, match=f"recorded in {re.escape(str(lock))}"):
             fetch(changed, tmp_path / "other-cache", lock)
+
+
+def test_the_leaderboard_page_sets_ours_beside_the_published_numbers(tmp_path):
+    from remoteclip.report import OUTPUTS, build_report
+
+    summary = tmp_path / "summary.csv"
+    rows = [
+        ("Geo.paper", "AID", "zeroshot", "acc1", 70.0),
+        ("Geo.paper", "EuroSAT", "zeroshot", "acc1", 50.0),
+        ("Geo.paper", "RSITMD", "retrieval", "mean_recall", 40.0),
+        ("Geo.ensemble", "AID", "zeroshot", "acc1", 75.0),
+        ("ours", "AID", "zeroshot", "acc1", 80.0),
+        ("ours", "AID", "fewshot", "4.mean", 60.0),
+        ("ours", "AID", "fewshot", "16.mean", 66.0),
+    ]
+    summary.write_text(
+        "model,benchmark,task,metric,value,source\n" + "".join(f"{','.join(map(str, r))},this workflow\n" for r in rows)
+    )
+    published = [{"benchmark": "AID", "task": "zeroshot", "metric": "acc1", "value": 74.42, "source": "README"}]
+    leaderboard = {
+        "Geo.paper": {"zoo": "Geo", "protocol": "paper", "published": published},
+        "Geo.ensemble": {"zoo": "Geo", "protocol": "ensemble", "published": published},
+    }
+    paths = build_report(tmp_path / "report", summary=summary, leaderboard=leaderboard)
+    page = paths["leaderboard_md"].read_text()
+    assert "| Geo.paper | 70.00 (74.42, -4.42) | 50.00 | 60.00 |" in page  # AID, EuroSAT, mean of ours
+    assert "| Geo.ensemble | 75.00 (74.42, +0.58) | – | – |" in page  # no EuroSAT: no mean
+    assert "| ours | 80.00 | – | – |" in page
+    assert "### few-shot" in page and "| ours | 66.00 | 66.00 |" in page  # the largest shot count
+    with open(paths["leaderboard_csv"], newline="") as fh:
+        table = list(csv.DictReader(fh))
+    geo = next(r for r in table if r["model"] == "Geo.paper" and r["benchmark"] == "AID")
+    assert (geo["protocol"], geo["published"], geo["difference"], geo["source"]) == (
+        "paper",
+        "74.42",
+        "-4.42",
+        "README",
+    )
+    assert paths["leaderboard_png"].stat().st_size > 1000
+    assert OUTPUTS["leaderboard_md"] in paths["index"].read_text()

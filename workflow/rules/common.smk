@@ -162,6 +162,19 @@ def task_outputs(group):
 # ---- the report
 REPORT_MODELS = describe_models(EVAL["models"], EVAL_MODELS)
 
+
+def zoo_published():
+    """{evaluation model: its zoo entry, protocol and the authors' numbers} for the leaderboard page."""
+    from remoteclip.zoo import load_zoo
+
+    zoo = load_zoo(config["zoo"]) if any(s.get("zoo") for s in EVAL_MODELS.values()) else {}
+    return {
+        n: {"zoo": s["zoo"], "protocol": s.get("protocol", ""), "published": zoo[s["zoo"]].get("published", [])}
+        for n, s in EVAL_MODELS.items()
+        if s.get("zoo")
+    }
+
+
 _paper_rows = paper_models()
 _unknown_paper = {n: e["paper"] for n, e in EVAL["models"].items() if e.get("paper") and e["paper"] not in _paper_rows}
 if _unknown_paper:

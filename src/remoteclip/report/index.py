@@ -49,6 +49,10 @@ def index_md(res: Results, tables: dict, check_md: str, cap_summary: dict, dedup
         status = f"{count} benchmark(s)" if count else "no data"
         lines.append(f"- [{title}]({OUTPUTS[name + '_md']}) ([CSV]({OUTPUTS[name + '_csv']})): {status}\n")
     lines.append(
+        f"- [leaderboard: every model, ours beside the authors' numbers]({OUTPUTS['leaderboard_md']}) "
+        f"([CSV]({OUTPUTS['leaderboard_csv']}), [plot]({OUTPUTS['leaderboard_png']}))\n"
+    )
+    lines.append(
         f"- [learning check]({OUTPUTS['learning_check_md']}) ([CSV]({OUTPUTS['learning_check_csv']}), "
         f"[JSON]({OUTPUTS['learning_check_json']}))\n"
     )
