@@ -134,3 +134,91 @@ def test_the_leaderboard_page_sets_ours_beside_the_published_numbers(tmp_path):
     )
     assert paths["leaderboard_png"].stat().st_size > 1000
     assert OUTPUTS["leaderboard_md"] in paths["index"].read_text()
+
+
+TINY_ARCH = "tiny-board-ViT"
+TINY = {
+    "embed_dim": 32,
+    "vision_cfg": {"image_size": 32, "layers": 1, "width": 64, "head_width": 32, "patch_size": 8},
+    "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 1},
+}
+
+
+@pytest.mark.slow
+def test_a_demo_leaderboard_scores_a_run_and_two_zoo_families(tmp_path):
+    """On synthetic benchmarks: our run beside two zoo families whose releases are random
+    weights in their real layouts (a RemoteCLIP plain state dict, a SkyCLIP open_clip_train
+    checkpoint), placed in the weights cache as a user without internet would; the report's
+    leaderboard page lists all of them under both protocols."""
+    import open_clip
+    import torch
+
+    from test_weight_cache import workflow_config
+
+    (tmp_path / "config" / "models").mkdir(parents=True)
+    (tmp_path / "config" / "models" / f"{TINY_ARCH}.json").write_text(json.dumps(TINY))
+    open_clip.add_model_config(tmp_path / "config" / "models" / f"{TINY_ARCH}.json")
+    torch.manual_seed(5)
+    state = open_clip.create_model(TINY_ARCH).state_dict()
+    base = {**URL_ENTRY, "arch": TINY_ARCH, "image_size": 32}
+    zoo = {
+        "RemoteCLIP-tiny": {
+            **base,
+            "family": "RemoteCLIP",
+            "format": "state_dict",
+            "weights": {"hf": {"repo": "org/RemoteCLIP", "file": "RemoteCLIP-tiny.pt"}},
+            "published": [
+                {"benchmark": "w_scenes", "task": "zeroshot", "metric": "acc1", "value": 50.0, "source": "t"}
+            ],
+        },
+        "SkyCLIP-tiny": {
+            **base,
+            "family": "SkyCLIP",
+            "format": "open_clip_train",
+            "weights": {"hf": {"repo": "org/SkyCLIP", "file": "epoch_20.pt"}},
+        },
+    }
+    (tmp_path / "models.yaml").write_text(yaml.safe_dump({"models": zoo}))
+    cache = tmp_path / "data" / "weights"
+    (cache / "RemoteCLIP").mkdir(parents=True)
+    (cache / "SkyCLIP").mkdir()
+    torch.save(state, cache / "RemoteCLIP" / "RemoteCLIP-tiny.pt")
+    torch.save(
+        {"epoch": 20, "state_dict": {f"module.{k}": v for k, v in state.items()}}, cache / "SkyCLIP" / "epoch_20.pt"
+    )
+
+    config = yaml.safe_load(workflow_config(tmp_path).read_text())
+    config["runs"]["r"]["model"] = {"arch": TINY_ARCH, "pretrained": None}
+    config["evaluation"]["models"] = {"r": {"run": "r"}}
+    config["evaluation"]["leaderboard"] = {
+        "protocols": {"paper": ["a satellite photo of {}."], "ensemble": ["{}.", "an aerial view of {}."]}
+    }
+    config["zoo"] = str(tmp_path / "models.yaml")
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    snakemake(tmp_path, path, "results/report/index.md")
+
+    summary = (tmp_path / "results/eval/summary.csv").read_text()
+    for model in (
+        "r",
+        "RemoteCLIP-tiny.paper",
+        "RemoteCLIP-tiny.ensemble",
+        "SkyCLIP-tiny.paper",
+        "SkyCLIP-tiny.ensemble",
+    ):
+        assert (
+            f"\n{model},w_scenes,zeroshot,acc1," in summary and f"\n{model},w_rsicd,retrieval,mean_recall," in summary
+        )
+    # the same weights in two layouts are the same model: equal numbers for the same protocol
+    rows = dict(re.findall(r"^([^,]+,w_\w+,\w+,acc1|[^,]+,w_\w+,\w+,mean_recall),([\d.]+)", summary, flags=re.M))
+    assert rows["RemoteCLIP-tiny.paper,w_scenes,zeroshot,acc1"] == rows["SkyCLIP-tiny.paper,w_scenes,zeroshot,acc1"]
+    result = json.loads((tmp_path / "results/eval/RemoteCLIP-tiny.ensemble/w_scenes.zeroshot.json").read_text())
+    assert result["protocol"]["templates"] == ["{}.", "an aerial view of {}."]
+    page = (tmp_path / "results/report/leaderboard.md").read_text()
+    assert "| RemoteCLIP-tiny.paper |" in page and "| SkyCLIP-tiny.ensemble |" in page and "| r |" in page
+    assert "(50.00, " in page  # the published number beside ours
+    lock = yaml.safe_load((tmp_path / "weights.lock.yaml").read_text())["weights"]
+    assert {k for k in lock if k.startswith("hf--org_")} == {
+        "hf--org_RemoteCLIP--RemoteCLIP-tiny.pt",
+        "hf--org_SkyCLIP--epoch_20.pt",
+    }
