@@ -134,6 +134,36 @@ def test_safetensors_release_loads(tmp_path, tiny_clip, tiny_model_dir, cls_spli
     np.testing.assert_allclose(images["features"], reference[0]["features"], atol=1e-5)
 
 
+@pytest.mark.parametrize("fmt, with_masks", [("state_dict", False), ("open_clip_train", True)])
+def test_long_clip_text_positions_fold_into_a_longer_open_clip_tower(fmt, with_masks, tmp_path, tiny_model_dir):
+    """DGTRS-CLIP's plain Long-CLIP state dict and FarSLIP2's fork checkpoint (with its mask
+    buffers): positional_embedding for the first 20 positions, positional_embedding_res after."""
+    import open_clip
+
+    from remoteclip.models.loaders import with_context_length
+
+    longer = with_context_length(TINY_ARCH, 32)  # the tiny tower has 24 positions
+    torch.manual_seed(7)
+    reference = open_clip.create_model(longer).eval()
+    state = dict(reference.state_dict())
+    true = state["positional_embedding"]
+    noise = torch.randn_like(true)
+    first = torch.arange(len(true))[:, None] < 20
+    state["positional_embedding"] = torch.where(first, true, noise)  # rows Long-CLIP masks out are junk
+    state["positional_embedding_res"] = torch.where(first, noise, true)
+    if with_masks:
+        state["mask1"], state["mask2"] = first.float(), (~first).float()
+        state = {"epoch": 1, "name": "farslip2", "state_dict": state}
+    entry = {**ENTRY, "context_length": 32, "format": fmt, "weights": {"hf": {"repo": "o/r", "file": "long.pt"}}}
+    spec = spec_of(tmp_path, "long", entry)
+    placed(spec, state)
+    model, _, tokenizer = load(spec)
+    tokens = tokenizer(["a satellite photo of a forest with a long caption that runs past twenty tokens"])
+    assert tokens.shape == (1, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(model.encode_text(tokens), reference.encode_text(tokens))
+
+
 def test_wrong_keys_name_the_missing_and_unexpected(tmp_path, tiny_clip, tiny_model_dir):
     state = dict(tiny_clip[0].state_dict())
     state["visual.projection"] = state.pop("visual.proj")

@@ -18,12 +18,18 @@ Formats (`format:` of a zoo entry):
   anything with get_image_features / get_text_features), wrapped by `TransformersCLIP`;
 - openai_tag: open_clip's own pretrained tag, from the cache's open_clip folder.
 
+Long-CLIP text towers (DGTRS-CLIP, FarSLIP2: `context_length: 248`, an extra
+`positional_embedding_res`) are built as the architecture with that many positions, and their two
+position tables folded into one (`fold_long_clip`).
+
 Every file is read by remoteclip.weights (weights_only=True unless trusted by name), and a
 state dict is loaded strictly: keys that do not fit the architecture are named (`KeyMismatch`).
 """
 
 from __future__ import annotations
 
+import json
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -59,13 +65,14 @@ def load_zoo_model(spec: dict[str, Any], device: str | torch.device = "cpu", wei
         tokenizer = _tokenizer(spec, default=where)
     else:
         cache = open_clip_cache(weights_cache) if weights_cache and fmt == "openai_tag" else None
-        model, _, preprocess = build(spec["arch"], spec.get("pretrained"), bool(spec["quick_gelu"]), cache_dir=cache)
+        arch = with_context_length(spec["arch"], spec.get("context_length"))
+        model, _, preprocess = build(arch, spec.get("pretrained"), bool(spec["quick_gelu"]), cache_dir=cache)
         if fmt != "openai_tag":
             path = _present(spec, spec["checkpoint"])
             load_strict(
                 model, zoo_state_dict(fmt, path, bool(spec.get("trust_checkpoint"))), f"{spec['name']} ({path})"
             )
-        tokenizer = _tokenizer(spec, default=spec["arch"])
+        tokenizer = _tokenizer(spec, default=arch)
     model.to(device).eval()
     return model, preprocess, tokenizer
 
@@ -90,7 +97,47 @@ def zoo_state_dict(fmt: str, path: Path, trust: bool = False) -> dict[str, torch
             "a plain state dict is format: state_dict"
         )
     state = state_dict_of(obj, path)
-    return itra_to_open_clip(state, path) if fmt == "itra" else state
+    state = itra_to_open_clip(state, path) if fmt == "itra" else state
+    return fold_long_clip(state) if "positional_embedding_res" in state else state
+
+
+LONG_CLIP_KEPT = 20  # Long-CLIP keeps the first 20 of CLIP's positions (its mask1) and learns the rest
+
+
+def fold_long_clip(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Long-CLIP's text positions (DGTRS-CLIP, FarSLIP2) as one open_clip positional_embedding.
+    Long-CLIP adds `positional_embedding * mask1 + positional_embedding_res * mask2`, mask1 = 1
+    on the first 20 positions and mask2 = 1 - mask1 (model_longclip.py), so the sum is one
+    table; the masks are taken from the file where it holds them (FarSLIP's fork saves them)."""
+    state = dict(state)
+    residual = state.pop("positional_embedding_res")
+    base = state["positional_embedding"]
+    mask1 = state.pop("mask1", None)
+    mask2 = state.pop("mask2", None)
+    if mask1 is None:
+        mask1 = torch.zeros(base.shape[0], 1, dtype=base.dtype)
+        mask1[:LONG_CLIP_KEPT] = 1
+    mask2 = 1 - mask1 if mask2 is None else mask2
+    state["positional_embedding"] = base * mask1 + residual * mask2
+    return state
+
+
+def with_context_length(arch: str, context_length: int | None) -> str:
+    """`arch`, or a registered copy of it whose text tower has `context_length` positions
+    (Long-CLIP's 248): open_clip sizes the text tower from the architecture's config."""
+    if not context_length:
+        return arch
+    cfg = open_clip.get_model_config(arch)
+    if cfg is None or cfg["text_cfg"].get("context_length") == context_length:
+        return arch  # an unknown architecture is reported by build
+    name = f"{arch}-ctx{context_length}"
+    if name not in open_clip.list_models():
+        cfg["text_cfg"]["context_length"] = context_length
+        with tempfile.TemporaryDirectory() as folder:  # open_clip reads the file when it is added
+            path = Path(folder) / f"{name}.json"
+            path.write_text(json.dumps(cfg))
+            open_clip.add_model_config(path)
+    return name
 
 
 ITRA_PREFIXES = {"image_backbone.": "visual.", "text_backbone.": ""}
@@ -213,8 +260,6 @@ class HFTokens:
 def _image_transform(folder: Path, image_size: int):
     """The release's preprocessing (preprocessor_config.json: size, mean, std) as an open_clip
     validation transform; CLIP's mean/std where the repo states none."""
-    import json
-
     cfg = (
         json.loads((folder / "preprocessor_config.json").read_text())
         if (folder / "preprocessor_config.json").is_file()
