@@ -154,10 +154,10 @@ def _evaluation_errors(config: dict, datasets: dict) -> list[str]:
     runs = config.get("runs") or {}
     errors = []
     for name, entry in (evaluation.get("models") or {}).items():
-        kinds = [k for k in ("run", "released", "arch") if k in entry]
+        kinds = [k for k in ("run", "released", "arch", "zoo") if k in entry]
         if len(kinds) != 1:
             errors.append(
-                f"evaluation.models.{name}: give exactly one of run, released or arch (got {kinds or 'none'})"
+                f"evaluation.models.{name}: give exactly one of run, released, arch or zoo (got {kinds or 'none'})"
             )
         elif "run" in entry and entry["run"] not in runs:
             errors.append(f"evaluation.models.{name}.run: {entry['run']!r} is not a configured run")

@@ -9,7 +9,13 @@ What is fetched (one `WeightSource` each, named by a file-safe key):
   (Hugging Face Hub first, else its URL) into <cache>/open_clip, exactly where
   `create_model_and_transforms(..., cache_dir=<cache>/open_clip)` looks for it offline;
 - an `hf-hub:org/repo` architecture: its open_clip_config.json and weights, the same way;
-- a file of a Hugging Face repo (the released RemoteCLIP-*.pt): into <cache>/<repo name>/.
+- a file of a Hugging Face repo (the released RemoteCLIP-*.pt, a zoo entry's file, at its
+  revision): into <cache>/<repo name>/;
+- a file at a URL (a zoo entry's `weights.url`): into <cache>/url/;
+- a Hugging Face repo a zoo entry loads whole (`hf_hub_open_clip`, `transformers`, a tokenizer):
+  its config, weights and tokenizer files at the revision, into <cache>/hf/<owner>--<name>@<revision>/.
+
+A zoo entry's own sha256 (`weights.sha256`) is checked like one the source publishes.
 
 Verification: the sha256 of every fetched file is compared with the one the source publishes
 (the Hub's LFS etag, the sha256 in OpenAI's URLs) where there is one, else recorded on first
@@ -39,19 +45,25 @@ HF_PREFIX = "hf-hub:"
 class WeightSource:
     """One thing to fetch: an open_clip tag, an hf-hub: model, or one file of a HF repo."""
 
-    kind: str  # "open_clip_tag" | "hf_hub_model" | "hf_file"
+    kind: str  # "open_clip_tag" | "hf_hub_model" | "hf_file" | "url" | "hf_repo"
     arch: str | None = None
     tag: str | None = None
     repo: str | None = None
     filename: str | None = None
     revision: str | None = None
+    url: str | None = None
+    sha256: str | None = None  # the digest a zoo entry states (checked like a published one)
+    layout: str | None = None  # hf_repo: "open_clip" | "transformers" | "tokenizer" (which files)
 
     @property
     def key(self) -> str:
+        pinned = () if self.revision in (None, "main") else (self.revision,)
         parts = {
             "open_clip_tag": ("open_clip", self.arch, self.tag),
             "hf_hub_model": ("hf-hub", self.repo),
-            "hf_file": ("hf", self.repo, self.filename),
+            "hf_file": ("hf", self.repo, self.filename, *pinned),
+            "url": ("url", self.url),
+            "hf_repo": ("hf-repo", self.repo, self.layout, *pinned),
         }[self.kind]
         return "--".join(re.sub(r"[^A-Za-z0-9._-]+", "_", str(p)) for p in parts)
 
@@ -60,6 +72,10 @@ class WeightSource:
             return f"open_clip {self.arch} pretrained={self.tag}"
         if self.kind == "hf_hub_model":
             return f"{HF_PREFIX}{self.repo}"
+        if self.kind == "url":
+            return str(self.url)
+        if self.kind == "hf_repo":
+            return f"https://huggingface.co/{self.repo}/tree/{self.revision or 'main'} ({self.layout} files)"
         return f"https://huggingface.co/{self.repo}/blob/{self.revision or 'main'}/{self.filename}"
 
 
@@ -100,10 +116,43 @@ def run_sources(config: dict, run: str) -> list[WeightSource]:
 
 def eval_sources(spec: dict) -> list[WeightSource]:
     """For a resolved evaluation model (`evaluate.registry.resolve`)."""
+    if "weight_sources" in spec:  # a zoo entry: resolved with its model (zoo_sources)
+        return [WeightSource(**source) for source in spec["weight_sources"]]
     if spec.get("released") and not spec.get("checkpoint_given"):
         return [released_source(spec["released"])]
     source = model_source(spec["arch"], spec.get("pretrained"))
     return [source] if source else []
+
+
+def zoo_sources(model: dict) -> list[WeightSource]:
+    """What scoring a zoo entry (remoteclip.zoo) downloads: its weights, and the tokenizer's
+    repo where that is another one."""
+    weights, fmt = model["weights"], model["format"]
+    hf = weights.get("hf") or {}
+    revision = hf.get("revision", "main")
+    if fmt == "openai_tag":
+        sources = [WeightSource("open_clip_tag", arch=model["arch"], tag=weights["tag"])]
+    elif fmt in ("hf_hub_open_clip", "transformers"):
+        layout = "open_clip" if fmt == "hf_hub_open_clip" else "transformers"
+        sources = [WeightSource("hf_repo", repo=hf["repo"], revision=revision, layout=layout)]
+    elif "url" in weights:
+        sources = [WeightSource("url", url=weights["url"], sha256=weights.get("sha256"))]
+    else:
+        sources = [
+            WeightSource(
+                "hf_file", repo=hf["repo"], filename=hf["file"], revision=revision, sha256=weights.get("sha256")
+            )
+        ]
+    tokenizer_repo = tokenizer_repo_of(model)
+    if tokenizer_repo and not (tokenizer_repo == hf.get("repo") and fmt in ("hf_hub_open_clip", "transformers")):
+        sources.append(WeightSource("hf_repo", repo=tokenizer_repo, revision="main", layout="tokenizer"))
+    return sources
+
+
+def tokenizer_repo_of(model: dict) -> str | None:
+    """The Hugging Face repo a zoo entry's tokenizer comes from (None: the architecture's own)."""
+    tokenizer = model["tokenizer"]
+    return tokenizer.split(":", 1)[1] if ":" in tokenizer else None
 
 
 def needed(config: dict, eval_models: dict[str, dict]) -> dict[str, WeightSource]:

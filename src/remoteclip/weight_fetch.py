@@ -19,6 +19,7 @@ from typing import Any
 
 from .download import ChecksumLock
 from .weight_cache import WeightSource, manifest_path, open_clip_cache
+from .zoo import repo_dir
 
 log = logging.getLogger(__name__)
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -32,9 +33,14 @@ def fetch(source: WeightSource, cache: str | Path, lock_path: str | Path) -> dic
     """Download `source` into the cache, verify it, write and return its manifest."""
     cache = Path(cache)
     lock = ChecksumLock(Path(lock_path), section="weights")
-    files = {"open_clip_tag": _fetch_tag, "hf_hub_model": _fetch_hf_model, "hf_file": _fetch_hf_file}[source.kind](
-        source, cache
-    )
+    fetchers = {
+        "open_clip_tag": _fetch_tag,
+        "hf_hub_model": _fetch_hf_model,
+        "hf_file": _fetch_hf_file,
+        "url": _fetch_url,
+        "hf_repo": _fetch_hf_repo,
+    }
+    files = fetchers[source.kind](source, cache)
     records = [_verify(source, Path(path), published, lock) for path, published in files]
     manifest = {"key": source.key, "source": source.describe(), **dataclasses.asdict(source), "files": records}
     out = manifest_path(cache, source)
@@ -67,8 +73,7 @@ def _fetch_hf_model(source: WeightSource, cache: Path) -> list[tuple[str, str | 
     from huggingface_hub import hf_hub_download
     from open_clip.pretrained import download_pretrained_from_hf
 
-    assert source.repo is not None  # an hf_hub_model source names its repo
-    config = hf_hub_download(source.repo, "open_clip_config.json", cache_dir=open_clip_cache(cache))
+    config = hf_hub_download(str(source.repo), "open_clip_config.json", cache_dir=open_clip_cache(cache))
     weights = download_pretrained_from_hf(source.repo, cache_dir=open_clip_cache(cache))
     return [(config, _hub_sha256(config)), (weights, _hub_sha256(weights))]
 
@@ -78,18 +83,106 @@ def _fetch_hf_file(source: WeightSource, cache: Path) -> list[tuple[str, str | N
     file already there (placed by hand, or fetched before) is verified, not downloaded again."""
     from huggingface_hub import hf_hub_download
 
-    assert source.repo is not None and source.filename is not None  # an hf_file source names both
-    target = cache / source.repo.split("/")[-1] / source.filename
+    repo, filename = str(source.repo), str(source.filename)
+    target = cache / repo.split("/")[-1] / filename
     if not target.is_file():
         try:
-            hf_hub_download(source.repo, source.filename, revision=source.revision, local_dir=target.parent)
+            hf_hub_download(repo, filename, revision=source.revision, local_dir=target.parent)
         except Exception as exc:  # no network, gated repo, moved file: the user can place it
             raise WeightsError(
                 f"could not download {source.describe()} ({type(exc).__name__}: "
                 f"{str(exc).splitlines()[0] if str(exc) else ''}). Download it by hand and put it "
                 f"at {target.absolute()}, then run again"
             ) from None
-    return [(str(target), _hub_etag(source.repo, source.filename, source.revision))]
+    return [(str(target), _hub_etag(repo, filename, source.revision))]
+
+
+def _fetch_url(source: WeightSource, cache: Path) -> list[tuple[str, str | None]]:
+    """A file at a URL into <cache>/url/ (where remoteclip.zoo.weights_file looks); a file
+    already there is verified, not downloaded again."""
+    import urllib.request
+
+    url = str(source.url)
+    target = cache / "url" / url.rstrip("/").split("/")[-1].split("?")[0]
+    if not target.is_file():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        part = target.with_name(target.name + ".part")
+        try:
+            with urllib.request.urlopen(url, timeout=60) as response, open(part, "wb") as out:
+                while chunk := response.read(1 << 20):
+                    out.write(chunk)
+        except OSError as exc:
+            part.unlink(missing_ok=True)
+            raise WeightsError(
+                f"could not download {url} ({type(exc).__name__}: {exc}). Download it by hand and put it "
+                f"at {target.absolute()}, then run again"
+            ) from None
+        os.replace(part, target)
+    return [(str(target), None)]  # a URL publishes no digest: the zoo's sha256 or the lock guard it
+
+
+# what a whole-repo release needs: (files of which at least one must exist, ...) per layout;
+# every tokenizer file that exists comes too (the Hub has no listing we rely on: a fixed set
+# of names keeps the fetch reproducible and works against any server that serves files)
+TOKENIZER_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "added_tokens.json",
+    "vocab.json",
+    "merges.txt",
+    "vocab.txt",
+    "spiece.model",
+    "sentencepiece.bpe.model",
+    "preprocessor_config.json",
+)
+REPO_FILES = {
+    "open_clip": (("open_clip_config.json",), ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")),
+    "transformers": (("config.json",), ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json")),
+    "tokenizer": (("tokenizer.json", "tokenizer_config.json", "vocab.json", "spiece.model"),),
+}
+
+
+def _fetch_hf_repo(source: WeightSource, cache: Path) -> list[tuple[str, str | None]]:
+    """The config, weights and tokenizer files of a HF repo at a revision, into
+    <cache>/hf/<owner>--<name>@<revision>/ (remoteclip.zoo.repo_dir)."""
+    target = repo_dir(cache, str(source.repo), source.revision or "main")
+    got: dict[str, str] = {}
+    for group in REPO_FILES[str(source.layout)]:
+        found = [name for name in group if _download(source, name, target)]
+        if not found:
+            raise WeightsError(f"{source.describe()}: none of {', '.join(group)} found in the repo")
+        got |= {name: name for name in found}
+    for name in TOKENIZER_FILES + ("config.json", "open_clip_config.json"):
+        if name not in got and _download(source, name, target):
+            got[name] = name
+    index = target / "model.safetensors.index.json"
+    if index.is_file():  # sharded weights: the shards the index names
+        for shard in sorted(set(json.loads(index.read_text())["weight_map"].values())):
+            if not _download(source, shard, target):
+                raise WeightsError(f"{source.describe()}: shard {shard} named by {index.name} not found")
+            got[shard] = shard
+    return [(str(target / name), _hub_etag(str(source.repo), name, source.revision)) for name in sorted(got)]
+
+
+def _download(source: WeightSource, name: str, target: Path) -> bool:
+    """One file of the repo into `target` (True), or False when the repo has no such file."""
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError
+
+    if (target / name).is_file():
+        return True
+    try:
+        hf_hub_download(str(source.repo), name, revision=source.revision, local_dir=target)
+    except EntryNotFoundError:
+        return False
+    except Exception as exc:  # no network, gated repo: the user can place the files
+        raise WeightsError(
+            f"could not download {name} of {source.describe()} ({type(exc).__name__}: "
+            f"{str(exc).splitlines()[0] if str(exc) else ''}). Download the repo by hand into "
+            f"{target.absolute()}, then run again"
+        ) from None
+    return True
 
 
 def _hub_etag(repo: str, filename: str, revision: str | None) -> str | None:
@@ -132,7 +225,8 @@ def _verify(source: WeightSource, path: Path, published: str | None, lock) -> di
     locked = (lock.get(source.key, name) or {}).get("sha256")
     # both must hold: what the source publishes now, and what this project recorded before (a
     # source that changes its file, even with a matching new checksum, is not the same weights)
-    for want, origin in ((published, "published by the source"), (locked, f"recorded in {lock.path}")):
+    stated = ((source.sha256, "stated in the model zoo"),) if source.sha256 and source.sha256 != published else ()
+    for want, origin in ((published, "published by the source"), *stated, (locked, f"recorded in {lock.path}")):
         if want and got != want:
             kept = path.with_name(path.name + ".bad")
             os.replace(os.path.realpath(path), kept)
@@ -147,5 +241,11 @@ def _verify(source: WeightSource, path: Path, published: str | None, lock) -> di
         "path": str(Path(path).absolute()),
         "sha256": got,
         "size": path.stat().st_size,
-        "verified_by": "published sha256" if published else ("lock" if locked else "recorded on first use"),
+        "verified_by": (
+            "published sha256"
+            if published
+            else "zoo sha256"
+            if source.sha256
+            else ("lock" if locked else "recorded on first use")
+        ),
     }

@@ -13,10 +13,12 @@ from remoteclip.config import (
     protected_testsets,
     resolve_catalogue,
     resolve_data_paths,
+    resolve_path,
     run_sources,
     validate,
 )
 from remoteclip.evaluate.registry import TASKS_BY_GROUP
+from remoteclip.evaluate.registry import leaderboard_models
 from remoteclip.evaluate.registry import resolve as resolve_eval_model
 from remoteclip.report import OUTPUTS as REPORT_OUTPUTS
 from remoteclip.report import describe_models, paper_models, start_key
@@ -121,7 +123,13 @@ if _resource_errors:
 
 # ---- evaluation: models, benchmarks and the result files they give
 EVAL = config["evaluation"]
-EVAL_MODELS = {n: resolve_eval_model(n, e, config) for n, e in EVAL["models"].items()}
+config["zoo"] = str(resolve_path(config["zoo"], workflow.basedir))  # the model zoo, config/models.yaml
+try:
+    # the leaderboard's (zoo model, prompt protocol) pairs are evaluation models like the others
+    EVAL["models"] = {**EVAL["models"], **leaderboard_models(config)}
+    EVAL_MODELS = {n: resolve_eval_model(n, e, config) for n, e in EVAL["models"].items()}
+except ConfigError as err:
+    raise WorkflowError(str(err)) from None
 BENCHMARKS = evaluation_benchmarks(config)
 # every dataset with a split file: the benchmarks scored and the test splits de-duplication protects
 SPLIT_BENCHMARKS = sorted(set(BENCHMARKS) | set(testsets()))
@@ -153,6 +161,19 @@ def task_outputs(group):
 
 # ---- the report
 REPORT_MODELS = describe_models(EVAL["models"], EVAL_MODELS)
+
+
+def zoo_published():
+    """{evaluation model: its zoo entry, protocol and the authors' numbers} for the leaderboard page."""
+    from remoteclip.zoo import load_zoo
+
+    zoo = load_zoo(config["zoo"]) if any(s.get("zoo") for s in EVAL_MODELS.values()) else {}
+    return {
+        n: {"zoo": s["zoo"], "protocol": s.get("protocol", ""), "published": zoo[s["zoo"]].get("published", [])}
+        for n, s in EVAL_MODELS.items()
+        if s.get("zoo")
+    }
+
 
 _paper_rows = paper_models()
 _unknown_paper = {n: e["paper"] for n, e in EVAL["models"].items() if e.get("paper") and e["paper"] not in _paper_rows}

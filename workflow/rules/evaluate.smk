@@ -44,7 +44,7 @@ rule features:
         batch_size=EVAL["batch_size"],
         workers=EVAL["workers"],
         device=EVAL["device"],
-        templates=EVAL["templates"],
+        templates=lambda w: EVAL_MODELS[w.model].get("templates") or EVAL["templates"],
         variants=EVAL["counting"]["variants"],
     script:
         "../../scripts/features.py"

@@ -33,6 +33,9 @@ rule report:
         counting_csv=reported("counting_csv", "1. tables", "counting"),
         table_v_md=report_file("table_v_md"),
         table_v_csv=reported("table_v_csv", "1. tables", "ablations"),
+        leaderboard_md=report_file("leaderboard_md"),
+        leaderboard_csv=reported("leaderboard_csv", "1. tables", "leaderboard"),
+        leaderboard_png=reported("leaderboard_png", "2. plots", "evaluation"),
         training_png=reported("training_png", "2. plots", "training"),
         fewshot_png=reported("fewshot_png", "2. plots", "evaluation"),
         counting_png=reported("counting_png", "2. plots", "evaluation"),
@@ -49,5 +52,6 @@ rule report:
         runs=report_runs(),
         benchmarks={b: {"paper": config["datasets"][b].get("catalogue") or b} for b in BENCHMARKS},
         dedup_runs=RUNS,
+        leaderboard=zoo_published(),
     script:
         "../../scripts/report.py"

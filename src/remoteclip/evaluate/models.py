@@ -31,6 +31,10 @@ class MissingCheckpoint(FileNotFoundError):
 def load(spec: dict[str, Any], device: str | torch.device = "cpu", weights_cache: str | Path | None = None):
     """(model in eval mode, validation transform, tokenizer) for a resolved spec; pretrained
     tags and hf-hub: models are read from `weights_cache` (remoteclip.weight_cache)."""
+    if spec.get("zoo"):  # a zoo entry: loaded by its release format
+        from ..models.loaders import load_zoo_model
+
+        return load_zoo_model(spec, device, weights_cache)
     register_model_configs()
     if spec.get("checkpoint"):
         path = Path(spec["checkpoint"])

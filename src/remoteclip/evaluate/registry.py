@@ -3,10 +3,13 @@ open_clip: Snakemake reads this while it parses the workflow, in every cluster j
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from ..schema import defaults
-from ..weight_cache import released_path
+from ..weight_cache import released_path, tokenizer_repo_of, zoo_sources
+from ..zoo import entry as zoo_entry
+from ..zoo import load_zoo, repo_dir, weights_file
 
 TASKS_BY_GROUP = {"CLS": ("zeroshot", "linear_probe", "knn", "fewshot"), "RET": ("retrieval",), "COUNT": ("counting",)}
 
@@ -53,6 +56,8 @@ def resolve(name: str, entry: dict[str, Any], config: dict) -> dict[str, Any]:
             "seed": seed,
             "origin": f"run {entry['run']}",
         }
+    if "zoo" in entry:
+        return resolve_zoo(name, entry, config)
     if "released" in entry:
         release = entry["released"]
         given = entry.get("checkpoint")
@@ -81,4 +86,62 @@ def resolve(name: str, entry: dict[str, Any], config: dict) -> dict[str, Any]:
         "url": entry.get("url"),
         "trust_checkpoint": entry.get("trust_checkpoint", _DEFAULTS["trust_checkpoint"]),
         "origin": entry.get("checkpoint") or f"open_clip {arch}/{entry.get('pretrained')}",
+    }
+
+
+def resolve_zoo(name: str, entry: dict[str, Any], config: dict) -> dict[str, Any]:
+    """A zoo entry as an evaluation model: its load recipe, where its weights lie in the
+    weights cache once `fetch_weights` has them, and its prompt protocol when it has one."""
+    model = zoo_entry(load_zoo(config["zoo"]), entry["zoo"], f"evaluation.models.{name}.zoo")
+    cache = config["data"]["weights"]
+    weights, fmt = model["weights"], model["format"]
+    hf = weights.get("hf") or {}
+    tokenizer_repo = tokenizer_repo_of(model)
+    file = weights_file(cache, model)
+    spec = {
+        "name": name,
+        "zoo": entry["zoo"],
+        "family": model["family"],
+        "format": fmt,
+        "arch": model["arch"],
+        "pretrained": weights["tag"] if fmt == "openai_tag" else None,
+        "checkpoint": str(file) if file else None,
+        "repo_dir": str(repo_dir(cache, hf["repo"], hf.get("revision", "main"))) if fmt not in FILE_LIKE else None,
+        "tokenizer": model["tokenizer"],
+        "tokenizer_dir": str(repo_dir(cache, tokenizer_repo, "main")) if tokenizer_repo else None,
+        "model_class": model.get("model_class"),
+        "image_size": model["image_size"],
+        "context_length": model.get("context_length"),
+        "quick_gelu": model["quick_gelu"],
+        "seed": 0,
+        "url": weights.get("url") or (f"https://huggingface.co/{hf['repo']}" if hf else None),
+        "trust_checkpoint": entry.get("trust_checkpoint", _DEFAULTS["trust_checkpoint"]),
+        "weight_sources": [dataclasses.asdict(s) for s in zoo_sources(model)],
+        "origin": f"zoo {entry['zoo']}",
+    }
+    if tokenizer_repo and tokenizer_repo == hf.get("repo") and spec["repo_dir"]:
+        spec["tokenizer_dir"] = spec["repo_dir"]  # the tokenizer files come with the weights' repo
+    for key in ("templates", "protocol", "paper"):
+        if key in entry:
+            spec[key] = entry[key]
+    return spec
+
+
+FILE_LIKE = ("state_dict", "open_clip_train", "itra", "safetensors", "openai_tag")
+
+
+def leaderboard_models(config: dict) -> dict[str, dict[str, Any]]:
+    """`evaluation.leaderboard` as evaluation-model entries: `<zoo name>.<protocol>` for every
+    chosen zoo entry and protocol (none without a leaderboard)."""
+    board = config["evaluation"].get("leaderboard")
+    if not board:
+        return {}
+    zoo = load_zoo(config["zoo"])
+    chosen = board["models"] if board.get("models") is not None else sorted(zoo)
+    for i, model in enumerate(chosen):
+        zoo_entry(zoo, model, f"evaluation.leaderboard.models.{i}")
+    return {
+        f"{model}.{protocol}": {"zoo": model, "templates": list(templates), "protocol": protocol}
+        for model in chosen
+        for protocol, templates in board["protocols"].items()
     }

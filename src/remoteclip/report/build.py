@@ -14,6 +14,7 @@ from .captions import caption_stats
 from .dvc_files import write_fewshot_points, write_metrics, write_training_log
 from .formatting import write_csv, write_text
 from .index import index_md
+from .leaderboard import write_leaderboard
 from .learning_check import learning_check, learning_check_outputs
 from .outputs import OUTPUTS
 from .plots import plot_caption_lengths, plot_confusion, plot_dedup, plot_fewshot, plot_top_words, plot_training
@@ -37,13 +38,15 @@ def build_report(
     captions: Iterable[str | Path] = (),
     captions_summary: str | Path | None = None,
     dedup: dict[str, str | Path] | None = None,
+    leaderboard: dict[str, dict] | None = None,
 ) -> dict[str, Path]:
     """Write every file of OUTPUTS under out_dir; returns {output name: path}.
 
     models: describe_models(...) output (inferred from the result files when None);
     runs: {run: {"log": train log.csv, "groups": [RET/DET/SEG], "start": start_key of its init}};
     benchmarks: {name: {"paper": the paper's name of the dataset (the catalogue key)}};
-    dedup: {run: results/dedup/<run>/summary.json}.
+    dedup: {run: results/dedup/<run>/summary.json};
+    leaderboard: {evaluation model: {"zoo", "protocol", "published"}} of the zoo models scored.
     """
     out = Path(out_dir)
     paths = {name: out / rel for name, rel in OUTPUTS.items()}
@@ -52,6 +55,7 @@ def build_report(
     log.info("report: %d models, %d numbers, %d runs", len(res.models), len(res.values), len(runs))
 
     tables, points = write_tables(paths, res)
+    write_leaderboard(paths, res, leaderboard or {})
     check_md = write_learning_check(paths, res, runs)
     write_metrics(paths["metrics"], res)
     write_fewshot_points(paths["fewshot_points"], points)

@@ -56,6 +56,10 @@ def index_md(res: Results, tables: dict, check_md: str, cap_summary: dict, dedup
         f"{ablations} of {len(tables['table_v'][1])} rows with our numbers\n"
     )
     lines.append(
+        f"- [leaderboard: every model, ours beside the authors' numbers]({OUTPUTS['leaderboard_md']}) "
+        f"([CSV]({OUTPUTS['leaderboard_csv']}), [plot]({OUTPUTS['leaderboard_png']}))\n"
+    )
+    lines.append(
         f"- [learning check]({OUTPUTS['learning_check_md']}) ([CSV]({OUTPUTS['learning_check_csv']}), "
         f"[JSON]({OUTPUTS['learning_check_json']}))\n"
     )

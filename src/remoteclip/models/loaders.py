@@ -1,0 +1,274 @@
+"""Loading a zoo model (remoteclip.zoo) by its release format, so the evaluation suite sees one
+interface whatever the layout: (model with `encode_image` / `encode_text`, validation
+transform, tokenizer: list[str] -> token tensor).
+
+Formats (`format:` of a zoo entry):
+- state_dict: a torch.save'd plain open_clip state dict (the released RemoteCLIP-*.pt);
+- open_clip_train: {"epoch", "name", "state_dict", "optimizer", ...}, keys "module."-prefixed
+  under DDP (open_clip_train's main.py; SkyScript's and FarSLIP's forks save the same);
+- itra: ITRA's checkpoint (ChenDelong1999/ITRA, itra/training/main.py saves the same dict as
+  open_clip_train). Its model, `ItraModel` (itra/model/model.py), holds the open_clip image
+  tower as `image_backbone` (CLIP.visual), the text tower as `text_backbone` (the CLIP model
+  with visual=None, its logit_scale moved up to `ItraModel.logit_scale`) and projection heads
+  that are nn.Identity (no keys) for CLIP training; the keys map back to open_clip's;
+- safetensors: a .safetensors file holding an open_clip state dict;
+- hf_hub_open_clip: an open_clip hf-hub: repo (open_clip_config.json + weights), fetched into
+  the weights cache and built from there with open_clip's `local-dir:` schema;
+- transformers: a Hugging Face transformers CLIP-style model (CLIPModel, SiglipModel, ...,
+  anything with get_image_features / get_text_features), wrapped by `TransformersCLIP`;
+- openai_tag: open_clip's own pretrained tag, from the cache's open_clip folder.
+
+Long-CLIP text towers (DGTRS-CLIP, FarSLIP2: `context_length: 248`, an extra
+`positional_embedding_res`) are built as the architecture with that many positions, and their two
+position tables folded into one (`fold_long_clip`).
+
+Every file is read by remoteclip.weights (weights_only=True unless trusted by name), and a
+state dict is loaded strictly: keys that do not fit the architecture are named (`KeyMismatch`).
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import open_clip
+import torch
+
+from ..weight_cache import open_clip_cache
+from ..weights import CheckpointError, load_file, state_dict_of
+from .configs import register_model_configs
+from .factory import build
+
+SHOWN = 5  # keys named in a mismatch error, per kind
+
+
+class KeyMismatch(RuntimeError):
+    """A state dict whose keys or shapes do not fit the declared architecture."""
+
+
+class MissingWeights(FileNotFoundError):
+    pass
+
+
+def load_zoo_model(spec: dict[str, Any], device: str | torch.device = "cpu", weights_cache: str | Path | None = None):
+    """(model in eval mode on `device`, validation transform, tokenizer) of a resolved zoo
+    spec (evaluate.registry.resolve_zoo)."""
+    register_model_configs()
+    fmt = spec["format"]
+    if fmt == "transformers":
+        model, preprocess, tokenizer = _transformers(spec)
+    elif fmt == "hf_hub_open_clip":
+        where = f"local-dir:{_present(spec, spec['repo_dir'])}"
+        model, _, preprocess = open_clip.create_model_and_transforms(where, device="cpu")
+        tokenizer = _tokenizer(spec, default=where)
+    else:
+        cache = open_clip_cache(weights_cache) if weights_cache and fmt == "openai_tag" else None
+        arch = with_context_length(spec["arch"], spec.get("context_length"))
+        model, _, preprocess = build(arch, spec.get("pretrained"), bool(spec["quick_gelu"]), cache_dir=cache)
+        if fmt != "openai_tag":
+            path = _present(spec, spec["checkpoint"])
+            load_strict(
+                model, zoo_state_dict(fmt, path, bool(spec.get("trust_checkpoint"))), f"{spec['name']} ({path})"
+            )
+        tokenizer = _tokenizer(spec, default=arch)
+    model.to(device).eval()
+    return model, preprocess, tokenizer
+
+
+def _present(spec: dict[str, Any], path: str) -> Path:
+    if not Path(path).exists():
+        where = f" (from {spec['url']})" if spec.get("url") else ""
+        raise MissingWeights(
+            f"model {spec['name']}: weights {path} not found{where}: run the fetch_weights rule "
+            f"(snakemake fetches them before scoring) or put the file there by hand"
+        )
+    return Path(path)
+
+
+def zoo_state_dict(fmt: str, path: Path, trust: bool = False) -> dict[str, torch.Tensor]:
+    """The open_clip state dict inside a weight file of the given release format."""
+    obj = load_file(path, trust)
+    if fmt == "open_clip_train" and not (isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict)):
+        found = sorted(map(str, obj))[:SHOWN] if isinstance(obj, dict) else type(obj).__name__
+        raise CheckpointError(
+            f"{path}: not an open_clip_train checkpoint (no 'state_dict' entry; found {found}); "
+            "a plain state dict is format: state_dict"
+        )
+    state = state_dict_of(obj, path)
+    state = itra_to_open_clip(state, path) if fmt == "itra" else state
+    return fold_long_clip(state) if "positional_embedding_res" in state else state
+
+
+LONG_CLIP_KEPT = 20  # Long-CLIP keeps the first 20 of CLIP's positions (its mask1) and learns the rest
+
+
+def fold_long_clip(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Long-CLIP's text positions (DGTRS-CLIP, FarSLIP2) as one open_clip positional_embedding.
+    Long-CLIP adds `positional_embedding * mask1 + positional_embedding_res * mask2`, mask1 = 1
+    on the first 20 positions and mask2 = 1 - mask1 (model_longclip.py), so the sum is one
+    table; the masks are taken from the file where it holds them (FarSLIP's fork saves them)."""
+    state = dict(state)
+    residual = state.pop("positional_embedding_res")
+    base = state["positional_embedding"]
+    mask1 = state.pop("mask1", None)
+    mask2 = state.pop("mask2", None)
+    if mask1 is None:
+        mask1 = torch.zeros(base.shape[0], 1, dtype=base.dtype)
+        mask1[:LONG_CLIP_KEPT] = 1
+    mask2 = 1 - mask1 if mask2 is None else mask2
+    state["positional_embedding"] = base * mask1 + residual * mask2
+    return state
+
+
+def with_context_length(arch: str, context_length: int | None) -> str:
+    """`arch`, or a registered copy of it whose text tower has `context_length` positions
+    (Long-CLIP's 248): open_clip sizes the text tower from the architecture's config."""
+    if not context_length:
+        return arch
+    cfg = open_clip.get_model_config(arch)
+    if cfg is None or cfg["text_cfg"].get("context_length") == context_length:
+        return arch  # an unknown architecture is reported by build
+    name = f"{arch}-ctx{context_length}"
+    if name not in open_clip.list_models():
+        cfg["text_cfg"]["context_length"] = context_length
+        with tempfile.TemporaryDirectory() as folder:  # open_clip reads the file when it is added
+            path = Path(folder) / f"{name}.json"
+            path.write_text(json.dumps(cfg))
+            open_clip.add_model_config(path)
+    return name
+
+
+ITRA_PREFIXES = {"image_backbone.": "visual.", "text_backbone.": ""}
+ITRA_HEADS = ("image_projection_head.", "text_projection_head.")
+
+
+def itra_to_open_clip(state: dict[str, torch.Tensor], path: str | Path) -> dict[str, torch.Tensor]:
+    """ITRA's ItraModel keys as open_clip CLIP keys (see the module doc)."""
+    heads = [k for k in state if k.startswith(ITRA_HEADS)]
+    if heads:
+        raise KeyMismatch(
+            f"{path}: an ITRA checkpoint with trained projection heads ({', '.join(heads[:SHOWN])}): "
+            "only ITRA's open_clip image and text backbones without extra heads load into open_clip"
+        )
+    if not any(k.startswith(tuple(ITRA_PREFIXES)) for k in state):
+        raise KeyMismatch(
+            f"{path}: not an ITRA checkpoint (no image_backbone.* / text_backbone.* keys; "
+            f"found {', '.join(sorted(state)[:SHOWN])}); a plain open_clip state dict is format: state_dict"
+        )
+    out = {}
+    for key, value in state.items():
+        prefix = next((p for p in ITRA_PREFIXES if key.startswith(p)), "")
+        out[ITRA_PREFIXES.get(prefix, "") + key[len(prefix) :]] = value
+    return out
+
+
+def load_strict(model: torch.nn.Module, state: dict[str, torch.Tensor], what: str) -> None:
+    """Load every tensor, or fail naming the first missing, unexpected and misshapen keys."""
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    shapes = [
+        f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}"
+        for k, v in own.items()
+        if k in state and state[k].shape != v.shape
+    ]
+    problems = [
+        f"{len(keys)} {kind}: {', '.join(keys[:SHOWN])}{' ...' if len(keys) > SHOWN else ''}"
+        for kind, keys in (("missing", missing), ("unexpected", unexpected), ("with another shape", shapes))
+        if keys
+    ]
+    if problems:
+        raise KeyMismatch(f"{what}: the weights do not fit the architecture: " + "; ".join(problems))
+    model.load_state_dict(state, strict=True)
+
+
+def _tokenizer(spec: dict[str, Any], default: str):
+    """The entry's tokenizer: the architecture's own (open_clip), an open_clip tokenizer of
+    a fetched hf-hub: repo, or a transformers AutoTokenizer of a fetched repo."""
+    tokenizer = spec["tokenizer"]
+    if tokenizer == "open_clip":
+        kwargs = {"context_length": spec["context_length"]} if spec.get("context_length") else {}
+        return open_clip.get_tokenizer(default, **kwargs)
+    folder = _present(spec, spec["tokenizer_dir"])
+    if tokenizer.startswith("hf-hub:"):
+        return open_clip.get_tokenizer(f"local-dir:{folder}")
+    return HFTokens(folder, spec.get("context_length"))
+
+
+# ------------------------------------------------------------------ transformers releases
+
+
+def _transformers(spec: dict[str, Any]):
+    try:
+        import transformers
+    except ImportError:
+        raise ImportError(
+            f"model {spec['name']} is a transformers release: install the zoo extra (pip install -e '.[zoo]')"
+        ) from None
+    folder = _present(spec, spec["repo_dir"])
+    cls = getattr(transformers, spec.get("model_class") or "AutoModel")
+    model = TransformersCLIP(cls.from_pretrained(folder))
+    tokenizer = HFTokens(_present(spec, spec["tokenizer_dir"] or spec["repo_dir"]), spec.get("context_length"))
+    return model, _image_transform(folder, spec["image_size"]), tokenizer
+
+
+class TransformersCLIP(torch.nn.Module):
+    """A transformers dual encoder as open_clip's interface: encode_image / encode_text."""
+
+    def __init__(self, model: Any):
+        super().__init__()
+        self.model = model  # a transformers PreTrainedModel (typed Any: transformers is optional)
+        config: Any = model.config
+        text = getattr(config, "text_config", config)
+        # bidirectional text towers need the padding masked; CLIP's causal tower pools at the
+        # end token and SigLIP pads with its end token and was trained without a mask
+        pad, eos = getattr(text, "pad_token_id", None), getattr(text, "eos_token_id", None)
+        self.mask_pad = pad if pad is not None and pad != eos and "siglip" not in config.model_type else None
+
+    def encode_image(self, images: torch.Tensor) -> torch.Tensor:
+        return _tensor(self.model.get_image_features(pixel_values=images))
+
+    def encode_text(self, tokens: torch.Tensor) -> torch.Tensor:
+        mask = (tokens != self.mask_pad).long() if self.mask_pad is not None else None
+        return _tensor(self.model.get_text_features(input_ids=tokens, attention_mask=mask))
+
+
+def _tensor(out) -> torch.Tensor:
+    # transformers 5 returns a model output whose pooler_output is the projected embedding
+    return out if isinstance(out, torch.Tensor) else out.pooler_output
+
+
+class HFTokens:
+    """A transformers tokenizer as open_clip's: list of strings -> a LongTensor of ids, padded
+    to the model's fixed length (SigLIP was trained on max_length padding)."""
+
+    def __init__(self, folder: str | Path, context_length: int | None = None):
+        from transformers import AutoTokenizer
+
+        self.tokenizer = AutoTokenizer.from_pretrained(folder)
+        self.context_length = context_length or min(int(self.tokenizer.model_max_length), 512)
+
+    def __call__(self, texts: list[str] | str) -> torch.Tensor:
+        texts = [texts] if isinstance(texts, str) else list(texts)
+        return self.tokenizer(
+            texts, padding="max_length", truncation=True, max_length=self.context_length, return_tensors="pt"
+        )["input_ids"]
+
+
+def _image_transform(folder: Path, image_size: int):
+    """The release's preprocessing (preprocessor_config.json: size, mean, std) as an open_clip
+    validation transform; CLIP's mean/std where the repo states none."""
+    cfg = (
+        json.loads((folder / "preprocessor_config.json").read_text())
+        if (folder / "preprocessor_config.json").is_file()
+        else {}
+    )
+    mean = tuple(cfg.get("image_mean") or open_clip.OPENAI_DATASET_MEAN)
+    std = tuple(cfg.get("image_std") or open_clip.OPENAI_DATASET_STD)
+    # SigLIP processors resize the whole image to a square (no crop); CLIP's crop the centre
+    squash = not cfg.get("do_center_crop", False) and bool(cfg)
+    return open_clip.image_transform(
+        image_size, is_train=False, mean=mean, std=std, resize_mode="squash" if squash else "shortest"
+    )

@@ -1,0 +1,81 @@
+"""The model zoo, config/models.yaml: released CLIP models as data (schema
+workflow/schemas/models.schema.yaml). A workflow config scores one as `{zoo: <name>}`
+(`evaluate.registry.resolve`); `evaluation.leaderboard` scores all of them under named prompt
+protocols.
+
+Read while Snakemake builds the DAG, so this imports neither torch nor open_clip. Errors name
+the file, the entry and the key (`invalid model zoo config/models.yaml: GeoRSCLIP-B32.family:
+...`), or, for an unknown name, the closest entry.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from .config import ConfigError, _describe
+from .config import _with_defaults as with_defaults
+
+ZOO_SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "models.schema.yaml"
+# formats whose weights are one file (loaded into an open_clip architecture); the others are
+# a repo (hf_hub_open_clip, transformers) or open_clip's own tag (openai_tag)
+FILE_FORMATS = ("state_dict", "open_clip_train", "itra", "safetensors")
+
+
+class ZooError(ConfigError):
+    pass
+
+
+def load_zoo(path: str | Path, schema_path: str | Path = ZOO_SCHEMA) -> dict[str, dict[str, Any]]:
+    """The zoo's entries by name, validated, with the schema's defaults filled in."""
+    path = Path(path)
+    if not path.is_file():
+        raise ZooError(f"model zoo {path} not found (set `zoo:` in the config)")
+    return _load(path.resolve(), path.stat().st_mtime_ns, str(schema_path), str(path))
+
+
+@functools.lru_cache(maxsize=4)
+def _load(path: Path, mtime_ns: int, schema_path: str, shown: str) -> dict[str, dict[str, Any]]:
+    # keyed on the modification time: an edited zoo is read again
+    try:
+        doc = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ZooError(f"model zoo {shown} is not valid YAML: {exc}") from None
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    validator = with_defaults(jsonschema.Draft202012Validator)(schema)
+    errors = sorted(validator.iter_errors(doc), key=lambda e: (list(map(str, e.absolute_path)), e.message))
+    if errors:
+        messages = dict.fromkeys(_describe(e).removeprefix("models.") for e in errors)
+        raise ZooError(f"invalid model zoo {shown}:\n  " + "\n  ".join(messages))
+    return doc["models"]
+
+
+def entry(zoo: dict[str, dict[str, Any]], name: str, where: str = "zoo") -> dict[str, Any]:
+    """One entry by name; an unknown name is an error that suggests the closest one."""
+    if name not in zoo:
+        close = difflib.get_close_matches(name, list(zoo), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else f" (entries: {', '.join(sorted(zoo))})"
+        raise ZooError(f"{where}: {name!r} is not an entry of the model zoo{hint}")
+    return zoo[name]
+
+
+def weights_file(cache: str | Path, model: dict[str, Any]) -> Path | None:
+    """Where a one-file release lies in the weights cache once fetched (None for repos and tags):
+    <cache>/<repo name>/<file> for a Hugging Face file (as the released RemoteCLIP files), or
+    <cache>/url/<file name> for a URL."""
+    if model["format"] not in FILE_FORMATS:
+        return None
+    weights = model["weights"]
+    if "hf" in weights:
+        return Path(cache) / weights["hf"]["repo"].split("/")[-1] / weights["hf"]["file"]
+    return Path(cache) / "url" / weights["url"].rstrip("/").split("/")[-1].split("?")[0]
+
+
+def repo_dir(cache: str | Path, repo: str, revision: str) -> Path:
+    """Where a fetched Hugging Face repo (its config, weights and tokenizer files) lies."""
+    return Path(cache) / "hf" / f"{repo.replace('/', '--')}@{revision}"

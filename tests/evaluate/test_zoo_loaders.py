@@ -1,0 +1,347 @@
+"""The model zoo's loaders: for every release format, a seeded random tiny model written in
+exactly that format's file layout and key names is fetched into (or placed in) the weights
+cache, loads strictly through the zoo entry, gives the same embeddings as the model it was
+written from, and scores a classification benchmark. hf-hub: and transformers releases are
+served by a Hugging Face Hub on 127.0.0.1 and fetched by the fetch_weights code, then loaded
+offline. Bad entries and bad files give errors that name the problem."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from hubserver import HubServer
+from remoteclip.evaluate.features import embed
+from remoteclip.evaluate.models import load
+from remoteclip.evaluate.registry import leaderboard_models, resolve
+from remoteclip.evaluate.tasks import run
+from remoteclip.models.loaders import KeyMismatch
+from remoteclip.schema import defaults
+from remoteclip.weight_cache import eval_sources
+from remoteclip.weights import CheckpointError
+from remoteclip.zoo import ZooError, load_zoo
+
+from .conftest import TINY_ARCH, TINY_EVAL_VIT
+
+ENTRY = {
+    "family": "RemoteCLIP",
+    "arch": TINY_ARCH,
+    "quick_gelu": False,
+    "image_size": 32,
+    "tokenizer": "open_clip",
+    "licence": "Apache-2.0",
+    "paper": "a test",
+    "repository": "https://example.org/repo",
+}
+
+
+def write_zoo(folder: Path, models: dict) -> Path:
+    path = folder / "models.yaml"
+    path.write_text(yaml.safe_dump({"models": models}))
+    return path
+
+
+def config_for(folder: Path, zoo: Path) -> dict:
+    return {"zoo": str(zoo), "data": {"weights": str(folder / "weights")}, "evaluation": {"leaderboard": None}}
+
+
+def spec_of(folder: Path, name: str, entry: dict) -> dict:
+    zoo = write_zoo(folder, {name: entry})
+    return resolve(name, {"zoo": name}, config_for(folder, zoo))
+
+
+def placed(spec: dict, obj, save=torch.save) -> Path:
+    """Put a release file where the zoo entry's weights lie once fetched."""
+    path = Path(spec["checkpoint"])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save(obj, path)
+    return path
+
+
+def score(spec: dict, split: dict, cache: Path | None = None):
+    """(images, texts, zero-shot result) of a zoo spec on a benchmark split."""
+    model, preprocess, tokenizer = load(spec, "cpu", weights_cache=cache)
+    images, texts = embed(model, preprocess, tokenizer, split, ["a satellite photo of {}."], [], "cpu", 16, 0)
+    result = run("zeroshot", "scenes", spec, split, images, texts, defaults("evaluation"))
+    return images, texts, result
+
+
+@pytest.fixture(scope="module")
+def reference(tiny_clip, cls_split):
+    """The tiny model's own embeddings of the benchmark: what every layout must reproduce."""
+    model, preprocess, tokenizer = tiny_clip
+    return embed(model, preprocess, tokenizer, cls_split, ["a satellite photo of {}."], [], "cpu", 16, 0)
+
+
+def itra_layout(state: dict) -> dict:
+    """ITRA's ItraModel keys (ChenDelong1999/ITRA itra/model/model.py): the open_clip image
+    tower as image_backbone, the text tower (CLIP without visual) as text_backbone, the logit
+    scale moved up to the model; DDP's module. prefix; saved in the epoch checkpoint dict."""
+    keys = {}
+    for key, value in state.items():
+        if key.startswith("visual."):
+            keys["module.image_backbone." + key[len("visual.") :]] = value
+        elif key == "logit_scale":
+            keys["module.logit_scale"] = value
+        else:
+            keys["module.text_backbone." + key] = value
+    return {"epoch": 3, "name": "itra-run", "state_dict": keys, "optimizer": {"state": {}, "param_groups": []}}
+
+
+LAYOUTS = {
+    "state_dict": (lambda state: state, "RemoteCLIP-tiny.pt"),
+    "open_clip_train": (
+        lambda state: {
+            "epoch": 5,
+            "name": "skyclip-run",
+            "state_dict": {f"module.{k}": v for k, v in state.items()},
+            "optimizer": {"state": {}, "param_groups": [{"lr": 1e-5, "params": [0]}]},
+        },
+        "epoch_5.pt",
+    ),
+    "itra": (itra_layout, "epoch_3.pt"),
+}
+
+
+@pytest.mark.parametrize("fmt", sorted(LAYOUTS))
+def test_each_checkpoint_layout_loads_strictly_and_scores(
+    fmt, tmp_path, tiny_clip, tiny_model_dir, cls_split, reference
+):
+    layout, file = LAYOUTS[fmt]
+    entry = {**ENTRY, "format": fmt, "weights": {"hf": {"repo": "org/tiny", "file": file}}}
+    spec = spec_of(tmp_path, f"tiny-{fmt}", entry)
+    placed(spec, layout(tiny_clip[0].state_dict()))
+    images, texts, result = score(spec, cls_split)
+    np.testing.assert_allclose(images["features"], reference[0]["features"], atol=1e-5)
+    np.testing.assert_allclose(texts["class_features"], reference[1]["class_features"], atol=1e-5)
+    assert 0 <= result["metrics"]["acc1"] <= 100 and result["model"] == f"tiny-{fmt}"
+
+
+def test_safetensors_release_loads(tmp_path, tiny_clip, tiny_model_dir, cls_split, reference):
+    from safetensors.torch import save_file
+
+    entry = {**ENTRY, "format": "safetensors", "weights": {"url": "https://example.org/w/tiny.safetensors"}}
+    spec = spec_of(tmp_path, "tiny-st", entry)
+    assert spec["checkpoint"].endswith("url/tiny.safetensors")
+    state = {k: v.contiguous() for k, v in tiny_clip[0].state_dict().items()}
+    placed(spec, state, lambda obj, path: save_file(obj, str(path)))
+    images, _, _ = score(spec, cls_split)
+    np.testing.assert_allclose(images["features"], reference[0]["features"], atol=1e-5)
+
+
+@pytest.mark.parametrize("fmt, with_masks", [("state_dict", False), ("open_clip_train", True)])
+def test_long_clip_text_positions_fold_into_a_longer_open_clip_tower(fmt, with_masks, tmp_path, tiny_model_dir):
+    """DGTRS-CLIP's plain Long-CLIP state dict and FarSLIP2's fork checkpoint (with its mask
+    buffers): positional_embedding for the first 20 positions, positional_embedding_res after."""
+    import open_clip
+
+    from remoteclip.models.loaders import with_context_length
+
+    longer = with_context_length(TINY_ARCH, 32)  # the tiny tower has 24 positions
+    torch.manual_seed(7)
+    reference = open_clip.create_model(longer).eval()
+    state = dict(reference.state_dict())
+    true = state["positional_embedding"]
+    noise = torch.randn_like(true)
+    first = torch.arange(len(true))[:, None] < 20
+    state["positional_embedding"] = torch.where(first, true, noise)  # rows Long-CLIP masks out are junk
+    state["positional_embedding_res"] = torch.where(first, noise, true)
+    if with_masks:
+        state["mask1"], state["mask2"] = first.float(), (~first).float()
+        state = {"epoch": 1, "name": "farslip2", "state_dict": state}
+    entry = {**ENTRY, "context_length": 32, "format": fmt, "weights": {"hf": {"repo": "o/r", "file": "long.pt"}}}
+    spec = spec_of(tmp_path, "long", entry)
+    placed(spec, state)
+    model, _, tokenizer = load(spec)
+    tokens = tokenizer(["a satellite photo of a forest with a long caption that runs past twenty tokens"])
+    assert tokens.shape == (1, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(model.encode_text(tokens), reference.encode_text(tokens))
+
+
+def test_wrong_keys_name_the_missing_and_unexpected(tmp_path, tiny_clip, tiny_model_dir):
+    state = dict(tiny_clip[0].state_dict())
+    state["visual.projection"] = state.pop("visual.proj")
+    spec = spec_of(
+        tmp_path, "bad", {**ENTRY, "format": "state_dict", "weights": {"hf": {"repo": "o/r", "file": "x.pt"}}}
+    )
+    placed(spec, state)
+    with pytest.raises(KeyMismatch, match=r"1 missing: visual\.proj; 1 unexpected: visual\.projection"):
+        load(spec)
+
+
+def test_a_plain_state_dict_declared_open_clip_train_is_refused(tmp_path, tiny_clip, tiny_model_dir):
+    entry = {**ENTRY, "format": "open_clip_train", "weights": {"hf": {"repo": "o/r", "file": "x.pt"}}}
+    spec = spec_of(tmp_path, "plain", entry)
+    placed(spec, tiny_clip[0].state_dict())
+    with pytest.raises(CheckpointError, match="not an open_clip_train checkpoint"):
+        load(spec)
+
+
+def test_an_itra_file_without_itra_keys_is_refused(tmp_path, tiny_clip, tiny_model_dir):
+    spec = spec_of(tmp_path, "itra", {**ENTRY, "format": "itra", "weights": {"hf": {"repo": "o/r", "file": "x.pt"}}})
+    placed(spec, {"epoch": 1, "state_dict": tiny_clip[0].state_dict()})
+    with pytest.raises(KeyMismatch, match="not an ITRA checkpoint"):
+        load(spec)
+
+
+def test_missing_weights_say_where_they_belong(tmp_path, tiny_model_dir):
+    spec = spec_of(
+        tmp_path, "absent", {**ENTRY, "format": "state_dict", "weights": {"hf": {"repo": "o/r", "file": "x.pt"}}}
+    )
+    with pytest.raises(FileNotFoundError, match=r"weights .*x\.pt not found .*fetch_weights"):
+        load(spec)
+
+
+# ------------------------------------------------------------------ malformed zoo entries
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"family": "NoSuchCLIP"}, r"bad\.family: 'NoSuchCLIP' is not one of"),
+        ({"format": "pickle"}, r"bad\.format: 'pickle' is not one of"),
+        ({"weights": {}}, r"bad\.weights"),
+        ({"weights": {"hf": {"repo": "not a repo"}}}, r"bad\.weights\.hf\.repo"),
+        ({"arch": None}, r"bad\.arch: None is not of type 'string'"),
+    ],
+)
+def test_a_malformed_entry_is_an_error_naming_it(tmp_path, change, message):
+    entry = {**ENTRY, "format": "state_dict", "weights": {"hf": {"repo": "o/r", "file": "x.pt"}}, **change}
+    with pytest.raises(ZooError, match=message):
+        load_zoo(write_zoo(tmp_path, {"bad": entry}))
+
+
+def test_a_missing_field_is_named(tmp_path):
+    entry = {k: v for k, v in ENTRY.items() if k != "licence"}
+    entry |= {"format": "state_dict", "weights": {"hf": {"repo": "o/r", "file": "x.pt"}}}
+    with pytest.raises(ZooError, match=r"invalid model zoo .*models\.yaml:\n  bad.*'licence' is a required property"):
+        load_zoo(write_zoo(tmp_path, {"bad": entry}))
+
+
+def test_an_unknown_zoo_name_suggests_the_closest(tmp_path):
+    zoo = write_zoo(tmp_path, {"GeoRSCLIP-ViT-B-32": {**ENTRY, "format": "openai_tag", "weights": {"tag": "openai"}}})
+    with pytest.raises(ZooError, match=r"'GeoRSCLIP-ViT-B32' is not an entry .*did you mean 'GeoRSCLIP-ViT-B-32'"):
+        resolve("m", {"zoo": "GeoRSCLIP-ViT-B32"}, config_for(tmp_path, zoo))
+
+
+def test_the_shipped_zoo_is_valid_and_every_entry_resolves():
+    from workflow_helpers import REPO
+
+    zoo = load_zoo(REPO / "config" / "models.yaml")
+    config = {"zoo": str(REPO / "config" / "models.yaml"), "data": {"weights": "data/weights"}}
+    config["evaluation"] = {"leaderboard": {"models": None, "protocols": {"paper": ["a {}."], "ensemble": ["{}"]}}}
+    models = leaderboard_models(config)
+    assert sorted(models) == sorted(f"{n}.{p}" for n in zoo for p in ("paper", "ensemble"))
+    for name, entry in models.items():
+        spec = resolve(name, entry, config)
+        assert eval_sources(spec), f"{name}: nothing to fetch"
+        assert spec["templates"] == config["evaluation"]["leaderboard"]["protocols"][entry["protocol"]]
+
+
+# ------------------------------------------------------------------ releases fetched from a Hub
+
+
+def fetch_all(spec: dict, cache: Path, hub: HubServer, tmp_path: Path):
+    from test_weight_cache import fetch_in_process
+
+    for source in eval_sources(spec):
+        proc = fetch_in_process(source, cache, tmp_path / "weights.lock.yaml", hub, tmp_path)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+
+
+def test_hf_hub_open_clip_release_is_fetched_then_loaded_offline(tmp_path, tiny_clip, cls_split, reference):
+    from safetensors.torch import save
+
+    repo = "test-org/tiny-hf-hub-clip"
+    entry = {**ENTRY, "arch": None, "format": "hf_hub_open_clip", "weights": {"hf": {"repo": repo, "revision": "main"}}}
+    spec = spec_of(tmp_path, "tiny-hub", entry)
+    state = {k: v.contiguous() for k, v in tiny_clip[0].state_dict().items()}
+    with HubServer() as hub:
+        hub.add(repo, "open_clip_config.json", json.dumps({"model_cfg": TINY_EVAL_VIT, "preprocess_cfg": {}}).encode())
+        hub.add(repo, "open_clip_model.safetensors", save(state))
+        fetch_all(spec, tmp_path / "weights", hub, tmp_path)
+    lock = yaml.safe_load((tmp_path / "weights.lock.yaml").read_text())["weights"]
+    assert set(next(iter(lock.values()))) == {"open_clip_config.json", "open_clip_model.safetensors"}
+    images, texts, _ = score(spec, cls_split)  # offline: the hub is gone
+    np.testing.assert_allclose(images["features"], reference[0]["features"], atol=1e-5)
+    np.testing.assert_allclose(texts["class_features"], reference[1]["class_features"], atol=1e-5)
+
+
+def tiny_transformers_repo(folder: Path) -> tuple[Path, torch.nn.Module]:
+    """A seeded random tiny SigLIP (the layout Git-RSCLIP is released in: config.json,
+    model.safetensors, tokenizer and preprocessor files) saved by transformers itself."""
+    transformers = pytest.importorskip("transformers", reason="transformers is the optional zoo extra")
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    words = ["<pad>", "</s>", "<unk>", "a", "satellite", "photo", "of", "airport", "beach", "forest"]
+    words += ["farmland", "harbor", "desert", "."]
+    raw = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="<unk>"))
+    raw.pre_tokenizer = pre_tokenizers.Whitespace()
+    tokenizer = transformers.PreTrainedTokenizerFast(
+        tokenizer_object=raw, pad_token="</s>", eos_token="</s>", unk_token="<unk>", model_max_length=16
+    )
+    config = transformers.SiglipConfig(
+        text_config={
+            "vocab_size": len(words),
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_hidden_layers": 1,
+            "num_attention_heads": 2,
+            "max_position_embeddings": 16,
+            "pad_token_id": 1,
+            "eos_token_id": 1,
+        },
+        vision_config={
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_hidden_layers": 1,
+            "num_attention_heads": 2,
+            "image_size": 32,
+            "patch_size": 8,
+        },
+    )
+    torch.manual_seed(0)
+    model = transformers.SiglipModel(config).eval()
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    (folder / "preprocessor_config.json").write_text(
+        json.dumps({"image_mean": [0.5] * 3, "image_std": [0.5] * 3, "size": {"height": 32, "width": 32}})
+    )
+    return folder, model
+
+
+def test_transformers_release_is_fetched_then_scores_offline(tmp_path, cls_split):
+    folder, reference_model = tiny_transformers_repo(tmp_path / "release")
+    repo = "test-org/tiny-siglip"
+    entry = {
+        **ENTRY,
+        "family": "Git-RSCLIP",
+        "arch": None,
+        "format": "transformers",
+        "model_class": "SiglipModel",
+        "tokenizer": f"transformers:{repo}",
+        "weights": {"hf": {"repo": repo, "revision": "0123456789abcdef0123456789abcdef01234567"}},
+    }
+    spec = spec_of(tmp_path, "tiny-siglip", entry)
+    with HubServer() as hub:
+        for path in folder.iterdir():
+            hub.add(repo, path.name, path.read_bytes())
+        fetch_all(spec, tmp_path / "weights", hub, tmp_path)
+        assert not hub.downloads("pytorch_model.bin")  # found model.safetensors, asked no further
+    assert (Path(spec["repo_dir"]) / "model.safetensors").is_file() and "@0123456789abcdef" in spec["repo_dir"]
+    model, preprocess, tokenizer = load(spec)
+    tokens = tokenizer(["a satellite photo of beach ."])
+    assert tokens.shape == (1, 16) and tokens[0, 1].item() == 4  # padded to the fixed length SigLIP uses
+    with torch.no_grad():
+        want = reference_model.get_text_features(input_ids=tokens)
+    want = want if isinstance(want, torch.Tensor) else want.pooler_output
+    torch.testing.assert_close(model.encode_text(tokens), want)
+    images, texts, result = score(spec, cls_split)
+    assert images["features"].shape[1] == 32 and texts["class_features"].shape == (len(cls_split["classes"]), 32)
+    assert 0 <= result["metrics"]["acc1"] <= 100
