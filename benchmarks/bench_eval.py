@@ -14,7 +14,6 @@ import json
 import time
 from pathlib import Path
 
-
 from remoteclip.config import load
 from remoteclip.evaluate import features as F
 from remoteclip.evaluate.models import load as load_model
@@ -25,23 +24,35 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def embed(model, preprocess, tokenizer, split, settings):
-    return F.embed(model, preprocess, tokenizer, split, settings["templates"], settings["counting"]["variants"],
-                   "cpu", 128, 1)
+    return F.embed(
+        model, preprocess, tokenizer, split, settings["templates"], settings["counting"]["variants"], "cpu", 128, 1
+    )
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default="demo_all")
     ap.add_argument("--config", default=str(REPO / "config" / "config.yaml"))
-    ap.add_argument("--arch", default=None, help="score a randomly initialised open_clip model of this "
-                                                  "architecture instead (e.g. ViT-B-32: features cost what they do on real models)")
+    ap.add_argument(
+        "--arch",
+        default=None,
+        help="score a randomly initialised open_clip model of this "
+        "architecture instead (e.g. ViT-B-32: features cost what they do on real models)",
+    )
     args = ap.parse_args()
     config = load(args.config, REPO / "workflow" / "schemas" / "config.schema.yaml")
     ev = config["evaluation"]
     settings = {k: ev[k] for k in ("knn", "linear_probe", "fewshot", "counting", "templates")}
     spec = resolve(args.model, ev["models"][args.model], config)
     if args.arch:
-        spec = {**spec, "name": args.arch, "arch": args.arch, "checkpoint": None, "pretrained": None, "quick_gelu": False}
+        spec = {
+            **spec,
+            "name": args.arch,
+            "arch": args.arch,
+            "checkpoint": None,
+            "pretrained": None,
+            "quick_gelu": False,
+        }
     model, preprocess, tokenizer = load_model(spec, "cpu")
     splits = {p.stem: json.loads(p.read_text()) for p in sorted(Path("results/splits").glob("*.json"))}
 

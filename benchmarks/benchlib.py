@@ -33,12 +33,13 @@ class Row:
     """One line of benchmarks/results.md: our time against the peer's on the same input."""
 
     stage: str
-    ours_s: float
+    ours_s: float  # in `unit` (lower is better)
     peer_s: float | None
     peer: str  # library and version, or why there is none
     equal: str  # what was asserted equal
     note: str = ""
     extra: dict = field(default_factory=dict)
+    unit: str = "s"
 
     @property
     def ratio(self) -> float | None:
@@ -109,8 +110,8 @@ def report(rows: list[Row], json_path: str | None) -> None:
     """Print the rows; with --json, also write them for run_all.py."""
     for row in rows:
         ratio = "" if row.ratio is None else f"  x{row.ratio:.2f}"
-        peer = "" if row.peer_s is None else f"  peer {row.peer_s:.3f} s"
-        print(f"{row.stage}: ours {row.ours_s:.3f} s{peer}{ratio}  [{row.peer}; {row.equal}] {row.note}")
+        peer = "" if row.peer_s is None else f"  peer {row.peer_s:.3f} {row.unit}"
+        print(f"{row.stage}: ours {row.ours_s:.3f} {row.unit}{peer}{ratio}  [{row.peer}; {row.equal}] {row.note}")
     if json_path:
         Path(json_path).write_text(json.dumps([{**asdict(r), "ratio": r.ratio} for r in rows], indent=1))
 

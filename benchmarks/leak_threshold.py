@@ -67,18 +67,29 @@ def distance(a: int, b: int) -> int:
 
 def measure(per_type: int, size: int) -> dict:
     kinds = list(SCENES)
-    originals = {(kind, i): Image.fromarray(render_scene(np.random.default_rng([k, i, 7]), kind, size).image)
-                 for k, kind in enumerate(kinds) for i in range(per_type)}
+    originals = {
+        (kind, i): Image.fromarray(render_scene(np.random.default_rng([k, i, 7]), kind, size).image)
+        for k, kind in enumerate(kinds)
+        for i in range(per_type)
+    }
     hashes = {key: phash(im) for key, im in originals.items()}
     copies = defaultdict(list)  # edit -> distances to the original
     for key, image in originals.items():
         for edit, apply in EDITS.items():
             copies[edit].append(distance(hashes[key], phash(apply(image))))
-    negatives = [distance(hashes[a], hashes[b]) for kind in kinds
-                 for a, b in itertools.combinations([(kind, i) for i in range(per_type)], 2)]
+    negatives = [
+        distance(hashes[a], hashes[b])
+        for kind in kinds
+        for a, b in itertools.combinations([(kind, i) for i in range(per_type)], 2)
+    ]
     others = [distance(hashes[a], hashes[b]) for a, b in itertools.combinations(hashes, 2) if a[0] != b[0]]
-    return {"copies": {e: np.array(d) for e, d in copies.items()}, "negatives": np.array(negatives),
-            "others": np.array(others), "images": len(originals), "types": len(kinds)}
+    return {
+        "copies": {e: np.array(d) for e, d in copies.items()},
+        "negatives": np.array(negatives),
+        "others": np.array(others),
+        "images": len(originals),
+        "types": len(kinds),
+    }
 
 
 def table(result: dict) -> str:
@@ -88,10 +99,16 @@ def table(result: dict) -> str:
     for edit, d in list(result["copies"].items()) + [("**all planted copies**", every)]:
         lines.append(f"| {edit} | " + " | ".join(f"{100 * (d < t).mean():.0f}" for t in THRESHOLDS) + " |")
     neg = result["negatives"]
-    lines.append("| **false hits: distinct same-type pairs (%)** | "
-                 + " | ".join(f"{100 * (neg < t).mean():.2f}" for t in THRESHOLDS) + " |")
-    lines.append("| false hits: pairs of different types (%) | "
-                 + " | ".join(f"{100 * (result['others'] < t).mean():.3f}" for t in THRESHOLDS) + " |")
+    lines.append(
+        "| **false hits: distinct same-type pairs (%)** | "
+        + " | ".join(f"{100 * (neg < t).mean():.2f}" for t in THRESHOLDS)
+        + " |"
+    )
+    lines.append(
+        "| false hits: pairs of different types (%) | "
+        + " | ".join(f"{100 * (result['others'] < t).mean():.3f}" for t in THRESHOLDS)
+        + " |"
+    )
     return "\n".join(lines)
 
 
@@ -103,11 +120,13 @@ def main() -> None:
     args = ap.parse_args()
     result = measure(args.per_type, args.size)
     neg = result["negatives"]
-    text = (f"pHash leak threshold: {result['images']} synthetic {args.size} px test images "
-            f"({result['types']} scene types x {args.per_type}), {len(EDITS)} planted copies each; "
-            f"{len(neg)} distinct same-type pairs (smallest distance {neg.min()}, 1st percentile "
-            f"{np.percentile(neg, 1):.0f}, median {np.median(neg):.0f}) and {len(result['others'])} pairs of "
-            f"different types (smallest {result['others'].min()}). Cells: % found.\n\n" + table(result))
+    text = (
+        f"pHash leak threshold: {result['images']} synthetic {args.size} px test images "
+        f"({result['types']} scene types x {args.per_type}), {len(EDITS)} planted copies each; "
+        f"{len(neg)} distinct same-type pairs (smallest distance {neg.min()}, 1st percentile "
+        f"{np.percentile(neg, 1):.0f}, median {np.median(neg):.0f}) and {len(result['others'])} pairs of "
+        f"different types (smallest {result['others'].min()}). Cells: % found.\n\n" + table(result)
+    )
     print(text)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
