@@ -1,17 +1,61 @@
-"""Dedup candidate search (block buckets) against brute-force all-pairs (numpy XOR and
-popcount) on 20k and 80k hashes, in the same run.
+"""pHash de-duplication against imagededup's PHash: its hashing of an image folder and its
+duplicate search (`find_duplicates` / `HashEval` with `max_distance_threshold`), same pairs
+asserted at the same threshold.
 
-    .venv/bin/python benchmarks/bench_dedup.py [--sizes 20000 80000] [--threshold 2]
+Threshold: our `dedup.threshold: t` keeps pairs at Hamming distance < t (the paper's "below
+2"), `remoteclip.dedup.pairs_within(h, t - 1)`; imagededup keeps distance <= its
+`max_distance_threshold`, so it is given t - 1.
+
+Hashes: ours is imagehash's pHash (median of the 8x8 low DCT block, bit = coefficient >
+median); imagededup's takes the median without the DC term and sets bit = coefficient >=
+median, so the two hashes of one image differ, typically in one bit (the row says how many). The hashing row therefore
+asserts the end result instead: each library's own hashes and own search find the same pairs
+(the planted byte copies) on the same folder.
+
+Search: the same 64-bit hashes (random, 1 % near-duplicates with 0-2 bits flipped) go to both,
+at each `--sizes`, plus a bucket-heavy set (`--equal` copies of one hash, as blank tiles or
+video frames give). imagededup's search is quadratic in Python (brute_force_cython rebuilds
+its list of all hashes for every query; bktree walks a Python tree), hours at 80k on this
+machine, so it answers `--queries` sampled queries against all n hashes and its time is
+extrapolated to all n queries (index build + per-query time x n; a query's cost does not
+depend on the other queries); the pairs of those queries are asserted equal to ours.
+`--queries 0` runs every query. Brute force (numpy XOR + popcount over all pairs, not a
+library: what one writes by hand) is the exactness oracle for our pairs.
+
+    .venv/bin/python benchmarks/bench_dedup.py [--sizes 20000 80000] [--threshold 2] [--queries 1000]
 """
 
 from __future__ import annotations
 
 import argparse
-import time
+import os
+import shutil
+import tempfile
+from pathlib import Path
 
 import numpy as np
 
-from remoteclip.dedup import brute_pairs_within, pairs_within
+from benchlib import Row, add_json_flag, report, timed, use_peer
+from remoteclip.dedup import brute_pairs_within, hash_items, pairs_within
+
+IMAGEDEDUP = (
+    "imagededup==0.3.3.post2",
+    "scikit-learn==1.9.1",  # imagededup imports it at module level (cosine similarity for its CNN)
+    "joblib==1.6.0",
+    "threadpoolctl==3.8.0",
+    "narwhals==2.29.0",
+    "cloudpickle==3.1.3",
+)
+WORKERS = os.cpu_count() or 1
+
+
+def imagededup():
+    """Import imagededup (installed into .bench/ on first use); returns (module, PHash)."""
+    use_peer("imagededup", IMAGEDEDUP)
+    import imagededup as module
+    from imagededup.methods import PHash
+
+    return module, PHash
 
 
 def hashes_with_duplicates(n: int, rng: np.random.Generator) -> np.ndarray:
@@ -24,35 +68,177 @@ def hashes_with_duplicates(n: int, rng: np.random.Generator) -> np.ndarray:
     return h
 
 
-def timed(fn):
-    start = time.perf_counter()
-    out = fn()
-    return time.perf_counter() - start, out
+def bucket_heavy(n: int, equal: int, rng: np.random.Generator) -> np.ndarray:
+    """n hashes of which `equal` are one value and another `equal // 10` one more value."""
+    h = hashes_with_duplicates(n, rng)
+    h[:equal] = h[0]
+    h[equal : equal + equal // 10] = h[equal]
+    return h[rng.permutation(n)]
+
+
+def pair_set(pairs) -> set[tuple[int, int]]:
+    return {(min(int(a), int(b)), max(int(a), int(b))) for a, b in pairs}
+
+
+def imagededup_pairs(results: dict) -> set[tuple[int, int]]:
+    """imagededup's {query key: [duplicate keys]} (keys are indices) as unordered pairs."""
+    return pair_set((q, d) for q, dups in results.items() for d in dups)
+
+
+def pairs_touching(pairs: np.ndarray, queries: np.ndarray) -> set[tuple[int, int]]:
+    """Our pairs that involve one of the queries: what imagededup returns for those queries."""
+    if len(pairs) == 0:
+        return set()
+    hit = np.isin(pairs[:, 0], queries) | np.isin(pairs[:, 1], queries)
+    return pair_set(pairs[hit])
+
+
+def imagededup_search(hashes: np.ndarray, max_distance: int, queries: int, method: str, seed: int = 0):
+    """imagededup's search of sampled queries against all hashes: (seconds extrapolated to all
+    queries, seconds measured, query indices, pairs found)."""
+    from imagededup.handlers.search.bktree import BKTree
+    from imagededup.handlers.search.retrieval import HashEval
+    from imagededup.methods import PHash
+
+    encoding = {str(i): f"{int(h):016x}" for i, h in enumerate(hashes)}
+    n = len(hashes)
+    picked = np.arange(n) if not queries or queries >= n else np.random.default_rng(seed).choice(n, queries, False)
+    asked = {str(i): encoding[str(i)] for i in picked}
+    seconds, search = timed(
+        HashEval,
+        encoding,
+        asked,
+        PHash.hamming_distance,
+        verbose=False,
+        threshold=max_distance,
+        search_method=method,
+        num_dist_workers=WORKERS,
+    )
+    build = timed(BKTree, encoding, PHash.hamming_distance)[0] if method == "bktree" else 0.0
+    extrapolated = build + (seconds - build) * n / len(picked)
+    found = imagededup_pairs({int(k): [int(d) for d in v] for k, v in search.retrieve_results().items()})
+    return extrapolated, seconds, picked, found
+
+
+def search_rows(name: str, hashes: np.ndarray, threshold: int, queries: int, brute: bool) -> list[Row]:
+    module, _ = imagededup()
+    d = threshold - 1  # ours: distance < threshold; imagededup: distance <= max_distance_threshold
+    t_ours, ours = timed(pairs_within, hashes, d)
+    rows = []
+    if brute:
+        t_brute, oracle = timed(brute_pairs_within, hashes, d)
+        assert np.array_equal(ours, oracle), "block search and brute force disagree"
+        rows.append(
+            Row(
+                f"{name}: pairs at distance < {threshold}",
+                t_ours,
+                t_brute,
+                "brute force, numpy XOR+popcount of all pairs (hand-written, not a library)",
+                f"same {len(ours)} pairs",
+            )
+        )
+    for method in ("brute_force_cython", "bktree"):
+        extrapolated, measured, picked, found = imagededup_search(hashes, d, queries, method)
+        assert found == pairs_touching(ours, picked), f"imagededup {method} finds other pairs"
+        sampled = len(picked) < len(hashes)
+        note = (
+            f"{len(picked)} of {len(hashes)} queries run ({measured:.1f} s, {WORKERS} processes), "
+            "time extrapolated to all"
+            if sampled
+            else f"all queries, {WORKERS} processes"
+        )
+        rows.append(
+            Row(
+                f"{name}: pairs at distance < {threshold}",
+                t_ours,
+                extrapolated,
+                f"imagededup {module.__version__} find_duplicates ({method}, max_distance_threshold={d})",
+                f"same pairs for the {len(picked)} queries ({len(found)} pairs)",
+                note,
+            )
+        )
+    return rows
+
+
+def plant_images(root: Path, scenes: int, size: int) -> list[tuple[str, str]]:
+    """Distinct images (scenes in their eight flips and rotations) and one byte copy of each
+    scene: (key, path), the copies being the only duplicates."""
+    from PIL import Image
+
+    from remoteclip.synthetic.scenes import SCENES, render_scene
+
+    kinds = list(SCENES)
+    files = []
+    for i in range(scenes):
+        base = Image.fromarray(render_scene(np.random.default_rng(i), kinds[i % len(kinds)], size).image)
+        for k in range(8):
+            image = base.rotate(90 * (k % 4))
+            image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT) if k >= 4 else image
+            path = root / f"{i:04d}_{k}.png"
+            image.save(path)
+            files.append((path.name, str(path)))
+        copy = root / f"{i:04d}_copy.png"
+        shutil.copyfile(root / f"{i:04d}_0.png", copy)
+        files.append((copy.name, str(copy)))
+    return files
+
+
+def hashing_row(scenes: int, size: int, threshold: int) -> Row:
+    module, PHash = imagededup()
+    d = threshold - 1
+    with tempfile.TemporaryDirectory() as tmp:
+        files = plant_images(Path(tmp), scenes, size)
+        t_ours, (hashes, failures) = timed(hash_items, [(k, p, None) for k, p in files], workers=WORKERS)
+        assert not failures
+        phasher = PHash(verbose=False)
+        t_peer, encoding = timed(phasher.encode_images, tmp, num_enc_workers=WORKERS)
+    keys = sorted(hashes)
+    ours = {(keys[i], keys[j]) for i, j in pairs_within(np.array([hashes[k] for k in keys], np.uint64), d)}
+    found = phasher.find_duplicates(encoding_map=encoding, max_distance_threshold=d, num_dist_workers=WORKERS)
+    theirs = {tuple(sorted((q, m))) for q, dups in found.items() for m in dups}
+    planted = {(f"{i:04d}_0.png", f"{i:04d}_copy.png") for i in range(scenes)}
+    assert ours == theirs == planted, "the two hashes find other pairs on the same images"
+    apart = np.array([bin(hashes[k] ^ int(encoding[k], 16)).count("1") for k in keys])
+    return Row(
+        f"pHash of {len(files)} {size} px PNG files ({WORKERS} processes each)",
+        t_ours,
+        t_peer,
+        f"imagededup {module.__version__} PHash.encode_images",
+        f"same {len(ours)} pairs at distance < {threshold}, each with its own hashes",
+        f"one image's two hashes differ in {np.median(apart):g} bit(s) (median; max {apart.max()})",
+    )
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[20000, 80000])
-    ap.add_argument("--threshold", type=int, default=2)
+    ap.add_argument("--threshold", type=int, default=2, help="dedup.threshold: pairs at distance < threshold")
+    ap.add_argument("--queries", type=int, default=1000, help="imagededup queries run per set (0: all)")
+    ap.add_argument("--equal", type=int, default=2000, help="copies of one hash in the bucket-heavy set")
+    ap.add_argument("--bucket-size", type=int, default=20000, help="hashes in the bucket-heavy set")
+    ap.add_argument("--scenes", type=int, default=60, help="rendered scenes for the hashing row (x9 files)")
+    ap.add_argument("--image-size", type=int, default=256)
+    ap.add_argument("--no-brute", action="store_true", help="skip the all-pairs oracle (51 s at 80k)")
+    add_json_flag(ap)
     args = ap.parse_args()
-    d = args.threshold - 1
-    rows = []
+    rows = [hashing_row(args.scenes, args.image_size, args.threshold)]
     for n in args.sizes:
-        h = hashes_with_duplicates(n, np.random.default_rng(n))
-        t_block, fast = timed(lambda h=h: pairs_within(h, d))
-        t_brute, slow = timed(lambda h=h: brute_pairs_within(h, d))
-        assert np.array_equal(fast, slow)
-        rows.append((n, t_block, t_brute, len(fast)))
-        print(
-            f"n={n:6d}  block search {t_block:7.3f} s   brute force {t_brute:7.3f} s   "
-            f"speed-up x{t_brute / t_block:6.1f}   pairs {len(fast)}"
+        rows += search_rows(
+            f"{n} hashes",
+            hashes_with_duplicates(n, np.random.default_rng(n)),
+            args.threshold,
+            args.queries,
+            not args.no_brute,
         )
-    if len(rows) >= 2:
-        (n0, b0, f0, _), (n1, b1, f1, _) = rows[0], rows[-1]
-        print(
-            f"growth {n0} -> {n1} (x{n1 / n0:.0f} hashes): block x{b1 / b0:.1f}, brute x{f1 / f0:.1f} "
-            f"(linear would be x{n1 / n0:.0f}, quadratic x{(n1 / n0) ** 2:.0f})"
-        )
+    heavy = bucket_heavy(args.bucket_size, args.equal, np.random.default_rng(1))
+    rows += search_rows(
+        f"{args.bucket_size} hashes, {args.equal} of them equal (bucket-heavy)",
+        heavy,
+        args.threshold,
+        args.queries,
+        not args.no_brute,
+    )
+    report(rows, args.json)
 
 
 if __name__ == "__main__":

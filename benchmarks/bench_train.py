@@ -1,13 +1,23 @@
-"""Our training loop against open_clip_train on the same shards, model and batch, single
-process, in one run; and the data loader alone against what a training step consumes.
-Rates are samples over wall time of the steps after the first five (harmonic mean of the
-per-step rates), so loader stalls count.
+"""Our training loop against `open_clip_train.main` (what an open_clip user runs) on the same
+shards, model, batch, steps and augmentation, single process, in one run; and the data loader
+alone against what a training step consumes.
 
-    .venv/bin/python benchmarks/bench_train.py [--steps 60] [--batch 64] [--arch RemoteCLIP-demo-ViT]
+Same input: the shards are written once (`--per-shard` samples each, so there are many more
+shards than loader workers: open_clip_train's WebDataset pipeline hands whole shards to its
+workers) and both read them. Same augmentation: open_clip_train's train transform is
+RandomResizedCrop(scale=(0.9, 1.0), ratio 3/4-4/3, bicubic), no flips or rotations, so ours
+runs with `crop_scale: [0.9, 1.0]`, `hflip: false`, `rot90: false` for this comparison (the
+recipe's default adds flips and 90-degree rotations). Both take `--steps` steps of `--batch`
+samples (steps x batch <= images, so neither runs out within its epoch); asserted: both logged
+every step with a finite loss. Rates are samples over wall time of the steps after the first
+five (harmonic mean of the per-step rates), so loader stalls count.
+
+    .venv/bin/python benchmarks/bench_train.py [--steps 40] [--batch 64] [--arch RemoteCLIP-demo-ViT]
     .venv/bin/python benchmarks/bench_train.py --device cuda --arch ViT-B-32 --batch 256 --precision amp  # on a GPU
 
 open_clip_train needs webdataset <= 0.2.86 (we use 1.x); the benchmark installs 0.2.86 into
-benchmarks/.site (pip --target) and puts it first on open_clip_train's PYTHONPATH only.
+.bench/webdataset-0.2.86 (pip --target) and puts it first on open_clip_train's PYTHONPATH only
+(BENCH_WEBDATASET_SITE names an existing folder instead, as gpu_check.sh does).
 """
 
 from __future__ import annotations
@@ -15,6 +25,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import math
 import os
 import re
 import statistics
@@ -27,9 +38,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-REPO = Path(__file__).resolve().parents[1]
-# a folder holding webdataset 0.2.86 for open_clip_train (BENCH_WEBDATASET_SITE: an existing one)
-SITE = Path(os.environ.get("BENCH_WEBDATASET_SITE", Path(__file__).resolve().parent / ".site"))
+from benchlib import REPO, Row, add_json_flag, install_peer, report
+
+OLD_WEBDATASET = ("webdataset==0.2.86",)
+# open_clip_train's train transform: RandomResizedCrop(scale=(0.9, 1.0)), no flips, no rotations
+SAME_AUGMENTATION = {"crop_scale": [0.9, 1.0], "hflip": False, "rot90": False}
 
 OPENCLIP_TRAIN = """
 import sys, open_clip
@@ -42,62 +55,55 @@ runpy.run_module("open_clip_train.main", run_name="__main__")
 
 
 def _render(job):
+    """One scene, saved in its four rotations (four distinct training images per render)."""
     from remoteclip.synthetic.scenes import SCENES, render_scene
 
-    i, size, path = job
+    i, size, folder = job
     kinds = list(SCENES)
-    Image.fromarray(render_scene(np.random.default_rng(i), kinds[i % len(kinds)], size).image).save(path, quality=90)
+    image = Image.fromarray(render_scene(np.random.default_rng(i), kinds[i % len(kinds)], size).image)
+    for turn in range(4):
+        image.rotate(90 * turn).save(Path(folder) / f"{i}_{turn}.jpg", quality=90)
 
 
-def make_shards(root: Path, n: int, size: int) -> Path:
+def make_shards(root: Path, n: int, size: int, per_shard: int = 50) -> Path:
     from remoteclip.parallel import available_cores, imap
     from remoteclip.shards import ShardSettings, build_shards
     from remoteclip.synthetic.scenes import SCENES
 
     kinds = list(SCENES)
     (root / "img").mkdir(parents=True, exist_ok=True)
-    jobs = [(i, size, root / "img" / f"{i}.jpg") for i in range(n)]
-    list(imap(_render, jobs, available_cores(), chunksize=16))
+    scenes = -(-n // 4)
+    list(imap(_render, [(i, size, root / "img") for i in range(scenes)], available_cores(), chunksize=8))
     rows = []
-    for i in range(n):
-        path = root / "img" / f"{i}.jpg"
-        rows.append(
-            {
-                "image": str(path),
-                "source": "bench",
-                "captions": [f"a photo of a {kinds[i % len(kinds)]} {k}" for k in range(5)],
-            }
-        )
-    build_shards(
-        rows,
-        root / "shards",
-        ShardSettings(max_side=size, samples_per_shard=500, jpeg_quality=90, workers=available_cores()),
-    )
+    for k in range(n):
+        i, turn = divmod(k, 4)
+        captions = [f"a photo of a {kinds[i % len(kinds)]} {c}" for c in range(5)]
+        rows.append({"image": str(root / "img" / f"{i}_{turn}.jpg"), "source": "bench", "captions": captions})
+    settings = ShardSettings(max_side=size, samples_per_shard=per_shard, jpeg_quality=90, workers=available_cores())
+    build_shards(rows, root / "shards", settings)
     return root / "shards"
 
 
-def ensure_old_webdataset() -> None:
-    if not (SITE / "webdataset").is_dir():  # pip --target from PyPI (needs the package index)
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--no-deps",
-                "--target",
-                str(SITE),
-                "webdataset==0.2.86",
-            ],
-            check=True,
-        )
+def old_webdataset_site() -> Path:
+    """A folder holding webdataset 0.2.86 for open_clip_train (installed on first use)."""
+    given = os.environ.get("BENCH_WEBDATASET_SITE")
+    return Path(given) if given else install_peer("webdataset-0.2.86", OLD_WEBDATASET)
 
 
 def ours(
-    shards, steps, batch, arch, workers, threads, device, precision, out: Path | None = None
-) -> tuple[float, list[float]]:
-    """Steady-state samples/s and per-step data waits; the run's log.csv and stdout.txt go to `out`."""
+    shards,
+    steps,
+    batch,
+    arch,
+    workers,
+    threads,
+    device,
+    precision,
+    out: Path | None = None,
+    augmentation: dict | None = None,
+) -> tuple[float, list[float], list[float]]:
+    """Steady-state samples/s, per-step data waits and losses; the run's log.csv and stdout.txt
+    go to `out`. `augmentation`: train.* keys replacing the recipe's (crop_scale, hflip, rot90)."""
     out = Path(out or tempfile.mkdtemp())
     out.mkdir(parents=True, exist_ok=True)
     settings = {
@@ -112,6 +118,7 @@ def ours(
             "checkpoint_every": 10**6,
             "device": device,
             "precision": precision,
+            **(augmentation or {}),
         },
     }
     with open(out / "stdout.txt", "w") as stdout:  # a file, so a run killed by a time limit leaves its output
@@ -138,11 +145,12 @@ def ours(
     with open(out / "log.csv") as fh:
         rows = list(csv.DictReader(fh))
     rates = [float(r["samples_per_s"]) for r in rows[5:]]  # skip the warm-up steps
-    return statistics.harmonic_mean(rates), [float(r["data_s"]) for r in rows[5:]]
+    return statistics.harmonic_mean(rates), [float(r["data_s"]) for r in rows[5:]], [float(r["loss"]) for r in rows]
 
 
-def openclip_train(shards, steps, batch, arch, workers, threads, device, precision) -> float:
-    ensure_old_webdataset()
+def openclip_train(shards, steps, batch, arch, workers, threads, device, precision) -> tuple[float, list[float]]:
+    """Steady-state samples/s and per-step losses of open_clip_train.main on the shards."""
+    site = old_webdataset_site()
     tars = sorted(Path(shards).glob("shard-*.tar"))
     urls = str(Path(shards) / f"shard-{{{0:06d}..{len(tars) - 1:06d}}}.tar")
     logs = Path(tempfile.mkdtemp())
@@ -180,7 +188,7 @@ def openclip_train(shards, steps, batch, arch, workers, threads, device, precisi
     ]
     env = {
         **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(SITE), str(REPO / "src")]),
+        "PYTHONPATH": os.pathsep.join([str(site), str(REPO / "src")]),
         "OMP_NUM_THREADS": str(threads),
         "CUDA_VISIBLE_DEVICES": os.environ.get("CUDA_VISIBLE_DEVICES", "0") if device != "cpu" else "",
     }
@@ -189,9 +197,10 @@ def openclip_train(shards, steps, batch, arch, workers, threads, device, precisi
     )
     text = proc.stdout + proc.stderr
     rates = [float(m) for m in re.findall(r"([\d.]+)/s/gpu", text)]
+    losses = [float(m) for m in re.findall(r" Loss: ([\d.]+)", text)]
     if proc.returncode != 0 or not rates:
         raise RuntimeError(f"open_clip_train failed:\n{text[-3000:]}")
-    return statistics.harmonic_mean(rates[5:] or rates)
+    return statistics.harmonic_mean(rates[5:] or rates), losses
 
 
 def loader_alone(shards, batch, arch, workers, device="cpu", seconds=10.0) -> float:
@@ -221,12 +230,13 @@ def loader_alone(shards, batch, arch, workers, device="cpu", seconds=10.0) -> fl
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--steps", type=int, default=60)
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--steps", type=int, default=40)
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--arch", default="RemoteCLIP-demo-ViT")
-    ap.add_argument("--images", type=int, default=2000)
+    ap.add_argument("--images", type=int, default=2560, help="training images (at least steps x batch)")
     ap.add_argument("--size", type=int, default=128)
+    ap.add_argument("--per-shard", type=int, default=50, help="samples per shard (many more shards than workers)")
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--device", default="cpu")
@@ -235,27 +245,46 @@ def main() -> None:
     )
     ap.add_argument("--shards", default=None, help="use these shards instead of rendering new ones")
     ap.add_argument("--make-shards", default=None, help="only render shards into this folder and stop")
+    ap.add_argument("--loader-seconds", type=float, default=10.0, help="how long to time the loader alone")
+    add_json_flag(ap)
     args = ap.parse_args()
     if args.make_shards:
-        make_shards(Path(args.make_shards), args.images, args.size)
+        make_shards(Path(args.make_shards), args.images, args.size, args.per_shard)
         return
     with tempfile.TemporaryDirectory() as tmp:
-        shards = Path(args.shards) if args.shards else make_shards(Path(tmp), args.images, args.size)
+        shards = Path(args.shards) if args.shards else make_shards(Path(tmp), args.images, args.size, args.per_shard)
+        tars = len(list(shards.glob("shard-*.tar")))
+        total = sum(json.loads((shards / "sizes.json").read_text()).values())
+        assert total >= args.steps * args.batch, f"{total} samples, fewer than {args.steps} x {args.batch}"
         common = (shards, args.steps, args.batch, args.arch, args.workers, args.threads, args.device)
-        ours_rate, data_wait = ours(*common, "auto")
-        theirs = openclip_train(*common, args.precision)
-        alone = loader_alone(shards, args.batch, args.arch, args.workers, args.device)
-        print(
-            f"device {args.device}, {args.arch}, batch {args.batch}, {args.workers} loader worker(s), "
-            f"{args.threads} threads"
-        )
-        print(
-            f"  remoteclip.train      {ours_rate:9.1f} samples/s (steady state; mean data wait "
-            f"{statistics.mean(data_wait) * 1e3:.1f} ms per step)"
-        )
-        print(f"  open_clip_train.main  {theirs:9.1f} samples/s")
-        print(f"  ratio ours/theirs     {ours_rate / theirs:9.2f}")
-        print(f"  loader alone          {alone:9.1f} images/s -> headroom x{alone / ours_rate:.2f} over training")
+        ours_rate, data_wait, our_losses = ours(*common, "auto", augmentation=SAME_AUGMENTATION)
+        theirs, their_losses = openclip_train(*common, args.precision)
+        for name, losses in (("remoteclip.train", our_losses), ("open_clip_train", their_losses)):
+            assert len(losses) >= args.steps and all(map(math.isfinite, losses)), f"{name}: {len(losses)} steps logged"
+        alone = loader_alone(shards, args.batch, args.arch, args.workers, args.device, args.loader_seconds)
+    import open_clip_train
+
+    version = getattr(open_clip_train, "__version__", None) or _version("open_clip_torch")
+    row = Row(
+        f"training {args.arch}, {args.device}, batch {args.batch}, {args.steps} steps, {args.workers} loader "
+        f"worker(s), {tars} shards",
+        1000 / ours_rate,
+        1000 / theirs,
+        f"open_clip_train.main (open_clip_torch {version})",
+        f"same shards, model, batch, steps, crop; both logged {args.steps} steps with finite losses",
+        f"{ours_rate:.1f} vs {theirs:.1f} samples/s; losses first/last ours {our_losses[0]:.2f}/{our_losses[-1]:.2f}, "
+        f"theirs {their_losses[0]:.2f}/{their_losses[-1]:.2f}; mean data wait {statistics.mean(data_wait) * 1e3:.1f} ms "
+        f"per step; loader alone {alone:.0f} images/s (x{alone / ours_rate:.1f} what training consumes)",
+        {"ours_samples_per_s": ours_rate, "theirs_samples_per_s": theirs, "loader_images_per_s": alone},
+        unit="ms/sample",
+    )
+    report([row], args.json)
+
+
+def _version(dist: str) -> str:
+    from importlib.metadata import version
+
+    return version(dist)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,13 @@ numpy < 2.4, which CLIP_benchmark's `accuracy` needs) first on the path; called 
 test_clip_benchmark.py, prints the metrics as JSON.
 
     python clip_benchmark_peer.py zeroshot|retrieval SPLIT.json MODEL_DIR STATE.pt ARCH [TEMPLATE ...]
+    python clip_benchmark_peer.py linear_probe SPLIT.json MODEL_DIR STATE.pt ARCH FEATURE_ROOT
     python clip_benchmark_peer.py ranking FEATURES.npz   (arrays images, texts, owner)
+
+The linear probe is CLIP_benchmark's `linear_probe.evaluate` with its CLI defaults (lr 0.1, 10
+epochs, batch 64, no validation split so weight decay 0), which asserts a CUDA device and
+calls `.cuda()`; on a machine without one, `.cuda()` is made a no-op so it runs on the CPU
+(DataParallel then calls the module directly). Its cached features land in FEATURE_ROOT/bench/.
 """
 
 import json
@@ -51,6 +57,40 @@ def official_ranking(features_path):
     return metrics
 
 
+def linear_probe(model, preprocess, split, feature_root):
+    from clip_benchmark.metrics import linear_probe as lp
+
+    if not torch.cuda.is_available():
+        torch.nn.Module.cuda = lambda self, *args, **kwargs: self
+        torch.Tensor.cuda = lambda self, *args, **kwargs: self
+        to = torch.Tensor.to  # it also moves batches with .to("cuda")
+        torch.Tensor.to = lambda self, *args, **kwargs: (
+            self if args and str(args[0]).startswith("cuda") else to(self, *args, **kwargs)
+        )
+    root = split["root"]
+    train, test = (
+        Split([f"{root}/{f}" for f, _ in part], [label for _, label in part], preprocess, split["classes"])
+        for part in (split["train"], split["test"])
+    )
+    loaders = [torch.utils.data.DataLoader(part, batch_size=64) for part in (train, test)]
+    return lp.evaluate(
+        model,
+        *loaders,
+        fewshot_k=-1,
+        batch_size=64,
+        num_workers=0,
+        lr=0.1,
+        epochs=10,
+        model_id="bench",
+        seed=0,
+        feature_root=feature_root,
+        device="cuda",
+        val_dataloader=None,
+        normalize=True,
+        amp=False,
+    )
+
+
 def main(task, split_path, model_dir=None, state_path=None, arch=None, *templates):
     if task == "ranking":
         return official_ranking(split_path)
@@ -61,6 +101,8 @@ def main(task, split_path, model_dir=None, state_path=None, arch=None, *template
     model.eval()
     tokenizer = open_clip.get_tokenizer(arch)
     root = split["root"]
+    if task == "linear_probe":
+        return linear_probe(model, preprocess, split, templates[0])
     if task == "zeroshot":
         test = split["test"]
         data = Split([f"{root}/{f}" for f, _ in test], [label for _, label in test], preprocess, split["classes"])
