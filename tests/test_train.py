@@ -16,6 +16,7 @@ import torch
 from remoteclip.models import UnknownArchitecture, create, register_model_configs
 from remoteclip.train import distributed
 from remoteclip.train.data import Augment, GlobalBatchSampler, ShardDataset, ShardIndex, ShardsMissing, collate
+from remoteclip.train.settings import LOSSES
 from train_helpers import env, run_training, settings, tiny_model_dir, tiny_shards, train_cmd
 
 
@@ -78,19 +79,39 @@ def test_sampler_partitions_global_batches():
 EQUIVALENCE = {"eps": 1e-4}
 
 
-def test_ddp_two_processes_equal_one_process_with_double_batch(world, tmp_path):
+# every loss of train.loss; InfoNCE (the paper's) in the fast group, the others in the slow one
+# (each pair of runs takes about a minute on two CPUs); test_losses.py has fast in-process checks
+EVERY_LOSS = [pytest.param(name, marks=[] if name == "infonce" else pytest.mark.slow) for name in LOSSES]
+
+
+@pytest.mark.parametrize("loss", EVERY_LOSS)
+def test_ddp_two_processes_equal_one_process_with_double_batch(world, tmp_path, loss):
     root, models, shards = world
-    cfg = settings(batch_size=16, steps=4, **EQUIVALENCE)
+    cfg = settings(batch_size=16, steps=4, loss=loss, **EQUIVALENCE)
     run_training(shards, tmp_path / "one", tmp_path / "one.pt", cfg, models, nproc=1)
     run_training(shards, tmp_path / "two", tmp_path / "two.pt", cfg, models, nproc=2)
     assert_same_weights(load(tmp_path / "one.pt"), load(tmp_path / "two.pt"), atol=1e-5)
+    assert_trained(load(tmp_path / "one.pt"), models)
 
 
-def test_gradient_accumulation_equals_the_full_batch(world, tmp_path):
+@pytest.mark.parametrize("loss", EVERY_LOSS)
+def test_gradient_accumulation_equals_the_full_batch(world, tmp_path, loss):
     root, models, shards = world
-    run_training(shards, tmp_path / "full", tmp_path / "full.pt", settings(steps=3, **EQUIVALENCE), models)
-    run_training(shards, tmp_path / "acc", tmp_path / "acc.pt", settings(steps=3, accum_steps=2, **EQUIVALENCE), models)
+    full, acc = settings(steps=3, loss=loss, **EQUIVALENCE), settings(steps=3, accum_steps=2, loss=loss, **EQUIVALENCE)
+    run_training(shards, tmp_path / "full", tmp_path / "full.pt", full, models)
+    run_training(shards, tmp_path / "acc", tmp_path / "acc.pt", acc, models)
     assert_same_weights(load(tmp_path / "full.pt"), load(tmp_path / "acc.pt"), atol=1e-5)
+    assert json.loads((tmp_path / "acc/settings.json").read_text())["train"]["loss"] == loss
+
+
+def assert_trained(weights, models):
+    """The run moved the towers away from the seed's initialisation (a loss that gives no
+    gradient would pass the equivalence trivially)."""
+    register_model_configs(models)
+    torch.manual_seed(0)
+    init, _, _ = create("tiny-test-ViT", None)
+    moved = max(float((weights[k] - v).abs().max()) for k, v in init.state_dict().items() if "visual" in k)
+    assert moved > 1e-3, f"the image tower barely moved ({moved})"
 
 
 def test_resume_after_kill_continues_the_same_trajectory(world, tmp_path):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Collection
 from pathlib import Path
 
 import torch
@@ -19,11 +20,13 @@ def unwrap(model: torch.nn.Module) -> torch.nn.Module:
     return inner
 
 
-def export(model: torch.nn.Module, path: str | Path, arch: str) -> Path:
-    """Write a plain state dict (atomically); a custom architecture's JSON goes beside it."""
+def export(model: torch.nn.Module, path: str | Path, arch: str, exclude: Collection[str] = ()) -> Path:
+    """Write a plain state dict (atomically); a custom architecture's JSON goes beside it.
+    `exclude`: entries that only training had (SigLIP's bias added to a CLIP architecture), so
+    that the file still loads strictly into `arch`."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().cpu().contiguous() for k, v in unwrap(model).state_dict().items()}
+    state = {k: v.detach().cpu().contiguous() for k, v in unwrap(model).state_dict().items() if k not in exclude}
     tmp = path.with_suffix(path.suffix + ".tmp")
     torch.save(state, tmp)
     os.replace(tmp, path)

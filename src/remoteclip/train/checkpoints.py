@@ -18,6 +18,10 @@ log = logging.getLogger(__name__)
 _NAME = re.compile(r"ckpt-(\d{8})\.pt$")
 
 
+class CheckpointMismatch(RuntimeError):
+    """A resume checkpoint that lacks what the run's recipe trains."""
+
+
 def rng_state() -> dict:
     """Every generator's state in types weights_only loading admits (tensors, ints, strings)."""
     legacy = np.random.get_state()

@@ -1,5 +1,6 @@
-"""The training loop: open_clip's model, tokenizer and ClipLoss (with its distributed
-gather), torch DDP, AdamW, linear warm-up then cosine, AMP on CUDA, exact resume."""
+"""The training loop: open_clip's model, tokenizer and loss (ClipLoss with its distributed
+gather by default, or another of remoteclip.train.losses), torch DDP, AdamW, linear warm-up
+then cosine, AMP on CUDA, exact resume."""
 
 from __future__ import annotations
 
@@ -15,7 +16,6 @@ from typing import Any
 
 import open_clip
 import torch
-from open_clip.loss import ClipLoss
 from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import DataLoader
 from tqdm import tqdm
@@ -23,7 +23,7 @@ from tqdm import tqdm
 from ..devices import device_for
 from ..models import create, export, register_model_configs, unwrap
 from ..weight_cache import open_clip_cache
-from . import checkpoints, distributed
+from . import checkpoints, distributed, losses
 from .data import Augment, GlobalBatchSampler, ShardDataset, ShardIndex, collate
 from .settings import ModelSettings, TrainSettings, fingerprint
 
@@ -126,27 +126,32 @@ def logit_scale_of(model: torch.nn.Module) -> torch.Tensor:
 
 def _step_loss(model, loss_fn, images, texts, dtype):
     with torch.autocast(images.device.type, dtype=dtype) if dtype else nullcontext():
-        image_features, text_features, logit_scale = model(images, texts)[:3]
-        return loss_fn(image_features, text_features, logit_scale)
+        # (image features, text features, logit scale[, logit bias]): the bias where SigLIP has one
+        image_features, text_features, *logit_params = model(images, texts)
+        return loss_fn(image_features, text_features, *logit_params)
 
 
 def _accumulated_step(model, loss_fn, micro_batches, dtype, scaler):
     """open_clip's accumulation: cache every micro-batch's features without gradients, then
     recompute one micro-batch at a time with gradients inside the full-batch loss, so the
-    contrastive negatives are the whole global batch."""
+    contrastive negatives are the whole global batch. Each of those losses is the whole batch's
+    loss, so the logit scale (and SigLIP's bias) take its gradient from one of them only, the
+    last, where DDP synchronises; open_clip's train.py counts it once per micro-batch."""
     ctx = (lambda: torch.autocast(micro_batches[0][0].device.type, dtype=dtype)) if dtype else nullcontext
     cached = []
     with torch.no_grad(), ctx():
         for images, texts in micro_batches:
-            cached.append(model(images, texts)[:3])
+            cached.append(model(images, texts)[:2])
     total = 0.0
     for k, (images, texts) in enumerate(micro_batches):
         sync = model.no_sync() if isinstance(model, DDP) and k < len(micro_batches) - 1 else nullcontext()
         with sync, ctx():
-            image_features, text_features, logit_scale = model(images, texts)[:3]
+            image_features, text_features, *logit_params = model(images, texts)
+            if k < len(micro_batches) - 1:
+                logit_params = [p.detach() for p in logit_params]
             imgs = torch.cat([f[0] for f in cached[:k]] + [image_features] + [f[0] for f in cached[k + 1 :]])
             txts = torch.cat([f[1] for f in cached[:k]] + [text_features] + [f[1] for f in cached[k + 1 :]])
-            loss = loss_fn(imgs, txts, logit_scale)
+            loss = loss_fn(imgs, txts, *logit_params)
             scaler.scale(loss).backward()
         total = loss.detach()
     return total
@@ -165,6 +170,19 @@ def resume(world: distributed.World, out_dir: Path, fingerprint: str) -> dict | 
     # every rank has read the checkpoint before rank 0 may write new ones and prune it
     distributed.barrier(world)
     return state
+
+
+def load_model_state(model: torch.nn.Module, state: dict, loss: str, out_dir: Path) -> None:
+    """A resume checkpoint's weights, strictly; a checkpoint without the loss's own parameters
+    (SigLIP's logit bias or scale) is named as such rather than as a bare key error."""
+    missing = [k for k in ("logit_scale", "logit_bias") if hasattr(model, k) and getattr(model, k) is not None]
+    missing = [k for k in missing if k not in state]
+    if missing:
+        raise checkpoints.CheckpointMismatch(
+            f"the newest resume checkpoint in {out_dir} has no {', '.join(missing)}, which train.loss "
+            f"{loss!r} learns; it was not written by this recipe: move it away to start afresh"
+        )
+    model.load_state_dict(state)
 
 
 def train(
@@ -207,6 +225,8 @@ def train(
         pretrained_towers=model_s.pretrained_towers,
         seed=train_s.seed,
     )
+    # SigLIP's bias is a training-only parameter: the export leaves it out (see losses.prepare_model)
+    training_only = losses.prepare_model(model, train_s.loss, train_s.loss_options)
     if model_s.grad_checkpointing:
         model.set_grad_checkpointing(True)
     preprocess = open_clip.get_model_preprocess_cfg(model)
@@ -238,7 +258,7 @@ def train(
     state = resume(world, out_dir, print_)
     start = 0
     if state is not None:
-        model.load_state_dict(state["model"])
+        load_model_state(model, state["model"], train_s.loss, out_dir)
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         scaler.load_state_dict(state["scaler"])
@@ -246,9 +266,7 @@ def train(
         start = state["step"]
 
     wrapped = DDP(model, device_ids=[device.index] if device.type == "cuda" else None) if world.size > 1 else model
-    loss_fn = ClipLoss(
-        local_loss=False, gather_with_grad=True, cache_labels=True, rank=world.rank, world_size=world.size
-    )
+    loss_fn = losses.build(train_s.loss, train_s.loss_options, rank=world.rank, world_size=world.size)
     sampler = GlobalBatchSampler(
         len(index), train_s.batch_size, world.size, world.rank, train_s.seed, total, start, train_s.accum_steps
     )
@@ -374,7 +392,7 @@ def train(
         "replaced_samples": dataset.replaced,
     }
     if world.main and step >= total and export_path is not None:
-        export(model, export_path, model_s.arch)
+        export(model, export_path, model_s.arch, exclude=training_only)
         (out_dir / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
     distributed.shutdown(world)
     return summary
