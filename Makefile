@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 CORES ?= all
 MIN_VENV ?= .venv-min
 
-.PHONY: demo test test-min lint install clean
+.PHONY: demo test test-min lint bench install clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -53,6 +53,14 @@ lint: $(BIN)/.installed
 	HF_HUB_OFFLINE=1 $(BIN)/snakemake --lint --configfile config/config.yaml
 	HF_HUB_OFFLINE=1 $(BIN)/snakemake --lint --configfile config/paper.yaml
 	HF_HUB_OFFLINE=1 $(BIN)/snakemake --lint --configfile config/ablations.yaml
+	HF_HUB_OFFLINE=1 $(BIN)/snakemake --lint --configfile config/leaderboard.yaml
+
+# every benchmark against the peer a user would pick (installed into .bench/ from PyPI), one run
+# each; writes benchmarks/results.md and puts it into the README's performance table. Not in CI.
+# BENCH_ARGS="--quick" checks that all of them run (tiny sizes, README left alone).
+BENCH_ARGS ?= --readme
+bench: $(BIN)/.installed
+	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/run_all.py $(BENCH_ARGS)
 
 # derived results only: downloads, unpacked datasets and weights live in the data folder (data/)
 clean:

@@ -4,7 +4,10 @@ Each benchmark runs in a process of its own (peers are put on its path, not on t
 its default sizes unless `--quick` (tiny sizes: checks that everything runs, the numbers mean
 little) and writes its rows as JSON; this script adds the machine and writes the table.
 
-    .venv/bin/python benchmarks/run_all.py [--only m2b dedup ...] [--quick] [--out benchmarks/results.md]
+    .venv/bin/python benchmarks/run_all.py [--only m2b dedup ...] [--quick] [--out benchmarks/results.md] [--readme]
+
+With `--readme` (what `make bench` passes on a full run) the README's performance table is
+replaced by the file's content, between the two README_MARKERS lines, so the two never disagree.
 """
 
 from __future__ import annotations
@@ -21,6 +24,10 @@ from pathlib import Path
 from benchlib import REPO, machine
 
 HERE = Path(__file__).resolve().parent
+README_MARKERS = (
+    "<!-- benchmarks/results.md: begin (make bench writes this) -->",
+    "<!-- benchmarks/results.md: end -->",
+)
 # name: (script, arguments of a quick run)
 BENCHMARKS = {
     "m2b": ("bench_m2b.py", ["--masks", "6", "--size", "256", "--scale", "0.05"]),
@@ -102,12 +109,26 @@ def table(results: dict[str, tuple[list[dict], float, str]], context: dict, quic
     return "\n".join(lines) + "\n"
 
 
+def readme_with(readme: str, results_md: str) -> str:
+    """`readme` with the text between README_MARKERS replaced by `results_md` (its title dropped:
+    the README's own heading introduces it)."""
+    begin, end = README_MARKERS
+    if readme.count(begin) != 1 or readme.count(end) != 1 or readme.index(begin) > readme.index(end):
+        raise SystemExit(f"README.md needs exactly one {begin!r} line followed by one {end!r} line")
+    body = results_md.split("\n", 1)[1].strip() if results_md.startswith("# ") else results_md.strip()
+    head, rest = readme.split(begin, 1)
+    return f"{head}{begin}\n{body}\n{end}{rest.split(end, 1)[1]}"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--only", nargs="+", choices=list(BENCHMARKS), default=list(BENCHMARKS))
     ap.add_argument("--quick", action="store_true", help="tiny sizes (a smoke run)")
     ap.add_argument("--out", default=str(HERE / "results.md"))
+    ap.add_argument("--readme", action="store_true", help="put the table into README.md (refused with --quick)")
     args = ap.parse_args()
+    if args.readme and args.quick:
+        ap.error("--readme takes a full run's numbers, not --quick ones")
     load_before = os.getloadavg()[0]
     results = {}
     for name in args.only:
@@ -118,8 +139,13 @@ def main() -> None:
     context = machine()
     context.update(load_before=round(load_before, 2), load_after=context["load_1min"])
     context["shared"] = max(load_before, context["load_1min"]) > 0.5 * (context["cores"] or 1) + 0.5
-    Path(args.out).write_text(table(results, context, args.quick))
+    results_md = table(results, context, args.quick)
+    Path(args.out).write_text(results_md)
     print(f"wrote {args.out}")
+    if args.readme:
+        readme = REPO / "README.md"
+        readme.write_text(readme_with(readme.read_text(), results_md))
+        print(f"updated the performance table in {readme}")
     if any(error for _, _, error in results.values()):
         raise SystemExit(1)
 
