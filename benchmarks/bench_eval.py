@@ -169,7 +169,6 @@ def main() -> None:
         check_zeroshot(cls3["zeroshot"], zs)
         check_retrieval(ret["retrieval"], rt)
         gap = check_probe_features(cls3["_images"], tmp / "lp" / "bench")
-    import clip_benchmark as _  # noqa: F401  (only for the version below, from the peers folder's metadata)
 
     version = CLIP_BENCHMARK[0].split("==")[1]
     peer = f"CLIP_benchmark {version} (own process, amp off)"
