@@ -32,7 +32,13 @@ from packaging.utils import canonicalize_name
 REPO = Path(__file__).resolve().parents[1]
 ENVS = REPO / "envs"
 PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())
-PROJECT_DEPS = {canonicalize_name(r.name): r for r in map(Requirement, PYPROJECT["project"]["dependencies"])}
+# the runtime dependencies and the `zoo` extra (the eval environment carries it for the leaderboard)
+PROJECT_DEPS = {
+    canonicalize_name(r.name): r
+    for r in map(
+        Requirement, PYPROJECT["project"]["dependencies"] + PYPROJECT["project"]["optional-dependencies"]["zoo"]
+    )
+}
 # conda-forge names whose PyPI (pyproject) name differs
 CONDA_TO_PYPI = {"pytorch": "torch", "pytorch-gpu": "torch", "pytorch-cuda": "torch"}
 CONDA_ONLY = {"python", "pip", "setuptools", "wheel", "git", "cuda-version"}
@@ -150,6 +156,12 @@ def _imports(path: Path) -> tuple[set[str], set[str]]:
     return names, spawned
 
 
+# imports of opt-in steps that a rule's environment leaves out on purpose: super-resolution
+# before the shards runs the user's torch model, so the data environment (which needs no
+# PyTorch) does not carry it; a run that sets super_resolution uses an environment with torch
+OPT_IN_IMPORTS = {"src/remoteclip/super_resolution.py": {"torch"}}
+
+
 @cache
 def third_party_imports(start: Path) -> frozenset[str]:
     """Top-level third-party modules reached from a script or module through remoteclip's code."""
@@ -160,6 +172,7 @@ def third_party_imports(start: Path) -> frozenset[str]:
             continue
         seen.add(path)
         names, spawned = _imports(path)
+        names -= OPT_IN_IMPORTS.get(path.relative_to(REPO).as_posix(), set())
         for name in names | spawned:
             top = name.split(".")[0]
             if top == "remoteclip":
@@ -178,8 +191,16 @@ def rule_entry_point(rule: dict) -> Path:
     return _module_file(module.group(1) + ".__main__") or _module_file(module.group(1))
 
 
+def _optional_distributions() -> dict[str, list[str]]:
+    """Import name -> distribution for pyproject's optional extras that need not be installed
+    here (the `zoo` extra's transformers: import name and distribution name are the same)."""
+    extras = PYPROJECT["project"]["optional-dependencies"]
+    names = {canonicalize_name(Requirement(r).name) for group in extras.values() for r in group}
+    return {name.replace("-", "_"): [name] for name in names}
+
+
 def distributions(modules) -> set[str]:
-    table = importlib.metadata.packages_distributions()
+    table = {**_optional_distributions(), **importlib.metadata.packages_distributions()}
     out = set()
     for module in modules:
         dists = table.get(module)
