@@ -122,6 +122,87 @@ def test_each_checkpoint_layout_loads_strictly_and_scores(
     assert 0 <= result["metrics"]["acc1"] <= 100 and result["model"] == f"tiny-{fmt}"
 
 
+# SkyCLIP's layout (wangzhecheng/SkyScript "Download model checkpoints"): a zip per model at
+# .../SkyScript/ckpt/<name>.zip whose checkpoint is <name>/epoch_20.pt, the open_clip_train dict
+# of a DDP run; the zip stands beside files a run folder holds as well
+SKY_ZIP = "SkyCLIP_ViT_B32_top50pct.zip"
+SKY_MEMBER = "SkyCLIP_ViT_B32_top50pct/epoch_20.pt"
+
+
+def skyclip_zip(state: dict, members: tuple[str, ...] = (SKY_MEMBER,)) -> bytes:
+    import io
+    import zipfile
+
+    checkpoint = io.BytesIO()
+    torch.save(LAYOUTS["open_clip_train"][0](state), checkpoint)
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("SkyCLIP_ViT_B32_top50pct/", b"")
+        zf.writestr("SkyCLIP_ViT_B32_top50pct/out.log", b"epoch 20 done\n")
+        for member in members:
+            zf.writestr(member, checkpoint.getvalue())
+    return out.getvalue()
+
+
+def sky_entry(url: str, member: str = SKY_MEMBER) -> dict:
+    weights = {"url": url, "member": member}
+    return {**ENTRY, "family": "SkyCLIP", "format": "open_clip_train", "weights": weights}
+
+
+def test_a_zip_release_is_fetched_and_its_member_loads(tmp_path, tiny_clip, tiny_model_dir, cls_split, reference):
+    from httpserver import FixtureServer
+    from remoteclip.weight_fetch import fetch
+
+    data = skyclip_zip(tiny_clip[0].state_dict())
+    cache, lock = tmp_path / "weights", tmp_path / "weights.lock.yaml"
+    with FixtureServer() as server:
+        spec = spec_of(tmp_path, "tiny-sky", sky_entry(server.add(f"SkyScript/ckpt/{SKY_ZIP}", data)))
+        (source,) = eval_sources(spec)
+        manifest = fetch(source, cache, lock)
+    archive, member = manifest["files"]
+    assert Path(archive["path"]).read_bytes() == data and Path(member["path"]) == Path(spec["checkpoint"]).absolute()
+    assert member["verified_by"] == f"member of {SKY_ZIP}" and spec["checkpoint"].endswith(SKY_MEMBER)
+    # the lock holds the archive's digest: what the URL serves, checked on every later fetch
+    assert set(yaml.safe_load(lock.read_text())["weights"][source.key]) == {SKY_ZIP}
+    images, texts, result = score(spec, cls_split)
+    np.testing.assert_allclose(images["features"], reference[0]["features"], atol=1e-5)
+    np.testing.assert_allclose(texts["class_features"], reference[1]["class_features"], atol=1e-5)
+    assert 0 <= result["metrics"]["acc1"] <= 100
+
+
+def test_a_zip_placed_by_hand_is_extracted_by_the_loader(tmp_path, tiny_clip, tiny_model_dir, cls_split, reference):
+    spec = spec_of(tmp_path, "tiny-sky", sky_entry(f"https://example.org/ckpt/{SKY_ZIP}"))
+    with pytest.raises(FileNotFoundError, match=rf"weights .*url/{SKY_ZIP} not found"):
+        load(spec)  # what to place is the archive, not the member inside it
+    Path(spec["archive"]).parent.mkdir(parents=True)
+    Path(spec["archive"]).write_bytes(skyclip_zip(tiny_clip[0].state_dict()))
+    images, _, _ = score(spec, cls_split)
+    np.testing.assert_allclose(images["features"], reference[0]["features"], atol=1e-5)
+
+
+def test_a_zip_without_the_member_names_the_members_it_has(tmp_path, tiny_clip, tiny_model_dir):
+    from remoteclip.weight_fetch import WeightsError
+
+    spec = spec_of(tmp_path, "tiny-sky", sky_entry(f"https://example.org/ckpt/{SKY_ZIP}", "SkyCLIP/epoch_20.pt"))
+    Path(spec["archive"]).parent.mkdir(parents=True)
+    Path(spec["archive"]).write_bytes(skyclip_zip(tiny_clip[0].state_dict()))
+    with pytest.raises(
+        WeightsError,
+        match=r"no member 'SkyCLIP/epoch_20\.pt' .* 2 file\(s\): SkyCLIP_ViT_B32_top50pct/out\.log, "
+        r"SkyCLIP_ViT_B32_top50pct/epoch_20\.pt",
+    ):
+        load(spec)
+
+
+def test_a_member_needs_a_url_and_a_checkpoint_format(tmp_path):
+    hf = {**ENTRY, "format": "open_clip_train", "weights": {"hf": {"repo": "o/r", "file": "x.zip"}, "member": "a.pt"}}
+    with pytest.raises(ZooError, match=r"bad\.weights: 'url' is a required property"):
+        load_zoo(write_zoo(tmp_path, {"bad": hf}))
+    escape = sky_entry("https://example.org/x.zip", "../../etc/passwd")
+    with pytest.raises(ZooError, match=r"bad\.weights\.member"):
+        load_zoo(write_zoo(tmp_path, {"bad": escape}))
+
+
 def test_safetensors_release_loads(tmp_path, tiny_clip, tiny_model_dir, cls_split, reference):
     from safetensors.torch import save_file
 

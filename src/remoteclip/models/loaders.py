@@ -5,7 +5,9 @@ transform, tokenizer: list[str] -> token tensor).
 Formats (`format:` of a zoo entry):
 - state_dict: a torch.save'd plain open_clip state dict (the released RemoteCLIP-*.pt);
 - open_clip_train: {"epoch", "name", "state_dict", "optimizer", ...}, keys "module."-prefixed
-  under DDP (open_clip_train's main.py; SkyScript's and FarSLIP's forks save the same);
+  under DDP (open_clip_train's main.py; SkyScript's and FarSLIP's forks save the same); a
+  release that is a zip archive (SkyCLIP) names its checkpoint member (`weights.member`),
+  which is extracted from the archive and loaded;
 - itra: ITRA's checkpoint (ChenDelong1999/ITRA, itra/training/main.py saves the same dict as
   open_clip_train). Its model, `ItraModel` (itra/model/model.py), holds the open_clip image
   tower as `image_backbone` (CLIP.visual), the text tower as `text_backbone` (the CLIP model
@@ -37,6 +39,7 @@ import open_clip
 import torch
 
 from ..weight_cache import open_clip_cache
+from ..weight_fetch import extract_member
 from ..weights import CheckpointError, load_file, state_dict_of
 from .configs import register_model_configs
 from .factory import build
@@ -68,13 +71,24 @@ def load_zoo_model(spec: dict[str, Any], device: str | torch.device = "cpu", wei
         arch = with_context_length(spec["arch"], spec.get("context_length"))
         model, _, preprocess = build(arch, spec.get("pretrained"), bool(spec["quick_gelu"]), cache_dir=cache)
         if fmt != "openai_tag":
-            path = _present(spec, spec["checkpoint"])
+            path = _checkpoint(spec)
             load_strict(
                 model, zoo_state_dict(fmt, path, bool(spec.get("trust_checkpoint"))), f"{spec['name']} ({path})"
             )
         tokenizer = _tokenizer(spec, default=arch)
     model.to(device).eval()
     return model, preprocess, tokenizer
+
+
+def _checkpoint(spec: dict[str, Any]) -> Path:
+    """The entry's checkpoint file; for a zip release, its member, extracted from the archive
+    here when fetch_weights has not (an archive placed by hand in the cache)."""
+    member, archive = spec.get("member"), spec.get("archive")
+    if member and archive and not Path(spec["checkpoint"]).is_file() and Path(archive).is_file():
+        return extract_member(Path(archive), member)
+    if member and not Path(spec["checkpoint"]).is_file():
+        _present(spec, archive or spec["checkpoint"])  # names the archive, which is what to place
+    return _present(spec, spec["checkpoint"])
 
 
 def _present(spec: dict[str, Any], path: str) -> Path:
