@@ -19,7 +19,7 @@ from typing import Any
 
 from .download import ChecksumLock
 from .weight_cache import WeightSource, manifest_path, open_clip_cache
-from .zoo import member_path, repo_dir, url_file
+from .zoo import hf_text_repos, member_path, repo_dir, url_file
 
 log = logging.getLogger(__name__)
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -42,6 +42,10 @@ def fetch(source: WeightSource, cache: str | Path, lock_path: str | Path) -> dic
     }
     files = fetchers[source.kind](source, cache)
     records = [_verify(source, Path(path), published, lock) for path, published in files]
+    # the transformers text tower an open_clip release names, under that repo's own lock key
+    # (its config.json is not the release's)
+    for tower, path, published in _text_towers(source, cache):
+        records.append(_verify(tower, Path(path), published, lock))
     if source.member:  # a verified archive: its checkpoint is what the loader reads
         (archive,) = files
         member = extract_member(Path(archive[0]), source.member)
@@ -167,6 +171,26 @@ def _fetch_hf_repo(source: WeightSource, cache: Path) -> list[tuple[str, str | N
                 raise WeightsError(f"{source.describe()}: shard {shard} named by {index.name} not found")
             got[shard] = shard
     return [(str(target / name), _hub_etag(str(source.repo), name, source.revision)) for name in sorted(got)]
+
+
+def _text_towers(source: WeightSource, cache: Path) -> list[tuple[WeightSource, str, str | None]]:
+    """The config and tokenizer files of the transformers text tower an open_clip release's
+    config names (RS-M-CLIP: xlm-roberta-base), into <cache>/hf/<repo>@main/: open_clip builds
+    the tower from its config.json (the weights come with the release) and the tokenizer from
+    its files, which it would otherwise ask the Hub for on the compute node. Its main branch,
+    as open_clip reads it; the lock records the digests on first use."""
+    if source.kind != "hf_repo" or source.layout != "open_clip":
+        return []
+    config = repo_dir(cache, str(source.repo), source.revision or "main") / "open_clip_config.json"
+    out: list[tuple[WeightSource, str, str | None]] = []
+    for repo in hf_text_repos(config):
+        tower = WeightSource("hf_repo", repo=repo, revision="main", layout="tokenizer")
+        target = repo_dir(cache, repo, "main")
+        if not _download(tower, "config.json", target):
+            raise WeightsError(f"{source.describe()}: its text tower {repo} has no config.json")
+        names = ["config.json"] + [name for name in TOKENIZER_FILES if _download(tower, name, target)]
+        out += [(tower, str(target / name), _hub_etag(repo, name, "main")) for name in names]
+    return out
 
 
 def _download(source: WeightSource, name: str, target: Path) -> bool:

@@ -94,3 +94,16 @@ def member_path(archive: str | Path, member: str) -> Path:
 def repo_dir(cache: str | Path, repo: str, revision: str) -> Path:
     """Where a fetched Hugging Face repo (its config, weights and tokenizer files) lies."""
     return Path(cache) / "hf" / f"{repo.replace('/', '--')}@{revision}"
+
+
+def hf_text_repos(open_clip_config: str | Path) -> list[str]:
+    """The Hugging Face repos an open_clip model with a transformers text tower (RS-M-CLIP's
+    XLM-RoBERTa) reads when it is built: open_clip_config.json's text_cfg.hf_model_name (its
+    config.json, for `AutoConfig.from_pretrained`) and hf_tokenizer_name (the tokenizer).
+    open_clip asks the Hub for them at build time, so fetch_weights fetches them into the
+    weights cache and the loader points the config at those folders. Local paths are left out."""
+    import json
+
+    text = json.loads(Path(open_clip_config).read_text()).get("model_cfg", {}).get("text_cfg", {})
+    names = [text.get("hf_model_name"), text.get("hf_tokenizer_name")]
+    return list(dict.fromkeys(n for n in names if n and not Path(n).exists() and not n.startswith(("/", "."))))

@@ -426,3 +426,69 @@ def test_transformers_release_is_fetched_then_scores_offline(tmp_path, cls_split
     images, texts, result = score(spec, cls_split)
     assert images["features"].shape[1] == 32 and texts["class_features"].shape == (len(cls_split["classes"]), 32)
     assert 0 <= result["metrics"]["acc1"] <= 100
+
+
+def test_an_open_clip_release_with_a_transformers_text_tower_builds_offline(tmp_path, cls_split):
+    """RS-M-CLIP's layout: an open_clip hf-hub: repo (open_clip_config.json + weights) whose
+    text tower is a transformers model named by another Hub repo (xlm-roberta-base). open_clip
+    asks that repo for its config.json and tokenizer when it builds the model; fetch_weights
+    fetches them into the weights cache and the loader builds from there, with the Hub gone
+    and HF_HUB_OFFLINE=1."""
+    transformers = pytest.importorskip("transformers", reason="transformers is the optional zoo extra")
+    import open_clip
+    from safetensors.torch import save
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    words = ["<s>", "<pad>", "</s>", "<unk>", "a", "satellite", "photo", "of", "airport", "beach", "forest"]
+    words += ["farmland", "harbor", "desert", "."]
+    raw = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="<unk>"))
+    raw.pre_tokenizer = pre_tokenizers.Whitespace()
+    tower_dir = tmp_path / "tower"
+    transformers.PreTrainedTokenizerFast(
+        tokenizer_object=raw, bos_token="<s>", pad_token="<pad>", eos_token="</s>", unk_token="<unk>"
+    ).save_pretrained(tower_dir)
+    transformers.XLMRobertaConfig(
+        vocab_size=len(words),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        max_position_embeddings=40,
+        pad_token_id=1,
+    ).save_pretrained(tower_dir)
+    tower_repo, repo = "test-org/tiny-xlm-roberta", "test-org/tiny-rs-m-clip"
+    text_cfg = {"hf_model_name": tower_repo, "hf_tokenizer_name": tower_repo, "hf_proj_type": "mlp"}
+    text_cfg |= {"hf_pooler_type": "mean_pooler", "context_length": 16}
+    released_cfg = {"model_cfg": {**TINY_EVAL_VIT, "text_cfg": text_cfg}, "preprocess_cfg": {}}
+    # the reference: the same architecture built from the tower's local folder, seeded
+    local_cfg = json.loads(json.dumps(released_cfg))
+    local_cfg["model_cfg"]["text_cfg"] |= {"hf_model_name": str(tower_dir), "hf_tokenizer_name": str(tower_dir)}
+    build_dir = tmp_path / "build"
+    build_dir.mkdir()
+    (build_dir / "open_clip_config.json").write_text(json.dumps(local_cfg))
+    torch.manual_seed(3)
+    reference = open_clip.create_model(f"local-dir:{build_dir}", load_weights=False, pretrained_text=False).eval()
+    state = {k: v.contiguous() for k, v in reference.state_dict().items()}
+
+    entry = {**ENTRY, "family": "RS-M-CLIP", "arch": None, "format": "hf_hub_open_clip"}
+    entry |= {"tokenizer": f"hf-hub:{repo}", "weights": {"hf": {"repo": repo, "revision": "main"}}}
+    spec = spec_of(tmp_path, "tiny-rs-m-clip", entry)
+    with HubServer() as hub:
+        hub.add(repo, "open_clip_config.json", json.dumps(released_cfg).encode())
+        hub.add(repo, "open_clip_model.safetensors", save(state))
+        for path in tower_dir.iterdir():
+            hub.add(tower_repo, path.name, path.read_bytes())
+        fetch_all(spec, tmp_path / "weights", hub, tmp_path)
+        assert not hub.downloads("model.safetensors")[1:], "only the release's weights are fetched"
+    tower_cache = tmp_path / "weights" / "hf" / "test-org--tiny-xlm-roberta@main"
+    assert (tower_cache / "config.json").is_file() and (tower_cache / "tokenizer.json").is_file()
+    lock = yaml.safe_load((tmp_path / "weights.lock.yaml").read_text())["weights"]
+    assert any("tiny-xlm-roberta" in key and "config.json" in files for key, files in lock.items())
+
+    model, _, tokenizer = load(spec)  # the Hub is gone
+    tokens = tokenizer(["a satellite photo of beach ."])
+    assert tokens.shape == (1, 16) and tokens[0, 1].item() == words.index("satellite")
+    with torch.no_grad():
+        torch.testing.assert_close(model.encode_text(tokens), reference.encode_text(tokens))
+    images, texts, result = score(spec, cls_split)
+    assert texts["class_features"].shape[0] == len(cls_split["classes"]) and 0 <= result["metrics"]["acc1"] <= 100

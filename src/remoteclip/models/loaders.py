@@ -41,6 +41,7 @@ import torch
 from ..weight_cache import open_clip_cache
 from ..weight_fetch import extract_member
 from ..weights import CheckpointError, load_file, state_dict_of
+from ..zoo import hf_text_repos, repo_dir
 from .configs import register_model_configs
 from .factory import build
 
@@ -63,9 +64,7 @@ def load_zoo_model(spec: dict[str, Any], device: str | torch.device = "cpu", wei
     if fmt == "transformers":
         model, preprocess, tokenizer = _transformers(spec)
     elif fmt == "hf_hub_open_clip":
-        where = f"local-dir:{_present(spec, spec['repo_dir'])}"
-        model, _, preprocess = open_clip.create_model_and_transforms(where, device="cpu")
-        tokenizer = _tokenizer(spec, default=where)
+        model, preprocess, tokenizer = _hf_hub_open_clip(spec)
     else:
         cache = open_clip_cache(weights_cache) if weights_cache and fmt == "openai_tag" else None
         arch = with_context_length(spec["arch"], spec.get("context_length"))
@@ -196,6 +195,53 @@ def load_strict(model: torch.nn.Module, state: dict[str, torch.Tensor], what: st
     if problems:
         raise KeyMismatch(f"{what}: the weights do not fit the architecture: " + "; ".join(problems))
     model.load_state_dict(state, strict=True)
+
+
+def _hf_hub_open_clip(spec: dict[str, Any]):
+    """An open_clip hf-hub: release from its fetched folder. A transformers text tower
+    (RS-M-CLIP's XLM-RoBERTa: text_cfg.hf_model_name / hf_tokenizer_name name Hub repos) is
+    built from the copies fetch_weights placed in the weights cache: the folder is staged with
+    the release's files and a config naming those folders, so open_clip reads no Hub at build
+    time (HF_HUB_OFFLINE=1 on compute nodes)."""
+    folder = _present(spec, spec["repo_dir"])
+    towers = hf_text_repos(folder / "open_clip_config.json")
+    if not towers:
+        where = f"local-dir:{folder}"
+        model, _, preprocess = open_clip.create_model_and_transforms(where, device="cpu")
+        return model, preprocess, _tokenizer(spec, default=where)
+    cache = Path(spec["repo_dir"]).parent.parent  # <cache>/hf/<owner>--<name>@<revision>
+    local = {repo: _present(spec, str(repo_dir(cache, repo, "main"))) for repo in towers}
+    cfg = json.loads((folder / "open_clip_config.json").read_text())
+    text = cfg["model_cfg"]["text_cfg"]
+    # under local-dir: open_clip reads the tokenizer from the folder itself: the release's own
+    # tokenizer files where it ships them, else those of the tokenizer (or text tower) repo
+    tokenizer_dir = local.get(text.get("hf_tokenizer_name") or text.get("hf_model_name"))
+    for key in ("hf_model_name", "hf_tokenizer_name"):
+        if text.get(key) in local:
+            text[key] = str(local[text[key]])
+    own_tokenizer = any((folder / name).is_file() for name in HF_TOKENIZER_FILES)
+    with tempfile.TemporaryDirectory() as staged:
+        for file in folder.iterdir():
+            if file.name != "open_clip_config.json":
+                (Path(staged) / file.name).symlink_to(file.absolute())
+        if not own_tokenizer and tokenizer_dir is not None:
+            for file in tokenizer_dir.iterdir():
+                if file.name != "config.json" and not (Path(staged) / file.name).exists():
+                    (Path(staged) / file.name).symlink_to(file.absolute())
+        (Path(staged) / "open_clip_config.json").write_text(json.dumps(cfg))
+        where = f"local-dir:{staged}"
+        model, _, preprocess = open_clip.create_model_and_transforms(where, device="cpu")
+        tokenizer = open_clip.get_tokenizer(where)  # reads the files now: the folder may go
+    return model, preprocess, tokenizer
+
+
+HF_TOKENIZER_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "vocab.json",
+    "spiece.model",
+    "sentencepiece.bpe.model",
+)
 
 
 def _tokenizer(spec: dict[str, Any], default: str):
