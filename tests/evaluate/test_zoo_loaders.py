@@ -325,6 +325,27 @@ def test_the_shipped_zoo_is_valid_and_every_entry_resolves():
         assert spec["templates"] == config["evaluation"]["leaderboard"]["protocols"][entry["protocol"]]
 
 
+def test_docs_model_zoo_table_lists_every_entry_as_the_zoo_states_it():
+    """docs/model-zoo.md's entries table is written by hand: every zoo entry has a row whose
+    family, format and unverified fields are the entry's, and no row names a missing entry."""
+    from workflow_helpers import REPO
+
+    zoo = load_zoo(REPO / "config" / "models.yaml")
+    text = (REPO / "docs" / "model-zoo.md").read_text()
+    table = text[text.index("| entry | family |") :].split("\n\n")[0].splitlines()
+    header = [c.strip() for c in table[0].strip("|").split("|")]
+    rows = {}
+    for line in table[2:]:
+        cells = dict(zip(header, (c.strip() for c in line.strip("|").split("|")), strict=True))
+        rows[cells["entry"]] = cells
+    assert sorted(rows) == sorted(zoo)
+    for name, model in zoo.items():
+        row = rows[name]
+        assert (row["family"], row["format"]) == (model["family"], model["format"]), name
+        listed = set() if row["unverified"] == "—" else {f.strip() for f in row["unverified"].split(",")}
+        assert listed == set(model["unverified"]), name
+
+
 # ------------------------------------------------------------------ releases fetched from a Hub
 
 

@@ -269,7 +269,10 @@ def _transformers(spec: dict[str, Any]):
         ) from None
     folder = _present(spec, spec["repo_dir"])
     cls = getattr(transformers, spec.get("model_class") or "AutoModel")
-    model = TransformersCLIP(cls.from_pretrained(folder))
+    # no Hub kernels: recent transformers swap layers for kernels downloaded from the Hub by
+    # default (and refuse to load without the `kernels` package); scoring runs offline and
+    # must compute what the release's own layers compute
+    model = TransformersCLIP(cls.from_pretrained(folder, use_kernels=False))
     tokenizer = HFTokens(_present(spec, spec["tokenizer_dir"] or spec["repo_dir"]), spec.get("context_length"))
     return model, _image_transform(folder, spec["image_size"]), tokenizer
 
