@@ -20,7 +20,7 @@ from remoteclip.evaluate.features import embed
 from remoteclip.evaluate.models import load
 from remoteclip.evaluate.registry import leaderboard_models, resolve
 from remoteclip.evaluate.tasks import run
-from remoteclip.models.loaders import KeyMismatch
+from remoteclip.models.loaders import KeyMismatch, _embedding_rows
 from remoteclip.schema import defaults
 from remoteclip.weight_cache import eval_sources
 from remoteclip.weights import CheckpointError
@@ -256,6 +256,25 @@ def test_wrong_keys_name_the_missing_and_unexpected(tmp_path, tiny_clip, tiny_mo
         load(spec)
 
 
+def test_a_tokenizer_with_more_tokens_than_the_text_tower_is_refused(tmp_path, tiny_model_dir):
+    """A text tower with a 1,000-row table declared with the open_clip (49,408-token) tokenizer."""
+    import open_clip
+
+    from remoteclip.models.loaders import TokenizerMismatch
+
+    small = json.loads(json.dumps(TINY_EVAL_VIT))
+    small["text_cfg"]["vocab_size"] = 1000
+    (tmp_path / "tiny-eval-ViT-v1000.json").write_text(json.dumps(small))
+    open_clip.add_model_config(tmp_path / "tiny-eval-ViT-v1000.json")
+    entry = {**ENTRY, "arch": "tiny-eval-ViT-v1000", "format": "state_dict"}
+    spec = spec_of(tmp_path, "small-vocab", entry | {"weights": {"hf": {"repo": "o/r", "file": "x.pt"}}})
+    placed(spec, open_clip.create_model("tiny-eval-ViT-v1000").state_dict())
+    with pytest.raises(
+        TokenizerMismatch, match=r"tokenizer \(open_clip\) has 49408 tokens, but the text tower embeds 1000"
+    ):
+        load(spec)
+
+
 def test_a_plain_state_dict_declared_open_clip_train_is_refused(tmp_path, tiny_clip, tiny_model_dir):
     entry = {**ENTRY, "format": "open_clip_train", "weights": {"hf": {"repo": "o/r", "file": "x.pt"}}}
     spec = spec_of(tmp_path, "plain", entry)
@@ -438,6 +457,7 @@ def test_transformers_release_is_fetched_then_scores_offline(tmp_path, cls_split
         assert not hub.downloads("pytorch_model.bin")  # found model.safetensors, asked no further
     assert (Path(spec["repo_dir"]) / "model.safetensors").is_file() and "@0123456789abcdef" in spec["repo_dir"]
     model, preprocess, tokenizer = load(spec)
+    assert _embedding_rows(model) == len(tokenizer.tokenizer) == 14  # what check_tokenizer compared
     tokens = tokenizer(["a satellite photo of beach ."])
     assert tokens.shape == (1, 16) and tokens[0, 1].item() == 4  # padded to the fixed length SigLIP uses
     with torch.no_grad():
@@ -507,6 +527,7 @@ def test_an_open_clip_release_with_a_transformers_text_tower_builds_offline(tmp_
     assert any("tiny-xlm-roberta" in key and "config.json" in files for key, files in lock.items())
 
     model, _, tokenizer = load(spec)  # the Hub is gone
+    assert _embedding_rows(model) == len(words)  # what check_tokenizer compared
     tokens = tokenizer(["a satellite photo of beach ."])
     assert tokens.shape == (1, 16) and tokens[0, 1].item() == words.index("satellite")
     with torch.no_grad():

@@ -75,8 +75,49 @@ def load_zoo_model(spec: dict[str, Any], device: str | torch.device = "cpu", wei
                 model, zoo_state_dict(fmt, path, bool(spec.get("trust_checkpoint"))), f"{spec['name']} ({path})"
             )
         tokenizer = _tokenizer(spec, default=arch)
+    check_tokenizer(model, tokenizer, spec["name"], spec["tokenizer"])
     model.to(device).eval()
     return model, preprocess, tokenizer
+
+
+class TokenizerMismatch(ValueError):
+    """A tokenizer whose token ids the text tower has no embedding rows for."""
+
+
+def check_tokenizer(model: torch.nn.Module, tokenizer: Any, name: str, declared: str) -> None:
+    """Refuse a tokenizer with more tokens than the text tower embeds (a CLIP tower given an
+    XLM-RoBERTa tokenizer, or the reverse's wrong `tokenizer:` line): its ids past the table
+    would fail inside the embedding or, with a table that happens to be larger, silently read
+    other tokens. A smaller vocabulary is fine (towers pad their tables)."""
+    rows, size = _embedding_rows(model), _vocabulary(tokenizer)
+    if rows and size and size > rows:
+        raise TokenizerMismatch(
+            f"model {name}: its tokenizer ({declared}) has {size} tokens, but the text tower embeds "
+            f"{rows}: the entry's `tokenizer:` does not match its text tower"
+        )
+
+
+def _embedding_rows(model: torch.nn.Module) -> int | None:
+    """The text tower's token-embedding rows: open_clip's CLIP table, an open_clip HF text
+    tower's or a transformers dual encoder's text model's input embeddings (None: unknown)."""
+    table: Any = getattr(model, "token_embedding", None)  # open_clip CLIP
+    if table is None:
+        tower: Any = getattr(getattr(model, "text", None), "transformer", None)  # open_clip HF tower
+        if isinstance(model, TransformersCLIP):  # CLIPModel, SiglipModel, ...: their text_model
+            tower = getattr(model.model, "text_model", None) or model.model
+        try:
+            table = tower.get_input_embeddings() if tower is not None else None
+        except (AttributeError, NotImplementedError):  # a model class without the accessor
+            table = None
+    return int(table.num_embeddings) if isinstance(table, torch.nn.Embedding) else None
+
+
+def _vocabulary(tokenizer: Any) -> int | None:
+    inner = getattr(tokenizer, "tokenizer", None)  # open_clip HFTokenizer, HFTokens
+    if inner is not None and hasattr(inner, "__len__"):
+        return len(inner)
+    size = getattr(tokenizer, "vocab_size", None)  # open_clip SimpleTokenizer
+    return int(size) if isinstance(size, int) else None
 
 
 def _checkpoint(spec: dict[str, Any]) -> Path:
