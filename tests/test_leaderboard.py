@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
 import re
 import time
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -175,17 +177,22 @@ def test_a_demo_leaderboard_scores_a_run_and_two_zoo_families(tmp_path):
             **base,
             "family": "SkyCLIP",
             "format": "open_clip_train",
-            "weights": {"hf": {"repo": "org/SkyCLIP", "file": "epoch_20.pt"}},
+            # SkyCLIP's real release: a zip at a URL whose member is the checkpoint
+            "weights": {
+                "url": "https://example.org/SkyScript/ckpt/SkyCLIP_tiny.zip",
+                "member": "SkyCLIP_tiny/epoch_20.pt",
+            },
         },
     }
     (tmp_path / "models.yaml").write_text(yaml.safe_dump({"models": zoo}))
     cache = tmp_path / "data" / "weights"
     (cache / "RemoteCLIP").mkdir(parents=True)
-    (cache / "SkyCLIP").mkdir()
+    (cache / "url").mkdir()
     torch.save(state, cache / "RemoteCLIP" / "RemoteCLIP-tiny.pt")
-    torch.save(
-        {"epoch": 20, "state_dict": {f"module.{k}": v for k, v in state.items()}}, cache / "SkyCLIP" / "epoch_20.pt"
-    )
+    checkpoint = io.BytesIO()
+    torch.save({"epoch": 20, "state_dict": {f"module.{k}": v for k, v in state.items()}}, checkpoint)
+    with zipfile.ZipFile(cache / "url" / "SkyCLIP_tiny.zip", "w") as zf:  # placed by hand: no download
+        zf.writestr("SkyCLIP_tiny/epoch_20.pt", checkpoint.getvalue())
 
     config = yaml.safe_load(workflow_config(tmp_path).read_text())
     config["runs"]["r"]["model"] = {"arch": TINY_ARCH, "pretrained": None}
@@ -218,7 +225,9 @@ def test_a_demo_leaderboard_scores_a_run_and_two_zoo_families(tmp_path):
     assert "| RemoteCLIP-tiny.paper |" in page and "| SkyCLIP-tiny.ensemble |" in page and "| r |" in page
     assert "(50.00, " in page  # the published number beside ours
     lock = yaml.safe_load((tmp_path / "weights.lock.yaml").read_text())["weights"]
-    assert {k for k in lock if k.startswith("hf--org_")} == {
+    assert {k for k in lock if k.startswith(("hf--org_", "url--"))} == {
         "hf--org_RemoteCLIP--RemoteCLIP-tiny.pt",
-        "hf--org_SkyCLIP--epoch_20.pt",
+        "url--https_example.org_SkyScript_ckpt_SkyCLIP_tiny.zip",
     }
+    # fetch_weights verified the hand-placed archive and extracted its member
+    assert (cache / "url" / "SkyCLIP_tiny.unzipped" / "SkyCLIP_tiny" / "epoch_20.pt").is_file()

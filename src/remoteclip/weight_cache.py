@@ -11,7 +11,9 @@ What is fetched (one `WeightSource` each, named by a file-safe key):
 - an `hf-hub:org/repo` architecture: its open_clip_config.json and weights, the same way;
 - a file of a Hugging Face repo (the released RemoteCLIP-*.pt, a zoo entry's file, at its
   revision): into <cache>/<repo name>/;
-- a file at a URL (a zoo entry's `weights.url`): into <cache>/url/;
+- a file at a URL (a zoo entry's `weights.url`): into <cache>/url/; a zip archive's checkpoint
+  member (`weights.member`, SkyCLIP) is extracted, once the archive is verified, into
+  <cache>/url/<archive name without .zip>.unzipped/<member>;
 - a Hugging Face repo a zoo entry loads whole (`hf_hub_open_clip`, `transformers`, a tokenizer):
   its config, weights and tokenizer files at the revision, into <cache>/hf/<owner>--<name>@<revision>/.
 
@@ -54,6 +56,7 @@ class WeightSource:
     url: str | None = None
     sha256: str | None = None  # the digest a zoo entry states (checked like a published one)
     layout: str | None = None  # hf_repo: "open_clip" | "transformers" | "tokenizer" (which files)
+    member: str | None = None  # url: the checkpoint inside a zip archive, extracted once verified
 
     @property
     def key(self) -> str:
@@ -136,7 +139,7 @@ def zoo_sources(model: dict) -> list[WeightSource]:
         layout = "open_clip" if fmt == "hf_hub_open_clip" else "transformers"
         sources = [WeightSource("hf_repo", repo=hf["repo"], revision=revision, layout=layout)]
     elif "url" in weights:
-        sources = [WeightSource("url", url=weights["url"], sha256=weights.get("sha256"))]
+        sources = [WeightSource("url", url=weights["url"], sha256=weights.get("sha256"), member=weights.get("member"))]
     else:
         sources = [
             WeightSource(

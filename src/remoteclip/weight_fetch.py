@@ -19,7 +19,7 @@ from typing import Any
 
 from .download import ChecksumLock
 from .weight_cache import WeightSource, manifest_path, open_clip_cache
-from .zoo import repo_dir
+from .zoo import hf_text_repos, member_path, repo_dir, url_file
 
 log = logging.getLogger(__name__)
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -42,6 +42,14 @@ def fetch(source: WeightSource, cache: str | Path, lock_path: str | Path) -> dic
     }
     files = fetchers[source.kind](source, cache)
     records = [_verify(source, Path(path), published, lock) for path, published in files]
+    # the transformers text tower an open_clip release names, under that repo's own lock key
+    # (its config.json is not the release's)
+    for tower, path, published in _text_towers(source, cache):
+        records.append(_verify(tower, Path(path), published, lock))
+    if source.member:  # a verified archive: its checkpoint is what the loader reads
+        (archive,) = files
+        member = extract_member(Path(archive[0]), source.member)
+        records.append({**records[0], **_record_of(member), "verified_by": f"member of {Path(archive[0]).name}"})
     manifest = {"key": source.key, "source": source.describe(), **dataclasses.asdict(source), "files": records}
     out = manifest_path(cache, source)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -103,7 +111,7 @@ def _fetch_url(source: WeightSource, cache: Path) -> list[tuple[str, str | None]
     import urllib.request
 
     url = str(source.url)
-    target = cache / "url" / url.rstrip("/").split("/")[-1].split("?")[0]
+    target = url_file(cache, url)
     if not target.is_file():
         target.parent.mkdir(parents=True, exist_ok=True)
         part = target.with_name(target.name + ".part")
@@ -165,6 +173,26 @@ def _fetch_hf_repo(source: WeightSource, cache: Path) -> list[tuple[str, str | N
     return [(str(target / name), _hub_etag(str(source.repo), name, source.revision)) for name in sorted(got)]
 
 
+def _text_towers(source: WeightSource, cache: Path) -> list[tuple[WeightSource, str, str | None]]:
+    """The config and tokenizer files of the transformers text tower an open_clip release's
+    config names (RS-M-CLIP: xlm-roberta-base), into <cache>/hf/<repo>@main/: open_clip builds
+    the tower from its config.json (the weights come with the release) and the tokenizer from
+    its files, which it would otherwise ask the Hub for on the compute node. Its main branch,
+    as open_clip reads it; the lock records the digests on first use."""
+    if source.kind != "hf_repo" or source.layout != "open_clip":
+        return []
+    config = repo_dir(cache, str(source.repo), source.revision or "main") / "open_clip_config.json"
+    out: list[tuple[WeightSource, str, str | None]] = []
+    for repo in hf_text_repos(config):
+        tower = WeightSource("hf_repo", repo=repo, revision="main", layout="tokenizer")
+        target = repo_dir(cache, repo, "main")
+        if not _download(tower, "config.json", target):
+            raise WeightsError(f"{source.describe()}: its text tower {repo} has no config.json")
+        names = ["config.json"] + [name for name in TOKENIZER_FILES if _download(tower, name, target)]
+        out += [(tower, str(target / name), _hub_etag(repo, name, "main")) for name in names]
+    return out
+
+
 def _download(source: WeightSource, name: str, target: Path) -> bool:
     """One file of the repo into `target` (True), or False when the repo has no such file."""
     from huggingface_hub import hf_hub_download
@@ -209,6 +237,55 @@ def _hub_sha256(path: str) -> str | None:
     """The Hub cache stores an LFS file as blobs/<sha256> (snapshots/ link to it)."""
     target = Path(os.path.realpath(path))
     return target.name if target.parent.name == "blobs" and _SHA256.fullmatch(target.name) else None
+
+
+SHOWN_MEMBERS = 10  # archive members named when the declared one is not among them
+
+
+def extract_member(archive: Path, member: str) -> Path:
+    """The zip `archive`'s `member`, extracted to `member_path` (once: an extracted file is
+    reused when it has the member's size and CRC). Only that member is read, so an archive
+    with other files (logs, optimizer states) costs nothing more; a member that is absent is
+    an error naming the members the archive has."""
+    import zipfile
+
+    target = member_path(archive, member)
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            try:
+                info = zf.getinfo(member)
+            except KeyError:
+                names = [n for n in zf.namelist() if not n.endswith("/")]
+                shown = ", ".join(names[:SHOWN_MEMBERS]) + (" ..." if len(names) > SHOWN_MEMBERS else "")
+                raise WeightsError(
+                    f"{archive}: the zip has no member {member!r} (weights.member of the zoo entry); "
+                    f"it has {len(names)} file(s): {shown or 'none'}"
+                ) from None
+            if target.is_file() and target.stat().st_size == info.file_size and _crc32(target) == info.CRC:
+                return target
+            target.parent.mkdir(parents=True, exist_ok=True)
+            part = target.with_name(target.name + ".part")
+            with zf.open(info) as src, open(part, "wb") as out:  # zipfile checks the CRC at the end
+                while chunk := src.read(1 << 20):
+                    out.write(chunk)
+            os.replace(part, target)
+    except zipfile.BadZipFile as exc:
+        raise WeightsError(f"{archive}: not a zip archive ({exc}), but the zoo entry names a member in it") from None
+    return target
+
+
+def _crc32(path: Path) -> int:
+    import zlib
+
+    crc = 0
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            crc = zlib.crc32(chunk, crc)
+    return crc
+
+
+def _record_of(path: Path) -> dict[str, Any]:
+    return {"path": str(path.absolute()), "sha256": sha256_of(path), "size": path.stat().st_size}
 
 
 def sha256_of(path: Path) -> str:

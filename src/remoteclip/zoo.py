@@ -66,16 +66,44 @@ def entry(zoo: dict[str, dict[str, Any]], name: str, where: str = "zoo") -> dict
 
 def weights_file(cache: str | Path, model: dict[str, Any]) -> Path | None:
     """Where a one-file release lies in the weights cache once fetched (None for repos and tags):
-    <cache>/<repo name>/<file> for a Hugging Face file (as the released RemoteCLIP files), or
-    <cache>/url/<file name> for a URL."""
+    <cache>/<repo name>/<file> for a Hugging Face file (as the released RemoteCLIP files),
+    <cache>/url/<file name> for a URL, or the extracted member of a zip at a URL (`member_path`)."""
     if model["format"] not in FILE_FORMATS:
         return None
     weights = model["weights"]
     if "hf" in weights:
         return Path(cache) / weights["hf"]["repo"].split("/")[-1] / weights["hf"]["file"]
-    return Path(cache) / "url" / weights["url"].rstrip("/").split("/")[-1].split("?")[0]
+    if weights.get("member"):
+        return member_path(url_file(cache, weights["url"]), weights["member"])
+    return url_file(cache, weights["url"])
+
+
+def url_file(cache: str | Path, url: str) -> Path:
+    """Where the file at a URL lies once fetched: <cache>/url/<file name>."""
+    return Path(cache) / "url" / url.rstrip("/").split("/")[-1].split("?")[0]
+
+
+def member_path(archive: str | Path, member: str) -> Path:
+    """Where a zip member is extracted: <archive without .zip>/<member>, beside the archive,
+    so two archives with the same member names (every SkyCLIP zip holds a <name>/epoch_20.pt)
+    never share a path."""
+    archive = Path(archive)
+    return archive.with_name(archive.name.removesuffix(".zip") + ".unzipped") / member
 
 
 def repo_dir(cache: str | Path, repo: str, revision: str) -> Path:
     """Where a fetched Hugging Face repo (its config, weights and tokenizer files) lies."""
     return Path(cache) / "hf" / f"{repo.replace('/', '--')}@{revision}"
+
+
+def hf_text_repos(open_clip_config: str | Path) -> list[str]:
+    """The Hugging Face repos an open_clip model with a transformers text tower (RS-M-CLIP's
+    XLM-RoBERTa) reads when it is built: open_clip_config.json's text_cfg.hf_model_name (its
+    config.json, for `AutoConfig.from_pretrained`) and hf_tokenizer_name (the tokenizer).
+    open_clip asks the Hub for them at build time, so fetch_weights fetches them into the
+    weights cache and the loader points the config at those folders. Local paths are left out."""
+    import json
+
+    text = json.loads(Path(open_clip_config).read_text()).get("model_cfg", {}).get("text_cfg", {})
+    names = [text.get("hf_model_name"), text.get("hf_tokenizer_name")]
+    return list(dict.fromkeys(n for n in names if n and not Path(n).exists() and not n.startswith(("/", "."))))

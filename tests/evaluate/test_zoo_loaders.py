@@ -20,7 +20,7 @@ from remoteclip.evaluate.features import embed
 from remoteclip.evaluate.models import load
 from remoteclip.evaluate.registry import leaderboard_models, resolve
 from remoteclip.evaluate.tasks import run
-from remoteclip.models.loaders import KeyMismatch
+from remoteclip.models.loaders import KeyMismatch, _embedding_rows
 from remoteclip.schema import defaults
 from remoteclip.weight_cache import eval_sources
 from remoteclip.weights import CheckpointError
@@ -122,6 +122,87 @@ def test_each_checkpoint_layout_loads_strictly_and_scores(
     assert 0 <= result["metrics"]["acc1"] <= 100 and result["model"] == f"tiny-{fmt}"
 
 
+# SkyCLIP's layout (wangzhecheng/SkyScript "Download model checkpoints"): a zip per model at
+# .../SkyScript/ckpt/<name>.zip whose checkpoint is <name>/epoch_20.pt, the open_clip_train dict
+# of a DDP run; the zip stands beside files a run folder holds as well
+SKY_ZIP = "SkyCLIP_ViT_B32_top50pct.zip"
+SKY_MEMBER = "SkyCLIP_ViT_B32_top50pct/epoch_20.pt"
+
+
+def skyclip_zip(state: dict, members: tuple[str, ...] = (SKY_MEMBER,)) -> bytes:
+    import io
+    import zipfile
+
+    checkpoint = io.BytesIO()
+    torch.save(LAYOUTS["open_clip_train"][0](state), checkpoint)
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("SkyCLIP_ViT_B32_top50pct/", b"")
+        zf.writestr("SkyCLIP_ViT_B32_top50pct/out.log", b"epoch 20 done\n")
+        for member in members:
+            zf.writestr(member, checkpoint.getvalue())
+    return out.getvalue()
+
+
+def sky_entry(url: str, member: str = SKY_MEMBER) -> dict:
+    weights = {"url": url, "member": member}
+    return {**ENTRY, "family": "SkyCLIP", "format": "open_clip_train", "weights": weights}
+
+
+def test_a_zip_release_is_fetched_and_its_member_loads(tmp_path, tiny_clip, tiny_model_dir, cls_split, reference):
+    from httpserver import FixtureServer
+    from remoteclip.weight_fetch import fetch
+
+    data = skyclip_zip(tiny_clip[0].state_dict())
+    cache, lock = tmp_path / "weights", tmp_path / "weights.lock.yaml"
+    with FixtureServer() as server:
+        spec = spec_of(tmp_path, "tiny-sky", sky_entry(server.add(f"SkyScript/ckpt/{SKY_ZIP}", data)))
+        (source,) = eval_sources(spec)
+        manifest = fetch(source, cache, lock)
+    archive, member = manifest["files"]
+    assert Path(archive["path"]).read_bytes() == data and Path(member["path"]) == Path(spec["checkpoint"]).absolute()
+    assert member["verified_by"] == f"member of {SKY_ZIP}" and spec["checkpoint"].endswith(SKY_MEMBER)
+    # the lock holds the archive's digest: what the URL serves, checked on every later fetch
+    assert set(yaml.safe_load(lock.read_text())["weights"][source.key]) == {SKY_ZIP}
+    images, texts, result = score(spec, cls_split)
+    np.testing.assert_allclose(images["features"], reference[0]["features"], atol=1e-5)
+    np.testing.assert_allclose(texts["class_features"], reference[1]["class_features"], atol=1e-5)
+    assert 0 <= result["metrics"]["acc1"] <= 100
+
+
+def test_a_zip_placed_by_hand_is_extracted_by_the_loader(tmp_path, tiny_clip, tiny_model_dir, cls_split, reference):
+    spec = spec_of(tmp_path, "tiny-sky", sky_entry(f"https://example.org/ckpt/{SKY_ZIP}"))
+    with pytest.raises(FileNotFoundError, match=rf"weights .*url/{SKY_ZIP} not found"):
+        load(spec)  # what to place is the archive, not the member inside it
+    Path(spec["archive"]).parent.mkdir(parents=True)
+    Path(spec["archive"]).write_bytes(skyclip_zip(tiny_clip[0].state_dict()))
+    images, _, _ = score(spec, cls_split)
+    np.testing.assert_allclose(images["features"], reference[0]["features"], atol=1e-5)
+
+
+def test_a_zip_without_the_member_names_the_members_it_has(tmp_path, tiny_clip, tiny_model_dir):
+    from remoteclip.weight_fetch import WeightsError
+
+    spec = spec_of(tmp_path, "tiny-sky", sky_entry(f"https://example.org/ckpt/{SKY_ZIP}", "SkyCLIP/epoch_20.pt"))
+    Path(spec["archive"]).parent.mkdir(parents=True)
+    Path(spec["archive"]).write_bytes(skyclip_zip(tiny_clip[0].state_dict()))
+    with pytest.raises(
+        WeightsError,
+        match=r"no member 'SkyCLIP/epoch_20\.pt' .* 2 file\(s\): SkyCLIP_ViT_B32_top50pct/out\.log, "
+        r"SkyCLIP_ViT_B32_top50pct/epoch_20\.pt",
+    ):
+        load(spec)
+
+
+def test_a_member_needs_a_url_and_a_checkpoint_format(tmp_path):
+    hf = {**ENTRY, "format": "open_clip_train", "weights": {"hf": {"repo": "o/r", "file": "x.zip"}, "member": "a.pt"}}
+    with pytest.raises(ZooError, match=r"bad\.weights: 'url' is a required property"):
+        load_zoo(write_zoo(tmp_path, {"bad": hf}))
+    escape = sky_entry("https://example.org/x.zip", "../../etc/passwd")
+    with pytest.raises(ZooError, match=r"bad\.weights\.member"):
+        load_zoo(write_zoo(tmp_path, {"bad": escape}))
+
+
 def test_safetensors_release_loads(tmp_path, tiny_clip, tiny_model_dir, cls_split, reference):
     from safetensors.torch import save_file
 
@@ -172,6 +253,25 @@ def test_wrong_keys_name_the_missing_and_unexpected(tmp_path, tiny_clip, tiny_mo
     )
     placed(spec, state)
     with pytest.raises(KeyMismatch, match=r"1 missing: visual\.proj; 1 unexpected: visual\.projection"):
+        load(spec)
+
+
+def test_a_tokenizer_with_more_tokens_than_the_text_tower_is_refused(tmp_path, tiny_model_dir):
+    """A text tower with a 1,000-row table declared with the open_clip (49,408-token) tokenizer."""
+    import open_clip
+
+    from remoteclip.models.loaders import TokenizerMismatch
+
+    small = json.loads(json.dumps(TINY_EVAL_VIT))
+    small["text_cfg"]["vocab_size"] = 1000
+    (tmp_path / "tiny-eval-ViT-v1000.json").write_text(json.dumps(small))
+    open_clip.add_model_config(tmp_path / "tiny-eval-ViT-v1000.json")
+    entry = {**ENTRY, "arch": "tiny-eval-ViT-v1000", "format": "state_dict"}
+    spec = spec_of(tmp_path, "small-vocab", entry | {"weights": {"hf": {"repo": "o/r", "file": "x.pt"}}})
+    placed(spec, open_clip.create_model("tiny-eval-ViT-v1000").state_dict())
+    with pytest.raises(
+        TokenizerMismatch, match=r"tokenizer \(open_clip\) has 49408 tokens, but the text tower embeds 1000"
+    ):
         load(spec)
 
 
@@ -242,6 +342,27 @@ def test_the_shipped_zoo_is_valid_and_every_entry_resolves():
         spec = resolve(name, entry, config)
         assert eval_sources(spec), f"{name}: nothing to fetch"
         assert spec["templates"] == config["evaluation"]["leaderboard"]["protocols"][entry["protocol"]]
+
+
+def test_docs_model_zoo_table_lists_every_entry_as_the_zoo_states_it():
+    """docs/model-zoo.md's entries table is written by hand: every zoo entry has a row whose
+    family, format and unverified fields are the entry's, and no row names a missing entry."""
+    from workflow_helpers import REPO
+
+    zoo = load_zoo(REPO / "config" / "models.yaml")
+    text = (REPO / "docs" / "model-zoo.md").read_text()
+    table = text[text.index("| entry | family |") :].split("\n\n")[0].splitlines()
+    header = [c.strip() for c in table[0].strip("|").split("|")]
+    rows = {}
+    for line in table[2:]:
+        cells = dict(zip(header, (c.strip() for c in line.strip("|").split("|")), strict=True))
+        rows[cells["entry"]] = cells
+    assert sorted(rows) == sorted(zoo)
+    for name, model in zoo.items():
+        row = rows[name]
+        assert (row["family"], row["format"]) == (model["family"], model["format"]), name
+        listed = set() if row["unverified"] == "—" else {f.strip() for f in row["unverified"].split(",")}
+        assert listed == set(model["unverified"]), name
 
 
 # ------------------------------------------------------------------ releases fetched from a Hub
@@ -336,6 +457,7 @@ def test_transformers_release_is_fetched_then_scores_offline(tmp_path, cls_split
         assert not hub.downloads("pytorch_model.bin")  # found model.safetensors, asked no further
     assert (Path(spec["repo_dir"]) / "model.safetensors").is_file() and "@0123456789abcdef" in spec["repo_dir"]
     model, preprocess, tokenizer = load(spec)
+    assert _embedding_rows(model) == len(tokenizer.tokenizer) == 14  # what check_tokenizer compared
     tokens = tokenizer(["a satellite photo of beach ."])
     assert tokens.shape == (1, 16) and tokens[0, 1].item() == 4  # padded to the fixed length SigLIP uses
     with torch.no_grad():
@@ -345,3 +467,70 @@ def test_transformers_release_is_fetched_then_scores_offline(tmp_path, cls_split
     images, texts, result = score(spec, cls_split)
     assert images["features"].shape[1] == 32 and texts["class_features"].shape == (len(cls_split["classes"]), 32)
     assert 0 <= result["metrics"]["acc1"] <= 100
+
+
+def test_an_open_clip_release_with_a_transformers_text_tower_builds_offline(tmp_path, cls_split):
+    """RS-M-CLIP's layout: an open_clip hf-hub: repo (open_clip_config.json + weights) whose
+    text tower is a transformers model named by another Hub repo (xlm-roberta-base). open_clip
+    asks that repo for its config.json and tokenizer when it builds the model; fetch_weights
+    fetches them into the weights cache and the loader builds from there, with the Hub gone
+    and HF_HUB_OFFLINE=1."""
+    transformers = pytest.importorskip("transformers", reason="transformers is the optional zoo extra")
+    import open_clip
+    from safetensors.torch import save
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    words = ["<s>", "<pad>", "</s>", "<unk>", "a", "satellite", "photo", "of", "airport", "beach", "forest"]
+    words += ["farmland", "harbor", "desert", "."]
+    raw = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="<unk>"))
+    raw.pre_tokenizer = pre_tokenizers.Whitespace()
+    tower_dir = tmp_path / "tower"
+    transformers.PreTrainedTokenizerFast(
+        tokenizer_object=raw, bos_token="<s>", pad_token="<pad>", eos_token="</s>", unk_token="<unk>"
+    ).save_pretrained(tower_dir)
+    transformers.XLMRobertaConfig(
+        vocab_size=len(words),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        max_position_embeddings=40,
+        pad_token_id=1,
+    ).save_pretrained(tower_dir)
+    tower_repo, repo = "test-org/tiny-xlm-roberta", "test-org/tiny-rs-m-clip"
+    text_cfg = {"hf_model_name": tower_repo, "hf_tokenizer_name": tower_repo, "hf_proj_type": "mlp"}
+    text_cfg |= {"hf_pooler_type": "mean_pooler", "context_length": 16}
+    released_cfg = {"model_cfg": {**TINY_EVAL_VIT, "text_cfg": text_cfg}, "preprocess_cfg": {}}
+    # the reference: the same architecture built from the tower's local folder, seeded
+    local_cfg = json.loads(json.dumps(released_cfg))
+    local_cfg["model_cfg"]["text_cfg"] |= {"hf_model_name": str(tower_dir), "hf_tokenizer_name": str(tower_dir)}
+    build_dir = tmp_path / "build"
+    build_dir.mkdir()
+    (build_dir / "open_clip_config.json").write_text(json.dumps(local_cfg))
+    torch.manual_seed(3)
+    reference = open_clip.create_model(f"local-dir:{build_dir}", load_weights=False, pretrained_text=False).eval()
+    state = {k: v.contiguous() for k, v in reference.state_dict().items()}
+
+    entry = {**ENTRY, "family": "RS-M-CLIP", "arch": None, "format": "hf_hub_open_clip"}
+    entry |= {"tokenizer": f"hf-hub:{repo}", "weights": {"hf": {"repo": repo, "revision": "main"}}}
+    spec = spec_of(tmp_path, "tiny-rs-m-clip", entry)
+    with HubServer() as hub:
+        hub.add(repo, "open_clip_config.json", json.dumps(released_cfg).encode())
+        hub.add(repo, "open_clip_model.safetensors", save(state))
+        for path in tower_dir.iterdir():
+            hub.add(tower_repo, path.name, path.read_bytes())
+        fetch_all(spec, tmp_path / "weights", hub, tmp_path)
+        assert not hub.downloads("model.safetensors")[1:], "only the release's weights are fetched"
+    tower_cache = tmp_path / "weights" / "hf" / "test-org--tiny-xlm-roberta@main"
+    assert (tower_cache / "config.json").is_file() and (tower_cache / "tokenizer.json").is_file()
+    lock = yaml.safe_load((tmp_path / "weights.lock.yaml").read_text())["weights"]
+    assert any("tiny-xlm-roberta" in key and "config.json" in files for key, files in lock.items())
+
+    model, _, tokenizer = load(spec)  # the Hub is gone
+    assert _embedding_rows(model) == len(words)  # what check_tokenizer compared
+    tokens = tokenizer(["a satellite photo of beach ."])
+    assert tokens.shape == (1, 16) and tokens[0, 1].item() == words.index("satellite")
+    with torch.no_grad():
+        torch.testing.assert_close(model.encode_text(tokens), reference.encode_text(tokens))
+    images, texts, result = score(spec, cls_split)
+    assert texts["class_features"].shape[0] == len(cls_split["classes"]) and 0 <= result["metrics"]["acc1"] <= 100

@@ -9,7 +9,7 @@ from typing import Any
 from ..schema import defaults
 from ..weight_cache import released_path, tokenizer_repo_of, zoo_sources
 from ..zoo import entry as zoo_entry
-from ..zoo import load_zoo, repo_dir, weights_file
+from ..zoo import load_zoo, repo_dir, url_file, weights_file
 
 TASKS_BY_GROUP = {"CLS": ("zeroshot", "linear_probe", "knn", "fewshot"), "RET": ("retrieval",), "COUNT": ("counting",)}
 
@@ -106,6 +106,9 @@ def resolve_zoo(name: str, entry: dict[str, Any], config: dict) -> dict[str, Any
         "arch": model["arch"],
         "pretrained": weights["tag"] if fmt == "openai_tag" else None,
         "checkpoint": str(file) if file else None,
+        # a zip release (SkyCLIP): the archive at the URL and the checkpoint member in it
+        "archive": str(url_file(cache, weights["url"])) if weights.get("member") else None,
+        "member": weights.get("member"),
         "repo_dir": str(repo_dir(cache, hf["repo"], hf.get("revision", "main"))) if fmt not in FILE_LIKE else None,
         "tokenizer": model["tokenizer"],
         "tokenizer_dir": str(repo_dir(cache, tokenizer_repo, "main")) if tokenizer_repo else None,

@@ -5,7 +5,9 @@ transform, tokenizer: list[str] -> token tensor).
 Formats (`format:` of a zoo entry):
 - state_dict: a torch.save'd plain open_clip state dict (the released RemoteCLIP-*.pt);
 - open_clip_train: {"epoch", "name", "state_dict", "optimizer", ...}, keys "module."-prefixed
-  under DDP (open_clip_train's main.py; SkyScript's and FarSLIP's forks save the same);
+  under DDP (open_clip_train's main.py; SkyScript's and FarSLIP's forks save the same); a
+  release that is a zip archive (SkyCLIP) names its checkpoint member (`weights.member`),
+  which is extracted from the archive and loaded;
 - itra: ITRA's checkpoint (ChenDelong1999/ITRA, itra/training/main.py saves the same dict as
   open_clip_train). Its model, `ItraModel` (itra/model/model.py), holds the open_clip image
   tower as `image_backbone` (CLIP.visual), the text tower as `text_backbone` (the CLIP model
@@ -37,7 +39,9 @@ import open_clip
 import torch
 
 from ..weight_cache import open_clip_cache
+from ..weight_fetch import extract_member
 from ..weights import CheckpointError, load_file, state_dict_of
+from ..zoo import hf_text_repos, repo_dir
 from .configs import register_model_configs
 from .factory import build
 
@@ -60,21 +64,71 @@ def load_zoo_model(spec: dict[str, Any], device: str | torch.device = "cpu", wei
     if fmt == "transformers":
         model, preprocess, tokenizer = _transformers(spec)
     elif fmt == "hf_hub_open_clip":
-        where = f"local-dir:{_present(spec, spec['repo_dir'])}"
-        model, _, preprocess = open_clip.create_model_and_transforms(where, device="cpu")
-        tokenizer = _tokenizer(spec, default=where)
+        model, preprocess, tokenizer = _hf_hub_open_clip(spec)
     else:
         cache = open_clip_cache(weights_cache) if weights_cache and fmt == "openai_tag" else None
         arch = with_context_length(spec["arch"], spec.get("context_length"))
         model, _, preprocess = build(arch, spec.get("pretrained"), bool(spec["quick_gelu"]), cache_dir=cache)
         if fmt != "openai_tag":
-            path = _present(spec, spec["checkpoint"])
+            path = _checkpoint(spec)
             load_strict(
                 model, zoo_state_dict(fmt, path, bool(spec.get("trust_checkpoint"))), f"{spec['name']} ({path})"
             )
         tokenizer = _tokenizer(spec, default=arch)
+    check_tokenizer(model, tokenizer, spec["name"], spec["tokenizer"])
     model.to(device).eval()
     return model, preprocess, tokenizer
+
+
+class TokenizerMismatch(ValueError):
+    """A tokenizer whose token ids the text tower has no embedding rows for."""
+
+
+def check_tokenizer(model: torch.nn.Module, tokenizer: Any, name: str, declared: str) -> None:
+    """Refuse a tokenizer with more tokens than the text tower embeds (a CLIP tower given an
+    XLM-RoBERTa tokenizer, or the reverse's wrong `tokenizer:` line): its ids past the table
+    would fail inside the embedding or, with a table that happens to be larger, silently read
+    other tokens. A smaller vocabulary is fine (towers pad their tables)."""
+    rows, size = _embedding_rows(model), _vocabulary(tokenizer)
+    if rows and size and size > rows:
+        raise TokenizerMismatch(
+            f"model {name}: its tokenizer ({declared}) has {size} tokens, but the text tower embeds "
+            f"{rows}: the entry's `tokenizer:` does not match its text tower"
+        )
+
+
+def _embedding_rows(model: torch.nn.Module) -> int | None:
+    """The text tower's token-embedding rows: open_clip's CLIP table, an open_clip HF text
+    tower's or a transformers dual encoder's text model's input embeddings (None: unknown)."""
+    table: Any = getattr(model, "token_embedding", None)  # open_clip CLIP
+    if table is None:
+        tower: Any = getattr(getattr(model, "text", None), "transformer", None)  # open_clip HF tower
+        if isinstance(model, TransformersCLIP):  # CLIPModel, SiglipModel, ...: their text_model
+            tower = getattr(model.model, "text_model", None) or model.model
+        try:
+            table = tower.get_input_embeddings() if tower is not None else None
+        except (AttributeError, NotImplementedError):  # a model class without the accessor
+            table = None
+    return int(table.num_embeddings) if isinstance(table, torch.nn.Embedding) else None
+
+
+def _vocabulary(tokenizer: Any) -> int | None:
+    inner = getattr(tokenizer, "tokenizer", None)  # open_clip HFTokenizer, HFTokens
+    if inner is not None and hasattr(inner, "__len__"):
+        return len(inner)
+    size = getattr(tokenizer, "vocab_size", None)  # open_clip SimpleTokenizer
+    return int(size) if isinstance(size, int) else None
+
+
+def _checkpoint(spec: dict[str, Any]) -> Path:
+    """The entry's checkpoint file; for a zip release, its member, extracted from the archive
+    here when fetch_weights has not (an archive placed by hand in the cache)."""
+    member, archive = spec.get("member"), spec.get("archive")
+    if member and archive and not Path(spec["checkpoint"]).is_file() and Path(archive).is_file():
+        return extract_member(Path(archive), member)
+    if member and not Path(spec["checkpoint"]).is_file():
+        _present(spec, archive or spec["checkpoint"])  # names the archive, which is what to place
+    return _present(spec, spec["checkpoint"])
 
 
 def _present(spec: dict[str, Any], path: str) -> Path:
@@ -184,6 +238,53 @@ def load_strict(model: torch.nn.Module, state: dict[str, torch.Tensor], what: st
     model.load_state_dict(state, strict=True)
 
 
+def _hf_hub_open_clip(spec: dict[str, Any]):
+    """An open_clip hf-hub: release from its fetched folder. A transformers text tower
+    (RS-M-CLIP's XLM-RoBERTa: text_cfg.hf_model_name / hf_tokenizer_name name Hub repos) is
+    built from the copies fetch_weights placed in the weights cache: the folder is staged with
+    the release's files and a config naming those folders, so open_clip reads no Hub at build
+    time (HF_HUB_OFFLINE=1 on compute nodes)."""
+    folder = _present(spec, spec["repo_dir"])
+    towers = hf_text_repos(folder / "open_clip_config.json")
+    if not towers:
+        where = f"local-dir:{folder}"
+        model, _, preprocess = open_clip.create_model_and_transforms(where, device="cpu")
+        return model, preprocess, _tokenizer(spec, default=where)
+    cache = Path(spec["repo_dir"]).parent.parent  # <cache>/hf/<owner>--<name>@<revision>
+    local = {repo: _present(spec, str(repo_dir(cache, repo, "main"))) for repo in towers}
+    cfg = json.loads((folder / "open_clip_config.json").read_text())
+    text = cfg["model_cfg"]["text_cfg"]
+    # under local-dir: open_clip reads the tokenizer from the folder itself: the release's own
+    # tokenizer files where it ships them, else those of the tokenizer (or text tower) repo
+    tokenizer_dir = local.get(text.get("hf_tokenizer_name") or text.get("hf_model_name"))
+    for key in ("hf_model_name", "hf_tokenizer_name"):
+        if text.get(key) in local:
+            text[key] = str(local[text[key]])
+    own_tokenizer = any((folder / name).is_file() for name in HF_TOKENIZER_FILES)
+    with tempfile.TemporaryDirectory() as staged:
+        for file in folder.iterdir():
+            if file.name != "open_clip_config.json":
+                (Path(staged) / file.name).symlink_to(file.absolute())
+        if not own_tokenizer and tokenizer_dir is not None:
+            for file in tokenizer_dir.iterdir():
+                if file.name != "config.json" and not (Path(staged) / file.name).exists():
+                    (Path(staged) / file.name).symlink_to(file.absolute())
+        (Path(staged) / "open_clip_config.json").write_text(json.dumps(cfg))
+        where = f"local-dir:{staged}"
+        model, _, preprocess = open_clip.create_model_and_transforms(where, device="cpu")
+        tokenizer = open_clip.get_tokenizer(where)  # reads the files now: the folder may go
+    return model, preprocess, tokenizer
+
+
+HF_TOKENIZER_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "vocab.json",
+    "spiece.model",
+    "sentencepiece.bpe.model",
+)
+
+
 def _tokenizer(spec: dict[str, Any], default: str):
     """The entry's tokenizer: the architecture's own (open_clip), an open_clip tokenizer of
     a fetched hf-hub: repo, or a transformers AutoTokenizer of a fetched repo."""
@@ -209,7 +310,10 @@ def _transformers(spec: dict[str, Any]):
         ) from None
     folder = _present(spec, spec["repo_dir"])
     cls = getattr(transformers, spec.get("model_class") or "AutoModel")
-    model = TransformersCLIP(cls.from_pretrained(folder))
+    # no Hub kernels: recent transformers swap layers for kernels downloaded from the Hub by
+    # default (and refuse to load without the `kernels` package); scoring runs offline and
+    # must compute what the release's own layers compute
+    model = TransformersCLIP(cls.from_pretrained(folder, use_kernels=False))
     tokenizer = HFTokens(_present(spec, spec["tokenizer_dir"] or spec["repo_dir"]), spec.get("context_length"))
     return model, _image_transform(folder, spec["image_size"]), tokenizer
 
