@@ -142,3 +142,9 @@ def cache_path(cache: str | Path, entry: ImageInit) -> Path:
 def hybrid_arch(arch: str, name: str) -> str:
     """The architecture name of `arch`'s text tower with the image tower of `name`."""
     return f"{arch}+{name}"
+
+
+def text_arch_of(name: str) -> str:
+    """The architecture whose text tower a hybrid "<arch>+<entry>" has; any other name itself."""
+    arch, plus, entry = name.rpartition("+")
+    return arch if plus and entry in IMAGE_INITS else name

@@ -140,6 +140,9 @@ def eval_sources(spec: dict) -> list[WeightSource]:
         return [WeightSource(**source) for source in spec["weight_sources"]]
     if spec.get("released") and not spec.get("checkpoint_given"):
         return [released_source(spec["released"])]
+    if spec.get("image_init"):  # a Table V init run's start: the text tower's weights and the trunk's
+        source = model_source(spec["text_arch"], spec.get("pretrained"))
+        return ([source] if source else []) + image_init_sources(spec)
     source = model_source(spec["arch"], spec.get("pretrained"))
     return [source] if source else []
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import open_clip
 import torch
 
-from ..image_inits import ImageInit, cache_path, hybrid_arch, image_init
+from ..image_inits import IMAGE_INITS, ImageInit, cache_path, hybrid_arch, image_init
 from ..weights import read_state_dict
 
 log = logging.getLogger(__name__)
@@ -54,8 +54,10 @@ def hybrid_config(arch: str, entry: ImageInit) -> dict:
     base = open_clip.get_model_config(arch)
     if base is None:
         raise ImageInitError(f"model.image_init: {arch} has no open_clip model config to take the text tower from")
+    # everything but the image tower stays `arch`'s (its text tower, embedding width, a
+    # quick_gelu flag or a custom text tower), so `arch`'s text weights load as they are
     return {
-        "embed_dim": base["embed_dim"],
+        **copy.deepcopy(base),
         "vision_cfg": {
             "timm_model_name": entry.timm_model,
             "timm_model_pretrained": False,
@@ -63,7 +65,6 @@ def hybrid_config(arch: str, entry: ImageInit) -> dict:
             "timm_proj": "linear",
             "image_size": 224,
         },
-        "text_cfg": copy.deepcopy(base["text_cfg"]),
     }
 
 
@@ -79,6 +80,16 @@ def register_hybrid(arch: str, name: str) -> str:
         open_clip.add_model_config(path)  # open_clip's public call takes a file
         _REGISTERED[hybrid] = path
     return hybrid
+
+
+def register_if_hybrid(name: str) -> bool:
+    """Register `name` if it is "<arch>+<entry>" (an exported run of the initialisation
+    ablation names its architecture so); False for any other name."""
+    arch, plus, entry = name.rpartition("+")
+    if not plus or entry not in IMAGE_INITS or open_clip.get_model_config(arch) is None:
+        return False
+    register_hybrid(arch, entry)
+    return True
 
 
 def _buildable(entry: ImageInit) -> ImageInit:
@@ -151,3 +162,36 @@ def attach_image_tower(
         raise ImageInitError(f"text tower does not fit the hybrid: missing {wrong[:3]}, unexpected {unexpected[:3]}")
     load_trunk(hybrid.visual.trunk, entry, checkpoint, trust)
     log.info("image tower %s from %s beside the text tower of the CLIP model", entry.name, checkpoint)
+
+
+def create_hybrid(
+    arch: str,
+    pretrained: str | None,
+    name: str,
+    image_checkpoint: str | None = None,
+    weights_cache: str | Path | None = None,
+    device: str | torch.device = "cpu",
+    force_quick_gelu: bool = False,
+    precision: str = "fp32",
+    trust_checkpoint: bool = False,
+    cache_dir: str | None = None,
+):
+    """(model, train transform, val transform) of "<arch>+<name>" as a run starts from it: the
+    text tower of `arch` with its `pretrained` weights (a tag from the cache, or a file), the
+    trunk from the entry's checkpoint (`image_checkpoint`, else the fetched one in
+    `weights_cache`; read with weights_only=True: `trust_checkpoint` is for `pretrained`). Checked in the order a user would fix things: the entry, then its file,
+    then the fit of the weights."""
+    from .factory import build, create, uses_quick_gelu
+
+    if precision != "fp32":  # its towers come from two files: cast by autocast, not here
+        raise ImageInitError(f"model.image_init: the hybrid {arch}+{name} is built in fp32 only, not {precision}")
+    entry = _buildable(image_init(name))
+    checkpoint = checkpoint_of(entry, image_checkpoint, weights_cache)
+    hybrid = register_hybrid(arch, name)
+    quick_gelu = uses_quick_gelu(arch, pretrained, force_quick_gelu)  # the text tower's, as trained
+    clip, _, _ = create(
+        arch, pretrained, "cpu", force_quick_gelu, trust_checkpoint=trust_checkpoint, cache_dir=cache_dir
+    )
+    model, train_tf, val_tf = build(hybrid, None, quick_gelu, "cpu", "fp32")
+    attach_image_tower(model, clip, entry, checkpoint)
+    return model.to(device), train_tf, val_tf
