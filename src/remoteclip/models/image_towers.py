@@ -105,8 +105,9 @@ def trunk_state(entry: ImageInit, path: str | Path, trunk: torch.nn.Module, trus
         state = {k[len(entry.strip) :] if k.startswith(entry.strip) else k: v for k, v in state.items()}
     state = {k: v for k, v in state.items() if not k.startswith(entry.drop)} if entry.drop else state
     if entry.timm_model.startswith(("vit_", "remoteclip_vit_")) and "pos_embed" in state:
-        from timm.models.vision_transformer import checkpoint_filter_fn
+        from timm.models.vision_transformer import VisionTransformer, checkpoint_filter_fn
 
+        assert isinstance(trunk, VisionTransformer)  # a ViT entry's trunk is timm's ViT
         state = checkpoint_filter_fn(state, trunk)  # resamples the position embedding to 224 px
     return state
 
@@ -160,7 +161,9 @@ def attach_image_tower(
     wrong = [k for k in missing if not k.startswith("visual.") and k not in ("logit_scale", "logit_bias")]
     if wrong or unexpected:
         raise ImageInitError(f"text tower does not fit the hybrid: missing {wrong[:3]}, unexpected {unexpected[:3]}")
-    load_trunk(hybrid.visual.trunk, entry, checkpoint, trust)
+    trunk = getattr(hybrid.visual, "trunk", None)
+    assert isinstance(trunk, torch.nn.Module)  # open_clip's TimmModel keeps the timm network there
+    load_trunk(trunk, entry, checkpoint, trust)
     log.info("image tower %s from %s beside the text tower of the CLIP model", entry.name, checkpoint)
 
 
