@@ -23,6 +23,18 @@ CLIP's input normalisation (the run's transforms are the CLIP architecture's), n
 statistics these encoders were trained with (ImageNet's means agree with CLIP's within 0.005,
 its standard deviations are 0.22-0.23 against CLIP's 0.26-0.28; AugReg's ViT used 0.5 and 0.5);
 the whole tower is fine-tuned.
+
+Verified (each project's own source): the three authors' URLs and how their hubconf.py load
+them: SwAV strips "module." and loads strict=False into torchvision's resnet50 (fc is random);
+Barlow Twins loads strict=False into torchvision's resnet50; VICReg loads strict=True into its
+own resnet.py, which has no fc. SwAV's and VICReg's ResNets add ConstantPad2d(1) before a conv1
+of padding 2 (torchvision's: padding 3), the same convolution, so the weights fit timm's
+resnet50 unchanged. The timm tags and their Hub repos are those of timm's pretrained registry.
+Not verified (no download here): that SwAV's released file holds `projection_head.*` and
+`prototypes.weight` (its training code builds them; they are dropped by prefix either way, and
+a file without them loads as well), that VICReg's and Barlow Twins' files have no `fc.*`
+(the strict load refuses them if they have), and the files' checksums (recorded in the weights
+lock on first fetch).
 """
 
 from __future__ import annotations
