@@ -33,7 +33,7 @@ resnet50 unchanged. The timm tags and their Hub repos are those of timm's pretra
 Not verified (no download here): that SwAV's released file holds `projection_head.*` and
 `prototypes.weight` (its training code builds them; they are dropped by prefix either way, and
 a file without them loads as well), that VICReg's and Barlow Twins' files have no `fc.*`
-(the strict load refuses them if they have), and the files' checksums (recorded in the weights
+(one would be dropped like ImageNet's classifier), and the files' checksums (recorded in the weights
 lock on first fetch).
 """
 
@@ -92,6 +92,7 @@ IMAGE_INITS: dict[str, ImageInit] = {
             "resnet50",
             "torchvision",
             url="https://dl.fbaipublicfiles.com/vicreg/resnet50.pth",
+            drop=("fc.",),  # none expected (see the module doc); a classifier is not the trunk
         ),
         ImageInit(
             "barlowtwins-rn50",
@@ -100,6 +101,7 @@ IMAGE_INITS: dict[str, ImageInit] = {
             "resnet50",
             "torchvision",
             url="https://dl.fbaipublicfiles.com/barlowtwins/ep1000_bs2048_lrw0.2_lrb0.0048_lambd0.0051/resnet50.pth",
+            drop=("fc.",),  # none expected (see the module doc); a classifier is not the trunk
         ),
         ImageInit(
             "imagenet-vit-b",
