@@ -16,6 +16,8 @@ What is fetched (one `WeightSource` each, named by a file-safe key):
   <cache>/url/<archive name without .zip>.unzipped/<member>;
 - a Hugging Face repo a zoo entry loads whole (`hf_hub_open_clip`, `transformers`, a tokenizer):
   its config, weights and tokenizer files at the revision, into <cache>/hf/<owner>--<name>@<revision>/.
+- an image-encoder initialisation of Table V (`model.image_init`, remoteclip.image_inits): its
+  checkpoint (a timm file on the Hub, or the authors' URL) into <cache>/image_inits/<name>/.
 
 A zoo entry's own sha256 (`weights.sha256`) is checked like one the source publishes.
 
@@ -38,6 +40,8 @@ import os
 import re
 from pathlib import Path
 
+from .image_inits import image_init
+
 MANIFESTS = ".fetched"  # <cache>/.fetched/<key>.json, the fetch rule's outputs
 RELEASED_REPO = "chendelong/RemoteCLIP"
 HF_PREFIX = "hf-hub:"
@@ -47,7 +51,7 @@ HF_PREFIX = "hf-hub:"
 class WeightSource:
     """One thing to fetch: an open_clip tag, an hf-hub: model, or one file of a HF repo."""
 
-    kind: str  # "open_clip_tag" | "hf_hub_model" | "hf_file" | "url" | "hf_repo"
+    kind: str  # "open_clip_tag" | "hf_hub_model" | "hf_file" | "url" | "hf_repo" | "image_init" (tag: the entry)
     arch: str | None = None
     tag: str | None = None
     repo: str | None = None
@@ -67,6 +71,7 @@ class WeightSource:
             "hf_file": ("hf", self.repo, self.filename, *pinned),
             "url": ("url", self.url),
             "hf_repo": ("hf-repo", self.repo, self.layout, *pinned),
+            "image_init": ("image_init", self.tag),
         }[self.kind]
         return "--".join(re.sub(r"[^A-Za-z0-9._-]+", "_", str(p)) for p in parts)
 
@@ -79,6 +84,12 @@ class WeightSource:
             return str(self.url)
         if self.kind == "hf_repo":
             return f"https://huggingface.co/{self.repo}/tree/{self.revision or 'main'} ({self.layout} files)"
+        if self.kind == "image_init":
+            entry = image_init(str(self.tag))
+            where = (
+                f"https://huggingface.co/{entry.hf_repo}/blob/main/{entry.hf_filename}" if entry.hf_repo else entry.url
+            )
+            return f"image encoder {entry.name}: {where}"
         return f"https://huggingface.co/{self.repo}/blob/{self.revision or 'main'}/{self.filename}"
 
 
@@ -114,7 +125,16 @@ def manifest_path(cache: str | Path, source: WeightSource) -> Path:
 def run_sources(config: dict, run: str) -> list[WeightSource]:
     model = config["runs"][run]["model"]
     source = model_source(model["arch"], model.get("pretrained"))
-    return [source] if source else []
+    return ([source] if source else []) + image_init_sources(model)
+
+
+def image_init_sources(model: dict) -> list[WeightSource]:
+    """The image-encoder checkpoint a model with `image_init` starts from, unless the config
+    gives the file (`image_checkpoint`) or the entry has none to fetch (the job says so)."""
+    name = model.get("image_init")
+    if not name or model.get("image_checkpoint") or image_init(name).unavailable:
+        return []
+    return [WeightSource("image_init", tag=name)]
 
 
 def eval_sources(spec: dict) -> list[WeightSource]:
@@ -123,6 +143,9 @@ def eval_sources(spec: dict) -> list[WeightSource]:
         return [WeightSource(**source) for source in spec["weight_sources"]]
     if spec.get("released") and not spec.get("checkpoint_given"):
         return [released_source(spec["released"])]
+    if spec.get("image_init"):  # a Table V init run's start: the text tower's weights and the trunk's
+        source = model_source(spec["text_arch"], spec.get("pretrained"))
+        return ([source] if source else []) + image_init_sources(spec)
     source = model_source(spec["arch"], spec.get("pretrained"))
     return [source] if source else []
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .download import ChecksumLock
+from .image_inits import cache_path, image_init
 from .weight_cache import WeightSource, manifest_path, open_clip_cache
 from .zoo import hf_text_repos, member_path, repo_dir, url_file
 
@@ -39,6 +40,7 @@ def fetch(source: WeightSource, cache: str | Path, lock_path: str | Path) -> dic
         "hf_file": _fetch_hf_file,
         "url": _fetch_url,
         "hf_repo": _fetch_hf_repo,
+        "image_init": _fetch_image_init,
     }
     files = fetchers[source.kind](source, cache)
     records = [_verify(source, Path(path), published, lock) for path, published in files]
@@ -89,44 +91,72 @@ def _fetch_hf_model(source: WeightSource, cache: Path) -> list[tuple[str, str | 
 def _fetch_hf_file(source: WeightSource, cache: Path) -> list[tuple[str, str | None]]:
     """One file of a HF repo into <cache>/<repo name>/ (a stable path the config can name). A
     file already there (placed by hand, or fetched before) is verified, not downloaded again."""
-    from huggingface_hub import hf_hub_download
-
     repo, filename = str(source.repo), str(source.filename)
     target = cache / repo.split("/")[-1] / filename
+    return [_hf_file_to(repo, filename, source.revision, target, source.describe())]
+
+
+def _hf_file_to(repo: str, filename: str, revision: str | None, target: Path, what: str) -> tuple[str, str | None]:
+    """One file of a HF repo at `target` (its folder is `local_dir`, so `filename` must be the
+    target's name), with the sha256 the Hub publishes; a file already there is not fetched again."""
+    from huggingface_hub import hf_hub_download
+
     if not target.is_file():
         try:
-            hf_hub_download(repo, filename, revision=source.revision, local_dir=target.parent)
+            hf_hub_download(repo, filename, revision=revision, local_dir=target.parent)
         except Exception as exc:  # no network, gated repo, moved file: the user can place it
             raise WeightsError(
-                f"could not download {source.describe()} ({type(exc).__name__}: "
+                f"could not download {what} ({type(exc).__name__}: "
                 f"{str(exc).splitlines()[0] if str(exc) else ''}). Download it by hand and put it "
                 f"at {target.absolute()}, then run again"
             ) from None
-    return [(str(target), _hub_etag(repo, filename, source.revision))]
+    return (str(target), _hub_etag(repo, filename, revision))
 
 
 def _fetch_url(source: WeightSource, cache: Path) -> list[tuple[str, str | None]]:
     """A file at a URL into <cache>/url/ (where remoteclip.zoo.weights_file looks); a file
     already there is verified, not downloaded again."""
-    import urllib.request
-
     url = str(source.url)
     target = url_file(cache, url)
-    if not target.is_file():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        part = target.with_name(target.name + ".part")
-        try:
-            with urllib.request.urlopen(url, timeout=60) as response, open(part, "wb") as out:
-                while chunk := response.read(1 << 20):
-                    out.write(chunk)
-        except OSError as exc:
-            part.unlink(missing_ok=True)
-            raise WeightsError(
-                f"could not download {url} ({type(exc).__name__}: {exc}). Download it by hand and put it "
-                f"at {target.absolute()}, then run again"
-            ) from None
-        os.replace(part, target)
+    _url_to(url, target, url)
     return [(str(target), None)]  # a URL publishes no digest: the zoo's sha256 or the lock guard it
+
+
+def _url_to(url: str, target: Path, what: str) -> None:
+    """The file at `url` at `target` (through <target>.part, so a broken download leaves no
+    file that looks whole); a file already there is not fetched again."""
+    import urllib.request
+
+    if target.is_file():
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    part = target.with_name(target.name + ".part")
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response, open(part, "wb") as out:
+            while chunk := response.read(1 << 20):
+                out.write(chunk)
+    except OSError as exc:
+        part.unlink(missing_ok=True)
+        raise WeightsError(
+            f"could not download {what} ({type(exc).__name__}: {exc}). Download it by hand and put it "
+            f"at {target.absolute()}, then run again"
+        ) from None
+    os.replace(part, target)
+
+
+def _fetch_image_init(source: WeightSource, cache: Path) -> list[tuple[str, str | None]]:
+    """A Table V image-encoder checkpoint into <cache>/image_inits/<name>/ (image_inits.cache_path,
+    where the train job looks): a timm file from the Hub (whose sha256 the Hub publishes) or the
+    authors' URL (recorded in the lock on first use). A file already there (placed by hand) is
+    verified, not downloaded again."""
+    entry = image_init(str(source.tag))
+    if entry.unavailable:
+        raise WeightsError(f"image_init {entry.name}: {entry.unavailable}")
+    target = cache_path(cache, entry)
+    if entry.hf_repo:
+        return [_hf_file_to(entry.hf_repo, entry.hf_filename, None, target, source.describe())]
+    _url_to(str(entry.url), target, source.describe())
+    return [(str(target), None)]
 
 
 # what a whole-repo release needs: (files of which at least one must exist, ...) per layout;

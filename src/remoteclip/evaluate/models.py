@@ -49,7 +49,20 @@ def load(spec: dict[str, Any], device: str | torch.device = "cpu", weights_cache
         quick = uses_quick_gelu(spec["arch"], spec.get("pretrained") or spec.get("trained_from"))
     cache_dir = open_clip_cache(weights_cache) if weights_cache else None
     torch.manual_seed(spec.get("seed") or 0)  # a random initialisation is the run's own
-    model, _, preprocess = build(spec["arch"], spec.get("pretrained"), quick, device="cpu", cache_dir=cache_dir)
+    if spec.get("image_init"):  # the initialisation of a Table V init run: built as training starts it
+        from ..models.image_towers import create_hybrid
+
+        model, _, preprocess = create_hybrid(
+            spec["text_arch"],
+            spec.get("pretrained"),
+            spec["image_init"],
+            spec.get("image_checkpoint"),
+            weights_cache,
+            force_quick_gelu=bool(quick),
+            cache_dir=cache_dir,
+        )
+    else:
+        model, _, preprocess = build(spec["arch"], spec.get("pretrained"), quick, device="cpu", cache_dir=cache_dir)
     if spec.get("pretrained_towers") is not None:  # a run's initialisation with fresh towers
         keep_towers(model, spec["arch"], spec["pretrained_towers"], spec.get("seed") or 0, quick)
     if spec.get("checkpoint"):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from ..image_inits import hybrid_arch
 from ..schema import defaults
 from ..weight_cache import released_path, tokenizer_repo_of, zoo_sources
 from ..zoo import entry as zoo_entry
@@ -29,7 +30,9 @@ def resolve(name: str, entry: dict[str, Any], config: dict) -> dict[str, Any]:
     if "run" in entry:
         run = config["runs"][entry["run"]]
         model, seed = run["model"], run["train"]["seed"]
-        arch = model["arch"]
+        # a run of the initialisation ablation is the hybrid "<arch>+<entry>" (image_inits):
+        # its export loads into that architecture, registered when it is first named
+        arch = hybrid_arch(model["arch"], model["image_init"]) if model.get("image_init") else model["arch"]
         # None: decided when the model is built, from the weights it started from
         quick = True if model["force_quick_gelu"] else None
         if entry.get("init"):  # the run's starting point: its pretrained weights or its seeded random init
@@ -45,6 +48,12 @@ def resolve(name: str, entry: dict[str, Any], config: dict) -> dict[str, Any]:
             towers = model.get("pretrained_towers", ["image", "text"])
             if sorted(towers) != ["image", "text"]:  # given only then: other specs stay as they were
                 spec["pretrained_towers"] = list(towers)
+            if model.get("image_init"):  # built as the run starts: text from `pretrained`, trunk from this
+                spec |= {
+                    "text_arch": model["arch"],
+                    "image_init": model["image_init"],
+                    "image_checkpoint": model.get("image_checkpoint"),
+                }
             return spec
         return {
             "name": name,

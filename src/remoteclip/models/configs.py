@@ -61,6 +61,11 @@ def check_architecture(arch: str) -> None:
     if arch.startswith("hf-hub:"):  # its config comes with its weights
         return
     known = open_clip.list_models()
+    if arch not in known and "+" in arch:  # "<arch>+<image_init>": registered when first named
+        from .image_towers import register_if_hybrid
+
+        if register_if_hybrid(arch):
+            return
     if arch not in known:
         close = difflib.get_close_matches(arch, known, n=5, cutoff=0.5)
         hint = f"; close names: {', '.join(close)}" if close else ""

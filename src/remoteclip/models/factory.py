@@ -12,6 +12,7 @@ from pathlib import Path
 import open_clip
 import torch
 
+from ..image_inits import text_arch_of
 from ..weight_cache import is_checkpoint_path
 from ..weights import read_state_dict
 from .configs import check_architecture
@@ -29,6 +30,7 @@ def uses_quick_gelu(arch: str, pretrained: str | None, force: bool = False) -> b
     even for pretrained="openai" (it only warns), so the tag's own flag decides here."""
     if force or arch.endswith("-quickgelu"):
         return True
+    arch = text_arch_of(arch)  # a hybrid's activation is its text tower's, as `arch` was trained
     if pretrained and not is_checkpoint_path(pretrained):
         return bool(open_clip.get_pretrained_cfg(arch, pretrained).get("quick_gelu", False))
     return False
@@ -94,13 +96,41 @@ def create(
     cache_dir: str | None = None,
     pretrained_towers: Iterable[str] = TOWERS,
     seed: int = 0,
+    image_init: str | None = None,
+    image_checkpoint: str | None = None,
+    weights_cache: str | Path | None = None,
 ):
     """(model, train transform, val transform) as a run starts from them; `pretrained` is a
     tag (e.g. "openai"), a checkpoint path (read with weights_only=True unless
     `trust_checkpoint`, see remoteclip.weights), or None for random initialisation. Towers left
-    out of `pretrained_towers` are freshly initialised from `seed` (`keep_towers`)."""
+    out of `pretrained_towers` are freshly initialised from `seed` (`keep_towers`).
+
+    `image_init` (paper Table V, initialisation ablation; remoteclip.image_inits): the model is
+    the hybrid "<arch>+<image_init>", `arch`'s text tower from `pretrained` and the entry's
+    timm image tower from `image_checkpoint` or its file fetched into `weights_cache`
+    (models.image_towers)."""
     check_architecture(arch)  # before a missing file: the architecture is the first thing wrong
     check_towers(pretrained_towers)
+    if image_init:
+        if set(pretrained_towers) != set(TOWERS):  # two ablations at once: the image tower would be both
+            raise ValueError(
+                f"model.image_init {image_init} gives the image tower its own weights; "
+                f"model.pretrained_towers must then keep both towers, not {sorted(pretrained_towers)}"
+            )
+        from .image_towers import create_hybrid
+
+        return create_hybrid(
+            arch,
+            pretrained,
+            image_init,
+            image_checkpoint,
+            weights_cache,
+            device,
+            force_quick_gelu,
+            precision,
+            trust_checkpoint,
+            cache_dir,
+        )
     path = pretrained if is_checkpoint_path(pretrained) else None
     if path is not None and not Path(path).is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist")

@@ -224,6 +224,9 @@ def train(
         cache_dir=open_clip_cache(weights_cache) if weights_cache else None,
         pretrained_towers=model_s.pretrained_towers,
         seed=train_s.seed,
+        image_init=model_s.image_init,
+        image_checkpoint=model_s.image_checkpoint,
+        weights_cache=weights_cache,
     )
     # SigLIP's bias is a training-only parameter: the export leaves it out (see losses.prepare_model)
     training_only = losses.prepare_model(model, train_s.loss, train_s.loss_options)

@@ -9,6 +9,7 @@ import hashlib
 import json
 from typing import Any
 
+from ..image_inits import image_init
 from ..schema import defaults, load
 
 MODEL_DEFAULTS = defaults("$defs.model")
@@ -30,6 +31,13 @@ class ModelSettings:
 
     def __post_init__(self):
         self.pretrained_towers = tuple(self.pretrained_towers)
+        if self.image_checkpoint and not self.image_init:
+            raise ValueError("model.image_checkpoint is given without model.image_init (which entry's layout it has)")
+        if self.image_init:  # an entry that cannot be had is refused here, before any training
+            entry = image_init(self.image_init)
+            # no file to fetch: a checkpoint of one's own helps only where there is an architecture for it
+            if entry.unavailable and not (self.image_checkpoint and entry.timm_model):
+                raise ValueError(f"model.image_init {entry.name} ({entry.title}): {entry.unavailable}")
 
 
 @dataclasses.dataclass
