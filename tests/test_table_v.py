@@ -19,20 +19,7 @@ from workflow_helpers import REPO
 
 PAPER_TABLES = REPO / "tests" / "data" / "paper_tables.md"
 RET3 = {"ret_a": "RSITMD", "ret_b": "RSICD", "ret_c": "UCM-Captions"}  # our benchmark -> the paper's name
-CLS12 = [
-    "RSI-CB128",
-    "RSI-CB256",
-    "SIRI-WHU",
-    "EuroSAT",
-    "MLRSNet",
-    "PatternNet",
-    "RESISC45",
-    "AID",
-    "RSSCN7",
-    "Optimal-31",
-    "RSC11",
-    "WHU-RS19",
-]
+CLS12 = report.PAPER_ORDER[3:]  # the twelve classification sets, after the three retrieval ones
 
 
 def _reference_table_v() -> list[tuple[str, float, float]]:
