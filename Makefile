@@ -13,7 +13,7 @@ MIN_VENV ?= .venv-min
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test,lint]'
+	$(BIN)/pip install --quiet -e '.[test,lint,zoo]'  # zoo: transformers, so the tests load those releases too
 	touch $@
 
 install: $(BIN)/.installed
