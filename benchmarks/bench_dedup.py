@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -93,6 +94,12 @@ def pairs_touching(pairs: np.ndarray, queries: np.ndarray) -> set[tuple[int, int
     return pair_set(pairs[hit])
 
 
+def bktree_depth(hashes: np.ndarray) -> int:
+    """The longest run of equal hashes: imagededup's BKTree chains them at distance 0, one
+    recursive call of BKTree._insert_in_tree per link (Python's default limit is 1,000)."""
+    return int(np.unique(hashes, return_counts=True)[1].max())
+
+
 def imagededup_search(hashes: np.ndarray, max_distance: int, queries: int, method: str, seed: int = 0):
     """imagededup's search of sampled queries against all hashes: (seconds extrapolated to all
     queries, seconds measured, query indices, pairs found)."""
@@ -104,6 +111,10 @@ def imagededup_search(hashes: np.ndarray, max_distance: int, queries: int, metho
     n = len(hashes)
     picked = np.arange(n) if not queries or queries >= n else np.random.default_rng(seed).choice(n, queries, False)
     asked = {str(i): encoding[str(i)] for i in picked}
+    default_limit = sys.getrecursionlimit()
+    if method == "bktree":
+        # its tree insert recurses once per node on the path, and equal hashes form one path
+        sys.setrecursionlimit(max(default_limit, bktree_depth(hashes) + 1000))
     seconds, search = timed(
         HashEval,
         encoding,
@@ -115,6 +126,7 @@ def imagededup_search(hashes: np.ndarray, max_distance: int, queries: int, metho
         num_dist_workers=WORKERS,
     )
     build = timed(BKTree, encoding, PHash.hamming_distance)[0] if method == "bktree" else 0.0
+    sys.setrecursionlimit(default_limit)
     extrapolated = build + (seconds - build) * n / len(picked)
     found = imagededup_pairs({int(k): [int(d) for d in v] for k, v in search.retrieve_results().items()})
     return extrapolated, seconds, picked, found
@@ -147,6 +159,9 @@ def search_rows(name: str, hashes: np.ndarray, threshold: int, queries: int, bru
             if sampled
             else f"all queries, {WORKERS} processes"
         )
+        depth = bktree_depth(hashes)
+        if method == "bktree" and depth > 900:  # near Python's default limit of 1,000
+            note += f"; its tree insert recursed {depth} deep (equal hashes): run with a raised recursion limit"
         rows.append(
             Row(
                 f"{name}: pairs at distance < {threshold}",

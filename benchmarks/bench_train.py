@@ -101,13 +101,15 @@ def ours(
     precision,
     out: Path | None = None,
     augmentation: dict | None = None,
+    model: dict | None = None,
 ) -> tuple[float, list[float], list[float]]:
     """Steady-state samples/s, per-step data waits and losses; the run's log.csv and stdout.txt
-    go to `out`. `augmentation`: train.* keys replacing the recipe's (crop_scale, hflip, rot90)."""
+    go to `out`. `augmentation`: train.* keys replacing the recipe's (crop_scale, hflip, rot90,
+    or the speed switches loader, compile, ...); `model`: model.* keys (grad_checkpointing)."""
     out = Path(out or tempfile.mkdtemp())
     out.mkdir(parents=True, exist_ok=True)
     settings = {
-        "model": {"arch": arch, "pretrained": None},
+        "model": {"arch": arch, "pretrained": None, **(model or {})},
         "train": {
             "batch_size": batch,
             "steps": steps,

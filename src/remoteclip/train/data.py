@@ -136,19 +136,29 @@ class Augment:
             w, h = width, height
         return (height - h) // 2, (width - w) // 2, h, w
 
-    def __call__(self, image: torch.Tensor, rng: random.Random) -> torch.Tensor:
-        """uint8 (3, H, W) -> (3, size, size): uint8, or normalised float when the workers
-        normalise (`normalize_on_device` False)."""
-        top, left, h, w = self.crop_box(rng, image.shape[2], image.shape[1])
+    def draw(self, rng: random.Random, width: int, height: int) -> tuple[int, int, int, int, int, int]:
+        """One sample's geometric choices, in the order they are drawn from `rng`:
+        (top, left, h, w) of the crop, flip (0/1), quarter turns (0-3)."""
+        top, left, h, w = self.crop_box(rng, width, height)
+        flip = int(self.hflip and rng.random() < 0.5)
+        turns = rng.randrange(4) if self.rot90 else 0
+        return top, left, h, w, flip, turns
+
+    def apply(self, image: torch.Tensor, top: int, left: int, h: int, w: int, flip: int, turns: int) -> torch.Tensor:
+        """The choices of `draw` on a uint8 (3, H, W) image, on whatever device it is."""
         image = TF.resized_crop(
             image, top, left, h, w, [self.size, self.size], interpolation=TF.InterpolationMode.BICUBIC, antialias=True
         )
-        if self.hflip and rng.random() < 0.5:
+        if flip:
             image = image.flip(-1)
-        if self.rot90:
-            turns = rng.randrange(4)
-            if turns:
-                image = torch.rot90(image, turns, dims=(1, 2))
+        if turns:
+            image = torch.rot90(image, turns, dims=(1, 2))
+        return image
+
+    def __call__(self, image: torch.Tensor, rng: random.Random) -> torch.Tensor:
+        """uint8 (3, H, W) -> (3, size, size): uint8, or normalised float when the workers
+        normalise (`normalize_on_device` False)."""
+        image = self.apply(image, *self.draw(rng, image.shape[2], image.shape[1]))
         if self.simclr:  # after the draws above, so a run without it sees exactly what it saw before
             image = simclr_colour(image, rng)
         if not self.normalize_on_device:
@@ -206,10 +216,15 @@ def decode_image(data: bytes) -> torch.Tensor:
 
 
 class ShardDataset(Dataset):
-    """Map-style view of the shards; items are (epoch, index) pairs from `GlobalBatchSampler`."""
+    """Map-style view of the shards; items are (epoch, index) pairs from `GlobalBatchSampler`.
 
-    def __init__(self, index: ShardIndex, augment: Augment, tokenizer, seed: int = 0):
+    With `encoded` (train.loader: device) an item is (JPEG bytes, the augmentation's choices,
+    tokens): the worker draws exactly what it draws otherwise but leaves decoding and the
+    pixels' work to the training device (`decode_on_device`)."""
+
+    def __init__(self, index: ShardIndex, augment: Augment, tokenizer, seed: int = 0, encoded: bool = False):
         self.index, self.augment, self.tokenizer, self.seed = index, augment, tokenizer, seed
+        self.encoded = encoded
         self._files: dict[int, BinaryIO] = {}
         self.replaced = 0
 
@@ -223,14 +238,21 @@ class ShardDataset(Dataset):
         fh.seek(member.offset)
         return fh.read(member.size)
 
-    def _load(self, i: int, rng: random.Random) -> tuple[torch.Tensor, torch.Tensor]:
+    def _load(self, i: int, rng: random.Random) -> tuple[torch.Tensor, ...]:
         members = self.index.samples[i]
         meta = json.loads(self._read(members["json"]))
-        image = decode_image(self._read(members["jpg"]))
+        data = self._read(members["jpg"])
+        if self.encoded:
+            with Image.open(io.BytesIO(data)) as header:  # reads the size only, not the pixels
+                width, height = header.size
+            caption = rng.choice(meta.get("captions") or [meta["caption"]])
+            choices = torch.tensor(self.augment.draw(rng, width, height))
+            return torch.frombuffer(bytearray(data), dtype=torch.uint8), choices, self.tokenizer([caption])[0]
+        image = decode_image(data)
         caption = rng.choice(meta.get("captions") or [meta["caption"]])
         return self.augment(image, rng), self.tokenizer([caption])[0]
 
-    def __getitem__(self, item: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+    def __getitem__(self, item: tuple[int, int]) -> tuple[torch.Tensor, ...]:
         epoch, i = item
         for attempt in range(len(self)):
             j = (i + attempt) % len(self)
@@ -295,5 +317,24 @@ class GlobalBatchSampler(Sampler):
 
 
 def collate(batch):
+    if len(batch[0]) == 3:  # encoded items: the JPEGs' lengths differ, so they stay a list
+        datas, choices, texts = zip(*batch)
+        return list(datas), torch.stack(choices), torch.stack(texts)
     images, texts = zip(*batch)
     return torch.stack(images), torch.stack(texts)
+
+
+def decode_on_device(
+    augment: Augment, datas: list[torch.Tensor], choices: torch.Tensor, device: torch.device
+) -> torch.Tensor:
+    """The device loader's second half: decode a batch of JPEGs on `device` (nvJPEG on CUDA,
+    libjpeg-turbo on the CPU), apply each sample's drawn choices there, normalise."""
+    from torchvision.io import ImageReadMode, decode_jpeg
+    from torchvision.io import decode_image as tv_decode_image
+
+    try:
+        images = decode_jpeg(datas, mode=ImageReadMode.RGB, device=device)
+    except RuntimeError:  # a non-JPEG member (shards written elsewhere): one by one, on the CPU
+        images = [tv_decode_image(d, mode=ImageReadMode.RGB).to(device) for d in datas]
+    batch = torch.stack([augment.apply(image, *row) for image, row in zip(images, choices.tolist())])
+    return augment.normalize(batch)

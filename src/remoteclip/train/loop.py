@@ -23,8 +23,8 @@ from tqdm import tqdm
 from ..devices import device_for
 from ..models import create, export, register_model_configs, unwrap
 from ..weight_cache import open_clip_cache
-from . import checkpoints, distributed, losses
-from .data import Augment, GlobalBatchSampler, ShardDataset, ShardIndex, collate
+from . import checkpoints, distributed, losses, speed
+from .data import Augment, GlobalBatchSampler, ShardDataset, ShardIndex, collate, decode_on_device
 from .settings import ModelSettings, TrainSettings, fingerprint
 
 log = logging.getLogger(__name__)
@@ -73,7 +73,8 @@ def shard_list(shards_dir: Path) -> tuple[list[str], list[str]]:
 
 
 class TrainingLog:
-    FIELDS = ["step", "epoch", "loss", "lr", "logit_scale", "samples_per_s", "data_s", "step_s"]
+    # tflops: the model's arithmetic per second; mfu: that over the device's peak (speed)
+    FIELDS = ["step", "epoch", "loss", "lr", "logit_scale", "samples_per_s", "data_s", "step_s", "tflops", "mfu"]
 
     def __init__(self, path: Path, resume_step: int, enabled: bool):
         self.enabled = enabled
@@ -144,7 +145,8 @@ def _accumulated_step(model, loss_fn, micro_batches, dtype, scaler):
             cached.append(model(images, texts)[:2])
     total = 0.0
     for k, (images, texts) in enumerate(micro_batches):
-        sync = model.no_sync() if isinstance(model, DDP) and k < len(micro_batches) - 1 else nullcontext()
+        # hasattr, not isinstance: a compiled DDP model hands no_sync through to DDP
+        sync = model.no_sync() if hasattr(model, "no_sync") and k < len(micro_batches) - 1 else nullcontext()
         with sync, ctx():
             image_features, text_features, *logit_params = model(images, texts)
             if k < len(micro_batches) - 1:
@@ -242,8 +244,13 @@ def train(
         simclr=train_s.simclr,
         mean=tuple(preprocess["mean"]),
         std=tuple(preprocess["std"]),
-        normalize_on_device=device.type == "cuda",
+        normalize_on_device=device.type == "cuda" or train_s.loader == "device",
     )
+    channels_last = speed.use_channels_last(train_s.channels_last, model, device)
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+    tokenizer = open_clip.get_tokenizer(model_s.arch)
+    sample_flops = speed.flops_per_sample(model, size, tokenizer(["a"]), device) if world.main else 0.0
 
     shards, digests = shard_list(shards_dir)
     index = ShardIndex.build(shards)
@@ -252,11 +259,16 @@ def train(
     print_ = fingerprint(model_s, train_s, digests)
 
     optimizer = torch.optim.AdamW(
-        parameter_groups(model, train_s.weight_decay), lr=train_s.lr, betas=train_s.betas, eps=train_s.eps
+        parameter_groups(model, train_s.weight_decay),
+        lr=train_s.lr,
+        betas=train_s.betas,
+        eps=train_s.eps,
+        fused=speed.use_fused_adamw(train_s.fused_adamw, device) or None,
     )
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(train_s, total))
     dtype = autocast_dtype(train_s, device)
     scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
+    peak = speed.peak_tflops(device, dtype, train_s.peak_tflops)
 
     state = resume(world, out_dir, print_)
     start = 0
@@ -269,11 +281,13 @@ def train(
         start = state["step"]
 
     wrapped = DDP(model, device_ids=[device.index] if device.type == "cuda" else None) if world.size > 1 else model
+    if train_s.compile:
+        wrapped = speed.compile_model(wrapped)
     loss_fn = losses.build(train_s.loss, train_s.loss_options, rank=world.rank, world_size=world.size)
     sampler = GlobalBatchSampler(
         len(index), train_s.batch_size, world.size, world.rank, train_s.seed, total, start, train_s.accum_steps
     )
-    dataset = ShardDataset(index, augment, open_clip.get_tokenizer(model_s.arch), train_s.seed)
+    dataset = ShardDataset(index, augment, tokenizer, train_s.seed, encoded=train_s.loader == "device")
     loader = DataLoader(
         dataset,
         batch_sampler=sampler,
@@ -295,6 +309,14 @@ def train(
                     "fingerprint": print_,
                     "world_size": world.size,
                     "launcher": world.launcher,
+                    "speed": {
+                        "loader": train_s.loader,
+                        "compile": train_s.compile,
+                        "fused_adamw": bool(optimizer.defaults.get("fused")),
+                        "channels_last": channels_last,
+                        "flops_per_sample": sample_flops,
+                        "peak_tflops": peak,
+                    },
                     "device": str(device),
                     "steps": total,
                     "samples": len(index),
@@ -328,9 +350,14 @@ def train(
     while step < total and (stop_after is None or step - start < stop_after):
         t0 = time.perf_counter()
         micro = [next(batches) for _ in range(train_s.accum_steps)]
-        micro = [(i.to(device, non_blocking=True), t.to(device, non_blocking=True)) for i, t in micro]
-        if augment.normalize_on_device:
-            micro = [(augment.normalize(i), t) for i, t in micro]
+        if dataset.encoded:
+            micro = [(decode_on_device(augment, d, c, device), t.to(device, non_blocking=True)) for d, c, t in micro]
+        else:
+            micro = [(i.to(device, non_blocking=True), t.to(device, non_blocking=True)) for i, t in micro]
+            if augment.normalize_on_device:
+                micro = [(augment.normalize(i), t) for i, t in micro]
+        if channels_last:
+            micro = [(i.contiguous(memory_format=torch.channels_last), t) for i, t in micro]
         t_data = time.perf_counter() - t0
         if train_s.accum_steps == 1:
             images, texts = micro[0]
@@ -350,6 +377,7 @@ def train(
         step += 1
         loss_value = float(loss.detach())
         t_step = time.perf_counter() - t0
+        tflops = sample_flops * train_s.batch_size / t_step / 1e12
         bar.update()
         if step % train_s.log_every == 0 or step == total:
             history.write(
@@ -362,6 +390,8 @@ def train(
                     "samples_per_s": train_s.batch_size / t_step,
                     "data_s": t_data,
                     "step_s": t_step,
+                    "tflops": round(tflops, 4),
+                    "mfu": round(tflops / peak, 4) if peak else "",
                 }
             )
             bar.set_postfix(loss=f"{loss_value:.3f}")

@@ -64,6 +64,12 @@ class TrainSettings:
     log_every: int = TRAIN_DEFAULTS["log_every"]
     seed: int = TRAIN_DEFAULTS["seed"]
     device: str = TRAIN_DEFAULTS["device"]
+    # speed only (not in the fingerprint): remoteclip.train.speed
+    loader: str = TRAIN_DEFAULTS["loader"]  # cpu: workers decode and augment; device: the training device does
+    compile: bool = TRAIN_DEFAULTS["compile"]
+    fused_adamw: bool | str = TRAIN_DEFAULTS["fused_adamw"]  # auto: on CUDA
+    channels_last: bool | str = TRAIN_DEFAULTS["channels_last"]  # auto: convolutional image towers on CUDA
+    peak_tflops: float | None = TRAIN_DEFAULTS["peak_tflops"]  # for log.csv's mfu; None: speed.PEAK_TFLOPS
     loss: str = TRAIN_DEFAULTS["loss"]  # remoteclip.train.losses
     # every loss's options, the schema's defaults under what a config gives
     loss_options: dict[str, dict[str, Any]] = dataclasses.field(
@@ -79,6 +85,10 @@ class TrainSettings:
         if self.loss not in LOSSES:
             raise ValueError(f"train.loss: unknown loss {self.loss!r}; known: {', '.join(LOSSES)}")
         self.loss_options = _loss_options(self.loss_options)
+        if self.loader not in ("cpu", "device"):
+            raise ValueError(f"train.loader must be cpu or device, got {self.loader!r}")
+        if self.loader == "device" and self.simclr:
+            raise ValueError("train.simclr runs in the DataLoader workers: use it with train.loader cpu")
 
 
 def _loss_options(given: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -111,6 +121,13 @@ def _added_at_default(key: str, value: Any, defaults: dict[str, Any]) -> bool:
     return key in _ADDED and (list(value) if isinstance(value, tuple) else value) == default
 
 
+# how a run is carried out, not what it learns: changing these resumes the same checkpoints
+_NOT_RECIPE = {
+    *("workers", "checkpoint_every", "keep_checkpoints", "log_every", "device", "loss", "loss_options"),
+    *("loader", "compile", "fused_adamw", "channels_last", "peak_tflops"),
+}
+
+
 def fingerprint(model: ModelSettings, train: TrainSettings, shards: list[str]) -> str:
     """`shards`: the shards' content digests (manifest sha256), not their paths."""
     # what makes two runs the same trajectory, so a checkpoint of another recipe or other
@@ -118,8 +135,7 @@ def fingerprint(model: ModelSettings, train: TrainSettings, shards: list[str]) -
     recipe = {
         k: v
         for k, v in dataclasses.asdict(train).items()
-        if k not in ("workers", "checkpoint_every", "keep_checkpoints", "log_every", "device", "loss", "loss_options")
-        and not _added_at_default(k, v, TRAIN_DEFAULTS)
+        if k not in _NOT_RECIPE and not _added_at_default(k, v, TRAIN_DEFAULTS)
     }
     if train.loss != "infonce":
         # only the chosen loss's options change the trajectory; InfoNCE runs keep the
