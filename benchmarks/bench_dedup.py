@@ -127,7 +127,9 @@ def imagededup_search(hashes: np.ndarray, max_distance: int, queries: int, metho
     )
     build = timed(BKTree, encoding, PHash.hamming_distance)[0] if method == "bktree" else 0.0
     sys.setrecursionlimit(default_limit)
-    extrapolated = build + (seconds - build) * n / len(picked)
+    # the queries' share: what the run took beyond building the tree (timed again on its own,
+    # so at zero where the build is nearly all of it, as with long chains of equal hashes)
+    extrapolated = build + max(seconds - build, 0.0) * n / len(picked)
     found = imagededup_pairs({int(k): [int(d) for d in v] for k, v in search.retrieve_results().items()})
     return extrapolated, seconds, picked, found
 
