@@ -155,6 +155,38 @@ def test_feature_cached_accumulation_gives_the_full_batch_gradient(tiny, loss_na
         assert float((full[name] - acc[name]).abs().max()) <= 1e-4 * scale, name  # logit_scale counted once
 
 
+# ------------------------------------------ two ranks: the same gradient as one process
+
+
+def test_two_ranks_give_one_process_gradient_for_every_loss(tmp_path):
+    """For every loss, in one torchrun launch of two gloo processes (tests/ddp_loss_worker.py):
+    the loop's step on each rank's half of the batch, DDP averaging, equals one process's
+    gradient for the whole batch. tests/test_train.py checks the same through whole training
+    runs for InfoNCE."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from train_helpers import REPO
+
+    models = tiny_model_dir(tmp_path)
+    out = tmp_path / "gradients.json"
+    worker = Path(__file__).with_name("ddp_loss_worker.py")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(worker)]
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([*cmd, str(models), str(out)], capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    result = json.loads(out.read_text())
+    assert sorted(result) == sorted(LOSSES)
+    for name, r in result.items():
+        assert r["same_parameters"], name
+        assert r["relative_difference"] <= 1e-5, (name, r)
+        if name != "siglip":  # SigLIP's rank scores only its own images (against every caption)
+            assert r["loss_rank0"] == pytest.approx(r["loss_one_process"], rel=1e-5), (name, r)
+
+
 # ------------------------------------------------------------- the model's logit parameters
 
 

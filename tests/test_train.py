@@ -16,7 +16,6 @@ import torch
 from remoteclip.models import UnknownArchitecture, create, register_model_configs
 from remoteclip.train import distributed
 from remoteclip.train.data import Augment, GlobalBatchSampler, ShardDataset, ShardIndex, ShardsMissing, collate
-from remoteclip.train.settings import LOSSES
 from train_helpers import env, run_training, settings, tiny_model_dir, tiny_shards, train_cmd
 
 
@@ -79,12 +78,10 @@ def test_sampler_partitions_global_batches():
 EQUIVALENCE = {"eps": 1e-4}
 
 
-# every loss of train.loss; InfoNCE (the paper's) in the fast group, the others in the slow one
-# (each pair of runs takes about 15 s on two CPUs); test_losses.py has fast in-process checks
-EVERY_LOSS = [pytest.param(name, marks=[] if name == "infonce" else pytest.mark.slow) for name in LOSSES]
-
-
-@pytest.mark.parametrize("loss", EVERY_LOSS)
+# Whole training runs for InfoNCE (the paper's loss); for every loss of train.loss the same two
+# equivalences are checked on the loop's own step functions in tests/test_losses.py (two gloo
+# ranks in one torchrun launch against one process; accumulation against the full batch)
+@pytest.mark.parametrize("loss", ["infonce"])
 def test_ddp_two_processes_equal_one_process_with_double_batch(world, tmp_path, loss):
     root, models, shards = world
     cfg = settings(batch_size=16, steps=4, loss=loss, **EQUIVALENCE)
@@ -94,8 +91,6 @@ def test_ddp_two_processes_equal_one_process_with_double_batch(world, tmp_path, 
     assert_trained(load(tmp_path / "one.pt"), models)
 
 
-# accumulation runs through one process, so for the other losses the loop's own accumulation
-# step is checked in-process against the full batch's gradient (test_losses.py, every loss)
 @pytest.mark.parametrize("loss", ["infonce"])
 def test_gradient_accumulation_equals_the_full_batch(world, tmp_path, loss):
     root, models, shards = world

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import tarfile
 
 import numpy as np
@@ -30,11 +31,20 @@ TINY_RESNET = {
 }
 
 
+# one layer per tower: inductor's compile time grows with the graph, and one block shows it all
+TINY_ONE_LAYER = {
+    "embed_dim": 32,
+    "vision_cfg": {"image_size": 32, "layers": 1, "width": 64, "head_width": 32, "patch_size": 8},
+    "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 1},
+}
+
+
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     root = tmp_path_factory.mktemp("speed")
     models = tiny_model_dir(root)
     (models / "tiny-test-RN.json").write_text(json.dumps(TINY_RESNET))
+    (models / "tiny-compile-ViT.json").write_text(json.dumps(TINY_ONE_LAYER))
     return root, models, tiny_shards(root, n=64, per_shard=20)
 
 
@@ -85,6 +95,11 @@ def test_the_device_loader_decodes_a_non_jpeg_member_and_replaces_an_unreadable_
     datas, choices, _ = collate([dataset[(0, i)] for i in range(len(dataset))])
     assert dataset.replaced >= 1
     assert decode_on_device(aug, datas, choices, torch.device("cpu")).shape == (len(dataset), 3, 32, 32)
+
+
+def test_an_unknown_compile_backend_is_named():
+    with pytest.raises(ValueError, match="unknown backend 'inductr'.*inductor"):
+        TrainSettings(steps=1, compile="inductr")
 
 
 def test_simclr_needs_the_cpu_loader():
@@ -185,10 +200,27 @@ def test_fused_adamw_and_channels_last_train_the_same_weights(world, tmp_path):
     assert all(run[name] is True for name in switches)
 
 
-@pytest.mark.slow  # inductor compiles the tiny ViT's forward and backward: about a minute on two CPUs
-def test_compiled_training_follows_the_eager_trajectory(world, tmp_path):
+INDUCTOR_OPT_IN = "REMOTECLIP_INDUCTOR_TEST"
+
+
+@pytest.mark.parametrize(
+    "backend",
+    [
+        "aot_eager",  # dynamo's graph and AOT autograd, no code generation: the wiring, in seconds
+        pytest.param(
+            True,  # inductor: generates and compiles C++ kernels, about a minute on two CPUs
+            marks=pytest.mark.skipif(
+                os.environ.get(INDUCTOR_OPT_IN) != "1", reason=f"inductor's compile takes a minute: {INDUCTOR_OPT_IN}=1"
+            ),
+            id="inductor",
+        ),
+    ],
+)
+def test_compiled_training_follows_the_eager_trajectory(world, tmp_path, backend):
     root, models, shards = world
-    eager, compiled = settings(steps=3, eps=1e-4), settings(steps=3, eps=1e-4, compile=True)  # eps: see above
+    eager, compiled = settings(steps=3, eps=1e-4), settings(steps=3, eps=1e-4, compile=backend)  # eps: see above
+    for cfg in (eager, compiled):
+        cfg["model"]["arch"] = "tiny-compile-ViT"
     run_training(shards, tmp_path / "eager", tmp_path / "eager.pt", eager, models)
     run_training(shards, tmp_path / "compiled", tmp_path / "compiled.pt", compiled, models)
     losses = [[float(r["loss"]) for r in log_rows(tmp_path / run)] for run in ("eager", "compiled")]

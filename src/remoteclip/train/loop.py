@@ -282,7 +282,7 @@ def train(
 
     wrapped = DDP(model, device_ids=[device.index] if device.type == "cuda" else None) if world.size > 1 else model
     if train_s.compile:
-        wrapped = speed.compile_model(wrapped)
+        wrapped = speed.compile_model(wrapped, train_s.compile)
     loss_fn = losses.build(train_s.loss, train_s.loss_options, rank=world.rank, world_size=world.size)
     sampler = GlobalBatchSampler(
         len(index), train_s.batch_size, world.size, world.rank, train_s.seed, total, start, train_s.accum_steps

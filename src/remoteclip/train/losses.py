@@ -15,7 +15,7 @@ features, see loop._accumulated_step) and sees the whole global batch:
 
 Each rank then computes the same global loss; the all-gather's backward sums every rank's
 gradient into each rank's own features and DDP averages the ranks, which gives one process's
-gradient for the whole batch (tests/test_train.py checks this for every loss).
+gradient for the whole batch (tests/test_losses.py checks this for every loss).
 """
 
 from __future__ import annotations

@@ -66,7 +66,7 @@ class TrainSettings:
     device: str = TRAIN_DEFAULTS["device"]
     # speed only (not in the fingerprint): remoteclip.train.speed
     loader: str = TRAIN_DEFAULTS["loader"]  # cpu: workers decode and augment; device: the training device does
-    compile: bool = TRAIN_DEFAULTS["compile"]
+    compile: bool | str = TRAIN_DEFAULTS["compile"]  # true: inductor; or a torch.compile backend name
     fused_adamw: bool | str = TRAIN_DEFAULTS["fused_adamw"]  # auto: on CUDA
     channels_last: bool | str = TRAIN_DEFAULTS["channels_last"]  # auto: convolutional image towers on CUDA
     peak_tflops: float | None = TRAIN_DEFAULTS["peak_tflops"]  # for log.csv's mfu; None: speed.PEAK_TFLOPS
@@ -87,6 +87,12 @@ class TrainSettings:
         self.loss_options = _loss_options(self.loss_options)
         if self.loader not in ("cpu", "device"):
             raise ValueError(f"train.loader must be cpu or device, got {self.loader!r}")
+        if isinstance(self.compile, str):  # a backend by name: one torch.compile knows
+            from torch._dynamo import list_backends
+
+            known = list_backends(exclude_tags=())
+            if self.compile not in known:
+                raise ValueError(f"train.compile: unknown backend {self.compile!r}; known: {', '.join(known)}")
         if self.loader == "device" and self.simclr:
             raise ValueError("train.simclr runs in the DataLoader workers: use it with train.loader cpu")
 

@@ -68,7 +68,9 @@ def use_channels_last(setting: bool | str, model: torch.nn.Module, device: torch
     return bool(setting)
 
 
-def compile_model(model: torch.nn.Module) -> torch.nn.Module:
-    """torch.compile with inductor, default mode: the wrapper trains the same parameters (the
-    original module stays what is saved and exported)."""
-    return torch.compile(model)  # type: ignore[return-value]
+def compile_model(model: torch.nn.Module, setting: bool | str) -> torch.nn.Module:
+    """torch.compile, default mode, with inductor (`true`) or the backend `setting` names
+    (e.g. aot_eager: traced and differentiated ahead of time, no code generation). The wrapper
+    trains the same parameters; the original module stays what is saved and exported."""
+    backend = "inductor" if setting is True else str(setting)
+    return torch.compile(model, backend=backend)  # type: ignore[return-value]
