@@ -151,6 +151,7 @@ def search_rows(name: str, hashes: np.ndarray, threshold: int, queries: int, bru
                 f"same {len(ours)} pairs",
             )
         )
+    depth = bktree_depth(hashes)
     for method in ("brute_force_cython", "bktree"):
         extrapolated, measured, picked, found = imagededup_search(hashes, d, queries, method)
         assert found == pairs_touching(ours, picked), f"imagededup {method} finds other pairs"
@@ -161,7 +162,6 @@ def search_rows(name: str, hashes: np.ndarray, threshold: int, queries: int, bru
             if sampled
             else f"all queries, {WORKERS} processes"
         )
-        depth = bktree_depth(hashes)
         if method == "bktree" and depth > 900:  # near Python's default limit of 1,000
             note += f"; its tree insert recursed {depth} deep (equal hashes): run with a raised recursion limit"
         rows.append(

@@ -16,25 +16,10 @@ from pathlib import Path
 import open_clip
 import torch
 import torch.distributed as dist
-from torch.nn.parallel import DistributedDataParallel as DDP
 
-from remoteclip.models import create, register_model_configs
-from remoteclip.train import losses
-from remoteclip.train.loop import _step_loss
-from remoteclip.train.settings import LOSSES, TrainSettings
-
-OPTIONS = TrainSettings(steps=1).loss_options
-ARCH = "tiny-test-ViT"
-
-
-def step_gradients(name: str, images, texts, rank: int, world: int) -> tuple[float, dict[str, torch.Tensor]]:
-    torch.manual_seed(1)  # the same initial weights on every rank and in the one-process step
-    model, _, _ = create(ARCH, None)
-    losses.prepare_model(model, name, OPTIONS)
-    wrapped = DDP(model) if world > 1 else model
-    loss = _step_loss(wrapped, losses.build(name, OPTIONS, rank=rank, world_size=world), images, texts, None)
-    loss.backward()
-    return float(loss.detach()), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+from remoteclip.models import register_model_configs
+from remoteclip.train.settings import LOSSES
+from train_helpers import step_gradients  # this script's folder, tests/, is on its path
 
 
 def main(models: str, out: str) -> None:
@@ -44,12 +29,12 @@ def main(models: str, out: str) -> None:
     register_model_configs(Path(models))
     torch.manual_seed(0)
     images = torch.randn(8, 3, 32, 32)
-    texts = open_clip.get_tokenizer(ARCH)([f"a photo of scene {i} with {i % 3} planes" for i in range(8)])
+    texts = open_clip.get_tokenizer("tiny-test-ViT")([f"a photo of scene {i} with {i % 3} planes" for i in range(8)])
     result = {}
     for name in LOSSES:
-        full_loss, full = step_gradients(name, images, texts, 0, 1)
+        full_loss, full = step_gradients(name, images, texts)
         mine = slice(rank * len(images) // world, (rank + 1) * len(images) // world)
-        ranks_loss, ranks = step_gradients(name, images[mine], texts[mine], rank, world)
+        ranks_loss, ranks = step_gradients(name, images[mine], texts[mine], rank=rank, world=world)
         worst = max(float((full[k] - ranks[k]).abs().max()) / (float(full[k].abs().max()) + 1e-12) for k in full)
         result[name] = {
             "relative_difference": worst,

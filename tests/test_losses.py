@@ -1,9 +1,14 @@
 """The losses of Table V's loss ablation (train.loss): each one against its formula worked out
 by hand on three pairs, accumulation against the full batch for each, the model's logit
-parameters per loss, the recipe fingerprint, and bad input. The multi-process and end-to-end
-equivalences for every loss are in test_train.py."""
+parameters per loss, the recipe fingerprint, and bad input; two ranks against one process for
+each (one torchrun launch). Whole training runs are compared for InfoNCE in test_train.py."""
 
+import json
 import math
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import open_clip
 import pytest
@@ -13,9 +18,9 @@ from conftest import SCHEMA
 from remoteclip.config import ConfigError, validate
 from remoteclip.models import create, export, register_model_configs
 from remoteclip.train import checkpoints, losses
-from remoteclip.train.loop import _accumulated_step, _step_loss, load_model_state
+from remoteclip.train.loop import load_model_state
 from remoteclip.train.settings import LOSSES, ModelSettings, TrainSettings, fingerprint
-from train_helpers import tiny_model_dir
+from train_helpers import REPO, step_gradients, tiny_model_dir
 
 OPTIONS = TrainSettings(steps=1).loss_options
 
@@ -128,25 +133,10 @@ def tiny(tmp_path_factory):
     return images, texts
 
 
-def gradients(loss_name, images, texts, accum):
-    torch.manual_seed(1)
-    model, _, _ = create("tiny-test-ViT", None)
-    losses.prepare_model(model, loss_name, OPTIONS)
-    loss_fn = losses.build(loss_name, OPTIONS)
-    scaler = torch.amp.GradScaler("cpu", enabled=False)
-    if accum == 1:
-        loss = _step_loss(model, loss_fn, images, texts, None)
-        loss.backward()
-    else:
-        micro = list(zip(images.chunk(accum), texts.chunk(accum)))
-        loss = _accumulated_step(model, loss_fn, micro, None, scaler)
-    return float(loss.detach()), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
-
-
 @pytest.mark.parametrize("loss_name", LOSSES)
 def test_feature_cached_accumulation_gives_the_full_batch_gradient(tiny, loss_name):
-    full_loss, full = gradients(loss_name, *tiny, accum=1)
-    acc_loss, acc = gradients(loss_name, *tiny, accum=4)
+    full_loss, full = step_gradients(loss_name, *tiny)
+    acc_loss, acc = step_gradients(loss_name, *tiny, accum=4)
     assert acc_loss == pytest.approx(full_loss, rel=1e-5)
     assert full.keys() == acc.keys()
     assert ("logit_scale" in full) == (loss_name in losses.WITH_TEMPERATURE)
@@ -163,14 +153,6 @@ def test_two_ranks_give_one_process_gradient_for_every_loss(tmp_path):
     the loop's step on each rank's half of the batch, DDP averaging, equals one process's
     gradient for the whole batch. tests/test_train.py checks the same through whole training
     runs for InfoNCE."""
-    import json
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    from train_helpers import REPO
-
     models = tiny_model_dir(tmp_path)
     out = tmp_path / "gradients.json"
     worker = Path(__file__).with_name("ddp_loss_worker.py")

@@ -81,19 +81,18 @@ EQUIVALENCE = {"eps": 1e-4}
 # Whole training runs for InfoNCE (the paper's loss); for every loss of train.loss the same two
 # equivalences are checked on the loop's own step functions in tests/test_losses.py (two gloo
 # ranks in one torchrun launch against one process; accumulation against the full batch)
-@pytest.mark.parametrize("loss", ["infonce"])
-def test_ddp_two_processes_equal_one_process_with_double_batch(world, tmp_path, loss):
+def test_ddp_two_processes_equal_one_process_with_double_batch(world, tmp_path):
     root, models, shards = world
-    cfg = settings(batch_size=16, steps=4, loss=loss, **EQUIVALENCE)
+    cfg = settings(batch_size=16, steps=4, loss="infonce", **EQUIVALENCE)
     run_training(shards, tmp_path / "one", tmp_path / "one.pt", cfg, models, nproc=1)
     run_training(shards, tmp_path / "two", tmp_path / "two.pt", cfg, models, nproc=2)
     assert_same_weights(load(tmp_path / "one.pt"), load(tmp_path / "two.pt"), atol=1e-5)
     assert_trained(load(tmp_path / "one.pt"), models)
 
 
-@pytest.mark.parametrize("loss", ["infonce"])
-def test_gradient_accumulation_equals_the_full_batch(world, tmp_path, loss):
+def test_gradient_accumulation_equals_the_full_batch(world, tmp_path):
     root, models, shards = world
+    loss = "infonce"
     full, acc = settings(steps=3, loss=loss, **EQUIVALENCE), settings(steps=3, accum_steps=2, loss=loss, **EQUIVALENCE)
     run_training(shards, tmp_path / "full", tmp_path / "full.pt", full, models)
     run_training(shards, tmp_path / "acc", tmp_path / "acc.pt", acc, models)

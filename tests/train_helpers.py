@@ -117,3 +117,31 @@ def run_training(shards, out, export, cfg, models, nproc=1, timeout=300, threads
     if proc.returncode != 0:
         raise AssertionError(f"training failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
     return proc
+
+
+def step_gradients(loss_name: str, images, texts, accum: int = 1, rank: int = 0, world: int = 1):
+    """(loss, {parameter: gradient}) of one training step of the tiny ViT as the loop takes it:
+    the loss of train.loss over the global batch (`world` ranks: this rank's `images`, DDP
+    averaging), `accum` > 1 through the loop's feature-cached accumulation. The same initial
+    weights on every rank and in every call."""
+    import torch
+    from torch.nn.parallel import DistributedDataParallel as DDP
+
+    from remoteclip.models import create
+    from remoteclip.train import losses
+    from remoteclip.train.loop import _accumulated_step, _step_loss
+    from remoteclip.train.settings import TrainSettings
+
+    options = TrainSettings(steps=1).loss_options
+    torch.manual_seed(1)
+    model, _, _ = create("tiny-test-ViT", None)
+    losses.prepare_model(model, loss_name, options)
+    wrapped = DDP(model) if world > 1 else model
+    loss_fn = losses.build(loss_name, options, rank=rank, world_size=world)
+    if accum == 1:
+        loss = _step_loss(wrapped, loss_fn, images, texts, None)
+        loss.backward()
+    else:
+        micro = list(zip(images.chunk(accum), texts.chunk(accum)))
+        loss = _accumulated_step(wrapped, loss_fn, micro, None, torch.amp.GradScaler("cpu", enabled=False))
+    return float(loss.detach()), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}

@@ -242,15 +242,13 @@ class ShardDataset(Dataset):
         members = self.index.samples[i]
         meta = json.loads(self._read(members["json"]))
         data = self._read(members["jpg"])
+        tokens = self.tokenizer([rng.choice(meta.get("captions") or [meta["caption"]])])[0]  # the first draw
         if self.encoded:
             with Image.open(io.BytesIO(data)) as header:  # reads the size only, not the pixels
                 width, height = header.size
-            caption = rng.choice(meta.get("captions") or [meta["caption"]])
             choices = torch.tensor(self.augment.draw(rng, width, height))
-            return torch.frombuffer(bytearray(data), dtype=torch.uint8), choices, self.tokenizer([caption])[0]
-        image = decode_image(data)
-        caption = rng.choice(meta.get("captions") or [meta["caption"]])
-        return self.augment(image, rng), self.tokenizer([caption])[0]
+            return torch.frombuffer(bytearray(data), dtype=torch.uint8), choices, tokens
+        return self.augment(decode_image(data), rng), tokens
 
     def __getitem__(self, item: tuple[int, int]) -> tuple[torch.Tensor, ...]:
         epoch, i = item
