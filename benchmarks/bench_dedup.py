@@ -172,6 +172,7 @@ def search_rows(name: str, hashes: np.ndarray, threshold: int, queries: int, bru
                 f"imagededup {module.__version__} find_duplicates ({method}, max_distance_threshold={d})",
                 f"same pairs for the {len(picked)} queries ({len(found)} pairs)",
                 note,
+                peer_extrapolated=sampled,
             )
         )
     return rows

@@ -40,6 +40,7 @@ class Row:
     note: str = ""
     extra: dict = field(default_factory=dict)
     unit: str = "s"
+    peer_extrapolated: bool = False  # the peer's time is extrapolated from a sample, not measured whole
 
     @property
     def ratio(self) -> float | None:

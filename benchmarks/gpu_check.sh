@@ -3,6 +3,7 @@
 # ViT-B-32, batch 256, random init, bf16 autocast. Each stage has its own time limit and writes
 # its output under $OUT as it goes, so a stage that hangs cannot take the others' results along:
 #   env.txt      GPU, driver, torch/open_clip versions, cores, /dev/shm
+#   topk_ties.txt whether torch.topk orders exact ties alike on CPU and CUDA
 #   loader.txt   the data loader alone (images/s) at several worker counts
 #   ours.txt     remoteclip.train per configuration (ViT-B-32 with the CPU loader, the device
 #                loader, the device loader + torch.compile; RN50; ViT-L-14 with gradient
@@ -11,7 +12,7 @@
 #   theirs.txt   open_clip_train.main on the same shards, model, batch and precision
 # Expects wheels for open_clip_torch/ftfy/wcwidth/webdataset==0.2.86/braceexpand in .whl/
 # and shards in .gpu/shards (benchmarks/bench_train.py --make-shards .gpu --images 3000 --size 256).
-# About 9 minutes (stage limits 60 + 90 + 90 + 150 + 80 + 100 s), within one 10-minute device
+# About 9.5 minutes (stage limits 30 + 60 + 90 + 90 + 150 + 80 + 100 s), within one 10-minute device
 # command; THEIRS=1 runs open_clip_train on the same shards instead of our five runs (a second command).
 set -o pipefail
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
@@ -30,6 +31,19 @@ export ARCH BATCH DEVICE
   python3 -c "import torch, open_clip; print('torch', torch.__version__, 'open_clip', open_clip.__version__, torch.cuda.get_device_name())"
   echo "cores $(nproc)"; df -h /dev/shm | tail -n 1
 } 2>&1 | tee "$OUT/env.txt"
+
+echo "== torch.topk with exact ties, CPU against CUDA (retrieval's recall@k on tied scores)"
+# recall@k reads the indices topk returns; equal scores (duplicate captions) are ordered by
+# whatever the kernel does. Same order on both devices: the tie ranges in the report hold for both.
+timeout -k 5 30 python3 - <<'EOF' 2>&1 | tee "$OUT/topk_ties.txt"
+import torch
+g = torch.Generator().manual_seed(0)
+scores = torch.randint(0, 4, (64, 500), generator=g).float()  # many exact ties per row
+for k in (1, 5, 10):
+    cpu = scores.topk(k, dim=1).indices
+    cuda = scores.cuda().topk(k, dim=1).indices.cpu()
+    print(f"k={k}: {int((cpu == cuda).all(dim=1).sum())} of 64 rows in the same order", flush=True)
+EOF
 
 echo "== loader alone"
 timeout -k 5 60 python3 - <<'EOF' 2>&1 | tee "$OUT/loader.txt"

@@ -90,7 +90,7 @@ def table(results: dict[str, tuple[list[dict], float, str]], context: dict, quic
         if error:
             failures.append(f"- `{name}` ({seconds:.0f} s): {error.strip().splitlines()[-1]}")
         for row in rows:
-            ratio = "-" if row["ratio"] is None else f"x{row['ratio']:.2f}"
+            ratio = ratio_cell(row["ratio"], row.get("peer_extrapolated", False))
             unit = row.get("unit", "s")
             cells = [
                 f"`{BENCHMARKS[name][0]}`",
@@ -107,6 +107,16 @@ def table(results: dict[str, tuple[list[dict], float, str]], context: dict, quic
     if failures:
         lines += ["", "## Failures", "", *failures]
     return "\n".join(lines) + "\n"
+
+
+def ratio_cell(ratio: float | None, extrapolated: bool) -> str:
+    """x4.81; a ratio from an extrapolated peer time says so itself, to two significant digits
+    (~x4,600 (extrapolated)): the extrapolation is not more precise than that."""
+    if ratio is None:
+        return "-"
+    if not extrapolated:
+        return f"x{ratio:.2f}"
+    return f"~x{float(f'{ratio:.2g}'):,.0f} (extrapolated)" if ratio >= 10 else f"~x{ratio:.1f} (extrapolated)"
 
 
 def readme_with(readme: str, results_md: str) -> str:

@@ -49,3 +49,20 @@ def test_every_benchmark_exists_takes_json_and_names_a_peer_in_its_docstring():
         doc = ast.get_docstring(ast.parse(source)) or ""
         assert "add_json_flag" in source, f"{script} cannot write its rows for run_all"
         assert "peer" in doc.lower() or "against" in doc.lower(), f"{name}: {script}'s docstring names no peer"
+
+
+def test_a_ratio_from_an_extrapolated_peer_time_says_so_in_its_own_cell():
+    context = {"cpu": "x", "cores": 2, "python": "3", "torch": "2", "date": "d", "load_before": 0, "load_after": 0}
+    context["shared"] = False
+    rows = [
+        {"stage": "measured", "ours_s": 1.0, "peer_s": 4.81, "ratio": 4.81, "peer": "p", "equal": "e", "note": ""},
+        {"stage": "sampled", "ours_s": 0.0142, "peer_s": 65.3, "ratio": 4600.03, "peer": "p", "equal": "e", "note": ""},
+    ]
+    rows[1]["peer_extrapolated"] = True
+    cells = {
+        line.split(" | ")[1]: line.split(" | ")[4]
+        for line in run_all.table({"dedup": (rows, 1.0, "")}, context, False).splitlines()
+        if line.startswith("| `")
+    }
+    assert cells == {"measured": "x4.81", "sampled": "~x4,600 (extrapolated)"}
+    assert run_all.ratio_cell(3.04, True) == "~x3.0 (extrapolated)"

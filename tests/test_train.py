@@ -44,8 +44,9 @@ def test_loss_decreases_on_a_fixed_batch(world):
     index = ShardIndex.build(sorted(shards.glob("*.tar")))
     augment = Augment(32)
     data = ShardDataset(index, augment, open_clip.get_tokenizer("tiny-test-ViT"))
-    images, texts = collate([data[(0, i)] for i in range(16)])
-    assert images.dtype == torch.uint8 and images.shape == (16, 3, 32, 32)
+    batch = collate([data[(0, i)] for i in range(16)])
+    images, texts = batch.images, batch.texts
+    assert batch.replaced == 0 and images.dtype == torch.uint8 and images.shape == (16, 3, 32, 32)
     images = augment.normalize(images)
     loss_fn = open_clip.ClipLoss()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)

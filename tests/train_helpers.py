@@ -119,11 +119,12 @@ def run_training(shards, out, export, cfg, models, nproc=1, timeout=300, threads
     return proc
 
 
-def step_gradients(loss_name: str, images, texts, accum: int = 1, rank: int = 0, world: int = 1):
+def step_gradients(loss_name: str, images, texts, accum: int = 1, rank: int = 0, world: int = 1, dtype=None):
     """(loss, {parameter: gradient}) of one training step of the tiny ViT as the loop takes it:
     the loss of train.loss over the global batch (`world` ranks: this rank's `images`, DDP
     averaging), `accum` > 1 through the loop's feature-cached accumulation. The same initial
-    weights on every rank and in every call."""
+    weights on every rank and in every call; `dtype` (e.g. torch.float64) the model's and the
+    images' (float32 rounding alone moves a near-cancelling gradient by ~1e-5 of its size)."""
     import torch
     from torch.nn.parallel import DistributedDataParallel as DDP
 
@@ -135,6 +136,8 @@ def step_gradients(loss_name: str, images, texts, accum: int = 1, rank: int = 0,
     options = TrainSettings(steps=1).loss_options
     torch.manual_seed(1)
     model, _, _ = create("tiny-test-ViT", None)
+    if dtype is not None:
+        model, images = model.to(dtype), images.to(dtype)
     losses.prepare_model(model, loss_name, options)
     wrapped = DDP(model) if world > 1 else model
     loss_fn = losses.build(loss_name, options, rank=rank, world_size=world)

@@ -7,13 +7,14 @@ Stages and their modules (each module's docstring names its rule and the files i
 - parse / Mask-to-Box: `formats` (one parser per on-disk format), `m2b`, `tiling`, `found`,
   `annotations`, `convert`
 - Box-to-Caption and captions: `b2c`, `vocabulary`, `convert`
-- de-duplication and leakage: `dedup`, `testsets`, `splits`
+- de-duplication and leakage: `dedup`, `splits` (the test splits it protects: `evaluate.sets`)
 - shards: `shards`
-- pretrained weights: `weight_cache`, `weight_fetch`, `weights`
+- pretrained weights and models: `weight_cache`, `weight_fetch`, `weights`, `zoo` (released models),
+  `image_inits` (image-encoder initialisations), `models` (the factory), `super_resolution`
 - training: `train`
 - evaluation: `evaluate`
 - report and versioning: `report`, `dvc`
-- shared: `config` (schema validation), `errors`, `imageio`, `logs`, `parallel`
+- shared: `config` (schema validation), `schema`, `errors`, `imageio`, `logs`, `parallel`, `devices`
 """
 
 __version__ = "0.1.0"

@@ -4,7 +4,7 @@ The maintainers' protocol (RemoteCLIP issues #2 and #11): per class, files sorte
 name, the first 80 % train and the last 20 % test. It depends only on file names, so it
 is the same on any file order and any machine.
 
-No stage of its own: `testsets.classification_split` applies it for the `eval_split` rule
+No stage of its own: `evaluate.sets.classification_split` applies it for the `eval_split` rule
 (results/splits/{benchmark}.json) and for `hash_test_split` (the test images the leak filter
 protects), with `splits.train_fraction` from the config.
 """

@@ -13,7 +13,11 @@ does), so that the order of samples is a function of (seed, epoch, step) alone:
   (seed, epoch, sample), so DataLoader workers do not change what the model sees.
 
 A corrupt shard is skipped at start-up with a warning and counted, so it never crashes a
-run mid-epoch; an undecodable image inside a good shard is replaced by the next sample.
+run mid-epoch; an undecodable image inside a good shard is replaced by the next readable sample
+(with the device loader too, whose workers only read the JPEG's header: a truncated file is
+told by its missing end marker there, any other failure by the training process's decoder,
+which then asks the dataset for the next sample). Every replacement is counted with the batch
+it happened in, so the training process sums what its loader workers replaced.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ import random
 import tarfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 
 import numpy as np
 import torch
@@ -215,18 +219,52 @@ def decode_image(data: bytes) -> torch.Tensor:
         return torch.from_numpy(np.array(image.convert("RGB"))).permute(2, 0, 1)
 
 
+JPEG_END = b"\xff\xd9"  # the EOI marker that ends every complete JPEG
+
+
+def jpeg_size(data: bytes) -> tuple[int, int]:
+    """(width, height) from the header, without decoding the pixels; a JPEG whose end marker is
+    missing (a truncated file) is refused here, in the loader worker, as the cpu loader's full
+    decode would refuse it. The marker may be followed by padding, so the file's tail is searched."""
+    with Image.open(io.BytesIO(data)) as header:
+        if header.format == "JPEG" and JPEG_END not in data[-64:]:
+            raise ValueError(f"truncated JPEG ({len(data)} bytes, no end marker)")
+        return header.size
+
+
+class Sample(NamedTuple):
+    """One readable sample as a loader worker hands it over: the augmented image (cpu loader), or
+    the JPEG bytes and the augmentation's drawn choices (device loader); its tokens; the
+    (epoch, index) it was read from and how many unreadable samples were passed over to reach it."""
+
+    image: torch.Tensor | None
+    jpeg: torch.Tensor | None
+    choices: torch.Tensor | None
+    tokens: torch.Tensor
+    item: tuple[int, int]
+    replaced: int
+
+
+class Batch(NamedTuple):
+    images: torch.Tensor | None  # (B, 3, S, S), cpu loader
+    jpegs: list[torch.Tensor] | None  # B encoded images of different lengths, device loader
+    choices: torch.Tensor | None  # (B, 6), device loader (Augment.draw)
+    texts: torch.Tensor
+    items: list[tuple[int, int]]
+    replaced: int  # unreadable samples the workers replaced in this batch
+
+
 class ShardDataset(Dataset):
     """Map-style view of the shards; items are (epoch, index) pairs from `GlobalBatchSampler`.
 
-    With `encoded` (train.loader: device) an item is (JPEG bytes, the augmentation's choices,
-    tokens): the worker draws exactly what it draws otherwise but leaves decoding and the
+    With `encoded` (train.loader: device) an item carries the JPEG bytes and the augmentation's
+    choices: the worker draws exactly what it draws otherwise but leaves decoding and the
     pixels' work to the training device (`decode_on_device`)."""
 
     def __init__(self, index: ShardIndex, augment: Augment, tokenizer, seed: int = 0, encoded: bool = False):
         self.index, self.augment, self.tokenizer, self.seed = index, augment, tokenizer, seed
         self.encoded = encoded
         self._files: dict[int, BinaryIO] = {}
-        self.replaced = 0
 
     def __len__(self) -> int:
         return len(self.index)
@@ -238,29 +276,34 @@ class ShardDataset(Dataset):
         fh.seek(member.offset)
         return fh.read(member.size)
 
-    def _load(self, i: int, rng: random.Random) -> tuple[torch.Tensor, ...]:
+    def _load(self, epoch: int, i: int, replaced: int) -> Sample:
+        rng = random.Random(f"{self.seed}:{epoch}:{self.index.keys[i]}")
         members = self.index.samples[i]
         meta = json.loads(self._read(members["json"]))
         data = self._read(members["jpg"])
         tokens = self.tokenizer([rng.choice(meta.get("captions") or [meta["caption"]])])[0]  # the first draw
         if self.encoded:
-            with Image.open(io.BytesIO(data)) as header:  # reads the size only, not the pixels
-                width, height = header.size
-            choices = torch.tensor(self.augment.draw(rng, width, height))
-            return torch.frombuffer(bytearray(data), dtype=torch.uint8), choices, tokens
-        return self.augment(decode_image(data), rng), tokens
+            choices = torch.tensor(self.augment.draw(rng, *jpeg_size(data)))
+            jpeg = torch.frombuffer(bytearray(data), dtype=torch.uint8)
+            return Sample(None, jpeg, choices, tokens, (epoch, i), replaced)
+        return Sample(self.augment(decode_image(data), rng), None, None, tokens, (epoch, i), replaced)
 
-    def __getitem__(self, item: tuple[int, int]) -> tuple[torch.Tensor, ...]:
+    def __getitem__(self, item: tuple[int, int]) -> Sample:
         epoch, i = item
         for attempt in range(len(self)):
             j = (i + attempt) % len(self)
-            rng = random.Random(f"{self.seed}:{epoch}:{self.index.keys[j]}")
             try:
-                return self._load(j, rng)
-            except (OSError, ValueError, KeyError) as exc:
-                self.replaced += 1
+                return self._load(epoch, j, attempt)
+            except (OSError, ValueError, KeyError) as exc:  # the sample's own fault: its bytes
                 log.warning("sample %s unreadable (%s); using the next one", self.index.keys[j], exc)
         raise RuntimeError("no readable sample in the shards")
+
+    def after(self, item: tuple[int, int]) -> Sample:
+        """The next readable sample after `item` (a sample the training device could not
+        decode), counting that one as replaced."""
+        epoch, i = item
+        sample = self[(epoch, (i + 1) % len(self))]
+        return sample._replace(replaced=sample.replaced + 1)
 
 
 class GlobalBatchSampler(Sampler):
@@ -314,25 +357,72 @@ class GlobalBatchSampler(Sampler):
         return (self.steps - self.start) * self.accum
 
 
-def collate(batch):
-    if len(batch[0]) == 3:  # encoded items: the JPEGs' lengths differ, so they stay a list
-        datas, choices, texts = zip(*batch)
-        return list(datas), torch.stack(choices), torch.stack(texts)
-    images, texts = zip(*batch)
-    return torch.stack(images), torch.stack(texts)
+def collate(samples: list[Sample]) -> Batch:
+    items, replaced = [s.item for s in samples], sum(s.replaced for s in samples)
+    texts = torch.stack([s.tokens for s in samples])
+    if samples[0].jpeg is not None:  # encoded: the JPEGs' lengths differ, so they stay a list
+        jpegs = [s.jpeg for s in samples if s.jpeg is not None]
+        choices = torch.stack([s.choices for s in samples if s.choices is not None])
+        return Batch(None, jpegs, choices, texts, items, replaced)
+    return Batch(torch.stack([s.image for s in samples if s.image is not None]), None, None, texts, items, replaced)
 
 
-def decode_on_device(
-    augment: Augment, datas: list[torch.Tensor], choices: torch.Tensor, device: torch.device
-) -> torch.Tensor:
-    """The device loader's second half: decode a batch of JPEGs on `device` (nvJPEG on CUDA,
-    libjpeg-turbo on the CPU), apply each sample's drawn choices there, normalise."""
+def _decode_one(data: torch.Tensor, device: torch.device) -> torch.Tensor:
     from torchvision.io import ImageReadMode, decode_jpeg
     from torchvision.io import decode_image as tv_decode_image
 
     try:
-        images = decode_jpeg(datas, mode=ImageReadMode.RGB, device=device)
-    except RuntimeError:  # a non-JPEG member (shards written elsewhere): one by one, on the CPU
-        images = [tv_decode_image(d, mode=ImageReadMode.RGB).to(device) for d in datas]
-    batch = torch.stack([augment.apply(image, *row) for image, row in zip(images, choices.tolist())])
-    return augment.normalize(batch)
+        return decode_jpeg(data, mode=ImageReadMode.RGB, device=device)
+    except RuntimeError:  # a non-JPEG member (shards written elsewhere): on the CPU
+        return tv_decode_image(data, mode=ImageReadMode.RGB).to(device)
+
+
+def decode_on_device(
+    augment: Augment, batch: Batch, device: torch.device, dataset: ShardDataset | None = None
+) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """The device loader's second half: decode a batch of JPEGs on `device` (nvJPEG on CUDA,
+    libjpeg-turbo on the CPU), apply each sample's drawn choices there, normalise. Returns
+    (images, tokens, samples replaced here).
+
+    When the batch does not decode, each image is decoded alone; one that fails is replaced,
+    with its caption, by the next readable sample of `dataset` (as the cpu loader replaces it,
+    so a corrupt file costs a warning, not the run). Without a dataset the error is raised."""
+    from torchvision.io import ImageReadMode, decode_jpeg
+
+    assert batch.jpegs is not None and batch.choices is not None
+    try:
+        images = decode_jpeg(batch.jpegs, mode=ImageReadMode.RGB, device=device)
+    except RuntimeError:  # one of them does not decode (or is no JPEG): one by one below
+        images = None
+    if images is not None:
+        pixels = [augment.apply(image, *row) for image, row in zip(images, batch.choices.tolist())]
+        return augment.normalize(torch.stack(pixels)), batch.texts, 0
+    pixels, texts, replaced = [], [], 0
+    for jpeg, choices, tokens, item in zip(batch.jpegs, batch.choices, batch.texts, batch.items):
+        image, tokens, passed = _decode_or_next(augment, Sample(None, jpeg, choices, tokens, item, 0), device, dataset)
+        pixels.append(image)
+        texts.append(tokens)
+        replaced += passed
+    return augment.normalize(torch.stack(pixels)), torch.stack(texts), replaced
+
+
+def _decode_or_next(
+    augment: Augment, sample: Sample, device: torch.device, dataset: ShardDataset | None
+) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """(augmented image, tokens, samples passed over) of `sample`, or of the next sample the
+    device decodes."""
+    for _ in range(len(dataset) if dataset is not None else 1):
+        assert sample.jpeg is not None and sample.choices is not None
+        try:
+            return (
+                augment.apply(_decode_one(sample.jpeg, device), *sample.choices.tolist()),
+                sample.tokens,
+                sample.replaced,
+            )
+        except RuntimeError as exc:
+            if dataset is None:
+                raise
+            log.warning("sample %s undecodable on %s (%s); using the next one", sample.item, device, exc)
+            nxt = dataset.after(sample.item)
+            sample = nxt._replace(replaced=sample.replaced + nxt.replaced)
+    raise RuntimeError(f"no sample of the shards decodes on {device}")

@@ -115,6 +115,15 @@ def from_main(world: World, value):
     return box[0]
 
 
+def total(world: World, count: int, device: torch.device) -> int:
+    """`count` summed over every rank (on every rank; `device`: this rank's, as its backend needs)."""
+    if world.size == 1:
+        return count
+    box = torch.tensor([count], dtype=torch.long, device=device)
+    dist.all_reduce(box)
+    return int(box.item())
+
+
 def shutdown(world: World) -> None:
     if world.size > 1 and dist.is_initialized():
         dist.destroy_process_group()

@@ -10,6 +10,7 @@ import json
 import logging
 import math
 import time
+from collections.abc import Iterator
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from ..devices import device_for
 from ..models import create, export, register_model_configs, unwrap
 from ..weight_cache import open_clip_cache
 from . import checkpoints, distributed, losses, speed
-from .data import Augment, GlobalBatchSampler, ShardDataset, ShardIndex, collate, decode_on_device
+from .data import Augment, Batch, GlobalBatchSampler, ShardDataset, ShardIndex, collate, decode_on_device
 from .settings import ModelSettings, TrainSettings, fingerprint
 
 log = logging.getLogger(__name__)
@@ -73,8 +74,23 @@ def shard_list(shards_dir: Path) -> tuple[list[str], list[str]]:
 
 
 class TrainingLog:
-    # tflops: the model's arithmetic per second; mfu: that over the device's peak (speed)
-    FIELDS = ["step", "epoch", "loss", "lr", "logit_scale", "samples_per_s", "data_s", "step_s", "tflops", "mfu"]
+    # samples_per_s: the whole run's; tflops: one device's arithmetic per second; mfu: that over
+    # one device's peak (speed.device_rates); replaced: samples unreadable in this step, each
+    # replaced by the next readable one
+    FIELDS = [
+        "step",
+        "epoch",
+        "loss",
+        "lr",
+        "logit_scale",
+        "samples_per_s",
+        "data_s",
+        "step_s",
+        "tflops",
+        "mfu",
+        "world_size",
+        "replaced",
+    ]
 
     def __init__(self, path: Path, resume_step: int, enabled: bool):
         self.enabled = enabled
@@ -85,7 +101,8 @@ class TrainingLog:
             with open(path) as fh:
                 rows = [r for r in csv.DictReader(fh) if int(r["step"]) <= resume_step]
         self.fh = open(path, "w", newline="")
-        self.writer = csv.DictWriter(self.fh, fieldnames=self.FIELDS)
+        # restval: a column added since the resumed run's log was written stays empty there
+        self.writer = csv.DictWriter(self.fh, fieldnames=self.FIELDS, restval="", extrasaction="ignore")
         self.writer.writeheader()
         self.writer.writerows(rows)
         try:
@@ -157,6 +174,27 @@ def _accumulated_step(model, loss_fn, micro_batches, dtype, scaler):
             scaler.scale(loss).backward()
         total = loss.detach()
     return total
+
+
+def next_micro_batches(
+    batches: Iterator[Batch], accum_steps: int, augment: Augment, device: torch.device, dataset: ShardDataset
+) -> tuple[list[tuple[torch.Tensor, torch.Tensor]], int]:
+    """One step's (images, tokens) micro-batches on `device`, ready for the model, and how many
+    unreadable samples were replaced to fill them (by the loader workers, and by the device's
+    decoder with the device loader)."""
+    micro, replaced = [], 0
+    for batch in (next(batches) for _ in range(accum_steps)):
+        replaced += batch.replaced
+        if dataset.encoded:
+            images, texts, passed = decode_on_device(augment, batch, device, dataset)
+            replaced += passed
+        else:
+            assert batch.images is not None
+            images, texts = batch.images.to(device, non_blocking=True), batch.texts
+            if augment.normalize_on_device:
+                images = augment.normalize(images)
+        micro.append((images, texts.to(device, non_blocking=True)))
+    return micro, replaced
 
 
 def resume(world: distributed.World, out_dir: Path, fingerprint: str) -> dict | None:
@@ -345,20 +383,16 @@ def train(
 
     wrapped.train()
     batches = iter(loader)
-    step, loss_value, t_start = start, float("nan"), time.perf_counter()
+    step, loss_value, t_start, replaced_total = start, float("nan"), time.perf_counter(), 0
     bar = tqdm(total=total, initial=start, desc="train", unit="step", disable=not world.main)
     while step < total and (stop_after is None or step - start < stop_after):
         t0 = time.perf_counter()
-        micro = [next(batches) for _ in range(train_s.accum_steps)]
-        if dataset.encoded:
-            micro = [(decode_on_device(augment, d, c, device), t.to(device, non_blocking=True)) for d, c, t in micro]
-        else:
-            micro = [(i.to(device, non_blocking=True), t.to(device, non_blocking=True)) for i, t in micro]
-            if augment.normalize_on_device:
-                micro = [(augment.normalize(i), t) for i, t in micro]
+        micro, replaced = next_micro_batches(batches, train_s.accum_steps, augment, device, dataset)
+        replaced_total += replaced
         if channels_last:
             micro = [(i.contiguous(memory_format=torch.channels_last), t) for i, t in micro]
         t_data = time.perf_counter() - t0
+        losses.at_step(loss_fn, step)
         if train_s.accum_steps == 1:
             images, texts = micro[0]
             loss = _step_loss(wrapped, loss_fn, images, texts, dtype)
@@ -377,7 +411,6 @@ def train(
         step += 1
         loss_value = float(loss.detach())
         t_step = time.perf_counter() - t0
-        tflops = sample_flops * train_s.batch_size / t_step / 1e12
         bar.update()
         if step % train_s.log_every == 0 or step == total:
             history.write(
@@ -387,11 +420,10 @@ def train(
                     "loss": loss_value,
                     "lr": scheduler.get_last_lr()[0],
                     "logit_scale": float(logit_scale_of(model).detach().exp()),
-                    "samples_per_s": train_s.batch_size / t_step,
                     "data_s": t_data,
                     "step_s": t_step,
-                    "tflops": round(tflops, 4),
-                    "mfu": round(tflops / peak, 4) if peak else "",
+                    "replaced": replaced,
+                    **speed.device_rates(sample_flops, train_s.batch_size, world.size, t_step, peak),
                 }
             )
             bar.set_postfix(loss=f"{loss_value:.3f}")
@@ -422,7 +454,8 @@ def train(
         "seconds": elapsed,
         "samples_per_s": (step - start) * train_s.batch_size / max(elapsed, 1e-9),
         "skipped_shards": index.skipped,
-        "replaced_samples": dataset.replaced,
+        # every rank's replacements (its loader workers' and its device decoder's), this call's steps
+        "replaced_samples": distributed.total(world, replaced_total, device),
     }
     if world.main and step >= total and export_path is not None:
         export(model, export_path, model_s.arch, exclude=training_only)

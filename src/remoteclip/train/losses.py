@@ -16,6 +16,11 @@ features, see loop._accumulated_step) and sees the whole global batch:
 Each rank then computes the same global loss; the all-gather's backward sums every rank's
 gradient into each rank's own features and DDP averages the ranks, which gives one process's
 gradient for the whole batch (tests/test_losses.py checks this for every loss).
+
+Every loss runs in float32 outside the autocast region the model runs in (`InFloat32`): under
+bf16 autocast its matrix products would otherwise run in bf16 (a Barlow Twins value of 430.0
+for 429.687, margin ranking 1.7e-3 off). open_clip_train computes its loss inside autocast;
+for a batch of B pairs the loss's products cost O(B^2 D), small beside the towers.
 """
 
 from __future__ import annotations
@@ -100,12 +105,15 @@ class GlobalBatchLoss(nn.Module):
     """A loss of the whole global batch's embeddings, computed on every rank from the features
     that open_clip's `gather_features` collects (with their gradients: the loop's ClipLoss
     settings, local_loss=False, gather_with_grad=True). Such a loss has no temperature, so it
-    ignores logit_scale and logit_bias (the model's logit scale is frozen, see `prepare_model`).
-    Computed in float32 at least: Barlow Twins' batch statistics are too coarse in bf16."""
+    ignores logit_scale and logit_bias (the model's logit scale is frozen, see `prepare_model`)."""
 
     def __init__(self, fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], rank: int = 0, world_size: int = 1):
         super().__init__()
         self.fn, self.rank, self.world_size = fn, rank, world_size
+        self.step = 0  # the optimiser step being taken (`at_step`), for a loss that changes with it
+
+    def objective(self, image: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
+        return self.fn(image, text)
 
     def forward(
         self,
@@ -118,22 +126,62 @@ class GlobalBatchLoss(nn.Module):
             image_features, text_features = gather_features(
                 image_features, text_features, gather_with_grad=True, rank=self.rank, world_size=self.world_size
             )
-        wide = torch.promote_types(image_features.dtype, torch.float32)
-        return self.fn(image_features.to(wide), text_features.to(wide))
+        return self.objective(image_features, text_features)
+
+
+class MarginRankingLoss(GlobalBatchLoss):
+    """`margin_ranking` over the global batch. With hardest negatives, VSE++'s max of hinges
+    alone collapses from weights that do not yet rank pairs (every similarity equal, the loss
+    stuck at twice the margin; Faghri et al. 2018 report the same from random weights).
+    `all_negatives_steps` > 0 is the remedy the VSE line of work uses: the sum over all
+    negatives for that many optimiser steps, the hardest after (VSE-infinity, Chen et al. 2021,
+    train.py's `vse_mean_warmup_epochs`, in steps here)."""
+
+    def __init__(self, margin: float, negatives: str, all_negatives_steps: int, rank: int = 0, world_size: int = 1):
+        super().__init__(lambda i, t: margin_ranking(i, t, margin, self.hardest()), rank, world_size)
+        self.negatives, self.all_negatives_steps = negatives, all_negatives_steps
+
+    def hardest(self) -> bool:
+        return self.negatives == "hardest" and self.step >= self.all_negatives_steps
+
+
+def at_step(loss_fn: nn.Module, step: int) -> None:
+    """Tell the loss which optimiser step (0-based) it is computed for; the loop calls it before
+    every step, a resumed run included, so a loss that changes with the step resumes exactly."""
+    for module in loss_fn.modules():
+        if isinstance(module, GlobalBatchLoss):
+            module.step = step
+
+
+class InFloat32(nn.Module):
+    """`loss` with autocast switched off and its tensors in float32 (or wider): the model's
+    features may come out of autocast in bf16, but the loss's products and batch statistics are
+    computed at full precision (Barlow Twins' are too coarse in bf16)."""
+
+    def __init__(self, loss: nn.Module):
+        super().__init__()
+        self.loss = loss
+
+    def forward(self, image_features: torch.Tensor, text_features: torch.Tensor, *logit_params: torch.Tensor):
+        tensors = [image_features, text_features, *logit_params]
+        with torch.autocast(image_features.device.type, enabled=False):
+            return self.loss(*(t.to(torch.promote_types(t.dtype, torch.float32)) for t in tensors))
 
 
 def build(name: str, options: dict[str, dict[str, Any]], rank: int = 0, world_size: int = 1) -> nn.Module:
-    """The loss `name` (one of settings.LOSSES) with its `options` (TrainSettings.loss_options)."""
+    """The loss `name` (one of settings.LOSSES) with its `options` (TrainSettings.loss_options),
+    computed in float32 whatever autocast the model runs under."""
+    return InFloat32(_build(name, options, rank, world_size))
+
+
+def _build(name: str, options: dict[str, dict[str, Any]], rank: int, world_size: int) -> nn.Module:
     if name == "infonce":  # the loop's original loss, unchanged
         return ClipLoss(local_loss=False, gather_with_grad=True, cache_labels=True, rank=rank, world_size=world_size)
     if name == "siglip":
         return SigLipLoss(rank=rank, world_size=world_size)
     if name == "margin_ranking":
         o = options["margin_ranking"]
-        hardest = o["negatives"] == "hardest"
-        return GlobalBatchLoss(
-            lambda i, t: margin_ranking(i, t, o["margin"], hardest), rank=rank, world_size=world_size
-        )
+        return MarginRankingLoss(o["margin"], o["negatives"], o["all_negatives_steps"], rank, world_size)
     if name == "npair":
         return GlobalBatchLoss(npair, rank=rank, world_size=world_size)
     if name == "barlow_twins":

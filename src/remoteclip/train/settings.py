@@ -26,7 +26,7 @@ class ModelSettings:
     trust_checkpoint: bool = MODEL_DEFAULTS["trust_checkpoint"]  # read a `pretrained` path with weights_only=False
     # the towers that keep the pretrained weights; the others are freshly initialised (models.towers)
     pretrained_towers: tuple[str, ...] = tuple(MODEL_DEFAULTS["pretrained_towers"])
-    image_init: str | None = MODEL_DEFAULTS["image_init"]  # an entry of models.image_inits.IMAGE_INITS
+    image_init: str | None = MODEL_DEFAULTS["image_init"]  # an entry of remoteclip.image_inits.IMAGE_INITS
     image_checkpoint: str | None = MODEL_DEFAULTS["image_checkpoint"]  # that entry's weights, from a file
 
     def __post_init__(self):
@@ -57,7 +57,7 @@ class TrainSettings:
     crop_scale: tuple[float, float] = tuple(TRAIN_DEFAULTS["crop_scale"])
     hflip: bool = TRAIN_DEFAULTS["hflip"]
     rot90: bool = TRAIN_DEFAULTS["rot90"]
-    simclr: bool = TRAIN_DEFAULTS["simclr"]  # SimCLR's colour distortion and blur (data.SimCLRColour)
+    simclr: bool = TRAIN_DEFAULTS["simclr"]  # SimCLR's colour distortion and blur (data.simclr_colour)
     workers: int = TRAIN_DEFAULTS["workers"]  # DataLoader workers per rank
     checkpoint_every: int = TRAIN_DEFAULTS["checkpoint_every"]
     keep_checkpoints: int = TRAIN_DEFAULTS["keep_checkpoints"]
