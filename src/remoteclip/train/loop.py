@@ -225,6 +225,320 @@ def load_model_state(model: torch.nn.Module, state: dict, loss: str, out_dir: Pa
     model.load_state_dict(state)
 
 
+@dataclasses.dataclass
+class Model:
+    """The model a run trains and what goes with it: the augmentation its preprocessing implies,
+    its tokenizer, and the parameters the export leaves out (SigLIP's bias on a CLIP arch)."""
+
+    net: torch.nn.Module
+    augment: Augment
+    tokenizer: Any
+    training_only: tuple[str, ...]
+    channels_last: bool
+    image_size: int
+
+
+@dataclasses.dataclass
+class Optimisation:
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    scaler: torch.amp.GradScaler
+    dtype: torch.dtype | None  # autocast's, None for float32
+
+
+def start_world(train_s: TrainSettings, threads: int | None) -> tuple[distributed.World, torch.device]:
+    """This process's rank and device, the process group joined, its share of the node's CPUs."""
+    world = distributed.detect()
+    device = device_for(train_s.device, world.local_rank)
+    distributed.init(world, device)
+    share = distributed.threads_per_rank(threads, world.local_size)
+    if share:
+        torch.set_num_threads(share)
+    log.info(
+        "rank %d: %d torch threads (%s CPUs shared by %d local ranks)",
+        world.rank,
+        torch.get_num_threads(),
+        threads,
+        world.local_size,
+    )
+    return world, device
+
+
+def build_model(
+    model_s: ModelSettings, train_s: TrainSettings, device: torch.device, weights_cache: str | Path | None
+) -> Model:
+    """The run's starting model (seeded: the same on every rank), fitted to its loss."""
+    torch.manual_seed(train_s.seed)
+    register_model_configs()
+    net, _, _ = create(
+        model_s.arch,
+        model_s.pretrained,
+        device,
+        model_s.force_quick_gelu,
+        trust_checkpoint=model_s.trust_checkpoint,
+        cache_dir=open_clip_cache(weights_cache) if weights_cache else None,
+        pretrained_towers=model_s.pretrained_towers,
+        seed=train_s.seed,
+        image_init=model_s.image_init,
+        image_checkpoint=model_s.image_checkpoint,
+        weights_cache=weights_cache,
+    )
+    # SigLIP's bias is a training-only parameter: the export leaves it out (see losses.prepare_model)
+    training_only = losses.prepare_model(net, train_s.loss, train_s.loss_options)
+    if model_s.grad_checkpointing:
+        net.set_grad_checkpointing(True)
+    preprocess = open_clip.get_model_preprocess_cfg(net)
+    size = preprocess["size"] if isinstance(preprocess["size"], int) else preprocess["size"][0]
+    augment = Augment(
+        size,
+        train_s.crop_scale,
+        hflip=train_s.hflip,
+        rot90=train_s.rot90,
+        simclr=train_s.simclr,
+        mean=tuple(preprocess["mean"]),
+        std=tuple(preprocess["std"]),
+        normalize_on_device=device.type == "cuda" or train_s.loader == "device",
+    )
+    channels_last = speed.use_channels_last(train_s.channels_last, net, device)
+    if channels_last:
+        net.to(memory_format=torch.channels_last)
+    return Model(net, augment, open_clip.get_tokenizer(model_s.arch), training_only, channels_last, size)
+
+
+def build_optimisation(
+    model: torch.nn.Module, train_s: TrainSettings, total: int, device: torch.device
+) -> Optimisation:
+    """AdamW (no decay on gains, biases and the logit scale), warm-up then cosine, AMP's scaler."""
+    optimizer = torch.optim.AdamW(
+        parameter_groups(model, train_s.weight_decay),
+        lr=train_s.lr,
+        betas=train_s.betas,
+        eps=train_s.eps,
+        fused=speed.use_fused_adamw(train_s.fused_adamw, device) or None,
+    )
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(train_s, total))
+    dtype = autocast_dtype(train_s, device)
+    scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
+    return Optimisation(optimizer, scheduler, scaler, dtype)
+
+
+def restore(state: dict | None, model: Model, opt: Optimisation, loss: str, out_dir: Path) -> int:
+    """Load a resume checkpoint's model, optimiser, schedule, scaler and RNG states (before the
+    data loader draws its seed); returns the step it was written at (0: a fresh start)."""
+    if state is None:
+        return 0
+    load_model_state(model.net, state["model"], loss, out_dir)
+    opt.optimizer.load_state_dict(state["optimizer"])
+    opt.scheduler.load_state_dict(state["scheduler"])
+    opt.scaler.load_state_dict(state["scaler"])
+    checkpoints.set_rng_state(state["rng"])
+    return state["step"]
+
+
+def wrap(model: torch.nn.Module, train_s: TrainSettings, world: distributed.World, device: torch.device):
+    """What the step calls: DDP over the ranks, compiled when asked; `model` stays what is saved."""
+    wrapped = DDP(model, device_ids=[device.index] if device.type == "cuda" else None) if world.size > 1 else model
+    return speed.compile_model(wrapped, train_s.compile) if train_s.compile else wrapped
+
+
+def build_loader(
+    index: ShardIndex, model: Model, train_s: TrainSettings, world: distributed.World, total: int, start: int, device
+) -> tuple[ShardDataset, DataLoader]:
+    """This rank's share of every global batch from step `start` on (data.GlobalBatchSampler)."""
+    sampler = GlobalBatchSampler(
+        len(index), train_s.batch_size, world.size, world.rank, train_s.seed, total, start, train_s.accum_steps
+    )
+    dataset = ShardDataset(index, model.augment, model.tokenizer, train_s.seed, encoded=train_s.loader == "device")
+    loader = DataLoader(
+        dataset,
+        batch_sampler=sampler,
+        num_workers=train_s.workers,
+        collate_fn=collate,
+        pin_memory=device.type == "cuda",
+        persistent_workers=False,
+        prefetch_factor=2 if train_s.workers else None,
+    )
+    return dataset, loader
+
+
+@dataclasses.dataclass
+class Run:
+    """Everything a run's steps use, built once by `prepare`."""
+
+    world: distributed.World
+    device: torch.device
+    model: Model
+    opt: Optimisation
+    wrapped: torch.nn.Module  # what the step calls (DDP, compiled); model.net is what is saved
+    loss_fn: torch.nn.Module
+    dataset: ShardDataset
+    loader: DataLoader
+    index: ShardIndex
+    total: int  # optimiser steps of the whole run
+    per_epoch: int
+    start: int  # the step this call starts at (a resumed checkpoint's)
+    fingerprint: str
+    flops: float  # training FLOPs per sample (rank 0 counts them)
+    peak: float | None  # one device's peak TFLOP/s, when known
+
+
+def prepare(
+    model_s: ModelSettings,
+    train_s: TrainSettings,
+    shards_dir: Path,
+    out_dir: Path,
+    threads: int | None,
+    weights_cache: str | Path | None,
+) -> Run:
+    """The world, the model, the data, the optimiser and, when a checkpoint of this recipe
+    exists, the state it resumes from; in the order that keeps every RNG draw of a run the
+    same whether it starts fresh or resumes."""
+    world, device = start_world(train_s, threads)
+    model = build_model(model_s, train_s, device, weights_cache)
+    flops = speed.flops_per_sample(model.net, model.image_size, model.tokenizer(["a"]), device) if world.main else 0.0
+    shards, digests = shard_list(shards_dir)
+    index = ShardIndex.build(shards)
+    per_epoch = len(index) // train_s.batch_size
+    total = total_steps(train_s, per_epoch)
+    print_ = fingerprint(model_s, train_s, digests)
+    opt = build_optimisation(model.net, train_s, total, device)
+    peak = speed.peak_tflops(device, opt.dtype, train_s.peak_tflops)
+    start = restore(resume(world, out_dir, print_), model, opt, train_s.loss, out_dir)
+    wrapped = wrap(model.net, train_s, world, device)
+    loss_fn = losses.build(train_s.loss, train_s.loss_options, rank=world.rank, world_size=world.size)
+    dataset, loader = build_loader(index, model, train_s, world, total, start, device)
+    return Run(
+        world,
+        device,
+        model,
+        opt,
+        wrapped,
+        loss_fn,
+        dataset,
+        loader,
+        index,
+        total,
+        per_epoch,
+        start,
+        print_,
+        flops,
+        peak,
+    )
+
+
+def write_settings(out_dir: Path, model_s: ModelSettings, train_s: TrainSettings, run: Run) -> None:
+    """settings.json: the recipe, the world and the speed switches that took effect."""
+    speed_used = {
+        "loader": train_s.loader,
+        "compile": train_s.compile,
+        "fused_adamw": bool(run.opt.optimizer.defaults.get("fused")),
+        "channels_last": run.model.channels_last,
+        "flops_per_sample": run.flops,
+        "peak_tflops": run.peak,
+    }
+    settings = {
+        "model": dataclasses.asdict(model_s),
+        "train": dataclasses.asdict(train_s),
+        "fingerprint": run.fingerprint,
+        "world_size": run.world.size,
+        "launcher": run.world.launcher,
+        "speed": speed_used,
+        "device": str(run.device),
+        "steps": run.total,
+        "samples": len(run.index),
+        "skipped_shards": run.index.skipped,
+        "threads_per_rank": torch.get_num_threads(),
+    }
+    (out_dir / "settings.json").write_text(json.dumps(settings, indent=1) + "\n")
+
+
+def optimiser_step(wrapped, model: Model, loss_fn, opt: Optimisation, micro, train_s: TrainSettings) -> float:
+    """One optimiser step on this rank's micro-batches; returns the loss."""
+    if train_s.accum_steps == 1:
+        images, texts = micro[0]
+        loss = _step_loss(wrapped, loss_fn, images, texts, opt.dtype)
+        opt.scaler.scale(loss).backward()
+    else:
+        loss = _accumulated_step(wrapped, loss_fn, micro, opt.dtype, opt.scaler)
+    if train_s.grad_clip:
+        opt.scaler.unscale_(opt.optimizer)
+        torch.nn.utils.clip_grad_norm_(model.net.parameters(), train_s.grad_clip)
+    opt.scaler.step(opt.optimizer)
+    opt.scaler.update()
+    opt.scheduler.step()
+    opt.optimizer.zero_grad(set_to_none=True)
+    with torch.no_grad():
+        logit_scale_of(model.net).clamp_(0, math.log(100))
+    return float(loss.detach())
+
+
+def save_checkpoint(out_dir: Path, step: int, model: Model, opt: Optimisation, fingerprint_: str, keep: int) -> None:
+    state = {
+        "model": unwrap(model.net).state_dict(),
+        "optimizer": opt.optimizer.state_dict(),
+        "scheduler": opt.scheduler.state_dict(),
+        "scaler": opt.scaler.state_dict(),
+        "step": step,
+        "fingerprint": fingerprint_,
+        "rng": checkpoints.rng_state(),
+    }
+    checkpoints.save(out_dir, step, state, keep)
+
+
+def log_row(run: Run, train_s: TrainSettings, step: int, loss: float, data_s: float, step_s: float, replaced: int):
+    return {
+        "step": step,
+        "epoch": round(step / max(run.per_epoch, 1), 4),
+        "loss": loss,
+        "lr": run.opt.scheduler.get_last_lr()[0],
+        "logit_scale": float(logit_scale_of(run.model.net).detach().exp()),
+        "data_s": data_s,
+        "step_s": step_s,
+        "replaced": replaced,
+        **speed.device_rates(run.flops, train_s.batch_size, run.world.size, step_s, run.peak),
+    }
+
+
+def train_steps(run: Run, train_s: TrainSettings, out_dir: Path, stop_after: int | None) -> dict:
+    """Take the run's steps from `run.start` (all, or `stop_after` of them), logging every
+    `log_every` and checkpointing every `checkpoint_every` steps; returns what was done."""
+    history = TrainingLog(out_dir / "log.csv", run.start, run.world.main)
+    run.wrapped.train()
+    batches = iter(run.loader)
+    step, loss, t_start, replaced_total = run.start, float("nan"), time.perf_counter(), 0
+    bar = tqdm(total=run.total, initial=run.start, desc="train", unit="step", disable=not run.world.main)
+    while step < run.total and (stop_after is None or step - run.start < stop_after):
+        t0 = time.perf_counter()
+        micro, replaced = next_micro_batches(batches, train_s.accum_steps, run.model.augment, run.device, run.dataset)
+        if run.model.channels_last:
+            micro = [(i.contiguous(memory_format=torch.channels_last), t) for i, t in micro]
+        t_data = time.perf_counter() - t0
+        losses.at_step(run.loss_fn, step)
+        loss = optimiser_step(run.wrapped, run.model, run.loss_fn, run.opt, micro, train_s)
+        step, replaced_total, t_step = step + 1, replaced_total + replaced, time.perf_counter() - t0
+        bar.update()
+        if step % train_s.log_every == 0 or step == run.total:
+            history.write(log_row(run, train_s, step, loss, t_data, t_step, replaced))
+            bar.set_postfix(loss=f"{loss:.3f}")
+        if run.world.main and (step % train_s.checkpoint_every == 0 or step == run.total):
+            save_checkpoint(out_dir, step, run.model, run.opt, run.fingerprint, train_s.keep_checkpoints)
+        distributed.barrier(run.world)
+    bar.close()
+    history.close()
+    elapsed = time.perf_counter() - t_start
+    return {
+        "steps": step,
+        "total_steps": run.total,
+        "finished": step >= run.total,
+        "final_loss": loss,
+        "seconds": elapsed,
+        "samples_per_s": (step - run.start) * train_s.batch_size / max(elapsed, 1e-9),
+        "skipped_shards": run.index.skipped,
+        # every rank's replacements (its loader workers' and its device decoder's), this call's steps
+        "replaced_samples": distributed.total(run.world, replaced_total, run.device),
+    }
+
+
 def train(
     model_s: ModelSettings,
     train_s: TrainSettings,
@@ -240,225 +554,18 @@ def train(
     that many optimiser steps in this call (used to test resuming). Pretrained tags are read
     from `weights_cache` (remoteclip.weight_cache)."""
     shards_dir, out_dir = Path(shards_dir), Path(out_dir)
-    world = distributed.detect()
-    device = device_for(train_s.device, world.local_rank)
-    distributed.init(world, device)
-    share = distributed.threads_per_rank(threads, world.local_size)
-    if share:
-        torch.set_num_threads(share)
-    log.info(
-        "rank %d: %d torch threads (%s CPUs shared by %d local ranks)",
-        world.rank,
-        torch.get_num_threads(),
-        threads,
-        world.local_size,
-    )
-    torch.manual_seed(train_s.seed)
-    register_model_configs()
-    model, _, _ = create(
-        model_s.arch,
-        model_s.pretrained,
-        device,
-        model_s.force_quick_gelu,
-        trust_checkpoint=model_s.trust_checkpoint,
-        cache_dir=open_clip_cache(weights_cache) if weights_cache else None,
-        pretrained_towers=model_s.pretrained_towers,
-        seed=train_s.seed,
-        image_init=model_s.image_init,
-        image_checkpoint=model_s.image_checkpoint,
-        weights_cache=weights_cache,
-    )
-    # SigLIP's bias is a training-only parameter: the export leaves it out (see losses.prepare_model)
-    training_only = losses.prepare_model(model, train_s.loss, train_s.loss_options)
-    if model_s.grad_checkpointing:
-        model.set_grad_checkpointing(True)
-    preprocess = open_clip.get_model_preprocess_cfg(model)
-    size = preprocess["size"] if isinstance(preprocess["size"], int) else preprocess["size"][0]
-    augment = Augment(
-        size,
-        train_s.crop_scale,
-        hflip=train_s.hflip,
-        rot90=train_s.rot90,
-        simclr=train_s.simclr,
-        mean=tuple(preprocess["mean"]),
-        std=tuple(preprocess["std"]),
-        normalize_on_device=device.type == "cuda" or train_s.loader == "device",
-    )
-    channels_last = speed.use_channels_last(train_s.channels_last, model, device)
-    if channels_last:
-        model.to(memory_format=torch.channels_last)
-    tokenizer = open_clip.get_tokenizer(model_s.arch)
-    sample_flops = speed.flops_per_sample(model, size, tokenizer(["a"]), device) if world.main else 0.0
-
-    shards, digests = shard_list(shards_dir)
-    index = ShardIndex.build(shards)
-    per_epoch = len(index) // train_s.batch_size
-    total = total_steps(train_s, per_epoch)
-    print_ = fingerprint(model_s, train_s, digests)
-
-    optimizer = torch.optim.AdamW(
-        parameter_groups(model, train_s.weight_decay),
-        lr=train_s.lr,
-        betas=train_s.betas,
-        eps=train_s.eps,
-        fused=speed.use_fused_adamw(train_s.fused_adamw, device) or None,
-    )
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(train_s, total))
-    dtype = autocast_dtype(train_s, device)
-    scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
-    peak = speed.peak_tflops(device, dtype, train_s.peak_tflops)
-
-    state = resume(world, out_dir, print_)
-    start = 0
-    if state is not None:
-        load_model_state(model, state["model"], train_s.loss, out_dir)
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        scaler.load_state_dict(state["scaler"])
-        checkpoints.set_rng_state(state["rng"])
-        start = state["step"]
-
-    wrapped = DDP(model, device_ids=[device.index] if device.type == "cuda" else None) if world.size > 1 else model
-    if train_s.compile:
-        wrapped = speed.compile_model(wrapped, train_s.compile)
-    loss_fn = losses.build(train_s.loss, train_s.loss_options, rank=world.rank, world_size=world.size)
-    sampler = GlobalBatchSampler(
-        len(index), train_s.batch_size, world.size, world.rank, train_s.seed, total, start, train_s.accum_steps
-    )
-    dataset = ShardDataset(index, augment, tokenizer, train_s.seed, encoded=train_s.loader == "device")
-    loader = DataLoader(
-        dataset,
-        batch_sampler=sampler,
-        num_workers=train_s.workers,
-        collate_fn=collate,
-        pin_memory=device.type == "cuda",
-        persistent_workers=False,
-        prefetch_factor=2 if train_s.workers else None,
-    )
-
+    run = prepare(model_s, train_s, shards_dir, out_dir, threads, weights_cache)
     out_dir.mkdir(parents=True, exist_ok=True)
-    history = TrainingLog(out_dir / "log.csv", start, world.main)
-    if world.main:
-        (out_dir / "settings.json").write_text(
-            json.dumps(
-                {
-                    "model": dataclasses.asdict(model_s),
-                    "train": dataclasses.asdict(train_s),
-                    "fingerprint": print_,
-                    "world_size": world.size,
-                    "launcher": world.launcher,
-                    "speed": {
-                        "loader": train_s.loader,
-                        "compile": train_s.compile,
-                        "fused_adamw": bool(optimizer.defaults.get("fused")),
-                        "channels_last": channels_last,
-                        "flops_per_sample": sample_flops,
-                        "peak_tflops": peak,
-                    },
-                    "device": str(device),
-                    "steps": total,
-                    "samples": len(index),
-                    "skipped_shards": index.skipped,
-                    "threads_per_rank": torch.get_num_threads(),
-                },
-                indent=1,
-            )
-            + "\n"
-        )
+    if run.world.main:
+        write_settings(out_dir, model_s, train_s, run)
     log.info(
-        "run: rank %d of %d starts at step %d; %d samples, %d steps of %d (%d per epoch), world %d (%s), %s, "
-        "autocast %s",
-        world.rank,
-        world.size,
-        start,
-        len(index),
-        total,
-        train_s.batch_size,
-        per_epoch,
-        world.size,
-        world.launcher,
-        device,
-        dtype,
+        "run: rank %d of %d starts at step %d; %d samples, %d steps of %d (%d per epoch), %s (%s), autocast %s",
+        *(run.world.rank, run.world.size, run.start, len(run.index), run.total, train_s.batch_size, run.per_epoch),
+        *(run.device, run.world.launcher, run.opt.dtype),
     )
-
-    wrapped.train()
-    batches = iter(loader)
-    step, loss_value, t_start, replaced_total = start, float("nan"), time.perf_counter(), 0
-    bar = tqdm(total=total, initial=start, desc="train", unit="step", disable=not world.main)
-    while step < total and (stop_after is None or step - start < stop_after):
-        t0 = time.perf_counter()
-        micro, replaced = next_micro_batches(batches, train_s.accum_steps, augment, device, dataset)
-        replaced_total += replaced
-        if channels_last:
-            micro = [(i.contiguous(memory_format=torch.channels_last), t) for i, t in micro]
-        t_data = time.perf_counter() - t0
-        losses.at_step(loss_fn, step)
-        if train_s.accum_steps == 1:
-            images, texts = micro[0]
-            loss = _step_loss(wrapped, loss_fn, images, texts, dtype)
-            scaler.scale(loss).backward()
-        else:
-            loss = _accumulated_step(wrapped, loss_fn, micro, dtype, scaler)
-        if train_s.grad_clip:
-            scaler.unscale_(optimizer)
-            torch.nn.utils.clip_grad_norm_(model.parameters(), train_s.grad_clip)
-        scaler.step(optimizer)
-        scaler.update()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
-        with torch.no_grad():
-            logit_scale_of(model).clamp_(0, math.log(100))
-        step += 1
-        loss_value = float(loss.detach())
-        t_step = time.perf_counter() - t0
-        bar.update()
-        if step % train_s.log_every == 0 or step == total:
-            history.write(
-                {
-                    "step": step,
-                    "epoch": round(step / max(per_epoch, 1), 4),
-                    "loss": loss_value,
-                    "lr": scheduler.get_last_lr()[0],
-                    "logit_scale": float(logit_scale_of(model).detach().exp()),
-                    "data_s": t_data,
-                    "step_s": t_step,
-                    "replaced": replaced,
-                    **speed.device_rates(sample_flops, train_s.batch_size, world.size, t_step, peak),
-                }
-            )
-            bar.set_postfix(loss=f"{loss_value:.3f}")
-        if world.main and (step % train_s.checkpoint_every == 0 or step == total):
-            checkpoints.save(
-                out_dir,
-                step,
-                {
-                    "model": unwrap(model).state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(),
-                    "scaler": scaler.state_dict(),
-                    "step": step,
-                    "fingerprint": print_,
-                    "rng": checkpoints.rng_state(),
-                },
-                train_s.keep_checkpoints,
-            )
-        distributed.barrier(world)
-    bar.close()
-    history.close()
-    elapsed = time.perf_counter() - t_start
-    summary = {
-        "steps": step,
-        "total_steps": total,
-        "finished": step >= total,
-        "final_loss": loss_value,
-        "seconds": elapsed,
-        "samples_per_s": (step - start) * train_s.batch_size / max(elapsed, 1e-9),
-        "skipped_shards": index.skipped,
-        # every rank's replacements (its loader workers' and its device decoder's), this call's steps
-        "replaced_samples": distributed.total(world, replaced_total, device),
-    }
-    if world.main and step >= total and export_path is not None:
-        export(model, export_path, model_s.arch, exclude=training_only)
+    summary = train_steps(run, train_s, out_dir, stop_after)
+    if run.world.main and summary["finished"] and export_path is not None:
+        export(run.model.net, export_path, model_s.arch, exclude=run.model.training_only)
         (out_dir / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
-    distributed.shutdown(world)
+    distributed.shutdown(run.world)
     return summary
