@@ -21,7 +21,6 @@ from remoteclip.models import register_model_configs
 from remoteclip.train.settings import LOSSES
 from train_helpers import step_gradients  # this script's folder, tests/, is on its path
 
-
 # float64: the equivalences are exact, so the comparison shows the algorithm, not float32's
 # rounding (which alone moves Barlow Twins' near-cancelling ln_post bias gradient by 2e-5)
 PRECISION = torch.float64

@@ -34,20 +34,60 @@ URL_ENTRY = {
 }
 
 
-def test_leaderboard_dry_run_lists_every_model_benchmark_and_protocol(tmp_path):
+def dry_run_outputs(out: str) -> list[tuple[str, list[str]]]:
+    """(rule, output files) of every job a `snakemake -n` lists."""
+    jobs = []
+    for line in out.splitlines():
+        if m := re.fullmatch(r"(?:local)?rule (\w+):", line):
+            jobs.append((m.group(1), []))
+        elif m := re.fullmatch(r"    output: (.*)", line):
+            jobs[-1][1].extend(f.strip() for f in m.group(1).split(","))
+    return jobs
+
+
+def feature_files(jobs: list[tuple[str, list[str]]], suffix: str) -> list[str]:
+    """Every results/features/<folder>/<benchmark><suffix> some job writes, once per job."""
+    return sorted(f for _, outs in jobs for f in outs if re.fullmatch(rf"results/features/[^/]+/[^/.]+{suffix}", f))
+
+
+@pytest.fixture(scope="module")
+def leaderboard_dry_run(tmp_path_factory) -> tuple[list[tuple[str, list[str]]], float]:
+    start = time.monotonic()
+    out = snakemake(tmp_path_factory.mktemp("board"), REPO / "config" / "leaderboard.yaml", "-n").stdout
+    return dry_run_outputs(out), time.monotonic() - start
+
+
+def test_leaderboard_dry_run_lists_every_model_benchmark_and_protocol(leaderboard_dry_run):
     config = yaml.safe_load((REPO / "config" / "leaderboard.yaml").read_text())
     zoo = load_zoo(REPO / "config" / "models.yaml")
     protocols = config["evaluation"]["leaderboard"]["protocols"]
     assert set(protocols) == {"paper", "ensemble"} and len(protocols["ensemble"]) > 1
-    benchmarks = sorted(config["datasets"])
-    start = time.monotonic()
-    out = snakemake(tmp_path, REPO / "config" / "leaderboard.yaml", "-n", "--quiet", "rules").stdout
-    seconds = time.monotonic() - start
-    jobs = dict(re.findall(r"^(\w+)\s+(\d+)$", out, flags=re.M))
-    assert int(jobs["features"]) == len(zoo) * len(protocols) * len(benchmarks), out
-    assert int(jobs["fetch_weights"]) == len({s.key for m in zoo.values() for s in zoo_sources(m)}), out
-    assert "train" not in jobs and "build_shards" not in jobs, "the leaderboard trains nothing"
+    jobs, seconds = leaderboard_dry_run
+    rules = [rule for rule, _ in jobs]
+    texts = feature_files(jobs, r"\.text\.npz")
+    assert texts == sorted(
+        f"results/features/{m}.{p}/{b}.text.npz" for m in zoo for p in protocols for b in config["datasets"]
+    )
+    assert rules.count("fetch_weights") == len({s.key for m in zoo.values() for s in zoo_sources(m)})
+    assert "train" not in rules and "build_shards" not in rules, "the leaderboard trains nothing"
     assert seconds < 120, f"the dry run took {seconds:.0f} s"
+
+
+def test_the_leaderboard_dry_run_encodes_each_image_set_once(leaderboard_dry_run):
+    """The prompt protocols differ only in their texts: one job encodes a zoo model's images of a
+    benchmark, cached under the zoo entry's name, and every protocol of that model reads them."""
+    config = yaml.safe_load((REPO / "config" / "leaderboard.yaml").read_text())
+    zoo = load_zoo(REPO / "config" / "models.yaml")
+    jobs, _ = leaderboard_dry_run
+    images = feature_files(jobs, r"\.npz")
+    assert images == sorted(f"results/features/{m}/{b}.npz" for m in zoo for b in config["datasets"])
+
+
+def test_the_demo_dry_run_encodes_each_models_images_and_texts_once(tmp_path):
+    jobs = dry_run_outputs(snakemake(tmp_path, REPO / "config" / "config.yaml", "-n").stdout)
+    images, texts = feature_files(jobs, r"\.npz"), feature_files(jobs, r"\.text\.npz")
+    assert images and len(set(images)) == len(images)
+    assert texts == sorted(f.removesuffix(".npz") + ".text.npz" for f in images)  # both in results/features/<model>/
 
 
 def test_an_unknown_leaderboard_model_stops_the_workflow_naming_it(tmp_path):
@@ -114,28 +154,150 @@ def test_the_leaderboard_page_sets_ours_beside_the_published_numbers(tmp_path):
     summary.write_text(
         "model,benchmark,task,metric,value,source\n" + "".join(f"{','.join(map(str, r))},this workflow\n" for r in rows)
     )
-    published = [{"benchmark": "AID", "task": "zeroshot", "metric": "acc1", "value": 74.42, "source": "README"}]
+    # the authors scored AID with one prompt on our split: the `paper` protocol's conditions
+    single = {"split": "sorted-80-20", "prompts": ["a satellite photo of {}."]}
+    published = [
+        {
+            "benchmark": "AID",
+            "task": "zeroshot",
+            "metric": "acc1",
+            "value": 74.42,
+            "source": "README",
+            "protocol": "geo-readme",
+            "conditions": single,
+        }
+    ]
+    ensemble = {**single, "prompts": ["a satellite photo of {}.", "an aerial photo of {}."]}
     leaderboard = {
-        "Geo.paper": {"zoo": "Geo", "protocol": "paper", "published": published},
-        "Geo.ensemble": {"zoo": "Geo", "protocol": "ensemble", "published": published},
+        "Geo.paper": {"zoo": "Geo", "protocol": "paper", "published": published, "measured": {"zeroshot": single}},
+        "Geo.ensemble": {
+            "zoo": "Geo",
+            "protocol": "ensemble",
+            "published": published,
+            "measured": {"zeroshot": ensemble},
+        },
     }
     paths = build_report(tmp_path / "report", summary=summary, leaderboard=leaderboard)
     page = paths["leaderboard_md"].read_text()
     assert "| Geo.paper | 70.00 (74.42, -4.42) | 50.00 | 60.00 |" in page  # AID, EuroSAT, mean of ours
-    assert "| Geo.ensemble | 75.00 (74.42, +0.58) | – | – |" in page  # no EuroSAT: no mean
+    # two prompts against the authors' one: their number, named by its protocol, and no difference
+    assert "| Geo.ensemble | 75.00 (74.42, geo-readme protocol) | – | – |" in page  # no EuroSAT: no mean
     assert "| ours | 80.00 | – | – |" in page
     assert "### few-shot" in page and "| ours | 66.00 | 66.00 |" in page  # the largest shot count
     with open(paths["leaderboard_csv"], newline="") as fh:
         table = list(csv.DictReader(fh))
-    geo = next(r for r in table if r["model"] == "Geo.paper" and r["benchmark"] == "AID")
-    assert (geo["protocol"], geo["published"], geo["difference"], geo["source"]) == (
-        "paper",
-        "74.42",
-        "-4.42",
-        "README",
-    )
+    geo = {r["model"]: r for r in table if r["zoo"] == "Geo" and r["benchmark"] == "AID" and r["task"] == "zeroshot"}
+    got = [(r["protocol"], r["published"], r["published_protocol"], r["difference"]) for r in geo.values()]
+    assert got == [("ensemble", "74.42", "geo-readme", ""), ("paper", "74.42", "geo-readme", "-4.42")]
+    assert geo["Geo.paper"]["source"] == "README"
     assert paths["leaderboard_png"].stat().st_size > 1000
     assert OUTPUTS["leaderboard_md"] in paths["index"].read_text()
+
+
+def write_summary(path: Path, rows: list[tuple]) -> Path:
+    path.write_text(
+        "model,benchmark,task,metric,value,source\n" + "".join(f"{','.join(map(str, r))},this workflow\n" for r in rows)
+    )
+    return path
+
+
+def test_the_shipped_zoo_is_compared_like_with_like(tmp_path):
+    """Through the real zoo and config/leaderboard.yaml: RemoteCLIP's paper scored AID zero-shot with
+    one prompt on the 8:2 split and k-NN with k=20, T=0.07, so ours under the `paper` prompt and
+    both k-NN rows get a difference; the 18-prompt ensemble, our validated linear probe (theirs
+    searched on test) and GeoRSCLIP's own prompts and test archive get the number and its protocol."""
+    from remoteclip.config import load
+    from remoteclip.evaluate.protocols import zoo_published
+    from remoteclip.evaluate.registry import leaderboard_models, resolve
+    from remoteclip.report import build_report
+
+    config = load(REPO / "config" / "leaderboard.yaml", REPO / "workflow" / "schemas" / "config.schema.yaml")
+    config["zoo"] = str(REPO / "config" / "models.yaml")
+    config["evaluation"]["leaderboard"]["models"] = ["RemoteCLIP-ViT-B-32", "GeoRSCLIP-ViT-B-32"]
+    specs = {n: resolve(n, e, config) for n, e in leaderboard_models(config).items()}
+    tasks = ("zeroshot", "knn", "linear_probe")
+    summary = write_summary(tmp_path / "summary.csv", [(m, "AID", t, "acc1", 80.0) for m in specs for t in tasks])
+    paths = build_report(tmp_path / "report", summary=summary, leaderboard=zoo_published(config, specs))
+    with open(paths["leaderboard_csv"], newline="") as fh:
+        rows = {(r["model"], r["task"]): r for r in csv.DictReader(fh) if r["benchmark"] == "AID"}
+    assert {key for key, r in rows.items() if r["difference"]} == {
+        ("RemoteCLIP-ViT-B-32.paper", "zeroshot"),
+        ("RemoteCLIP-ViT-B-32.paper", "knn"),
+        ("RemoteCLIP-ViT-B-32.ensemble", "knn"),
+    }
+    ensemble = rows[("RemoteCLIP-ViT-B-32.ensemble", "zeroshot")]
+    assert ensemble["published_protocol"] == "remoteclip-paper"
+    assert {rows[(f"GeoRSCLIP-ViT-B-32.{p}", "zeroshot")]["published_protocol"] for p in ("paper", "ensemble")} == {
+        "rs5m"
+    }
+    cell = f"| RemoteCLIP-ViT-B-32.ensemble | 80.00 ({float(ensemble['published']):.2f}, remoteclip-paper protocol) |"
+    assert cell in paths["leaderboard_md"].read_text()
+
+
+AID_ZEROSHOT = {"benchmark": "AID", "task": "zeroshot", "metric": "acc1", "value": 70.0, "source": "t"}
+README = {"about": "their README", "zeroshot": {"split": "unknown", "prompts": "unknown"}}
+
+
+@pytest.mark.parametrize(
+    "extra, protocols, error",
+    [
+        ({"published": [{**AID_ZEROSHOT, "protocol": "readme"}]}, {}, r"m\.published\.0\.protocol: 'readme' is not a"),
+        (
+            {"published": [{**AID_ZEROSHOT, "task": "knn", "protocol": "readme"}]},
+            {"readme": README},
+            "nothing about knn",
+        ),
+        ({"paper_row": {"row": "RemoteCLIP ViT-B-16", "protocol": "readme"}}, {"readme": README}, "not a row of"),
+        ({"published": [AID_ZEROSHOT]}, {}, "'protocol' is a required property"),  # every number says its protocol
+    ],
+)
+def test_a_published_number_without_a_known_protocol_is_refused(tmp_path, extra, protocols, error):
+    from remoteclip.zoo import ZooError
+
+    path = tmp_path / "models.yaml"
+    entry = {**URL_ENTRY, "weights": {"url": "https://example.org/m.pt"}, **extra}
+    path.write_text(yaml.safe_dump({"protocols": protocols, "models": {"m": entry}}))
+    with pytest.raises(ZooError, match=error):
+        load_zoo(path)
+
+
+def test_two_models_that_would_share_image_features_must_be_one_model():
+    """A zoo entry's prompt protocols share its image features; an evaluation model that is not
+    that entry but carries its name would overwrite them: refused, naming both."""
+    from remoteclip.config import ConfigError
+    from remoteclip.evaluate.registry import image_sets
+
+    zoo = {"name": "X.paper", "zoo": "X", "arch": "RN50", "templates": ["a {}."], "protocol": "paper"}
+    specs = {"X.paper": zoo, "X.ensemble": {**zoo, "name": "X.ensemble", "templates": ["{}.", "a {}."]}}
+    assert image_sets(specs) == {"X.paper": "X", "X.ensemble": "X"}
+    with pytest.raises(ConfigError, match="'X.paper' and 'X' both cache image features as 'X'"):
+        image_sets({**specs, "X": {"name": "X", "arch": "RN50", "pretrained": "openai"}})
+
+
+def test_the_few_shot_headline_uses_a_shot_count_the_authors_published(tmp_path):
+    """RemoteCLIP RN50's few-shot numbers stop at 16 shots (Fig. 9, via issue #3); ours go to 32:
+    the few-shot column is the largest shot count both have, so theirs stand beside ours."""
+    from remoteclip.report import build_report, paper_results
+
+    conditions = {"split": "sorted-80-20", "probe": "paper"}
+    keys = ("benchmark", "task", "metric", "value", "source")
+    published = [
+        {**{k: r[k] for k in keys}, "protocol": "remoteclip-paper", "conditions": conditions}
+        for r in paper_results()
+        if (r["model"], r["benchmark"], r["task"]) == ("RemoteCLIP RN50", "AID", "fewshot")
+    ]
+    assert {p["metric"] for p in published} == {"1.mean", "4.mean", "8.mean", "16.mean"}
+    leaderboard = {
+        "R.paper": {"zoo": "R", "protocol": "paper", "published": published, "measured": {"fewshot": conditions}}
+    }
+    rows = [("R.paper", "AID", "fewshot", f"{k}.mean", 50.0 + k) for k in (1, 4, 8, 16, 32)]
+    paths = build_report(
+        tmp_path / "report", summary=write_summary(tmp_path / "summary.csv", rows), leaderboard=leaderboard
+    )
+    page = paths["leaderboard_md"].read_text()
+    theirs = next(p["value"] for p in published if p["metric"] == "16.mean")
+    assert "### few-shot top-1 (%), 16 shots, mean over seeds" in page
+    assert f"| R.paper | 66.00 ({theirs:.2f}, " in page
 
 
 TINY_ARCH = "tiny-board-ViT"
@@ -170,7 +332,14 @@ def test_a_demo_leaderboard_scores_a_run_and_two_zoo_families(tmp_path):
             "format": "state_dict",
             "weights": {"hf": {"repo": "org/RemoteCLIP", "file": "RemoteCLIP-tiny.pt"}},
             "published": [
-                {"benchmark": "w_scenes", "task": "zeroshot", "metric": "acc1", "value": 50.0, "source": "t"}
+                {
+                    "benchmark": "w_scenes",
+                    "task": "zeroshot",
+                    "metric": "acc1",
+                    "value": 50.0,
+                    "source": "t",
+                    "protocol": "t",
+                }
             ],
         },
         "SkyCLIP-tiny": {
@@ -184,7 +353,10 @@ def test_a_demo_leaderboard_scores_a_run_and_two_zoo_families(tmp_path):
             },
         },
     }
-    (tmp_path / "models.yaml").write_text(yaml.safe_dump({"models": zoo}))
+    protocols = {
+        "t": {"about": "a test", "zeroshot": {"split": "sorted-80-20", "prompts": ["a satellite photo of {}."]}}
+    }
+    (tmp_path / "models.yaml").write_text(yaml.safe_dump({"protocols": protocols, "models": zoo}))
     cache = tmp_path / "data" / "weights"
     (cache / "RemoteCLIP").mkdir(parents=True)
     (cache / "url").mkdir()
@@ -219,6 +391,17 @@ def test_a_demo_leaderboard_scores_a_run_and_two_zoo_families(tmp_path):
     # the same weights in two layouts are the same model: equal numbers for the same protocol
     rows = dict(re.findall(r"^([^,]+,w_\w+,\w+,acc1|[^,]+,w_\w+,\w+,mean_recall),([\d.]+)", summary, flags=re.M))
     assert rows["RemoteCLIP-tiny.paper,w_scenes,zeroshot,acc1"] == rows["SkyCLIP-tiny.paper,w_scenes,zeroshot,acc1"]
+    # each family's images encoded once, under its zoo name, for both protocols; the texts per protocol
+    features = {
+        p.relative_to(tmp_path / "results/features").as_posix()
+        for p in (tmp_path / "results/features").rglob("w_scenes*.npz")
+    }
+    assert features == {
+        "r/w_scenes.npz",
+        "r/w_scenes.text.npz",
+        *(f"{m}/w_scenes.npz" for m in ("RemoteCLIP-tiny", "SkyCLIP-tiny")),
+        *(f"{m}.{p}/w_scenes.text.npz" for m in ("RemoteCLIP-tiny", "SkyCLIP-tiny") for p in ("paper", "ensemble")),
+    }
     result = json.loads((tmp_path / "results/eval/RemoteCLIP-tiny.ensemble/w_scenes.zeroshot.json").read_text())
     assert result["protocol"]["templates"] == ["{}.", "an aerial view of {}."]
     page = (tmp_path / "results/report/leaderboard.md").read_text()

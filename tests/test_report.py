@@ -109,6 +109,40 @@ def test_paper_results_leave_out_what_the_paper_does_not_give():
     assert not any(k[2] == "counting" for k in keys)  # Fig. 8 only
 
 
+def test_the_papers_numbers_are_stored_once():
+    """paper_results.csv holds the RemoteCLIP paper's numbers; the zoo's entries point at their
+    rows (`paper_row`) instead of repeating them."""
+    raw = yaml.safe_load((REPO / "config/models.yaml").read_text())["models"]
+    cited = [
+        (name, p["benchmark"], p["task"], p["metric"])
+        for name, entry in raw.items()
+        for p in entry.get("published") or []
+        if "RemoteCLIP paper" in p["source"]
+    ]
+    assert not cited, f"{len(cited)} numbers of the RemoteCLIP paper copied into config/models.yaml"
+
+
+def test_the_zoo_shows_the_papers_rows_as_before():
+    """The zoo's view of the paper's numbers (derived from paper_results.csv) is what the
+    leaderboard showed when config/models.yaml listed them itself (tests/data/zoo_published_before.csv,
+    the 276 numbers it held)."""
+    from remoteclip.zoo import load_zoo
+
+    with open(REPO / "tests/data/zoo_published_before.csv", newline="") as fh:
+        before = {
+            (r["entry"], r["benchmark"], r["task"], r["metric"]): (float(r["value"]), r["source"], r["notes"])
+            for r in csv.DictReader(fh)
+        }
+    zoo = load_zoo(REPO / "config/models.yaml")
+    now = {
+        (n, p["benchmark"], p["task"], p["metric"]): (p["value"], p["source"], p.get("notes", ""))
+        for n, e in zoo.items()
+        for p in e["published"]
+        if p["source"].startswith("RemoteCLIP paper")
+    }
+    assert len(before) == 276 and now == before
+
+
 def _reference_tables(text: str) -> dict[tuple, float]:
     """Every cell of §6's tables that paper_results.csv carries, read from the reference."""
     paper_cls = [
@@ -199,6 +233,28 @@ def test_paper_rows_of_the_paper_config():
     run_start = report.start_key(resolve("x", {"run": "remoteclip_rn50", "init": True}, config))
     assert described["openai_rn50"]["start"] == run_start
     assert described["openai_vitb32"]["start"] != run_start
+
+
+def test_zoo_models_map_to_paper_rows_under_the_papers_prompt_only():
+    """The leaderboard scores every zoo entry under two prompt protocols: only the one with the
+    paper's prompt is the paper's row (RemoteCLIP's releases and the OpenAI weights it scored);
+    the prompt ensemble and the other families have none."""
+    from remoteclip.config import load
+    from remoteclip.evaluate.registry import leaderboard_models, resolve
+
+    config = load(REPO / "config/leaderboard.yaml", REPO / "workflow/schemas/config.schema.yaml")
+    config["zoo"] = str(REPO / "config/models.yaml")
+    entries = leaderboard_models(config)
+    described = report.describe_models(entries, {n: resolve(n, e, config) for n, e in entries.items()})
+    rows = {n: d["paper"] for n, d in described.items() if d["paper"]}
+    assert rows == {
+        "OpenAI-CLIP-RN50.paper": "CLIP RN50",
+        "OpenAI-CLIP-ViT-B-32.paper": "CLIP ViT-B-32",
+        "OpenAI-CLIP-ViT-L-14.paper": "CLIP ViT-L-14",
+        "RemoteCLIP-RN50.paper": "RemoteCLIP RN50",
+        "RemoteCLIP-ViT-B-32.paper": "RemoteCLIP ViT-B-32",
+        "RemoteCLIP-ViT-L-14.paper": "RemoteCLIP ViT-L-14",
+    }
 
 
 def test_paper_name_defaults():

@@ -20,6 +20,7 @@ import yaml
 
 from .config import ConfigError, _describe
 from .config import _with_defaults as with_defaults
+from .data.published import CITATION, paper_results
 
 ZOO_SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "models.schema.yaml"
 # formats whose weights are one file (loaded into an open_clip architecture); the others are
@@ -32,7 +33,17 @@ class ZooError(ConfigError):
 
 
 def load_zoo(path: str | Path, schema_path: str | Path = ZOO_SCHEMA) -> dict[str, dict[str, Any]]:
-    """The zoo's entries by name, validated, with the schema's defaults filled in."""
+    """The zoo's entries by name, validated, with the schema's defaults filled in and each
+    `paper_row`'s numbers (from paper_results.csv) joined to its `published`."""
+    return _read(path, schema_path)["models"]
+
+
+def zoo_protocols(path: str | Path, schema_path: str | Path = ZOO_SCHEMA) -> dict[str, dict[str, Any]]:
+    """The protocols the zoo's published numbers were measured with, by name."""
+    return _read(path, schema_path)["protocols"]
+
+
+def _read(path: str | Path, schema_path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise ZooError(f"model zoo {path} not found (set `zoo:` in the config)")
@@ -40,7 +51,7 @@ def load_zoo(path: str | Path, schema_path: str | Path = ZOO_SCHEMA) -> dict[str
 
 
 @functools.lru_cache(maxsize=4)
-def _load(path: Path, mtime_ns: int, schema_path: str, shown: str) -> dict[str, dict[str, Any]]:
+def _load(path: Path, mtime_ns: int, schema_path: str, shown: str) -> dict[str, Any]:
     # keyed on the modification time: an edited zoo is read again
     try:
         doc = yaml.safe_load(path.read_text())
@@ -52,7 +63,46 @@ def _load(path: Path, mtime_ns: int, schema_path: str, shown: str) -> dict[str, 
     if errors:
         messages = dict.fromkeys(_describe(e).removeprefix("models.") for e in errors)
         raise ZooError(f"invalid model zoo {shown}:\n  " + "\n  ".join(messages))
-    return doc["models"]
+    for name, model in doc["models"].items():
+        if model.get("paper_row"):
+            model["published"] = model["published"] + paper_row_numbers(model["paper_row"], f"{shown}: {name}")
+        for i, number in enumerate(model["published"]):
+            _check_protocol(doc["protocols"], number, f"{shown}: {name}.published.{i}")
+    return doc
+
+
+def paper_row_numbers(paper_row: dict[str, Any], where: str) -> list[dict[str, Any]]:
+    """A `paper_row`'s numbers in the zoo's `published` layout, read from paper_results.csv."""
+    rows = sorted({row["model"] for row in paper_results()})
+    if paper_row["row"] not in rows:
+        raise ZooError(
+            f"{where}.paper_row.row: {paper_row['row']!r} is not a row of paper_results.csv ({', '.join(rows)})"
+        )
+    notes = {"notes": paper_row["notes"]} if paper_row.get("notes") else {}
+    return [
+        {
+            **{key: row[key] for key in ("benchmark", "task", "metric", "value")},
+            "source": f"{CITATION} {row['source'].removeprefix('paper ')}",
+            "protocol": paper_row["protocol"],
+            **notes,
+        }
+        for row in paper_results()
+        if row["model"] == paper_row["row"]
+    ]
+
+
+def _check_protocol(protocols: dict[str, Any], number: dict[str, Any], where: str) -> None:
+    """A published number names a protocol of the zoo, and that protocol says how its task was run."""
+    name = number["protocol"]
+    if name not in protocols:
+        raise ZooError(
+            f"{where}.protocol: {name!r} is not a protocol of the zoo (protocols: {', '.join(protocols) or 'none'})"
+        )
+    if number["task"] not in protocols[name]:
+        raise ZooError(
+            f"{where}: protocol {name!r} says nothing about {number['task']}; "
+            f"give its conditions under protocols.{name}.{number['task']} (`unknown` where not stated)"
+        )
 
 
 def entry(zoo: dict[str, dict[str, Any]], name: str, where: str = "zoo") -> dict[str, Any]:

@@ -245,6 +245,111 @@ def test_long_clip_text_positions_fold_into_a_longer_open_clip_tower(fmt, with_m
         torch.testing.assert_close(model.encode_text(tokens), reference.encode_text(tokens))
 
 
+def long_clip_model(rows: int = 32):
+    """(a seeded random open_clip model of the tiny architecture with `rows` text positions, its
+    state as FarSLIP's fork saves a Long-CLIP text tower: positional_embedding read for the first
+    20 positions, positional_embedding_res after them (the rows each leaves to the other are
+    junk), and the mask1/mask2 buffers that pick them)."""
+    import open_clip
+
+    from remoteclip.models.loaders import with_context_length
+
+    torch.manual_seed(11)
+    model = open_clip.create_model(with_context_length(TINY_ARCH, rows)).eval()
+    state = dict(model.state_dict())
+    true = state["positional_embedding"]
+    junk = torch.randn_like(true)
+    first = torch.arange(rows)[:, None] < 20
+    state["positional_embedding"] = torch.where(first, true, junk)
+    state["positional_embedding_res"] = torch.where(first, junk, true)
+    state["mask1"], state["mask2"] = first.float(), (~first).float()
+    return model, state
+
+
+# FarSLIP's loader (its fork's open_clip factory.load_state_dict) takes ckpt["state_dict"] when
+# there is one, else the file itself, and strips a "module." prefix: the release files may be
+# either; its main.py saves {"epoch", "name", "state_dict" (unwrapped), "optimizer"}
+FARSLIP_LAYOUTS = {
+    "bare": lambda state: state,
+    "training": lambda state: {"epoch": 10, "name": "farslip", "state_dict": state, "optimizer": {"state": {}}},
+    "training-ddp": lambda state: {
+        "epoch": 10,
+        "name": "farslip",
+        "state_dict": {f"module.{k}": v for k, v in state.items()},
+    },
+}
+LONG_TEXT = ["a satellite photo of a harbor with many boats moored along the long piers, seen from above"]
+
+
+def farslip_recipe(name: str) -> dict:
+    """How the shipped zoo entry loads its file (format, text positions), for a tiny model."""
+    from workflow_helpers import REPO
+
+    shipped = load_zoo(REPO / "config" / "models.yaml")[name]
+    recipe = {key: shipped[key] for key in ("format", "long_clip_positions") if key in shipped}
+    return {**ENTRY, **recipe, "weights": {"hf": {"repo": "ZhenShiL/FarSLIP", "file": f"{name}.pt"}}}
+
+
+@pytest.mark.parametrize("layout", sorted(FARSLIP_LAYOUTS))
+def test_a_farslip1_long_clip_file_loads_as_its_readme_command_loads_it(layout, tmp_path, tiny_model_dir, caplog):
+    """FarSLIP's README scores FarSLIP-s1 with `tests.test_scene_classification --pretrained
+    FarSLIP1_$VIT.pt` and no --use-long-clip, although its table lists a LongCLIP text encoder
+    for ViT-B-16: the fork builds the 77-position tower and its load_checkpoint(strict=False)
+    interpolates the file's 248-row positional_embedding linearly to 77 rows
+    (resize_text_pos_embed) and leaves positional_embedding_res, mask1 and mask2 unused. That is
+    open_clip's own load_checkpoint, the reference here (32 rows to the tiny tower's 24)."""
+    import open_clip
+
+    _, state = long_clip_model(32)
+    spec = spec_of(tmp_path, "FarSLIP1-ViT-B-16", farslip_recipe("FarSLIP1-ViT-B-16"))
+    path = placed(spec, FARSLIP_LAYOUTS[layout](state))
+    reference = open_clip.create_model(TINY_ARCH).eval()
+    unused = open_clip.load_checkpoint(reference, str(path), strict=False)
+    assert sorted(unused.unexpected_keys) == ["mask1", "mask2", "positional_embedding_res"]
+    assert not unused.missing_keys
+    with caplog.at_level("INFO", logger="remoteclip.models.loaders"):
+        model, _, tokenizer = load(spec)
+    tokens = tokenizer(LONG_TEXT)
+    assert tokens.shape == (1, 24)
+    with torch.no_grad():
+        torch.testing.assert_close(model.encode_text(tokens), reference.encode_text(tokens))
+    # interpolated over all 32 rows: not the first 24 rows kept
+    assert (model.positional_embedding - state["positional_embedding"][:24]).abs().max() > 0.1
+    assert "dropped positional_embedding_res, mask1, mask2" in caplog.text
+    assert "positional_embedding interpolated linearly from 32 to 24 rows" in caplog.text
+
+
+@pytest.mark.parametrize("layout", sorted(FARSLIP_LAYOUTS))
+def test_a_farslip2_file_loads_bare_or_as_a_training_checkpoint(layout, tmp_path, tiny_model_dir, caplog):
+    """FarSLIP-s2 is scored with --use-long-clip: the Long-CLIP tower itself (its two position
+    tables folded into one, as the existing fold test shows), whichever layout the file has."""
+    reference, state = long_clip_model(32)
+    spec = spec_of(tmp_path, "FarSLIP2-ViT-B-16", farslip_recipe("FarSLIP2-ViT-B-16") | {"context_length": 32})
+    placed(spec, FARSLIP_LAYOUTS[layout](state))
+    with caplog.at_level("INFO", logger="remoteclip.models.loaders"):
+        model, _, tokenizer = load(spec)
+    tokens = tokenizer(LONG_TEXT)
+    assert tokens.shape == (1, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(model.encode_text(tokens), reference.encode_text(tokens))
+    assert "folded positional_embedding_res into positional_embedding" in caplog.text
+
+
+def test_a_long_clip_file_for_a_shorter_tower_names_both_ways_to_load_it(tmp_path, tiny_model_dir):
+    _, state = long_clip_model(32)
+    entry = {**ENTRY, "format": "state_dict", "weights": {"hf": {"repo": "o/r", "file": "long.pt"}}}
+    spec = spec_of(tmp_path, "long", entry)
+    placed(spec, state)
+    with pytest.raises(
+        KeyMismatch,
+        match=r"a Long-CLIP text tower with 32 positions .* builds 24: context_length: 32 .* "
+        r"long_clip_positions: resize",
+    ):
+        load(spec)
+    with pytest.raises(ValueError, match=r"long_clip_positions 'truncate': expected fold or resize"):
+        load(spec | {"long_clip_positions": "truncate"})  # a spec not made from a validated zoo
+
+
 def test_wrong_keys_name_the_missing_and_unexpected(tmp_path, tiny_clip, tiny_model_dir):
     state = dict(tiny_clip[0].state_dict())
     state["visual.projection"] = state.pop("visual.proj")
@@ -309,6 +414,8 @@ def test_missing_weights_say_where_they_belong(tmp_path, tiny_model_dir):
         ({"weights": {}}, r"bad\.weights"),
         ({"weights": {"hf": {"repo": "not a repo"}}}, r"bad\.weights\.hf\.repo"),
         ({"arch": None}, r"bad\.arch: None is not of type 'string'"),
+        ({"text_attention_mask": "yes"}, r"bad\.text_attention_mask: 'yes' is not of type 'boolean'"),
+        ({"long_clip_positions": "truncate"}, r"bad\.long_clip_positions: 'truncate' is not one of"),
     ],
 )
 def test_a_malformed_entry_is_an_error_naming_it(tmp_path, change, message):
@@ -394,22 +501,33 @@ def test_hf_hub_open_clip_release_is_fetched_then_loaded_offline(tmp_path, tiny_
     np.testing.assert_allclose(texts["class_features"], reference[1]["class_features"], atol=1e-5)
 
 
-def tiny_transformers_repo(folder: Path) -> tuple[Path, torch.nn.Module]:
-    """A seeded random tiny SigLIP (the layout Git-RSCLIP is released in: config.json,
-    model.safetensors, tokenizer and preprocessor files) saved by transformers itself."""
-    transformers = pytest.importorskip("transformers", reason="transformers is the optional zoo extra")
-    from tokenizers import Tokenizer, models, pre_tokenizers
+SIGLIP_WORDS = ["<pad>", "</s>", "<unk>", "a", "satellite", "photo", "of", "airport", "beach", "forest"]
+SIGLIP_WORDS += ["farmland", "harbor", "desert", "near", "."]
+PREPROCESSOR = "preprocessor_config.json"  # the image processor's own file (Git-RSCLIP's Hub repos)
+PROCESSOR = "processor_config.json"  # a processor's, image settings nested (transformers 5 saves so)
 
-    words = ["<pad>", "</s>", "<unk>", "a", "satellite", "photo", "of", "airport", "beach", "forest"]
-    words += ["farmland", "harbor", "desert", "."]
-    raw = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="<unk>"))
+
+def tiny_transformers_repo(
+    folder: Path, image_settings: str | None = PREPROCESSOR, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5)
+) -> Path:
+    """A seeded random tiny SigLIP saved by transformers itself, in the layout Git-RSCLIP is
+    released in: config.json, model.safetensors, tokenizer files and the image processor's
+    settings in preprocessor_config.json naming SiglipProcessor (AutoProcessor builds it);
+    image_settings=PROCESSOR: nested in processor_config.json, as SiglipProcessor.save_pretrained
+    of transformers 5 writes them; None: neither file. The tokenizer ends every text with </s>
+    and pads with it, and returns input_ids and attention_mask, as SigLIP's does."""
+    transformers = pytest.importorskip("transformers", reason="transformers is the optional zoo extra")
+    from tokenizers import Tokenizer, models, pre_tokenizers, processors
+
+    raw = Tokenizer(models.WordLevel({w: i for i, w in enumerate(SIGLIP_WORDS)}, unk_token="<unk>"))
     raw.pre_tokenizer = pre_tokenizers.Whitespace()
+    raw.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", 1)])
     tokenizer = transformers.PreTrainedTokenizerFast(
         tokenizer_object=raw, pad_token="</s>", eos_token="</s>", unk_token="<unk>", model_max_length=16
     )
     config = transformers.SiglipConfig(
         text_config={
-            "vocab_size": len(words),
+            "vocab_size": len(SIGLIP_WORDS),
             "hidden_size": 32,
             "intermediate_size": 64,
             "num_hidden_layers": 1,
@@ -430,15 +548,23 @@ def tiny_transformers_repo(folder: Path) -> tuple[Path, torch.nn.Module]:
     torch.manual_seed(0)
     model = transformers.SiglipModel(config).eval()
     model.save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    (folder / "preprocessor_config.json").write_text(
-        json.dumps({"image_mean": [0.5] * 3, "image_std": [0.5] * 3, "size": {"height": 32, "width": 32}})
+    images = transformers.SiglipImageProcessor(
+        size={"height": 32, "width": 32}, image_mean=list(mean), image_std=list(std)
     )
-    return folder, model
+    if image_settings == PROCESSOR:
+        transformers.SiglipProcessor(image_processor=images, tokenizer=tokenizer).save_pretrained(folder)
+        assert not (folder / PREPROCESSOR).exists()
+        return folder
+    tokenizer.save_pretrained(folder)
+    if image_settings == PREPROCESSOR:
+        images.save_pretrained(folder)
+        settings = json.loads((folder / PREPROCESSOR).read_text())
+        (folder / PREPROCESSOR).write_text(json.dumps(settings | {"processor_class": "SiglipProcessor"}))
+    return folder
 
 
 def test_transformers_release_is_fetched_then_scores_offline(tmp_path, cls_split):
-    folder, reference_model = tiny_transformers_repo(tmp_path / "release")
+    folder = tiny_transformers_repo(tmp_path / "release")
     repo = "test-org/tiny-siglip"
     entry = {
         **ENTRY,
@@ -457,16 +583,138 @@ def test_transformers_release_is_fetched_then_scores_offline(tmp_path, cls_split
         assert not hub.downloads("pytorch_model.bin")  # found model.safetensors, asked no further
     assert (Path(spec["repo_dir"]) / "model.safetensors").is_file() and "@0123456789abcdef" in spec["repo_dir"]
     model, preprocess, tokenizer = load(spec)
-    assert _embedding_rows(model) == len(tokenizer.tokenizer) == 14  # what check_tokenizer compared
-    tokens = tokenizer(["a satellite photo of beach ."])
+    assert _embedding_rows(model) == len(tokenizer.tokenizer) == len(SIGLIP_WORDS)  # what check_tokenizer compared
+    tokens = tokenizer(["a satellite photo of beach ."])["input_ids"]
     assert tokens.shape == (1, 16) and tokens[0, 1].item() == 4  # padded to the fixed length SigLIP uses
+    readme, _ = readme_text_embeds(folder, ["a satellite photo of beach ."])
     with torch.no_grad():
-        want = reference_model.get_text_features(input_ids=tokens)
-    want = want if isinstance(want, torch.Tensor) else want.pooler_output
-    torch.testing.assert_close(model.encode_text(tokens), want)
+        torch.testing.assert_close(encoded(model, tokenizer, ["a satellite photo of beach ."]), readme)
     images, texts, result = score(spec, cls_split)
     assert images["features"].shape[1] == 32 and texts["class_features"].shape == (len(cls_split["classes"]), 32)
     assert 0 <= result["metrics"]["acc1"] <= 100
+
+
+def readme_text_embeds(folder: Path, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Git-RSCLIP's README (Chen-Yang-Liu/Git-RSCLIP, "zero-shot image classification"):
+    AutoModel and AutoProcessor of the release, inputs = processor(text=texts, images=image,
+    padding="max_length", return_tensors="pt"), model(**inputs): its (normalised) text_embeds;
+    and the same model given the input ids alone, with no attention mask."""
+    transformers = pytest.importorskip("transformers", reason="transformers is the optional zoo extra")
+    from PIL import Image
+
+    model = transformers.AutoModel.from_pretrained(folder).eval()
+    processor = transformers.AutoProcessor.from_pretrained(folder)
+    image = Image.new("RGB", (40, 48), (90, 140, 60))
+    inputs = processor(text=texts, images=image, padding="max_length", return_tensors="pt")
+    assert set(inputs) == {"input_ids", "attention_mask", "pixel_values"}  # the mask reaches the model
+    with torch.no_grad():
+        readme = model(**inputs).text_embeds
+        ids_only = model(input_ids=inputs["input_ids"], pixel_values=inputs["pixel_values"]).text_embeds
+    return readme, ids_only
+
+
+def encoded(model, tokenizer, texts: list[str]) -> torch.Tensor:
+    """Normalised text embeddings the way the evaluation computes them (features.text_features)."""
+    with torch.no_grad():
+        return torch.nn.functional.normalize(model.encode_text(tokenizer(texts).to("cpu")), dim=-1)
+
+
+def siglip_entry(**options) -> dict:
+    repo = "test-org/tiny-siglip"
+    weights = {"hf": {"repo": repo, "revision": "main"}}
+    entry = {**ENTRY, "family": "Git-RSCLIP", "arch": None, "format": "transformers", "model_class": "SiglipModel"}
+    return entry | {"tokenizer": f"transformers:{repo}", "weights": weights, **options}
+
+
+def placed_releases(tmp_path: Path, folder: Path, entries: dict) -> dict:
+    """Specs of zoo entries whose fetched repo is `folder`'s files (fetching is tested above)."""
+    import shutil
+
+    config = config_for(tmp_path, write_zoo(tmp_path, entries))
+    specs = {name: resolve(name, {"zoo": name}, config) for name in entries}
+    for spec in specs.values():
+        shutil.copytree(folder, spec["repo_dir"], dirs_exist_ok=True)  # entries may share a repo
+    return specs
+
+
+GIT_RSCLIP_TEXTS = ["a satellite photo of beach .", "farmland", "a photo of a harbor near a desert ."]
+
+
+def test_transformers_text_is_encoded_as_the_readme_calls_the_model(tmp_path):
+    """Git-RSCLIP's README hands the model what its processor returns, the tokenizer's
+    attention_mask with the ids: the shipped entries score so (text_attention_mask: true, the
+    default), and `text_attention_mask: false` keeps the ids-only path as a named option. On this
+    tiny SigLIP the two differ by 0.71 to 0.96 in normalised text embedding."""
+    from workflow_helpers import REPO
+
+    shipped = load_zoo(REPO / "config" / "models.yaml")
+    assert shipped["Git-RSCLIP"]["text_attention_mask"] is shipped["Git-RSCLIP-base"]["text_attention_mask"] is True
+    folder = tiny_transformers_repo(tmp_path / "release")
+    readme, ids_only = readme_text_embeds(folder, GIT_RSCLIP_TEXTS)
+    specs = placed_releases(
+        tmp_path,
+        folder,
+        {"shipped": siglip_entry(text_attention_mask=True), "default": siglip_entry()}
+        | {"ids-only": siglip_entry(text_attention_mask=False)},
+    )
+    for name, want in (("shipped", readme), ("default", readme), ("ids-only", ids_only)):
+        model, _, tokenizer = load(specs[name])
+        torch.testing.assert_close(encoded(model, tokenizer, GIT_RSCLIP_TEXTS), want, atol=1e-5, rtol=0)
+    assert (readme - ids_only).norm(dim=-1).min() > 0.1  # the option is a different model, not a rounding
+
+
+def test_image_settings_nested_in_processor_config_are_the_release_s_own(tmp_path):
+    """transformers 5 saves a processor's image settings nested in processor_config.json and
+    writes no preprocessor_config.json; AutoProcessor reads them from there, and so does the
+    loader: the release's own mean, std and 32x32 squash (SigLIP crops no centre), not CLIP's."""
+    transformers = pytest.importorskip("transformers", reason="transformers is the optional zoo extra")
+    from PIL import Image
+
+    mean, std = (0.3, 0.4, 0.5), (0.2, 0.25, 0.3)
+    folder = tiny_transformers_repo(tmp_path / "release", PROCESSOR, mean, std)
+    spec = placed_releases(tmp_path, folder, {"nested": siglip_entry()})["nested"]
+    _, preprocess, _ = load(spec)
+    processor = transformers.AutoProcessor.from_pretrained(folder)
+    rng = np.random.default_rng(0)
+    # an image at the model's size is only normalised; a 40x48 one is squashed, which PIL does
+    # in 8 bits and the processor in float: up to a grey level (1/255/std) apart
+    for (height, width), atol in (((32, 32), 1e-5), ((48, 40), 1.5 / 255 / min(std))):
+        image = Image.fromarray(rng.integers(0, 256, (height, width, 3), dtype=np.uint8))
+        want = processor(images=image, return_tensors="pt")["pixel_values"][0]
+        torch.testing.assert_close(preprocess(image), want, atol=atol, rtol=0)
+
+
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        (
+            "neither file",
+            r"release .*/test-org--tiny-siglip@main has neither preprocessor_config\.json nor processor_config\.json",
+        ),
+        ("another size", r"preprocessor_config\.json resizes images to 32x32 but the entry's image_size is 48"),
+        ("no mean", r"preprocessor_config\.json states no image_mean"),
+        ("crop after a larger resize", r"preprocessor_config\.json resizes to 40 and then crops 32: not reproduced"),
+        ("oblong size", r"image size \{'height': 32, 'width': 48\} is not a square side"),
+    ],
+)
+def test_a_release_without_its_image_settings_is_refused(case, message, tmp_path):
+    """No release is scored with image settings it does not state (CLIP's mean and std were the
+    silent fallback), nor with settings the open_clip transform would not reproduce."""
+    folder = tiny_transformers_repo(tmp_path / "release", None if case == "neither file" else PREPROCESSOR)
+    changes = {
+        "no mean": {"image_mean": None},
+        "crop after a larger resize": {"do_center_crop": True, "size": {"shortest_edge": 40}, "crop_size": 32},
+        "oblong size": {"size": {"height": 32, "width": 48}},
+    }.get(case)
+    if changes:
+        settings = json.loads((folder / PREPROCESSOR).read_text()) | changes
+        (folder / PREPROCESSOR).write_text(json.dumps({k: v for k, v in settings.items() if v is not None}))
+    entry = siglip_entry(image_size=48 if case == "another size" else 32)
+    spec = placed_releases(tmp_path, folder, {"tiny": entry})["tiny"]
+    from remoteclip.models.loaders import ImageSettingsError
+
+    with pytest.raises(ImageSettingsError, match=message):
+        load(spec)
 
 
 def test_an_open_clip_release_with_a_transformers_text_tower_builds_offline(tmp_path, cls_split):

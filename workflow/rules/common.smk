@@ -17,8 +17,9 @@ from remoteclip.config import (
     run_sources,
     validate,
 )
+from remoteclip.evaluate.protocols import zoo_published as published_beside_ours
 from remoteclip.evaluate.registry import TASKS_BY_GROUP
-from remoteclip.evaluate.registry import leaderboard_models
+from remoteclip.evaluate.registry import image_sets, image_spec, leaderboard_models, models_with_own_images
 from remoteclip.evaluate.registry import resolve as resolve_eval_model
 from remoteclip.report import OUTPUTS as REPORT_OUTPUTS
 from remoteclip.report import describe_models, paper_models, start_key
@@ -128,8 +129,14 @@ try:
     # the leaderboard's (zoo model, prompt protocol) pairs are evaluation models like the others
     EVAL["models"] = {**EVAL["models"], **leaderboard_models(config)}
     EVAL_MODELS = {n: resolve_eval_model(n, e, config) for n, e in EVAL["models"].items()}
+    # {evaluation model: the folder its image features are in}: one per zoo entry, whatever the prompts
+    IMAGE_SET = image_sets(EVAL_MODELS)
 except ConfigError as err:
     raise WorkflowError(str(err)) from None
+OWN_IMAGES = models_with_own_images(IMAGE_SET)  # their images and texts in one `features` job
+SHARED_IMAGES = sorted(set(IMAGE_SET.values()) - set(OWN_IMAGES))  # `image_features`, then `text_features`
+# {image set: the model spec that encodes its images (the text side left out)}
+IMAGE_SPECS = {key: {**image_spec(EVAL_MODELS[n]), "name": key} for n, key in IMAGE_SET.items()}
 BENCHMARKS = evaluation_benchmarks(config)
 # every dataset with a split file: the benchmarks scored and the test splits de-duplication protects
 SPLIT_BENCHMARKS = sorted(set(BENCHMARKS) | set(testsets()))
@@ -144,9 +151,18 @@ def eval_results():
 
 
 def model_inputs(wildcards):
-    """The model's checkpoint file (a run's export, a given file) or the manifests of the
+    """The evaluation model's checkpoint file or weight manifests (`weights_of`)."""
+    return weights_of(EVAL_MODELS[wildcards.model])
+
+
+def image_model_inputs(wildcards):
+    """The weights of the model that encodes an image set (`weights_of`)."""
+    return weights_of(IMAGE_SPECS[wildcards.image_set])
+
+
+def weights_of(spec):
+    """A model's checkpoint file (a run's export, a given file) or the manifests of the
     weights it is built from (fetched into the cache by `fetch_weights`)."""
-    spec = EVAL_MODELS[wildcards.model]
     fetched = weight_manifests(eval_sources(spec))
     return fetched if fetched else [spec["checkpoint"]] if spec.get("checkpoint") else []
 
@@ -164,15 +180,9 @@ REPORT_MODELS = describe_models(EVAL["models"], EVAL_MODELS)
 
 
 def zoo_published():
-    """{evaluation model: its zoo entry, protocol and the authors' numbers} for the leaderboard page."""
-    from remoteclip.zoo import load_zoo
-
-    zoo = load_zoo(config["zoo"]) if any(s.get("zoo") for s in EVAL_MODELS.values()) else {}
-    return {
-        n: {"zoo": s["zoo"], "protocol": s.get("protocol", ""), "published": zoo[s["zoo"]].get("published", [])}
-        for n, s in EVAL_MODELS.items()
-        if s.get("zoo")
-    }
+    """{evaluation model: its zoo entry, prompt protocol, the authors' numbers with their
+    protocols and ours} for the leaderboard page (remoteclip.evaluate.protocols)."""
+    return published_beside_ours(config, EVAL_MODELS)
 
 
 _paper_rows = paper_models()

@@ -1,5 +1,6 @@
-# Evaluation: split files per benchmark, image and text features once per (model,
-# benchmark), then every task on the cached features, and one summary CSV.
+# Evaluation: split files per benchmark, image features once per (model, benchmark) and text
+# features once per (model and prompt protocol, benchmark), then every task on the cached
+# features, and one summary CSV.
 
 
 wildcard_constraints:
@@ -26,6 +27,7 @@ rule eval_split:
         "../../scripts/eval_split.py"
 
 
+# a model whose images no other evaluation model reads: its images and texts in one job
 rule features:
     input:
         split="results/splits/{benchmark}.json",
@@ -35,6 +37,8 @@ rule features:
         texts="results/features/{model}/{benchmark}.text.npz",
     log:
         "results/logs/features/{model}/{benchmark}.log",
+    wildcard_constraints:
+        model=wildcard_regex(OWN_IMAGES),
     conda:
         "../../envs/eval.yaml"
     threads: max(1, EVAL["workers"])
@@ -43,6 +47,54 @@ rule features:
         weights_cache=WEIGHTS,
         batch_size=EVAL["batch_size"],
         workers=EVAL["workers"],
+        device=EVAL["device"],
+        templates=lambda w: EVAL_MODELS[w.model].get("templates") or EVAL["templates"],
+        variants=EVAL["counting"]["variants"],
+    script:
+        "../../scripts/features.py"
+
+
+# a zoo entry scored under several prompt protocols (the leaderboard): the prompts never touch
+# the images, so they are encoded once, under the entry's name, and every protocol reads them
+rule image_features:
+    input:
+        split="results/splits/{benchmark}.json",
+        model=image_model_inputs,
+    output:
+        images="results/features/{image_set}/{benchmark}.npz",
+    log:
+        "results/logs/image_features/{image_set}/{benchmark}.log",
+    wildcard_constraints:
+        image_set=wildcard_regex(SHARED_IMAGES),
+    conda:
+        "../../envs/eval.yaml"
+    threads: max(1, EVAL["workers"])
+    params:
+        model=lambda w: IMAGE_SPECS[w.image_set],
+        weights_cache=WEIGHTS,
+        batch_size=EVAL["batch_size"],
+        workers=EVAL["workers"],
+        device=EVAL["device"],
+    script:
+        "../../scripts/features.py"
+
+
+# ... and the texts (class prompts, captions, counting captions) once per protocol
+rule text_features:
+    input:
+        split="results/splits/{benchmark}.json",
+        model=model_inputs,
+    output:
+        texts="results/features/{model}/{benchmark}.text.npz",
+    log:
+        "results/logs/text_features/{model}/{benchmark}.log",
+    wildcard_constraints:
+        model=wildcard_regex(sorted(set(EVAL_MODELS) - set(OWN_IMAGES))),
+    conda:
+        "../../envs/eval.yaml"
+    params:
+        model=lambda w: EVAL_MODELS[w.model],
+        weights_cache=WEIGHTS,
         device=EVAL["device"],
         templates=lambda w: EVAL_MODELS[w.model].get("templates") or EVAL["templates"],
         variants=EVAL["counting"]["variants"],
@@ -61,7 +113,7 @@ for group in ("CLS", "RET", "COUNT"):
             f"evaluate_{group.lower()}"
         input:
             split="results/splits/{benchmark}.json",
-            images="results/features/{model}/{benchmark}.npz",
+            images=lambda w: f"results/features/{IMAGE_SET[w.model]}/{w.benchmark}.npz",
             texts="results/features/{model}/{benchmark}.text.npz",
         output:
             task_outputs(group),

@@ -1,5 +1,6 @@
-"""Image and text embeddings, computed once per (model, benchmark) and cached as .npz, so
-zero-shot, linear probe, k-NN, few-shot, retrieval and counting all read the same features.
+"""Image and text embeddings of a benchmark, cached as .npz, so zero-shot, linear probe, k-NN,
+few-shot, retrieval and counting all read the same features: the images once per model (every
+prompt protocol of a zoo model reads the same), the texts once per evaluation model.
 
 Images: `features` (L2-normalised `encode_image` output, float32, as CLIP_benchmark and the
 official retrieval.py normalise it) and `norms` (the raw embedding's L2 norm, so the paper's
@@ -136,24 +137,43 @@ def embed(
     desc: str = "images",
 ) -> tuple[dict, dict]:
     """Everything the tasks of one benchmark read: (image arrays, text arrays), as the
-    `features` rule caches them in <benchmark>.npz and <benchmark>.text.npz."""
+    `features` rule caches them in <benchmark>.npz and <benchmark>.text.npz (`image_features` and
+    `text_features` one each, for a zoo model scored under several prompt protocols)."""
+    images = embed_images(model, transform, split, device, batch_size, workers, desc)
+    return images, embed_texts(model, tokenizer, split, templates, variants, device)
+
+
+def embed_images(
+    model,
+    transform,
+    split: dict[str, Any],
+    device,
+    batch_size: int = _DEFAULTS["batch_size"],
+    workers: int = _DEFAULTS["workers"],
+    desc: str = "images",
+) -> dict:
+    """The image arrays of a benchmark (<benchmark>.npz): the features, their norms and what
+    the split says of each scored image."""
     items, arrays = scored_items(split)
     feats, norms = image_features(model, transform, items, device, batch_size, workers, desc=desc)
-    images = {"features": feats, "norms": norms, **arrays}
+    return {"features": feats, "norms": norms, **arrays}
+
+
+def embed_texts(model, tokenizer, split: dict[str, Any], templates: list[str], variants: list[str], device) -> dict:
+    """The text arrays of a benchmark (<benchmark>.text.npz): the class prompts' embeddings
+    (CLS), the captions' (RET) or the counting captions' (COUNT)."""
     if split["group"] == "CLS":
-        texts = {
+        return {
             "templates": np.array(templates),
             "class_features": class_embeddings(model, tokenizer, split["classnames"], templates, device),
         }
-    elif split["group"] == "RET":
-        texts = {"caption_features": text_features(model, tokenizer, split["captions"], device)}
-    else:
-        classes = sorted({s["category"] for s in split["samples"]})
-        captions = [c for cls in classes for v in variants for c in count_captions(cls, v)]
-        caption_features = text_features(model, tokenizer, captions, device)
-        texts = {
-            "caption_features": caption_features.reshape(len(classes), len(variants), MAX_COUNT, -1),
-            "classes": np.array(classes),
-            "variants": np.array(variants),
-        }
-    return images, texts
+    if split["group"] == "RET":
+        return {"caption_features": text_features(model, tokenizer, split["captions"], device)}
+    classes = sorted({s["category"] for s in split["samples"]})
+    captions = [c for cls in classes for v in variants for c in count_captions(cls, v)]
+    caption_features = text_features(model, tokenizer, captions, device)
+    return {
+        "caption_features": caption_features.reshape(len(classes), len(variants), MAX_COUNT, -1),
+        "classes": np.array(classes),
+        "variants": np.array(variants),
+    }

@@ -4,13 +4,15 @@ open_clip: Snakemake reads this while it parses the workflow, in every cluster j
 from __future__ import annotations
 
 import dataclasses
+from collections import Counter
 from typing import Any
 
+from ..config import ConfigError
 from ..image_inits import hybrid_arch
 from ..schema import defaults
 from ..weight_cache import released_path, tokenizer_repo_of, zoo_sources
 from ..zoo import entry as zoo_entry
-from ..zoo import load_zoo, repo_dir, url_file, weights_file
+from ..zoo import load_zoo, repo_dir, url_file, weights_file, zoo_protocols
 
 TASKS_BY_GROUP = {"CLS": ("zeroshot", "linear_probe", "knn", "fewshot"), "RET": ("retrieval",), "COUNT": ("counting",)}
 
@@ -21,6 +23,9 @@ RELEASED = {
 }
 RELEASED_URL = "https://huggingface.co/chendelong/RemoteCLIP/resolve/main/{name}.pt"
 _DEFAULTS = defaults("$defs.eval_model")  # for entries given outside a validated config
+DEFAULT_TEMPLATES = defaults("evaluation")["templates"]
+# what a spec holds for the text side and the report only: the image features do not depend on it
+TEXT_ONLY = ("name", "templates", "protocol", "paper")
 
 
 def resolve(name: str, entry: dict[str, Any], config: dict) -> dict[str, Any]:
@@ -124,6 +129,8 @@ def resolve_zoo(name: str, entry: dict[str, Any], config: dict) -> dict[str, Any
         "model_class": model.get("model_class"),
         "image_size": model["image_size"],
         "context_length": model.get("context_length"),
+        "text_attention_mask": model.get("text_attention_mask", True),
+        "long_clip_positions": model.get("long_clip_positions", "fold"),
         "quick_gelu": model["quick_gelu"],
         "seed": 0,
         "url": weights.get("url") or (f"https://huggingface.co/{hf['repo']}" if hf else None),
@@ -136,7 +143,50 @@ def resolve_zoo(name: str, entry: dict[str, Any], config: dict) -> dict[str, Any
     for key in ("templates", "protocol", "paper"):
         if key in entry:
             spec[key] = entry[key]
+    if "paper" not in entry and (row := paper_row(model, entry, config)):
+        spec["paper"] = row
     return spec
+
+
+def paper_row(model: dict[str, Any], entry: dict[str, Any], config: dict) -> str | None:
+    """The paper row of a zoo entry (`paper_row`) when the evaluation model is scored with that
+    row's zero-shot prompts; under other prompts (a leaderboard's ensemble) it is not that row."""
+    row = model.get("paper_row")
+    if not row:
+        return None
+    paper = zoo_protocols(config["zoo"])[row["protocol"]].get("zeroshot", {}).get("prompts")
+    scored = entry.get("templates") or (config.get("evaluation") or {}).get("templates") or DEFAULT_TEMPLATES
+    return row["row"] if list(scored) == paper else None
+
+
+def image_sets(specs: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """{evaluation model: the name its image features are cached under}. A zoo model's prompt
+    protocols differ only in their texts, so every evaluation model of one zoo entry reads the
+    images encoded once under the entry's name; any other model has its own. Two models that
+    would share a name but encode images differently are an error."""
+    first: dict[str, str] = {}
+    for name, spec in specs.items():
+        key = spec.get("zoo") or name
+        other = first.setdefault(key, name)
+        if image_spec(specs[other]) != image_spec(spec):
+            raise ConfigError(
+                f"evaluation models {other!r} and {name!r} both cache image features as {key!r} "
+                "but are different models: rename the one that is not the zoo entry"
+            )
+    return {name: spec.get("zoo") or name for name, spec in specs.items()}
+
+
+def models_with_own_images(image_set: dict[str, str]) -> list[str]:
+    """The evaluation models whose image set (`image_sets`) is theirs alone and bears their name:
+    one job encodes their images and texts. A shared image set is encoded once, and each of its
+    models' texts apart."""
+    members = Counter(image_set.values())
+    return sorted(name for name, key in image_set.items() if key == name and members[key] == 1)
+
+
+def image_spec(spec: dict[str, Any]) -> dict[str, Any]:
+    """What decides a model's image features: its spec without the text side and the report's keys."""
+    return {k: v for k, v in spec.items() if k not in TEXT_ONLY}
 
 
 FILE_LIKE = ("state_dict", "open_clip_train", "itra", "safetensors", "openai_tag")

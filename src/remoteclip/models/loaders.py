@@ -1,9 +1,12 @@
 """Loading a zoo model (remoteclip.zoo) by its release format, so the evaluation suite sees one
 interface whatever the layout: (model with `encode_image` / `encode_text`, validation
-transform, tokenizer: list[str] -> token tensor).
+transform, tokenizer: list[str] -> token tensor, or for a transformers release what its
+tokenizer returns, which `encode_text` takes).
 
 Formats (`format:` of a zoo entry):
-- state_dict: a torch.save'd plain open_clip state dict (the released RemoteCLIP-*.pt);
+- state_dict: an open_clip state dict as open_clip's load_checkpoint reads a `--pretrained` file
+  (FarSLIP's test scripts do): torch.save'd plain (the released RemoteCLIP-*.pt) or inside a
+  training checkpoint (its "state_dict" entry, a DDP "module." prefix removed);
 - open_clip_train: {"epoch", "name", "state_dict", "optimizer", ...}, keys "module."-prefixed
   under DDP (open_clip_train's main.py; SkyScript's and FarSLIP's forks save the same); a
   release that is a zip archive (SkyCLIP) names its checkpoint member (`weights.member`),
@@ -17,12 +20,19 @@ Formats (`format:` of a zoo entry):
 - hf_hub_open_clip: an open_clip hf-hub: repo (open_clip_config.json + weights), fetched into
   the weights cache and built from there with open_clip's `local-dir:` schema;
 - transformers: a Hugging Face transformers CLIP-style model (CLIPModel, SiglipModel, ...,
-  anything with get_image_features / get_text_features), wrapped by `TransformersCLIP`;
+  anything with get_image_features / get_text_features), wrapped by `TransformersCLIP`. Texts
+  reach it as the authors' READMEs pass them (`model(**processor(text=..., padding="max_length"))`):
+  the tokenizer's input_ids with its attention_mask (`text_attention_mask: false`: the ids alone);
+  images as its image processor's settings state them (preprocessor_config.json, or nested in
+  processor_config.json), a release stating none is refused;
 - openai_tag: open_clip's own pretrained tag, from the cache's open_clip folder.
 
-Long-CLIP text towers (DGTRS-CLIP, FarSLIP2: `context_length: 248`, an extra
-`positional_embedding_res`) are built as the architecture with that many positions, and their two
-position tables folded into one (`fold_long_clip`).
+Long-CLIP text towers (DGTRS-CLIP, FarSLIP: an extra `positional_embedding_res`, FarSLIP's with
+mask1/mask2 buffers) load as the entry's `long_clip_positions` says (`long_clip_text`): `fold`
+(DGTRS-CLIP, FarSLIP2 with --use-long-clip: `context_length: 248`) builds the architecture with
+that many positions and folds the two tables into one (`fold_long_clip`); `resize` (FarSLIP1,
+scored without --use-long-clip) loads them as open_clip's load_checkpoint does into a 77-position
+tower: positional_embedding interpolated, the Long-CLIP extras dropped, both said in the log.
 
 Every file is read by remoteclip.weights (weights_only=True unless trusted by name), and a
 state dict is loaded strictly: keys that do not fit the architecture are named (`KeyMismatch`).
@@ -31,12 +41,15 @@ state dict is loaded strictly: keys that do not fit the architecture are named (
 from __future__ import annotations
 
 import json
+import logging
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import open_clip
 import torch
+from open_clip.model import resize_text_pos_embed
 
 from ..weight_cache import open_clip_cache
 from ..weight_fetch import extract_member
@@ -46,6 +59,8 @@ from .configs import register_model_configs
 from .factory import build
 
 SHOWN = 5  # keys named in a mismatch error, per kind
+
+log = logging.getLogger(__name__)
 
 
 class KeyMismatch(RuntimeError):
@@ -71,9 +86,9 @@ def load_zoo_model(spec: dict[str, Any], device: str | torch.device = "cpu", wei
         model, _, preprocess = build(arch, spec.get("pretrained"), bool(spec["quick_gelu"]), cache_dir=cache)
         if fmt != "openai_tag":
             path = _checkpoint(spec)
-            load_strict(
-                model, zoo_state_dict(fmt, path, bool(spec.get("trust_checkpoint"))), f"{spec['name']} ({path})"
-            )
+            what = f"{spec['name']} ({path})"
+            state = zoo_state_dict(fmt, path, bool(spec.get("trust_checkpoint")))
+            load_strict(model, long_clip_text(state, model, spec.get("long_clip_positions") or "fold", what), what)
         tokenizer = _tokenizer(spec, default=arch)
     check_tokenizer(model, tokenizer, spec["name"], spec["tokenizer"])
     model.to(device).eval()
@@ -151,8 +166,57 @@ def zoo_state_dict(fmt: str, path: Path, trust: bool = False) -> dict[str, torch
             "a plain state dict is format: state_dict"
         )
     state = state_dict_of(obj, path)
-    state = itra_to_open_clip(state, path) if fmt == "itra" else state
-    return fold_long_clip(state) if "positional_embedding_res" in state else state
+    return itra_to_open_clip(state, path) if fmt == "itra" else state
+
+
+LONG_CLIP_EXTRAS = ("positional_embedding_res", "mask1", "mask2")
+
+
+def long_clip_text(
+    state: dict[str, torch.Tensor], model: torch.nn.Module, recipe: str, what: str
+) -> dict[str, torch.Tensor]:
+    """A state dict whose text tower is Long-CLIP's (it holds positional_embedding_res) with its
+    positions loaded as the entry's recipe (`long_clip_positions`) says; any other as it is.
+    fold: as Long-CLIP runs them, into a tower with as many positions (`context_length`);
+    resize: as open_clip's load_checkpoint loads them into a shorter tower (`resize_long_clip`)."""
+    if "positional_embedding_res" not in state:
+        return state
+    if recipe == "resize":
+        return resize_long_clip(state, model, what)
+    if recipe != "fold":
+        raise ValueError(f"{what}: long_clip_positions {recipe!r}: expected fold or resize")
+    rows = state["positional_embedding"].shape[0]
+    own = model.state_dict().get("positional_embedding")  # None: load_strict names the keys
+    positions = own.shape[0] if own is not None else rows
+    if positions != rows:
+        raise KeyMismatch(
+            f"{what}: a Long-CLIP text tower with {rows} positions (positional_embedding_res), but the "
+            f"entry builds {positions}: context_length: {rows} loads it as Long-CLIP runs it (folded; "
+            f"--use-long-clip), or long_clip_positions: resize as open_clip's load_checkpoint loads it "
+            f"into {positions} positions (FarSLIP's test command without --use-long-clip)"
+        )
+    log.info("%s: Long-CLIP text tower: folded positional_embedding_res into positional_embedding", what)
+    return fold_long_clip(state)
+
+
+def resize_long_clip(state: dict[str, torch.Tensor], model: torch.nn.Module, what: str) -> dict[str, torch.Tensor]:
+    """A Long-CLIP text tower as FarSLIP's README command without --use-long-clip loads it: the
+    fork's create_model builds the architecture's 77 positions and load_checkpoint(strict=False)
+    interpolates positional_embedding (all 248 rows, linearly: open_clip's resize_text_pos_embed,
+    which the fork has unchanged) and skips positional_embedding_res, mask1 and mask2 as
+    unexpected keys. Here they are dropped by name, so any other stray key still fails."""
+    kept = {k: v for k, v in state.items() if k not in LONG_CLIP_EXTRAS}
+    rows = kept["positional_embedding"].shape[0]
+    resize_text_pos_embed(kept, model)
+    log.warning(
+        "%s: long_clip_positions: resize, as open_clip's load_checkpoint loads this Long-CLIP file: "
+        "dropped %s; positional_embedding interpolated linearly from %d to %d rows",
+        what,
+        ", ".join(k for k in LONG_CLIP_EXTRAS if k in state),
+        rows,
+        kept["positional_embedding"].shape[0],
+    )
+    return kept
 
 
 LONG_CLIP_KEPT = 20  # Long-CLIP keeps the first 20 of CLIP's positions (its mask1) and learns the rest
@@ -313,30 +377,33 @@ def _transformers(spec: dict[str, Any]):
     # no Hub kernels: recent transformers swap layers for kernels downloaded from the Hub by
     # default (and refuse to load without the `kernels` package); scoring runs offline and
     # must compute what the release's own layers compute
-    model = TransformersCLIP(cls.from_pretrained(folder, use_kernels=False))
-    tokenizer = HFTokens(_present(spec, spec["tokenizer_dir"] or spec["repo_dir"]), spec.get("context_length"))
-    return model, _image_transform(folder, spec["image_size"]), tokenizer
+    model = TransformersCLIP(cls.from_pretrained(folder, use_kernels=False), spec.get("text_attention_mask", True))
+    tokenizer_dir = _present(spec, spec["tokenizer_dir"] or spec["repo_dir"])
+    tokenizer = HFTextInputs(tokenizer_dir, spec.get("context_length"))
+    return model, _image_transform(folder, spec["image_size"], spec["name"]), tokenizer
 
 
 class TransformersCLIP(torch.nn.Module):
     """A transformers dual encoder as open_clip's interface: encode_image / encode_text."""
 
-    def __init__(self, model: Any):
+    def __init__(self, model: Any, text_attention_mask: bool = True):
         super().__init__()
         self.model = model  # a transformers PreTrainedModel (typed Any: transformers is optional)
-        config: Any = model.config
-        text = getattr(config, "text_config", config)
-        # bidirectional text towers need the padding masked; CLIP's causal tower pools at the
-        # end token and SigLIP pads with its end token and was trained without a mask
-        pad, eos = getattr(text, "pad_token_id", None), getattr(text, "eos_token_id", None)
-        self.mask_pad = pad if pad is not None and pad != eos and "siglip" not in config.model_type else None
+        # the READMEs hand the model the tokenizer's attention_mask (Git-RSCLIP's among them);
+        # False keeps the ids alone, under which SigLIP's padding takes part in attention
+        self.text_attention_mask = bool(text_attention_mask)
 
     def encode_image(self, images: torch.Tensor) -> torch.Tensor:
         return _tensor(self.model.get_image_features(pixel_values=images))
 
-    def encode_text(self, tokens: torch.Tensor) -> torch.Tensor:
-        mask = (tokens != self.mask_pad).long() if self.mask_pad is not None else None
-        return _tensor(self.model.get_text_features(input_ids=tokens, attention_mask=mask))
+    def encode_text(self, tokens: Mapping[str, torch.Tensor] | torch.Tensor) -> torch.Tensor:
+        """`tokens`: what the tokenizer returns (HFTextInputs: input_ids, and attention_mask where
+        the tokenizer makes one), passed on as the README's get_text_features(**inputs) does; a
+        tensor is input ids alone."""
+        inputs = dict(tokens) if isinstance(tokens, Mapping) else {"input_ids": tokens}
+        if not self.text_attention_mask:
+            inputs.pop("attention_mask", None)
+        return _tensor(self.model.get_text_features(**inputs))
 
 
 def _tensor(out) -> torch.Tensor:
@@ -355,24 +422,83 @@ class HFTokens:
         self.context_length = context_length or min(int(self.tokenizer.model_max_length), 512)
 
     def __call__(self, texts: list[str] | str) -> torch.Tensor:
+        return self.encode(texts)["input_ids"]
+
+    def encode(self, texts: list[str] | str):
+        """All the tokenizer returns (a transformers BatchEncoding; `.to(device)` moves it)."""
         texts = [texts] if isinstance(texts, str) else list(texts)
         return self.tokenizer(
             texts, padding="max_length", truncation=True, max_length=self.context_length, return_tensors="pt"
-        )["input_ids"]
+        )
 
 
-def _image_transform(folder: Path, image_size: int):
-    """The release's preprocessing (preprocessor_config.json: size, mean, std) as an open_clip
-    validation transform; CLIP's mean/std where the repo states none."""
-    cfg = (
-        json.loads((folder / "preprocessor_config.json").read_text())
-        if (folder / "preprocessor_config.json").is_file()
-        else {}
+class HFTextInputs(HFTokens):
+    """A transformers release's tokenizer: list of strings -> what the tokenizer returns
+    (input_ids, attention_mask where it makes one), for TransformersCLIP.encode_text."""
+
+    def __call__(self, texts: list[str] | str):
+        return self.encode(texts)
+
+
+class ImageSettingsError(ValueError):
+    """A transformers release whose image preprocessing is not stated, or not one we reproduce."""
+
+
+def image_settings(folder: Path) -> tuple[dict[str, Any], Path]:
+    """The release's image processor settings and the file holding them, found as transformers'
+    image processors find them: nested under "image_processor" in processor_config.json (how
+    transformers 5 saves a processor), else preprocessor_config.json (how releases made with
+    earlier versions hold them, Git-RSCLIP's among them)."""
+    nested, own = folder / "processor_config.json", folder / "preprocessor_config.json"
+    if nested.is_file():
+        settings = json.loads(nested.read_text()).get("image_processor")
+        if isinstance(settings, dict):
+            return settings, nested
+    if own.is_file():
+        return json.loads(own.read_text()), own
+    raise ImageSettingsError(
+        f"the release {folder} has neither preprocessor_config.json nor processor_config.json with an "
+        f'"image_processor" entry: its image size, mean and std are unknown (CLIP\'s are not assumed)'
     )
-    mean = tuple(cfg.get("image_mean") or open_clip.OPENAI_DATASET_MEAN)
-    std = tuple(cfg.get("image_std") or open_clip.OPENAI_DATASET_STD)
+
+
+def _image_transform(folder: Path, image_size: int, name: str):
+    """The release's preprocessing (size, mean, std, centre crop or not) as an open_clip
+    validation transform; the entry's image_size must be the size the release states."""
+    try:
+        settings, source = image_settings(folder)
+    except ImageSettingsError as exc:
+        raise ImageSettingsError(f"model {name}: {exc}") from None
+    where = f"model {name}: {source}"
+    missing = [key for key in ("image_mean", "image_std") if not settings.get(key)]
+    if missing:
+        raise ImageSettingsError(f"{where} states no {' or '.join(missing)}")
     # SigLIP processors resize the whole image to a square (no crop); CLIP's crop the centre
-    squash = not cfg.get("do_center_crop", False) and bool(cfg)
+    crop = bool(settings.get("do_center_crop", False))
+    side = _square_side(settings.get("crop_size") if crop else settings.get("size"), where)
+    resized = _square_side(settings.get("size"), where)
+    if crop and resized not in (None, side):
+        raise ImageSettingsError(f"{where} resizes to {resized} and then crops {side}: not reproduced here")
+    if side is not None and side != image_size:
+        raise ImageSettingsError(
+            f"{where} {'crops' if crop else 'resizes'} images to {side}x{side} but the entry's image_size is {image_size}"
+        )
     return open_clip.image_transform(
-        image_size, is_train=False, mean=mean, std=std, resize_mode="squash" if squash else "shortest"
+        image_size,
+        is_train=False,
+        mean=tuple(settings["image_mean"]),
+        std=tuple(settings["image_std"]),
+        resize_mode="shortest" if crop else "squash",
     )
+
+
+def _square_side(size: Any, where: str) -> int | None:
+    """The side of a transformers `size` / `crop_size` setting: {"height", "width"} (equal),
+    {"shortest_edge"} or a number; None where the release states none."""
+    if size is None or isinstance(size, int):
+        return size
+    if isinstance(size, dict) and "height" in size and size.get("height") == size.get("width"):
+        return int(size["height"])
+    if isinstance(size, dict) and set(size) == {"shortest_edge"}:
+        return int(size["shortest_edge"])
+    raise ImageSettingsError(f"{where}: image size {size} is not a square side this loader reproduces")

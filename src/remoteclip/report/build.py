@@ -46,7 +46,8 @@ def build_report(
     runs: {run: {"log": train log.csv, "groups": [RET/DET/SEG], "start": start_key of its init}};
     benchmarks: {name: {"paper": the paper's name of the dataset (the catalogue key)}};
     dedup: {run: results/dedup/<run>/summary.json};
-    leaderboard: {evaluation model: {"zoo", "protocol", "published"}} of the zoo models scored.
+    leaderboard: {evaluation model: {"zoo", "protocol", "published", "measured"}} of the zoo models
+    scored (evaluate.protocols.zoo_published: the authors' numbers with their protocols, and ours).
     """
     out = Path(out_dir)
     paths = {name: out / rel for name, rel in OUTPUTS.items()}

@@ -9,11 +9,15 @@ import re
 
 
 def paper_name(entry: dict, spec: dict) -> str | None:
-    """The paper row an evaluation model reproduces: `paper:` when given; otherwise the
-    released weights are "RemoteCLIP <arch>" and OpenAI's weights (a pretrained model, or
-    the initialisation of a run that starts from them) are "CLIP <arch>"; our runs have none."""
+    """The paper row an evaluation model reproduces: `paper:` when given; a zoo model's is
+    its entry's `paper_row` when scored with that row's prompts (decided by
+    evaluate.registry.resolve_zoo, which reads the zoo); otherwise the released weights are
+    "RemoteCLIP <arch>" and OpenAI's weights (a pretrained model, or the initialisation of a
+    run that starts from them) are "CLIP <arch>"; our runs have none."""
     if entry.get("paper"):
         return entry["paper"]
+    if spec.get("zoo"):
+        return spec.get("paper")
     if "released" in entry:
         return f"RemoteCLIP {spec['arch']}"
     if spec.get("pretrained") == "openai" and not spec.get("checkpoint"):

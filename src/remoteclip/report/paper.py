@@ -1,5 +1,5 @@
-"""The paper's published numbers: reads src/remoteclip/data/paper_results.csv (Tables II-IV
-and the few-shot RN50 table, in summary.csv's layout) and src/remoteclip/data/table_v.csv
+"""The paper's published numbers: src/remoteclip/data/paper_results.csv (Tables II-IV and the
+few-shot RN50 table, in summary.csv's layout; read by data.published) and src/remoteclip/data/table_v.csv
 (Table V's ablations, averages only), and holds what the paper names and orders differently
 from our catalogue."""
 
@@ -8,6 +8,8 @@ from __future__ import annotations
 import csv
 import io
 from importlib import resources
+
+from ..data.published import paper_results  # the report's `paper_results` (the zoo reads the same)
 
 # the paper's column order (Tables III/IV) and its names where our catalogue spells them otherwise
 PAPER_ORDER = [
@@ -28,15 +30,6 @@ PAPER_ORDER = [
     "WHU-RS19",
 ]
 PAPER_LABELS = {"SIRI-WHU": "WHU-earth", "RSSCN7": "RS2800", "Optimal-31": "OPTIMAL-31", "UCM-Captions": "UCM"}
-
-
-def paper_results() -> list[dict]:
-    """The published numbers (Tables II-IV, the few-shot RN50 table) in summary.csv's layout."""
-    text = resources.files("remoteclip").joinpath("data/paper_results.csv").read_text()
-    rows = list(csv.DictReader(io.StringIO(text)))
-    for row in rows:
-        row["value"] = float(row["value"])
-    return rows
 
 
 def table_v() -> list[dict]:
