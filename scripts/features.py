@@ -5,7 +5,7 @@ whichever the rule's outputs name."""
 
 import json
 
-from remoteclip.weight_cache import go_offline
+from remoteclip.weights.cache import go_offline
 
 go_offline()  # a compute node may have no internet: weights come from the cache, never downloaded
 

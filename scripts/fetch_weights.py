@@ -1,8 +1,8 @@
 """Rule `fetch_weights`: download one pretrained weight source into the weights cache, verify
-it and write its manifest <weights>/.fetched/{key}.json (remoteclip.weight_cache)."""
+it and write its manifest <weights>/.fetched/{key}.json (remoteclip.weights.cache)."""
 
 from remoteclip.logs import rule_log
-from remoteclip.weight_fetch import fetch
+from remoteclip.weights.fetch import fetch
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 with rule_log(sm.log[0]) as log:

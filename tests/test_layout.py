@@ -177,7 +177,7 @@ def resolves(dotted: str) -> bool:
 
 def test_every_dotted_name_of_the_package_in_code_and_docs_exists():
     """Comments, docstrings, configs and docs name modules and functions as `remoteclip.x.y`; a
-    name left behind by a move (models.image_inits, train.models) points nowhere."""
+    name left behind by a move (a module renamed, a function moved) points nowhere."""
     names = {
         m.group(0).rstrip(".")
         for path in TEXT_FILES
@@ -195,3 +195,99 @@ def test_the_package_overview_names_modules_that_exist():
     assert (
         named and sorted(n for n in named if not (package / f"{n}.py").is_file() and not (package / n).is_dir()) == []
     )
+
+
+def package_imports() -> dict[str, set[str]]:
+    """{module of remoteclip: the modules of remoteclip it imports}, at module level or inside a
+    function alike (an import moved into a function still closes a circle when it runs)."""
+    src = REPO / "src"
+    modules = {}
+    for path in sorted((src / "remoteclip").rglob("*.py")):
+        parts = list(path.relative_to(src).with_suffix("").parts)
+        package = parts[-1] == "__init__"
+        modules[".".join(parts[:-1] if package else parts)] = (path, package)
+
+    def targets(module: str, package: bool, node: ast.AST) -> list[str]:
+        if isinstance(node, ast.Import):
+            return [a.name for a in node.names]
+        assert isinstance(node, ast.ImportFrom)
+        base = module.split(".") if package else module.split(".")[:-1]
+        base = base[: len(base) - node.level + 1] if node.level else []
+        where = ".".join(base + ([node.module] if node.module else []))
+        return [f"{where}.{a.name}" if f"{where}.{a.name}" in modules else where for a in node.names]
+
+    graph: dict[str, set[str]] = {}
+    for module, (path, package) in modules.items():
+        graph[module] = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                for target in targets(module, package, node):
+                    while target not in modules and "." in target:
+                        target = target.rsplit(".", 1)[0]
+                    if target in modules and target != module:
+                        graph[module].add(target)
+    return graph
+
+
+def import_circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The circles of `graph`: its strongly connected parts of more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    circles: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in sorted(graph[v]):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            part = []
+            while True:
+                w = stack.pop()
+                part.append(w)
+                if w == v:
+                    break
+            if len(part) > 1:
+                circles.append(sorted(part))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return circles
+
+
+def test_the_circle_finder_sees_a_circle_through_a_function_level_import():
+    assert import_circles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_no_import_circle_in_the_package():
+    graph = package_imports()
+    assert "remoteclip.models.factory" in graph["remoteclip.models"]  # the scan resolves relative imports
+    assert import_circles(graph) == []
+
+
+def test_download_code_is_imported_by_the_fetch_rule_alone():
+    """remoteclip.weights.fetch downloads; training and scoring read the cache."""
+    importers = sorted(m for m, targets in package_imports().items() if "remoteclip.weights.fetch" in targets)
+    assert importers == []
+    scripts = [p.name for p in (REPO / "scripts").glob("*.py") if "remoteclip.weights.fetch" in p.read_text()]
+    assert scripts == ["fetch_weights.py"]
+
+
+def test_state_dicts_are_loaded_strictly_in_one_place():
+    """models.state.load_strict is the one strict loader (one message for keys that do not fit);
+    a partial load says strict=False and is its own business (a hybrid's text tower)."""
+    calls = {
+        str(path.relative_to(REPO)): re.findall(r"\w+\.load_state_dict\(([^)]*)\)", path.read_text())
+        for path in module_files()
+    }
+    model_loads = {
+        path: [c for c in found if not c.startswith("state[") and "strict=False" not in c]
+        for path, found in calls.items()
+    }
+    assert {p: c for p, c in model_loads.items() if c} == {"src/remoteclip/models/state.py": ["state, strict=True"]}

@@ -17,9 +17,9 @@ import pytest
 import yaml
 
 from httpserver import FixtureServer
-from remoteclip.weight_cache import WeightSource, manifest_path, zoo_sources
-from remoteclip.weight_fetch import WeightsError, fetch
-from remoteclip.zoo import load_zoo, weights_file
+from remoteclip.weights.cache import WeightSource, manifest_path, weights_file, zoo_sources
+from remoteclip.weights.fetch import WeightsError, fetch
+from remoteclip.zoo import load_zoo
 from workflow_helpers import REPO, snakemake
 
 URL_ENTRY = {
@@ -317,7 +317,7 @@ def test_a_demo_leaderboard_scores_a_run_and_two_zoo_families(tmp_path):
     import open_clip
     import torch
 
-    from test_weight_cache import workflow_config
+    from test_weights_cache import workflow_config
 
     (tmp_path / "config" / "models").mkdir(parents=True)
     (tmp_path / "config" / "models" / f"{TINY_ARCH}.json").write_text(json.dumps(TINY))

@@ -9,12 +9,14 @@ Stages and their modules (each module's docstring names its rule and the files i
 - Box-to-Caption and captions: `b2c`, `vocabulary`, `convert`
 - de-duplication and leakage: `dedup`, `splits` (the test splits it protects: `evaluate.sets`)
 - shards: `shards`
-- pretrained weights and models: `weight_cache`, `weight_fetch`, `weights`, `zoo` (released models),
-  `image_inits` (image-encoder initialisations), `models` (the factory), `super_resolution`
+- pretrained weights and models: `weights` (reading files, the cache, fetching), the catalogues
+  `zoo` (released models) and `image_encoders` (Table V's image-encoder initialisations),
+  `models` (the factory), `super_resolution`
 - training: `train`
 - evaluation: `evaluate`
 - report and versioning: `report`, `dvc`
-- shared: `config` (schema validation), `schema`, `errors`, `imageio`, `logs`, `parallel`, `devices`
+- shared: `config` (schema validation), `schema`, `errors`, `imageio`, `logs`, `parallel`, `devices`,
+  `data` (package data: the paper's published numbers, the class vocabulary)
 """
 
 __version__ = "0.1.0"

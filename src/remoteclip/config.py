@@ -34,7 +34,7 @@ class ConfigError(ValueError):
     pass
 
 
-def _with_defaults(cls):
+def with_defaults(cls):
     """A validator that fills `default:` values in before checking (jsonschema FAQ recipe)."""
     validate_properties = cls.VALIDATORS["properties"]
 
@@ -52,7 +52,7 @@ def _path(error: jsonschema.ValidationError) -> str:
     return ".".join(str(p) for p in error.absolute_path) or "(top level)"
 
 
-def _describe(error: jsonschema.ValidationError) -> str:
+def describe_error(error: jsonschema.ValidationError) -> str:
     where = _path(error)
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
         allowed = list(error.schema.get("properties", {}))
@@ -75,9 +75,9 @@ def validate(config: dict, schema_path: str | Path | None = None) -> dict:
     """Validate `config` in place (defaults filled in); ConfigError lists every problem.
     `schema_path`: the workflow's config schema unless given (remoteclip.schema)."""
     schema = yaml.safe_load(Path(schema_path or config_schema.SCHEMA).read_text())
-    validator = _with_defaults(jsonschema.Draft202012Validator)(schema)
+    validator = with_defaults(jsonschema.Draft202012Validator)(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: (list(map(str, e.absolute_path)), e.message))
-    messages = [_describe(e) for e in errors]
+    messages = [describe_error(e) for e in errors]
     messages += _semantic_errors(config)
     if messages:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(dict.fromkeys(messages)))
@@ -221,7 +221,7 @@ def load_catalogue(path: str | Path, schema_path: str | Path) -> dict[str, dict]
 def _describe_catalogue(error: jsonschema.ValidationError) -> str:
     if error.validator == "anyOf" and error.schema.get("anyOf") == [{"required": ["files"]}, {"required": ["manual"]}]:
         return f"{_path(error)}: lists no files: give `files` (downloaded), `manual` (fetched by hand) or both"
-    return _describe(error)
+    return describe_error(error)
 
 
 def _entry_path(message: str) -> str:

@@ -1,7 +1,8 @@
 """The model zoo, config/models.yaml: released CLIP models as data (schema
 workflow/schemas/models.schema.yaml). A workflow config scores one as `{zoo: <name>}`
 (`evaluate.registry.resolve`); `evaluation.leaderboard` scores all of them under named prompt
-protocols.
+protocols. A catalogue only: where an entry's weights lie once fetched is `weights.cache`,
+fetching them `weights.fetch`, loading them by their release format `models.loaders`.
 
 Read while Snakemake builds the DAG, so this imports neither torch nor open_clip. Errors name
 the file, the entry and the key (`invalid model zoo config/models.yaml: GeoRSCLIP-B32.family:
@@ -18,8 +19,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-from .config import ConfigError, _describe
-from .config import _with_defaults as with_defaults
+from .config import ConfigError, describe_error, with_defaults
 from .data.published import CITATION, paper_results
 
 ZOO_SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "models.schema.yaml"
@@ -61,7 +61,7 @@ def _load(path: Path, mtime_ns: int, schema_path: str, shown: str) -> dict[str, 
     validator = with_defaults(jsonschema.Draft202012Validator)(schema)
     errors = sorted(validator.iter_errors(doc), key=lambda e: (list(map(str, e.absolute_path)), e.message))
     if errors:
-        messages = dict.fromkeys(_describe(e).removeprefix("models.") for e in errors)
+        messages = dict.fromkeys(describe_error(e).removeprefix("models.") for e in errors)
         raise ZooError(f"invalid model zoo {shown}:\n  " + "\n  ".join(messages))
     for name, model in doc["models"].items():
         if model.get("paper_row"):
@@ -112,48 +112,3 @@ def entry(zoo: dict[str, dict[str, Any]], name: str, where: str = "zoo") -> dict
         hint = f" (did you mean {close[0]!r}?)" if close else f" (entries: {', '.join(sorted(zoo))})"
         raise ZooError(f"{where}: {name!r} is not an entry of the model zoo{hint}")
     return zoo[name]
-
-
-def weights_file(cache: str | Path, model: dict[str, Any]) -> Path | None:
-    """Where a one-file release lies in the weights cache once fetched (None for repos and tags):
-    <cache>/<repo name>/<file> for a Hugging Face file (as the released RemoteCLIP files),
-    <cache>/url/<file name> for a URL, or the extracted member of a zip at a URL (`member_path`)."""
-    if model["format"] not in FILE_FORMATS:
-        return None
-    weights = model["weights"]
-    if "hf" in weights:
-        return Path(cache) / weights["hf"]["repo"].split("/")[-1] / weights["hf"]["file"]
-    if weights.get("member"):
-        return member_path(url_file(cache, weights["url"]), weights["member"])
-    return url_file(cache, weights["url"])
-
-
-def url_file(cache: str | Path, url: str) -> Path:
-    """Where the file at a URL lies once fetched: <cache>/url/<file name>."""
-    return Path(cache) / "url" / url.rstrip("/").split("/")[-1].split("?")[0]
-
-
-def member_path(archive: str | Path, member: str) -> Path:
-    """Where a zip member is extracted: <archive without .zip>/<member>, beside the archive,
-    so two archives with the same member names (every SkyCLIP zip holds a <name>/epoch_20.pt)
-    never share a path."""
-    archive = Path(archive)
-    return archive.with_name(archive.name.removesuffix(".zip") + ".unzipped") / member
-
-
-def repo_dir(cache: str | Path, repo: str, revision: str) -> Path:
-    """Where a fetched Hugging Face repo (its config, weights and tokenizer files) lies."""
-    return Path(cache) / "hf" / f"{repo.replace('/', '--')}@{revision}"
-
-
-def hf_text_repos(open_clip_config: str | Path) -> list[str]:
-    """The Hugging Face repos an open_clip model with a transformers text tower (RS-M-CLIP's
-    XLM-RoBERTa) reads when it is built: open_clip_config.json's text_cfg.hf_model_name (its
-    config.json, for `AutoConfig.from_pretrained`) and hf_tokenizer_name (the tokenizer).
-    open_clip asks the Hub for them at build time, so fetch_weights fetches them into the
-    weights cache and the loader points the config at those folders. Local paths are left out."""
-    import json
-
-    text = json.loads(Path(open_clip_config).read_text()).get("model_cfg", {}).get("text_cfg", {})
-    names = [text.get("hf_model_name"), text.get("hf_tokenizer_name")]
-    return list(dict.fromkeys(n for n in names if n and not Path(n).exists() and not n.startswith(("/", "."))))

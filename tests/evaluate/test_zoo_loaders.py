@@ -22,8 +22,8 @@ from remoteclip.evaluate.registry import leaderboard_models, resolve
 from remoteclip.evaluate.tasks import run
 from remoteclip.models.loaders import KeyMismatch, _embedding_rows
 from remoteclip.schema import defaults
-from remoteclip.weight_cache import eval_sources
-from remoteclip.weights import CheckpointError
+from remoteclip.weights.cache import eval_sources
+from remoteclip.weights.files import CheckpointError
 from remoteclip.zoo import ZooError, load_zoo
 
 from .conftest import TINY_ARCH, TINY_EVAL_VIT
@@ -151,7 +151,7 @@ def sky_entry(url: str, member: str = SKY_MEMBER) -> dict:
 
 def test_a_zip_release_is_fetched_and_its_member_loads(tmp_path, tiny_clip, tiny_model_dir, cls_split, reference):
     from httpserver import FixtureServer
-    from remoteclip.weight_fetch import fetch
+    from remoteclip.weights.fetch import fetch
 
     data = skyclip_zip(tiny_clip[0].state_dict())
     cache, lock = tmp_path / "weights", tmp_path / "weights.lock.yaml"
@@ -181,13 +181,11 @@ def test_a_zip_placed_by_hand_is_extracted_by_the_loader(tmp_path, tiny_clip, ti
 
 
 def test_a_zip_without_the_member_names_the_members_it_has(tmp_path, tiny_clip, tiny_model_dir):
-    from remoteclip.weight_fetch import WeightsError
-
     spec = spec_of(tmp_path, "tiny-sky", sky_entry(f"https://example.org/ckpt/{SKY_ZIP}", "SkyCLIP/epoch_20.pt"))
     Path(spec["archive"]).parent.mkdir(parents=True)
     Path(spec["archive"]).write_bytes(skyclip_zip(tiny_clip[0].state_dict()))
     with pytest.raises(
-        WeightsError,
+        CheckpointError,
         match=r"no member 'SkyCLIP/epoch_20\.pt' .* 2 file\(s\): SkyCLIP_ViT_B32_top50pct/out\.log, "
         r"SkyCLIP_ViT_B32_top50pct/epoch_20\.pt",
     ):
@@ -476,7 +474,7 @@ def test_docs_model_zoo_table_lists_every_entry_as_the_zoo_states_it():
 
 
 def fetch_all(spec: dict, cache: Path, hub: HubServer, tmp_path: Path):
-    from test_weight_cache import fetch_in_process
+    from test_weights_cache import fetch_in_process
 
     for source in eval_sources(spec):
         proc = fetch_in_process(source, cache, tmp_path / "weights.lock.yaml", hub, tmp_path)

@@ -24,8 +24,8 @@ from remoteclip.evaluate.registry import resolve as resolve_eval_model
 from remoteclip.report import OUTPUTS as REPORT_OUTPUTS
 from remoteclip.report import describe_models, paper_models, start_key
 from remoteclip.train import launch
-from remoteclip.weight_cache import eval_sources
-from remoteclip.weight_cache import run_sources as run_weight_sources
+from remoteclip.weights.cache import eval_sources, manifest_path
+from remoteclip.weights.cache import run_sources as run_weight_sources
 
 try:
     validate(config, Path(workflow.basedir) / "workflow/schemas/config.schema.yaml")
@@ -64,9 +64,7 @@ CAPTIONED = RET + BOXED
 
 
 def weight_manifests(sources):
-    """The fetch_weights outputs a job waits for (remoteclip.weight_cache)."""
-    from remoteclip.weight_cache import manifest_path
-
+    """The fetch_weights outputs a job waits for (remoteclip.weights.cache)."""
     return [str(manifest_path(WEIGHTS, s)) for s in sources]
 
 

@@ -3,7 +3,7 @@
 # Snakemake (on a cluster the login node, which has the internet), into the weights cache
 # (`data.weights`); the train and features jobs read only that cache, offline.
 
-from remoteclip.weight_cache import needed as needed_weights
+from remoteclip.weights.cache import needed as needed_weights
 
 WEIGHT_SOURCES = needed_weights(config, EVAL_MODELS)
 WEIGHTS_LOCK = str(resolve_path(config["download"]["weights_lock"], workflow.basedir))

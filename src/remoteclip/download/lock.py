@@ -3,7 +3,7 @@
 Contract: `ChecksumLock(path, section)` reads and writes one YAML file (users commit it)
 of `{<section>: {group: {file: {sha256, size, source}}}}`; the section is `datasets`
 (groups are datasets, this package) or `weights` (groups are weight sources,
-`remoteclip.weight_fetch`). `record` never overwrites a different digest: that raises
+`remoteclip.weights.fetch`). `record` never overwrites a different digest: that raises
 `ChecksumError`, because the upstream file changed.
 
 Parallel jobs serialise on `flock` of the lock file's folder rather than with `filelock`

@@ -18,8 +18,9 @@ from typing import Any
 import open_clip
 import torch
 
-from ..models import ArchitectureMismatch, build, keep_towers, load_checkpoint, register_model_configs, uses_quick_gelu
-from ..weight_cache import open_clip_cache
+from ..models import KeyMismatch, create, register_model_configs, uses_quick_gelu
+from ..models.loaders import load_zoo_model
+from ..weights.cache import open_clip_cache
 
 log = logging.getLogger(__name__)
 
@@ -29,11 +30,11 @@ class MissingCheckpoint(FileNotFoundError):
 
 
 def load(spec: dict[str, Any], device: str | torch.device = "cpu", weights_cache: str | Path | None = None):
-    """(model in eval mode, validation transform, tokenizer) for a resolved spec; pretrained
-    tags and hf-hub: models are read from `weights_cache` (remoteclip.weight_cache)."""
-    if spec.get("zoo"):  # a zoo entry: loaded by its release format
-        from ..models.loaders import load_zoo_model
-
+    """(model in eval mode, validation transform, tokenizer) for a resolved spec
+    (evaluate.registry.resolve), built by the factory as training builds it; pretrained tags and
+    hf-hub: models are read from `weights_cache` (remoteclip.weights.cache). A zoo entry is
+    loaded by its release format (models.loaders)."""
+    if spec.get("zoo"):
         return load_zoo_model(spec, device, weights_cache)
     register_model_configs()
     if spec.get("checkpoint"):
@@ -48,27 +49,24 @@ def load(spec: dict[str, Any], device: str | torch.device = "cpu", weights_cache
     if quick is None:  # as the weights were trained: OpenAI's (and what started from them) use QuickGELU
         quick = uses_quick_gelu(spec["arch"], spec.get("pretrained") or spec.get("trained_from"))
     cache_dir = open_clip_cache(weights_cache) if weights_cache else None
+    hybrid = spec.get("image_init")  # the initialisation of a Table V init run: built as training starts it
     torch.manual_seed(spec.get("seed") or 0)  # a random initialisation is the run's own
-    if spec.get("image_init"):  # the initialisation of a Table V init run: built as training starts it
-        from ..models.image_towers import create_hybrid
-
-        model, _, preprocess = create_hybrid(
-            spec["text_arch"],
+    try:
+        model, _, preprocess = create(
+            spec["text_arch"] if hybrid else spec["arch"],
             spec.get("pretrained"),
-            spec["image_init"],
-            spec.get("image_checkpoint"),
-            weights_cache,
-            force_quick_gelu=bool(quick),
+            "cpu",
+            bool(quick),
+            trust_checkpoint=bool(spec.get("trust_checkpoint")),
             cache_dir=cache_dir,
+            pretrained_towers=spec.get("pretrained_towers") or ("image", "text"),
+            seed=spec.get("seed") or 0,
+            image_init=hybrid,
+            image_checkpoint=spec.get("image_checkpoint"),
+            weights_cache=weights_cache,
+            checkpoint=spec.get("checkpoint"),
         )
-    else:
-        model, _, preprocess = build(spec["arch"], spec.get("pretrained"), quick, device="cpu", cache_dir=cache_dir)
-    if spec.get("pretrained_towers") is not None:  # a run's initialisation with fresh towers
-        keep_towers(model, spec["arch"], spec["pretrained_towers"], spec.get("seed") or 0, quick)
-    if spec.get("checkpoint"):
-        try:
-            load_checkpoint(model, spec["checkpoint"], spec["arch"], trust=bool(spec.get("trust_checkpoint")))
-        except ArchitectureMismatch as exc:
-            raise RuntimeError(f"model {spec['name']}: {exc}") from None
+    except KeyMismatch as exc:
+        raise KeyMismatch(f"model {spec['name']}: {exc}") from None
     model.to(device).eval()  # open_clip 3 does not switch to eval mode itself (RN50 BatchNorm)
     return model, preprocess, open_clip.get_tokenizer(spec["arch"], cache_dir=cache_dir)

@@ -8,11 +8,11 @@ from collections import Counter
 from typing import Any
 
 from ..config import ConfigError
-from ..image_inits import hybrid_arch
+from ..image_encoders import hybrid_arch
 from ..schema import defaults
-from ..weight_cache import released_path, tokenizer_repo_of, zoo_sources
+from ..weights.cache import released_path, repo_dir, tokenizer_repo_of, url_file, weights_file, zoo_sources
 from ..zoo import entry as zoo_entry
-from ..zoo import load_zoo, repo_dir, url_file, weights_file, zoo_protocols
+from ..zoo import load_zoo, zoo_protocols
 
 TASKS_BY_GROUP = {"CLS": ("zeroshot", "linear_probe", "knn", "fewshot"), "RET": ("retrieval",), "COUNT": ("counting",)}
 
@@ -35,7 +35,7 @@ def resolve(name: str, entry: dict[str, Any], config: dict) -> dict[str, Any]:
     if "run" in entry:
         run = config["runs"][entry["run"]]
         model, seed = run["model"], run["train"]["seed"]
-        # a run of the initialisation ablation is the hybrid "<arch>+<entry>" (image_inits):
+        # a run of the initialisation ablation is the hybrid "<arch>+<entry>" (image_encoders):
         # its export loads into that architecture, registered when it is first named
         arch = hybrid_arch(model["arch"], model["image_init"]) if model.get("image_init") else model["arch"]
         # None: decided when the model is built, from the weights it started from

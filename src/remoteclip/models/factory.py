@@ -1,7 +1,12 @@
-"""The one way a model is built: open_clip's factory with the activation its weights were
-trained with (QuickGELU rules), then, when given, a checkpoint loaded strictly over it.
+"""The one way a model is built, for training and for scoring alike: open_clip's factory with the
+activation its weights were trained with (QuickGELU rules), its starting weights (a tag, a
+checkpoint file, or the hybrid of Table V's initialisation ablation: a CLIP text tower beside
+an image encoder's trunk), the towers Table V's backbone ablation keeps, and, for a trained
+model, its checkpoint loaded over all of it strictly (`state.load_strict`).
 
-A checkpoint is read by `remoteclip.weights` (weights_only=True unless trusted by name)."""
+A checkpoint is read by `remoteclip.weights.files` (weights_only=True unless trusted by name).
+The zoo's releases, whose files come in their authors' layouts, are read by `models.loaders`,
+which builds them through `build` too."""
 
 from __future__ import annotations
 
@@ -12,17 +17,15 @@ from pathlib import Path
 import open_clip
 import torch
 
-from ..image_inits import text_arch_of
-from ..weight_cache import is_checkpoint_path
-from ..weights import read_state_dict
-from .configs import check_architecture
-from .towers import TOWERS, check_towers, reinitialise
+from ..image_encoders import ImageEncoderError, buildable, image_encoder, text_arch_of
+from ..weights.cache import is_checkpoint_path
+from ..weights.files import read_state_dict
+from .configs import check_architecture, register_hybrid
+from .hybrid_towers import attach_image_tower, checkpoint_of
+from .pretrained_towers import TOWERS, check_towers, reinitialise
+from .state import load_strict
 
 log = logging.getLogger(__name__)
-
-
-class ArchitectureMismatch(RuntimeError):
-    """A checkpoint whose tensors do not fit the architecture it is loaded into."""
 
 
 def uses_quick_gelu(arch: str, pretrained: str | None, force: bool = False) -> bool:
@@ -59,11 +62,7 @@ def build(
 
 def load_checkpoint(model: torch.nn.Module, path: str | Path, arch: str, trust: bool = False) -> None:
     """Load a checkpoint file's state dict strictly into `model` (read safely unless `trust`)."""
-    state = read_state_dict(path, trust)
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as exc:
-        raise ArchitectureMismatch(f"{path} does not fit architecture {arch}: {str(exc).splitlines()[0]} ...") from None
+    load_strict(model, read_state_dict(path, trust), f"{path} as architecture {arch}")
 
 
 def keep_towers(
@@ -75,8 +74,8 @@ def keep_towers(
     device: str | torch.device = "cpu",
     precision: str = "fp32",
 ) -> None:
-    """Freshly initialise the towers of `model` not in `towers` (models.towers: open_clip's own
-    init of a new `arch` model, built while torch's generator is seeded with `seed`)."""
+    """Freshly initialise the towers of `model` not in `towers` (models.pretrained_towers:
+    open_clip's own init of a new `arch` model, built while torch's generator is seeded with `seed`)."""
     towers = check_towers(towers)
     if set(towers) == set(TOWERS):
         return
@@ -90,7 +89,7 @@ def create(
     arch: str,
     pretrained: str | None = None,
     device: str | torch.device = "cpu",
-    force_quick_gelu: bool = False,
+    quick_gelu: bool | None = None,
     precision: str = "fp32",
     trust_checkpoint: bool = False,
     cache_dir: str | None = None,
@@ -99,45 +98,71 @@ def create(
     image_init: str | None = None,
     image_checkpoint: str | None = None,
     weights_cache: str | Path | None = None,
+    checkpoint: str | Path | None = None,
 ):
-    """(model, train transform, val transform) as a run starts from them; `pretrained` is a
-    tag (e.g. "openai"), a checkpoint path (read with weights_only=True unless
-    `trust_checkpoint`, see remoteclip.weights), or None for random initialisation. Towers left
-    out of `pretrained_towers` are freshly initialised from `seed` (`keep_towers`).
+    """(model, train transform, val transform) as a run starts from them, or, with `checkpoint`,
+    as it ended. `pretrained` is a tag (e.g. "openai"), a checkpoint path (read with
+    weights_only=True unless `trust_checkpoint`, see remoteclip.weights.files), or None for
+    random initialisation. `quick_gelu`: None as the weights were trained (`uses_quick_gelu`),
+    True or False to say so. Towers left out of `pretrained_towers` are freshly initialised
+    from `seed` (`keep_towers`).
 
-    `image_init` (paper Table V, initialisation ablation; remoteclip.image_inits): the model is
-    the hybrid "<arch>+<image_init>", `arch`'s text tower from `pretrained` and the entry's
-    timm image tower from `image_checkpoint` or its file fetched into `weights_cache`
-    (models.image_towers)."""
+    `image_init` (paper Table V, initialisation ablation; remoteclip.image_encoders): the model
+    is the hybrid "<arch>+<image_init>", `arch`'s text tower from `pretrained` and the entry's
+    timm image tower from `image_checkpoint` or its file fetched into `weights_cache`.
+
+    `checkpoint`: a trained model's weights (a run's export), loaded strictly over the model
+    built from the rest, which must be its architecture."""
     check_architecture(arch)  # before a missing file: the architecture is the first thing wrong
     check_towers(pretrained_towers)
+    quick = uses_quick_gelu(arch, pretrained) if quick_gelu is None else quick_gelu
     if image_init:
         if set(pretrained_towers) != set(TOWERS):  # two ablations at once: the image tower would be both
             raise ValueError(
                 f"model.image_init {image_init} gives the image tower its own weights; "
                 f"model.pretrained_towers must then keep both towers, not {sorted(pretrained_towers)}"
             )
-        from .image_towers import create_hybrid
-
-        return create_hybrid(
-            arch,
-            pretrained,
-            image_init,
-            image_checkpoint,
-            weights_cache,
-            device,
-            force_quick_gelu,
-            precision,
-            trust_checkpoint,
-            cache_dir,
+        model, train_tf, val_tf = _create_hybrid(
+            arch, pretrained, image_init, image_checkpoint, weights_cache, quick, precision, trust_checkpoint, cache_dir
         )
-    path = pretrained if is_checkpoint_path(pretrained) else None
-    if path is not None and not Path(path).is_file():
-        raise FileNotFoundError(f"checkpoint {path} does not exist")
-    quick_gelu = uses_quick_gelu(arch, pretrained, force_quick_gelu)
-    model, train_tf, val_tf = build(arch, None if path else pretrained, quick_gelu, device, precision, cache_dir)
-    if path is not None:
-        load_checkpoint(model, path, arch, trust_checkpoint)
-        log.info("loaded %s into %s", path, arch)
-    keep_towers(model, arch, pretrained_towers, seed, quick_gelu, device, precision)
+        arch = f"{arch}+{image_init}"
+    else:
+        path = pretrained if is_checkpoint_path(pretrained) else None
+        if path is not None and not Path(path).is_file():
+            raise FileNotFoundError(f"checkpoint {path} does not exist")
+        model, train_tf, val_tf = build(arch, None if path else pretrained, quick, device, precision, cache_dir)
+        if path is not None:
+            load_checkpoint(model, path, arch, trust_checkpoint)
+            log.info("loaded %s into %s", path, arch)
+        keep_towers(model, arch, pretrained_towers, seed, quick, device, precision)
+    if checkpoint is not None:
+        load_checkpoint(model, checkpoint, arch, trust_checkpoint)
+        log.info("loaded the trained weights %s into %s", checkpoint, arch)
+    return model.to(device), train_tf, val_tf
+
+
+def _create_hybrid(
+    arch: str,
+    pretrained: str | None,
+    name: str,
+    image_checkpoint: str | None,
+    weights_cache: str | Path | None,
+    quick_gelu: bool,
+    precision: str,
+    trust_checkpoint: bool,
+    cache_dir: str | None,
+):
+    """ "<arch>+<name>" as a run starts from it: the text tower of `arch` with its `pretrained`
+    weights (a tag from the cache, or a file), the trunk from the entry's checkpoint
+    (`image_checkpoint`, else the fetched one in `weights_cache`; read with weights_only=True:
+    `trust_checkpoint` is for `pretrained`). Checked in the order a user would fix things: the
+    entry, then its file, then the fit of the weights. Built on the CPU; `create` moves it."""
+    if precision != "fp32":  # its towers come from two files: cast by autocast, not here
+        raise ImageEncoderError(f"model.image_init: the hybrid {arch}+{name} is built in fp32 only, not {precision}")
+    entry = buildable(image_encoder(name))
+    trunk_file = checkpoint_of(entry, image_checkpoint, weights_cache)
+    hybrid = register_hybrid(arch, name)
+    clip, _, _ = create(arch, pretrained, "cpu", quick_gelu, trust_checkpoint=trust_checkpoint, cache_dir=cache_dir)
+    model, train_tf, val_tf = build(hybrid, None, quick_gelu, "cpu", "fp32")
+    attach_image_tower(model, clip, entry, trunk_file)
     return model, train_tf, val_tf

@@ -34,8 +34,9 @@ that many positions and folds the two tables into one (`fold_long_clip`); `resiz
 scored without --use-long-clip) loads them as open_clip's load_checkpoint does into a 77-position
 tower: positional_embedding interpolated, the Long-CLIP extras dropped, both said in the log.
 
-Every file is read by remoteclip.weights (weights_only=True unless trusted by name), and a
-state dict is loaded strictly: keys that do not fit the architecture are named (`KeyMismatch`).
+Every file is read by remoteclip.weights.files (weights_only=True unless trusted by name), the
+architecture is built by the factory (`models.factory.create`), and a state dict is loaded
+strictly (`models.state.load_strict`: keys that do not fit are named).
 """
 
 from __future__ import annotations
@@ -51,20 +52,13 @@ import open_clip
 import torch
 from open_clip.model import resize_text_pos_embed
 
-from ..weight_cache import open_clip_cache
-from ..weight_fetch import extract_member
-from ..weights import CheckpointError, load_file, state_dict_of
-from ..zoo import hf_text_repos, repo_dir
+from ..weights.cache import hf_text_repos, member_path, open_clip_cache, repo_dir
+from ..weights.files import CheckpointError, extract_member, load_file, state_dict_of
 from .configs import register_model_configs
-from .factory import build
-
-SHOWN = 5  # keys named in a mismatch error, per kind
+from .factory import create
+from .state import SHOWN, KeyMismatch, load_strict
 
 log = logging.getLogger(__name__)
-
-
-class KeyMismatch(RuntimeError):
-    """A state dict whose keys or shapes do not fit the declared architecture."""
 
 
 class MissingWeights(FileNotFoundError):
@@ -83,7 +77,9 @@ def load_zoo_model(spec: dict[str, Any], device: str | torch.device = "cpu", wei
     else:
         cache = open_clip_cache(weights_cache) if weights_cache and fmt == "openai_tag" else None
         arch = with_context_length(spec["arch"], spec.get("context_length"))
-        model, _, preprocess = build(arch, spec.get("pretrained"), bool(spec["quick_gelu"]), cache_dir=cache)
+        model, _, preprocess = create(
+            arch, spec.get("pretrained"), quick_gelu=bool(spec["quick_gelu"]), cache_dir=cache
+        )
         if fmt != "openai_tag":
             path = _checkpoint(spec)
             what = f"{spec['name']} ({path})"
@@ -140,7 +136,7 @@ def _checkpoint(spec: dict[str, Any]) -> Path:
     here when fetch_weights has not (an archive placed by hand in the cache)."""
     member, archive = spec.get("member"), spec.get("archive")
     if member and archive and not Path(spec["checkpoint"]).is_file() and Path(archive).is_file():
-        return extract_member(Path(archive), member)
+        return extract_member(Path(archive), member, member_path(archive, member))
     if member and not Path(spec["checkpoint"]).is_file():
         _present(spec, archive or spec["checkpoint"])  # names the archive, which is what to place
     return _present(spec, spec["checkpoint"])
@@ -280,26 +276,6 @@ def itra_to_open_clip(state: dict[str, torch.Tensor], path: str | Path) -> dict[
         prefix = next((p for p in ITRA_PREFIXES if key.startswith(p)), "")
         out[ITRA_PREFIXES.get(prefix, "") + key[len(prefix) :]] = value
     return out
-
-
-def load_strict(model: torch.nn.Module, state: dict[str, torch.Tensor], what: str) -> None:
-    """Load every tensor, or fail naming the first missing, unexpected and misshapen keys."""
-    own = model.state_dict()
-    missing = [k for k in own if k not in state]
-    unexpected = [k for k in state if k not in own]
-    shapes = [
-        f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}"
-        for k, v in own.items()
-        if k in state and state[k].shape != v.shape
-    ]
-    problems = [
-        f"{len(keys)} {kind}: {', '.join(keys[:SHOWN])}{' ...' if len(keys) > SHOWN else ''}"
-        for kind, keys in (("missing", missing), ("unexpected", unexpected), ("with another shape", shapes))
-        if keys
-    ]
-    if problems:
-        raise KeyMismatch(f"{what}: the weights do not fit the architecture: " + "; ".join(problems))
-    model.load_state_dict(state, strict=True)
 
 
 def _hf_hub_open_clip(spec: dict[str, Any]):

@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--stop-after", type=int, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.weights_cache:
-        from ..weight_cache import go_offline
+        from ..weights.cache import go_offline
 
         go_offline()  # a compute node may have no internet: fail on a missing file, never download
     text = open(args.settings[1:]).read() if args.settings.startswith("@") else args.settings

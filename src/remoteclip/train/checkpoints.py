@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..weights import load_file
+from ..weights.files import load_file
 
 log = logging.getLogger(__name__)
 _NAME = re.compile(r"ckpt-(\d{8})\.pt$")

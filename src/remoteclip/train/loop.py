@@ -22,8 +22,8 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from ..devices import device_for
-from ..models import create, export, register_model_configs, unwrap
-from ..weight_cache import open_clip_cache
+from ..models import create, export, load_strict, register_model_configs, unwrap
+from ..weights.cache import open_clip_cache
 from . import checkpoints, distributed, losses, speed
 from .data import Augment, Batch, GlobalBatchSampler, ShardDataset, ShardIndex, collate, decode_on_device
 from .settings import ModelSettings, TrainSettings, fingerprint
@@ -222,7 +222,7 @@ def load_model_state(model: torch.nn.Module, state: dict, loss: str, out_dir: Pa
             f"the newest resume checkpoint in {out_dir} has no {', '.join(missing)}, which train.loss "
             f"{loss!r} learns; it was not written by this recipe: move it away to start afresh"
         )
-    model.load_state_dict(state)
+    load_strict(model, state, f"the newest resume checkpoint in {out_dir}")
 
 
 @dataclasses.dataclass
@@ -274,7 +274,7 @@ def build_model(
         model_s.arch,
         model_s.pretrained,
         device,
-        model_s.force_quick_gelu,
+        True if model_s.force_quick_gelu else None,  # None: as the starting weights were trained
         trust_checkpoint=model_s.trust_checkpoint,
         cache_dir=open_clip_cache(weights_cache) if weights_cache else None,
         pretrained_towers=model_s.pretrained_towers,
@@ -552,7 +552,7 @@ def train(
     """Train (or resume) one run; returns a summary. `threads`: the CPUs that the ranks started
     together on this node share (distributed.threads_per_rank). `stop_after` ends early after
     that many optimiser steps in this call (used to test resuming). Pretrained tags are read
-    from `weights_cache` (remoteclip.weight_cache)."""
+    from `weights_cache` (remoteclip.weights.cache)."""
     shards_dir, out_dir = Path(shards_dir), Path(out_dir)
     run = prepare(model_s, train_s, shards_dir, out_dir, threads, weights_cache)
     out_dir.mkdir(parents=True, exist_ok=True)

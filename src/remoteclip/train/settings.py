@@ -9,7 +9,7 @@ import hashlib
 import json
 from typing import Any
 
-from ..image_inits import image_init
+from ..image_encoders import image_encoder
 from ..schema import defaults, load
 
 MODEL_DEFAULTS = defaults("$defs.model")
@@ -24,9 +24,9 @@ class ModelSettings:
     force_quick_gelu: bool = MODEL_DEFAULTS["force_quick_gelu"]
     grad_checkpointing: bool = MODEL_DEFAULTS["grad_checkpointing"]
     trust_checkpoint: bool = MODEL_DEFAULTS["trust_checkpoint"]  # read a `pretrained` path with weights_only=False
-    # the towers that keep the pretrained weights; the others are freshly initialised (models.towers)
+    # the towers that keep the pretrained weights; the others are freshly initialised (models.pretrained_towers)
     pretrained_towers: tuple[str, ...] = tuple(MODEL_DEFAULTS["pretrained_towers"])
-    image_init: str | None = MODEL_DEFAULTS["image_init"]  # an entry of remoteclip.image_inits.IMAGE_INITS
+    image_init: str | None = MODEL_DEFAULTS["image_init"]  # an entry of remoteclip.image_encoders.IMAGE_ENCODERS
     image_checkpoint: str | None = MODEL_DEFAULTS["image_checkpoint"]  # that entry's weights, from a file
 
     def __post_init__(self):
@@ -34,7 +34,7 @@ class ModelSettings:
         if self.image_checkpoint and not self.image_init:
             raise ValueError("model.image_checkpoint is given without model.image_init (which entry's layout it has)")
         if self.image_init:  # an entry that cannot be had is refused here, before any training
-            entry = image_init(self.image_init)
+            entry = image_encoder(self.image_init)
             # no file to fetch: a checkpoint of one's own helps only where there is an architecture for it
             if entry.unavailable and not (self.image_checkpoint and entry.timm_model):
                 raise ValueError(f"model.image_init {entry.name} ({entry.title}): {entry.unavailable}")

@@ -16,7 +16,7 @@ What is fetched (one `WeightSource` each, named by a file-safe key):
   <cache>/url/<archive name without .zip>.unzipped/<member>;
 - a Hugging Face repo a zoo entry loads whole (`hf_hub_open_clip`, `transformers`, a tokenizer):
   its config, weights and tokenizer files at the revision, into <cache>/hf/<owner>--<name>@<revision>/.
-- an image-encoder initialisation of Table V (`model.image_init`, remoteclip.image_inits): its
+- an image-encoder initialisation of Table V (`model.image_init`, remoteclip.image_encoders): its
   checkpoint (a timm file on the Hub, or the authors' URL) into <cache>/image_inits/<name>/.
 
 A zoo entry's own sha256 (`weights.sha256`) is checked like one the source publishes.
@@ -26,8 +26,9 @@ Verification: the sha256 of every fetched file is compared with the one the sour
 use in the weights lock file (`download.weights_lock`) and checked on every later fetch. A file
 that differs is moved aside as `<name>.bad` and refused.
 
-This module (what a config needs, where things lie, offline mode) imports neither torch nor
-open_clip: Snakemake reads it while it builds the DAG. The fetching is `weight_fetch`.
+This module is the one place that knows the layout: what a config needs, where each source
+lies once fetched (the loaders and the fetch both ask here), offline mode. It imports neither
+torch nor open_clip: Snakemake reads it while it builds the DAG. The fetching is `fetch`.
 
 Files: <cache>/.fetched/<key>.json, the manifest of one source (`manifest_path`), is the output
 of `fetch_weights` and an input of every `train` and `features` job that needs that source.
@@ -36,11 +37,13 @@ of `fetch_weights` and an input of every `train` and `features` job that needs t
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import re
 from pathlib import Path
 
-from .image_inits import image_init
+from .. import zoo
+from ..image_encoders import ImageEncoder, image_encoder
 
 MANIFESTS = ".fetched"  # <cache>/.fetched/<key>.json, the fetch rule's outputs
 RELEASED_REPO = "chendelong/RemoteCLIP"
@@ -85,7 +88,7 @@ class WeightSource:
         if self.kind == "hf_repo":
             return f"https://huggingface.co/{self.repo}/tree/{self.revision or 'main'} ({self.layout} files)"
         if self.kind == "image_init":
-            entry = image_init(str(self.tag))
+            entry = image_encoder(str(self.tag))
             where = (
                 f"https://huggingface.co/{entry.hf_repo}/blob/main/{entry.hf_filename}" if entry.hf_repo else entry.url
             )
@@ -132,7 +135,7 @@ def image_init_sources(model: dict) -> list[WeightSource]:
     """The image-encoder checkpoint a model with `image_init` starts from, unless the config
     gives the file (`image_checkpoint`) or the entry has none to fetch (the job says so)."""
     name = model.get("image_init")
-    if not name or model.get("image_checkpoint") or image_init(name).unavailable:
+    if not name or model.get("image_checkpoint") or image_encoder(name).unavailable:
         return []
     return [WeightSource("image_init", tag=name)]
 
@@ -186,6 +189,57 @@ def needed(config: dict, eval_models: dict[str, dict]) -> dict[str, WeightSource
     sources = [s for run in config.get("runs") or {} for s in run_sources(config, run)]
     sources += [s for spec in eval_models.values() for s in eval_sources(spec)]
     return {s.key: s for s in sources}
+
+
+# ----------------------------------------------------------------- where things lie
+
+
+def weights_file(cache: str | Path, model: dict) -> Path | None:
+    """Where a zoo entry's one-file release lies once fetched (None for repos and tags):
+    <cache>/<repo name>/<file> for a Hugging Face file (as the released RemoteCLIP files),
+    <cache>/url/<file name> for a URL, or the extracted member of a zip at a URL (`member_path`)."""
+    if model["format"] not in zoo.FILE_FORMATS:
+        return None
+    weights = model["weights"]
+    if "hf" in weights:
+        return Path(cache) / weights["hf"]["repo"].split("/")[-1] / weights["hf"]["file"]
+    if weights.get("member"):
+        return member_path(url_file(cache, weights["url"]), weights["member"])
+    return url_file(cache, weights["url"])
+
+
+def url_file(cache: str | Path, url: str) -> Path:
+    """Where the file at a URL lies once fetched: <cache>/url/<file name>."""
+    return Path(cache) / "url" / url.rstrip("/").split("/")[-1].split("?")[0]
+
+
+def member_path(archive: str | Path, member: str) -> Path:
+    """Where a zip member is extracted: <archive without .zip>/<member>, beside the archive,
+    so two archives with the same member names (every SkyCLIP zip holds a <name>/epoch_20.pt)
+    never share a path."""
+    archive = Path(archive)
+    return archive.with_name(archive.name.removesuffix(".zip") + ".unzipped") / member
+
+
+def repo_dir(cache: str | Path, repo: str, revision: str) -> Path:
+    """Where a fetched Hugging Face repo (its config, weights and tokenizer files) lies."""
+    return Path(cache) / "hf" / f"{repo.replace('/', '--')}@{revision}"
+
+
+def image_encoder_path(cache: str | Path, entry: ImageEncoder) -> Path:
+    """Where an image encoder's checkpoint lies once fetched: <cache>/image_inits/<name>/<file>."""
+    return Path(cache) / "image_inits" / entry.name / entry.filename
+
+
+def hf_text_repos(open_clip_config: str | Path) -> list[str]:
+    """The Hugging Face repos an open_clip model with a transformers text tower (RS-M-CLIP's
+    XLM-RoBERTa) reads when it is built: open_clip_config.json's text_cfg.hf_model_name (its
+    config.json, for `AutoConfig.from_pretrained`) and hf_tokenizer_name (the tokenizer).
+    open_clip asks the Hub for them at build time, so fetch_weights fetches them into the
+    weights cache and the loader points the config at those folders. Local paths are left out."""
+    text = json.loads(Path(open_clip_config).read_text()).get("model_cfg", {}).get("text_cfg", {})
+    names = [text.get("hf_model_name"), text.get("hf_tokenizer_name")]
+    return list(dict.fromkeys(n for n in names if n and not Path(n).exists() and not n.startswith(("/", "."))))
 
 
 # ----------------------------------------------------------------- jobs: offline

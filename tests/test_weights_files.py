@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from remoteclip.weights import CheckpointError, load_file, read_state_dict
+from remoteclip.weights.files import CheckpointError, load_file, read_state_dict
 
 TINY = {
     "embed_dim": 16,

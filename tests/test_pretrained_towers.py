@@ -17,7 +17,7 @@ from remoteclip.config import ConfigError, validate
 from remoteclip.evaluate.models import load as load_eval_model
 from remoteclip.evaluate.registry import resolve
 from remoteclip.models import create, register_model_configs
-from remoteclip.models.towers import UnknownTower, tower_of
+from remoteclip.models.pretrained_towers import UnknownTower, tower_of
 from train_helpers import REPO, TINY
 
 TINY_RESNET = {

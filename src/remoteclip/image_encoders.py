@@ -1,8 +1,11 @@
-"""Image-encoder initialisations of the paper's Table V (initialisation ablation): ImageNet-
-supervised and self-supervised image towers paired with a CLIP text tower. This module is the
-catalogue (what each entry is, where its checkpoint comes from, its key layout); it imports
-neither torch nor timm, because Snakemake reads it (through `weight_cache`) to know what the
-`fetch_weights` rule downloads. Building the towers is `models.image_towers`.
+"""The image encoders a run can start its image tower from (`model.image_init`, the paper's Table
+V initialisation ablation): ImageNet-supervised and self-supervised image towers paired with a
+CLIP text tower. A catalogue only (what each entry is, where its checkpoint comes from, its key
+layout, and the name of the hybrid architecture it makes); it imports neither torch nor timm,
+because Snakemake reads it (through `weights.cache`) to know what the `fetch_weights` rule
+downloads. Where a checkpoint lies once fetched is `weights.cache.image_encoder_path`;
+registering the hybrid is `models.configs`, building it `models.factory`, loading the trunk
+`models.hybrid_towers`.
 
 Each entry names a timm architecture for the image trunk (open_clip's timm tower, with a
 linear projection to the CLIP embedding) and a checkpoint:
@@ -44,7 +47,7 @@ from pathlib import Path
 
 
 @dataclasses.dataclass(frozen=True)
-class ImageInit:
+class ImageEncoder:
     name: str
     title: str
     family: str  # "resnet50" | "vit-base": what the checkpoint is, for the mismatch message
@@ -63,10 +66,10 @@ class ImageInit:
         return self.hf_filename if self.hf_repo else Path(self.url or f"{self.name}.pth").name
 
 
-IMAGE_INITS: dict[str, ImageInit] = {
+IMAGE_ENCODERS: dict[str, ImageEncoder] = {
     e.name: e
     for e in (
-        ImageInit(
+        ImageEncoder(
             "imagenet-rn50",
             "ResNet-50, ImageNet-1k supervised (torchvision's IMAGENET1K_V1 weights, via timm)",
             "resnet50",
@@ -75,7 +78,7 @@ IMAGE_INITS: dict[str, ImageInit] = {
             hf_repo="timm/resnet50.tv_in1k",
             drop=("fc.",),
         ),
-        ImageInit(
+        ImageEncoder(
             "swav-rn50",
             "ResNet-50, SwAV 800 epochs (Caron et al. 2020; facebookresearch/swav hubconf resnet50)",
             "resnet50",
@@ -85,7 +88,7 @@ IMAGE_INITS: dict[str, ImageInit] = {
             strip="module.",
             drop=("projection_head.", "prototypes."),
         ),
-        ImageInit(
+        ImageEncoder(
             "vicreg-rn50",
             "ResNet-50, VICReg (Bardes et al. 2022; facebookresearch/vicreg hubconf resnet50)",
             "resnet50",
@@ -94,7 +97,7 @@ IMAGE_INITS: dict[str, ImageInit] = {
             url="https://dl.fbaipublicfiles.com/vicreg/resnet50.pth",
             drop=("fc.",),  # none expected (see the module doc); a classifier is not the trunk
         ),
-        ImageInit(
+        ImageEncoder(
             "barlowtwins-rn50",
             "ResNet-50, Barlow Twins 1000 epochs (Zbontar et al. 2021; facebookresearch/barlowtwins hubconf resnet50)",
             "resnet50",
@@ -103,7 +106,7 @@ IMAGE_INITS: dict[str, ImageInit] = {
             url="https://dl.fbaipublicfiles.com/barlowtwins/ep1000_bs2048_lrw0.2_lrb0.0048_lambd0.0051/resnet50.pth",
             drop=("fc.",),  # none expected (see the module doc); a classifier is not the trunk
         ),
-        ImageInit(
+        ImageEncoder(
             "imagenet-vit-b",
             "ViT-B/32, ImageNet-1k supervised (AugReg, Steiner et al. 2021; timm vit_base_patch32_224.augreg_in1k)",
             "vit-base",
@@ -113,17 +116,17 @@ IMAGE_INITS: dict[str, ImageInit] = {
             hf_repo="timm/vit_base_patch32_224.augreg_in1k",
             drop=("head.",),
         ),
-        ImageInit(
+        ImageEncoder(
             "dinov2-vit-b",
             "ViT-B/14, DINOv2 LVD-142M (Oquab et al. 2023; timm vit_base_patch14_dinov2.lvd142m, at 224 px)",
             "vit-base",
-            "remoteclip_vit_base_patch14_dinov2_224",  # registered in timm by models.image_towers
+            "remoteclip_vit_base_patch14_dinov2_224",  # registered in timm by models.configs
             "timm",
             pool="token",
             hf_repo="timm/vit_base_patch14_dinov2.lvd142m",
             drop=("head.",),
         ),
-        ImageInit(
+        ImageEncoder(
             "vitae-vit-b",
             "ViTAE-B (Wang et al. 2022, remote-sensing pretraining)",
             "vit-base",
@@ -138,19 +141,29 @@ IMAGE_INITS: dict[str, ImageInit] = {
 }
 
 
-class UnknownImageInit(ValueError):
+class UnknownImageEncoder(ValueError):
     pass
 
 
-def image_init(name: str) -> ImageInit:
-    if name not in IMAGE_INITS:
-        raise UnknownImageInit(f"model.image_init: unknown {name!r}; known: {', '.join(IMAGE_INITS)}")
-    return IMAGE_INITS[name]
+class ImageEncoderError(RuntimeError):
+    """An image encoder that cannot be built or whose checkpoint does not fit."""
 
 
-def cache_path(cache: str | Path, entry: ImageInit) -> Path:
-    """Where an entry's checkpoint lies once fetched: <cache>/image_inits/<name>/<file>."""
-    return Path(cache) / "image_inits" / entry.name / entry.filename
+def image_encoder(name: str) -> ImageEncoder:
+    if name not in IMAGE_ENCODERS:
+        raise UnknownImageEncoder(f"model.image_init: unknown {name!r}; known: {', '.join(IMAGE_ENCODERS)}")
+    return IMAGE_ENCODERS[name]
+
+
+def buildable(entry: ImageEncoder) -> ImageEncoder:
+    """The entry, unless no checkpoint of it can be had (then an error with the reason)."""
+    if entry.unavailable:
+        raise ImageEncoderError(f"model.image_init {entry.name} ({entry.title}): {entry.unavailable}")
+    return entry
+
+
+# the hybrid architecture: the text tower of `arch` beside an entry's image tower, named
+# "<arch>+<entry>" (a trained run's export names its architecture so); parsed only here
 
 
 def hybrid_arch(arch: str, name: str) -> str:
@@ -158,7 +171,13 @@ def hybrid_arch(arch: str, name: str) -> str:
     return f"{arch}+{name}"
 
 
+def split_hybrid(name: str) -> tuple[str, ImageEncoder] | None:
+    """(text architecture, image encoder) of a hybrid "<arch>+<entry>"; None for any other name."""
+    arch, plus, entry = name.rpartition("+")
+    return (arch, IMAGE_ENCODERS[entry]) if plus and entry in IMAGE_ENCODERS else None
+
+
 def text_arch_of(name: str) -> str:
     """The architecture whose text tower a hybrid "<arch>+<entry>" has; any other name itself."""
-    arch, plus, entry = name.rpartition("+")
-    return arch if plus and entry in IMAGE_INITS else name
+    parts = split_hybrid(name)
+    return parts[0] if parts else name

@@ -10,13 +10,18 @@ shape). `.safetensors` files hold tensors only and are read by safetensors. A fi
 more must be trusted by name in the config (`trust_checkpoint: true`), never by default.
 
 No stage of its own: the `train` job (a `pretrained` checkpoint path, its resume checkpoints)
-and the `features` job (released and user checkpoints) read every checkpoint file through here;
-only open_clip's own pretrained tags are loaded by open_clip.
+and the feature jobs (released, zoo and user checkpoints) read every checkpoint file through
+here; only open_clip's own pretrained tags are loaded by open_clip. A release that is a zip
+archive (SkyCLIP) has its checkpoint taken out here too (`extract_member`), by the fetch and,
+for an archive placed by hand, by the loader, so scoring never imports download code.
 """
 
 from __future__ import annotations
 
+import os
 import pickle
+import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -84,3 +89,43 @@ def state_dict_of(obj: Any, path: str | Path) -> dict[str, torch.Tensor]:
 def read_state_dict(path: str | Path, trust: bool = False) -> dict[str, torch.Tensor]:
     """A model state dict from any supported checkpoint file, read safely (see module doc)."""
     return state_dict_of(load_file(path, trust), path)
+
+
+SHOWN_MEMBERS = 10  # archive members named when the declared one is not among them
+
+
+def extract_member(archive: Path, member: str, target: Path) -> Path:
+    """The zip `archive`'s `member`, extracted to `target` (the cache's `member_path`; once: an
+    extracted file is reused when it has the member's size and CRC). Only that member is read,
+    so an archive with other files (logs, optimizer states) costs nothing more; a member that is
+    absent is an error naming the members the archive has."""
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            try:
+                info = zf.getinfo(member)
+            except KeyError:
+                names = [n for n in zf.namelist() if not n.endswith("/")]
+                shown = ", ".join(names[:SHOWN_MEMBERS]) + (" ..." if len(names) > SHOWN_MEMBERS else "")
+                raise CheckpointError(
+                    f"{archive}: the zip has no member {member!r} (weights.member of the zoo entry); "
+                    f"it has {len(names)} file(s): {shown or 'none'}"
+                ) from None
+            if target.is_file() and target.stat().st_size == info.file_size and _crc32(target) == info.CRC:
+                return target
+            target.parent.mkdir(parents=True, exist_ok=True)
+            part = target.with_name(target.name + ".part")
+            with zf.open(info) as src, open(part, "wb") as out:  # zipfile checks the CRC at the end
+                while chunk := src.read(1 << 20):
+                    out.write(chunk)
+            os.replace(part, target)
+    except zipfile.BadZipFile as exc:
+        raise CheckpointError(f"{archive}: not a zip archive ({exc}), but the zoo entry names a member in it") from None
+    return target
+
+
+def _crc32(path: Path) -> int:
+    crc = 0
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            crc = zlib.crc32(chunk, crc)
+    return crc

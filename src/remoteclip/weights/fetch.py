@@ -1,6 +1,6 @@
-"""Rule `fetch_weights`: download one `weight_cache.WeightSource` into the weights cache, verify
+"""Rule `fetch_weights`: download one `cache.WeightSource` into the weights cache, verify
 its sha256 (against what the source publishes and what the weights lock recorded) and write
-its manifest. Runs where the internet is (a login node); see `weight_cache` for the layout.
+its manifest. Runs where the internet is (a login node); `cache` knows where everything lies.
 
 Reads config/weights.lock.yaml (`download.weights_lock`) and adds the sha256 of every file it
 fetches for the first time; writes the files under <cache>/ and <cache>/.fetched/<key>.json.
@@ -17,10 +17,20 @@ import re
 from pathlib import Path
 from typing import Any
 
-from .download import ChecksumLock
-from .image_inits import cache_path, image_init
-from .weight_cache import WeightSource, manifest_path, open_clip_cache
-from .zoo import hf_text_repos, member_path, repo_dir, url_file
+from ..download import ChecksumLock
+from ..image_encoders import image_encoder
+from ..models.configs import register_model_configs
+from .cache import (
+    WeightSource,
+    hf_text_repos,
+    image_encoder_path,
+    manifest_path,
+    member_path,
+    open_clip_cache,
+    repo_dir,
+    url_file,
+)
+from .files import extract_member
 
 log = logging.getLogger(__name__)
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -50,7 +60,7 @@ def fetch(source: WeightSource, cache: str | Path, lock_path: str | Path) -> dic
         records.append(_verify(tower, Path(path), published, lock))
     if source.member:  # a verified archive: its checkpoint is what the loader reads
         (archive,) = files
-        member = extract_member(Path(archive[0]), source.member)
+        member = extract_member(Path(archive[0]), source.member, member_path(archive[0], source.member))
         records.append({**records[0], **_record_of(member), "verified_by": f"member of {Path(archive[0]).name}"})
     manifest = {"key": source.key, "source": source.describe(), **dataclasses.asdict(source), "files": records}
     out = manifest_path(cache, source)
@@ -64,9 +74,7 @@ def fetch(source: WeightSource, cache: str | Path, lock_path: str | Path) -> dic
 def _fetch_tag(source: WeightSource, cache: Path) -> list[tuple[str, str | None]]:
     import open_clip
 
-    from .models import register_model_configs
-
-    register_model_configs()
+    register_model_configs()  # a custom architecture's tags (config/models/pretrained_tags.yaml)
     cfg = open_clip.get_pretrained_cfg(source.arch, source.tag)
     if not cfg:
         known = open_clip.list_pretrained_tags_by_model(source.arch)
@@ -114,7 +122,7 @@ def _hf_file_to(repo: str, filename: str, revision: str | None, target: Path, wh
 
 
 def _fetch_url(source: WeightSource, cache: Path) -> list[tuple[str, str | None]]:
-    """A file at a URL into <cache>/url/ (where remoteclip.zoo.weights_file looks); a file
+    """A file at a URL into <cache>/url/ (where cache.weights_file looks); a file
     already there is verified, not downloaded again."""
     url = str(source.url)
     target = url_file(cache, url)
@@ -145,14 +153,14 @@ def _url_to(url: str, target: Path, what: str) -> None:
 
 
 def _fetch_image_init(source: WeightSource, cache: Path) -> list[tuple[str, str | None]]:
-    """A Table V image-encoder checkpoint into <cache>/image_inits/<name>/ (image_inits.cache_path,
+    """A Table V image-encoder checkpoint into <cache>/image_inits/<name>/ (cache.image_encoder_path,
     where the train job looks): a timm file from the Hub (whose sha256 the Hub publishes) or the
     authors' URL (recorded in the lock on first use). A file already there (placed by hand) is
     verified, not downloaded again."""
-    entry = image_init(str(source.tag))
+    entry = image_encoder(str(source.tag))
     if entry.unavailable:
         raise WeightsError(f"image_init {entry.name}: {entry.unavailable}")
-    target = cache_path(cache, entry)
+    target = image_encoder_path(cache, entry)
     if entry.hf_repo:
         return [_hf_file_to(entry.hf_repo, entry.hf_filename, None, target, source.describe())]
     _url_to(str(entry.url), target, source.describe())
@@ -183,7 +191,7 @@ REPO_FILES = {
 
 def _fetch_hf_repo(source: WeightSource, cache: Path) -> list[tuple[str, str | None]]:
     """The config, weights and tokenizer files of a HF repo at a revision, into
-    <cache>/hf/<owner>--<name>@<revision>/ (remoteclip.zoo.repo_dir)."""
+    <cache>/hf/<owner>--<name>@<revision>/ (cache.repo_dir)."""
     target = repo_dir(cache, str(source.repo), source.revision or "main")
     got: dict[str, str] = {}
     for group in REPO_FILES[str(source.layout)]:
@@ -267,51 +275,6 @@ def _hub_sha256(path: str) -> str | None:
     """The Hub cache stores an LFS file as blobs/<sha256> (snapshots/ link to it)."""
     target = Path(os.path.realpath(path))
     return target.name if target.parent.name == "blobs" and _SHA256.fullmatch(target.name) else None
-
-
-SHOWN_MEMBERS = 10  # archive members named when the declared one is not among them
-
-
-def extract_member(archive: Path, member: str) -> Path:
-    """The zip `archive`'s `member`, extracted to `member_path` (once: an extracted file is
-    reused when it has the member's size and CRC). Only that member is read, so an archive
-    with other files (logs, optimizer states) costs nothing more; a member that is absent is
-    an error naming the members the archive has."""
-    import zipfile
-
-    target = member_path(archive, member)
-    try:
-        with zipfile.ZipFile(archive) as zf:
-            try:
-                info = zf.getinfo(member)
-            except KeyError:
-                names = [n for n in zf.namelist() if not n.endswith("/")]
-                shown = ", ".join(names[:SHOWN_MEMBERS]) + (" ..." if len(names) > SHOWN_MEMBERS else "")
-                raise WeightsError(
-                    f"{archive}: the zip has no member {member!r} (weights.member of the zoo entry); "
-                    f"it has {len(names)} file(s): {shown or 'none'}"
-                ) from None
-            if target.is_file() and target.stat().st_size == info.file_size and _crc32(target) == info.CRC:
-                return target
-            target.parent.mkdir(parents=True, exist_ok=True)
-            part = target.with_name(target.name + ".part")
-            with zf.open(info) as src, open(part, "wb") as out:  # zipfile checks the CRC at the end
-                while chunk := src.read(1 << 20):
-                    out.write(chunk)
-            os.replace(part, target)
-    except zipfile.BadZipFile as exc:
-        raise WeightsError(f"{archive}: not a zip archive ({exc}), but the zoo entry names a member in it") from None
-    return target
-
-
-def _crc32(path: Path) -> int:
-    import zlib
-
-    crc = 0
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            crc = zlib.crc32(chunk, crc)
-    return crc
 
 
 def _record_of(path: Path) -> dict[str, Any]:

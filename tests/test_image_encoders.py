@@ -1,5 +1,5 @@
-"""Image-encoder initialisation (paper Table V, initialisation ablation; remoteclip.image_inits
-and models.image_towers): every entry with a checkpoint loads, strictly, a file of random
+"""Image-encoder initialisation (paper Table V, initialisation ablation; remoteclip.image_encoders
+and models.hybrid_towers): every entry with a checkpoint loads, strictly, a file of random
 weights written in exactly that checkpoint's key layout (timm's own state dict for the timm
 files, torchvision's ResNet-50 with the authors' extra keys for SwAV, VICReg and Barlow Twins),
 the trunk then holds the file's tensors and the text tower the CLIP model's. The text side is a
@@ -22,12 +22,11 @@ from safetensors.torch import save_file
 from hubserver import HubServer
 from remoteclip.evaluate.models import load as load_eval_model
 from remoteclip.evaluate.registry import resolve
-from remoteclip.image_inits import IMAGE_INITS, cache_path, hybrid_arch
-from remoteclip.models import create, export, image_towers, register_model_configs
-from remoteclip.models.image_towers import ImageInitError
+from remoteclip.image_encoders import IMAGE_ENCODERS, ImageEncoderError, hybrid_arch
+from remoteclip.models import KeyMismatch, configs, create, export, register_model_configs
 from remoteclip.train.settings import ModelSettings
-from remoteclip.weight_cache import WeightSource, manifest_path, needed
-from test_weight_cache import fetch_in_process
+from remoteclip.weights.cache import WeightSource, image_encoder_path, manifest_path, needed
+from test_weights_cache import fetch_in_process
 from workflow_helpers import REPO
 
 ARCH = "tiny-init-text"
@@ -105,7 +104,7 @@ def _no_fc(resnet: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 
 def _write(folder: Path, name: str, state: dict[str, torch.Tensor]) -> Path:
-    path = folder / IMAGE_INITS[name].filename
+    path = folder / IMAGE_ENCODERS[name].filename
     if path.suffix == ".safetensors":
         save_file({k: v.contiguous() for k, v in state.items()}, path)
     else:
@@ -125,8 +124,8 @@ LAYOUTS = {
 
 
 def test_every_entry_has_a_layout_or_says_why_not():
-    assert set(LAYOUTS) == {n for n, e in IMAGE_INITS.items() if not e.unavailable}
-    assert "OneDrive" in str(IMAGE_INITS["vitae-vit-b"].unavailable)
+    assert set(LAYOUTS) == {n for n, e in IMAGE_ENCODERS.items() if not e.unavailable}
+    assert "OneDrive" in str(IMAGE_ENCODERS["vitae-vit-b"].unavailable)
 
 
 @pytest.mark.parametrize("name", list(LAYOUTS))
@@ -139,7 +138,7 @@ def test_a_checkpoint_in_its_real_layout_loads_strictly(name, clip, tmp_path, re
     model, _, _ = create(ARCH, clip_path, image_init=name, image_checkpoint=str(path))
 
     trunk = model.visual.trunk.state_dict()
-    entry = IMAGE_INITS[name]
+    entry = IMAGE_ENCODERS[name]
     mapped = {k.removeprefix(entry.strip): v for k, v in state.items()}
     mapped = {k: v for k, v in mapped.items() if not k.startswith(("fc.", "head.", "projection_head.", "prototypes."))}
     assert trunk.keys() == mapped.keys()
@@ -177,7 +176,7 @@ def test_a_trained_run_loads_back_into_the_hybrid_registered_on_demand(clip, rn5
     # a fresh evaluation process knows no hybrid until the spec names it
     hybrid = hybrid_arch(ARCH, "imagenet-rn50")
     open_clip.factory._MODEL_CONFIGS.pop(hybrid)
-    image_towers._REGISTERED.pop(hybrid)
+    configs._REGISTERED.pop(hybrid)
     spec = resolve("trained", {"run": "init_run"}, config) | {"checkpoint": str(path)}
     assert spec["arch"] == hybrid
     scored, _, _ = load_eval_model(spec)
@@ -198,12 +197,12 @@ def load_state(path: Path) -> dict[str, torch.Tensor]:
 
 def test_a_checkpoint_of_another_network_is_refused_with_its_keys(clip, timm_vit_b32, tmp_path):
     vit = _write(tmp_path, "imagenet-vit-b", timm_vit_b32)
-    with pytest.raises(ImageInitError) as err:
+    with pytest.raises(KeyMismatch) as err:
         create(ARCH, clip[0], image_init="imagenet-rn50", image_checkpoint=str(vit))
     message = str(err.value)
-    assert "does not fit image_init imagenet-rn50 (resnet50" in message
-    assert "trunk keys missing" in message and "bn1." in message
-    assert "unexpected keys" in message and "blocks.0." in message
+    assert "as image_init imagenet-rn50 (resnet50" in message and "do not fit" in message
+    assert "missing: " in message and "bn1." in message
+    assert "unexpected: " in message and "blocks.0." in message
 
 
 def test_an_entry_without_a_checkpoint_is_refused_with_its_reason(clip):
@@ -211,7 +210,7 @@ def test_an_entry_without_a_checkpoint_is_refused_with_its_reason(clip):
         ModelSettings(arch="ViT-B-32", image_init="vitae-vit-b")  # before training starts
     with pytest.raises(ValueError, match="vitae-vit-b .*no timm architecture"):
         ModelSettings(arch="ViT-B-32", image_init="vitae-vit-b", image_checkpoint="mine.pth")
-    with pytest.raises(ImageInitError, match="OneDrive"):
+    with pytest.raises(ImageEncoderError, match="OneDrive"):
         create(ARCH, clip[0], image_init="vitae-vit-b")
     with pytest.raises(ValueError, match="without model.image_init"):
         ModelSettings(image_checkpoint="mine.pth")
@@ -244,7 +243,7 @@ def test_fetch_puts_the_file_where_the_job_looks_and_locks_it(tmp_path):
         hub.add("timm/resnet50.tv_in1k", "model.safetensors", data)
         proc = fetch_in_process(source, cache, lock, hub, tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    target = cache_path(cache, IMAGE_INITS["imagenet-rn50"])
+    target = image_encoder_path(cache, IMAGE_ENCODERS["imagenet-rn50"])
     assert target.read_bytes() == data
     (record,) = json.loads(manifest_path(cache, source).read_text())["files"]
     assert Path(record["path"]) == target.absolute() and record["verified_by"] == "published sha256"

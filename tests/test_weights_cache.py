@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from hubserver import HubServer
-from remoteclip.weight_cache import WeightSource, manifest_path, model_source, needed, released_path, released_source
+from remoteclip.weights.cache import WeightSource, manifest_path, model_source, needed, released_path, released_source
 from workflow_helpers import REPO, snakemake, write_config
 
 ARCH, TAG, REPO_ID = "tiny-cache-ViT", "testtag", "test-org/tiny-cache-clip"
@@ -86,8 +86,8 @@ def test_sources_of_a_model():
 
 FETCH = """
 import json, sys
-from remoteclip.weight_cache import WeightSource
-from remoteclip.weight_fetch import fetch
+from remoteclip.weights.cache import WeightSource
+from remoteclip.weights.fetch import fetch
 print(json.dumps(fetch(WeightSource(**json.loads(sys.argv[1])), sys.argv[2], sys.argv[3])))
 """
 
