@@ -23,10 +23,6 @@ from .config import ConfigError, describe_error, with_defaults
 from .data.published import CITATION, paper_results
 
 ZOO_SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "models.schema.yaml"
-# formats whose weights are one file (loaded into an open_clip architecture); the others are
-# a repo (hf_hub_open_clip, transformers) or open_clip's own tag (openai_tag)
-FILE_FORMATS = ("state_dict", "open_clip_train", "itra", "safetensors")
-
 
 class ZooError(ConfigError):
     pass

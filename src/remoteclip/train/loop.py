@@ -559,9 +559,10 @@ def train(
     if run.world.main:
         write_settings(out_dir, model_s, train_s, run)
     log.info(
-        "run: rank %d of %d starts at step %d; %d samples, %d steps of %d (%d per epoch), %s (%s), autocast %s",
+        "run: rank %d of %d starts at step %d; %d samples, %d steps of %d (%d per epoch), world %d (%s), %s, "
+        "autocast %s",
         *(run.world.rank, run.world.size, run.start, len(run.index), run.total, train_s.batch_size, run.per_epoch),
-        *(run.device, run.world.launcher, run.opt.dtype),
+        *(run.world.size, run.world.launcher, run.device, run.opt.dtype),
     )
     summary = train_steps(run, train_s, out_dir, stop_after)
     if run.world.main and summary["finished"] and export_path is not None:

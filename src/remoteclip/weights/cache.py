@@ -42,12 +42,14 @@ import os
 import re
 from pathlib import Path
 
-from .. import zoo
 from ..image_encoders import ImageEncoder, image_encoder
 
 MANIFESTS = ".fetched"  # <cache>/.fetched/<key>.json, the fetch rule's outputs
 RELEASED_REPO = "chendelong/RemoteCLIP"
 HF_PREFIX = "hf-hub:"
+# zoo formats whose weights are one file (loaded into an open_clip architecture); the others
+# are a repo (hf_hub_open_clip, transformers) or open_clip's own tag (openai_tag)
+FILE_FORMATS = ("state_dict", "open_clip_train", "itra", "safetensors")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -198,7 +200,7 @@ def weights_file(cache: str | Path, model: dict) -> Path | None:
     """Where a zoo entry's one-file release lies once fetched (None for repos and tags):
     <cache>/<repo name>/<file> for a Hugging Face file (as the released RemoteCLIP files),
     <cache>/url/<file name> for a URL, or the extracted member of a zip at a URL (`member_path`)."""
-    if model["format"] not in zoo.FILE_FORMATS:
+    if model["format"] not in FILE_FORMATS:
         return None
     weights = model["weights"]
     if "hf" in weights:
