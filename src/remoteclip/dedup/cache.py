@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-_LOAD_CHUNK = 1 << 16  # records parsed into arrays at once while loading
+_LOAD_CHUNK = 4096  # records parsed into arrays at once while loading
 
 
 def identity_digests(prefixes: list[str]) -> np.ndarray:

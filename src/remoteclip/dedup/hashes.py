@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections import Counter
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -129,18 +128,18 @@ def identity_prefix(key: str, path: str) -> str:
 
 
 def _batches(items: Iterable[HashItem], cache: HashCache, batch: int) -> Iterator[list[FileJob]]:
-    """Consecutive rows of one file form one job (decoded once); about `batch` rows per batch,
-    each with its cached value looked up."""
+    """`batch` rows at a time, consecutive rows of one file forming one job (decoded once; a
+    file with more tiles than a batch is decoded once per batch), each row with its cached
+    value looked up."""
     jobs: list[tuple[str, list[tuple[str, tuple | None, str]]]] = []
     rows = 0
     for key, path, crop in items:
-        if jobs and jobs[-1][0] == path:
-            jobs[-1][1].append((key, crop, identity_prefix(key, path)))
-        else:
-            if rows >= batch:
-                yield _with_cached(jobs, cache)
-                jobs, rows = [], 0
-            jobs.append((path, [(key, crop, identity_prefix(key, path))]))
+        if rows >= batch:
+            yield _with_cached(jobs, cache)
+            jobs, rows = [], 0
+        if not jobs or jobs[-1][0] != path:
+            jobs.append((path, []))
+        jobs[-1][1].append((key, crop, identity_prefix(key, path)))
         rows += 1
     if jobs:
         yield _with_cached(jobs, cache)
@@ -182,14 +181,14 @@ def hash_source(
     total: int | None = None,
     desc: str = "phash",
     batch: int = BATCH,
-) -> Counter:
+) -> dict[str, int]:
     """Hash a stream of (key, path, crop) into the hash file `out`, reusing and extending the
     cache at `cache_path`; returns counts (rows, hashed, cached, failed)."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(out.name + ".part")
     cache = HashCache(cache_path, hash_settings(hash_size))
-    counts: Counter = Counter()
+    counts = dict.fromkeys(("rows", "hashed", "cached", "failed"), 0)
     complete = False
     try:
         with open(partial, "w", encoding="utf-8") as fh, tqdm(total=total, desc=desc, unit="img") as bar:

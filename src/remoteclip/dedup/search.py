@@ -42,6 +42,8 @@ CHUNK = 1 << 23
 _DIRECT_BITS = 24
 # Probe and candidate cells held at once by one block of queries.
 _CELLS_PER_BLOCK = 1 << 21
+# More probes per query than this is a split chosen by hand that would run for hours.
+MAX_PROBES = 1 << 20
 # Relative costs (measured on this project's machine, ns): a probe is a random table read,
 # a candidate a gather and a popcount, a table entry a bincount and cumsum step, an indexed
 # hash one argsort step.
@@ -102,7 +104,14 @@ def plan(indexed: int, queries: int, max_distance: int, bits: int = 64, blocks: 
     by `cost` (every split is exact; only the time differs)."""
     choices = [blocks] if blocks else range(1, min(bits, max_distance + 2, 16) + 1)
     options = [substrings(bits, m, max_distance, side) for m in choices for side in ("narrowest", "widest")]
-    return min(options, key=lambda subs: cost(subs, max(indexed, 1), max(queries, 1)))
+    best = min(options, key=lambda subs: cost(subs, max(indexed, 1), max(queries, 1)))
+    probes = sum(ball(s.width, s.radius) for s in best)
+    if probes > MAX_PROBES:
+        raise ValueError(
+            f"{blocks} hash blocks would probe {probes:,} substring values per hash at distance "
+            f"{max_distance}; use more blocks or none (null: the cheapest split)"
+        )
+    return best
 
 
 @lru_cache(maxsize=64)
