@@ -41,7 +41,7 @@ CHUNK = 1 << 23
 # wider ones by binary search in their sorted values (a table would need 2^width entries).
 _DIRECT_BITS = 24
 # Probe and candidate cells held at once by one block of queries.
-_CELLS_PER_BLOCK = 1 << 21
+_CELLS_PER_BLOCK = 1 << 18
 # More probes per query than this is a split chosen by hand that would run for hours.
 MAX_PROBES = 1 << 20
 # Relative costs (measured on this project's machine, ns): a probe is a random table read,
