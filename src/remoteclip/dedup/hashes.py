@@ -172,6 +172,16 @@ def _hash_batch(job: tuple[list[FileJob], int]) -> list[tuple[str, str, str, boo
     return out
 
 
+def _caught(work: Iterator, errors: list[BaseException]) -> Iterator:
+    """`work`, ending early with its exception kept in `errors`: the worker pool reads it in a
+    thread of its own and would send an exception to a worker process, where one that cannot be
+    pickled again (FormatError) leaves the pool waiting for ever; the caller raises it instead."""
+    try:
+        yield from work
+    except Exception as err:
+        errors.append(err)
+
+
 def hash_source(
     items: Iterable[HashItem],
     out: str | Path,
@@ -193,7 +203,8 @@ def hash_source(
     try:
         with open(partial, "w", encoding="utf-8") as fh, tqdm(total=total, desc=desc, unit="img") as bar:
             fh.write("key\tphash\n")
-            work = ((files, hash_size) for files in _batches(items, cache, batch))
+            stream_error: list[BaseException] = []
+            work = _caught(((files, hash_size) for files in _batches(items, cache, batch)), stream_error)
             for rows in imap(_hash_batch, work, workers):
                 for key, prefix, value, new in rows:
                     cache.record(prefix, value, new)
@@ -204,6 +215,8 @@ def hash_source(
                         log.warning("not hashed: %s: %s", key, value[1:])
                 cache.flush()
                 bar.update(len(rows))
+            if stream_error:
+                raise stream_error[0]
         os.replace(partial, out)
         complete = True
     finally:
