@@ -1,10 +1,10 @@
 """Exact Hamming-radius search over 64-bit hashes: multi-index hashing with sub-radius
 enumeration (Norouzi, Punjani and Fleet, "Fast Search in Hamming Space with Multi-Index
-Hashing", CVPR 2012), written here in numpy because no maintained library does it exactly:
-faiss's IndexBinaryMultiHash probes only `nflip` bits per table over `nhash * b` bits of the
-code, exact only when the user picks those to cover every bit and the radius (its own docs
-call it approximate), and it keeps per-query hash sets in C++ that were slower than all-pairs
-search here (benchmarks/bench_dedup.py measures both).
+Hashing", CVPR 2012), written here in numpy. faiss's IndexBinaryMultiHash is the same idea, but
+it is exact only when its `nhash` tables of `b` bits cover the whole code and `nflip` reaches
+the sub-radius (read in faiss/IndexBinaryHash.cpp: the caller picks all three), it probes every
+table at the same radius, and it gathers each query's candidates in a C++ hash set: on this
+project's machine it was slower than faiss's own exact scan (benchmarks/bench_dedup.py).
 
 Why it is exact: split the hash into m disjoint substrings and write the radius as
 r = s * m + a (0 <= a < m). If two hashes differ in at most r bits, then one of a + 1 chosen
@@ -340,12 +340,21 @@ def pairs_within(
     groups = _Groups(hashes)
     a, b = distinct_pairs_within(groups.values, max_distance, bits, blocks, workers)
     i, j = _cross(groups, groups, a, b)
-    # copies of one value: every pair of its members
-    repeated = np.flatnonzero(groups.counts > 1)
-    same_i, same_j = _cross(groups, groups, repeated, repeated)
-    copies = same_i < same_j
-    i, j = np.concatenate([i, same_i[copies]]), np.concatenate([j, same_j[copies]])
+    same_i, same_j = _pairs_of_copies(groups)
+    i, j = np.concatenate([i, same_i]), np.concatenate([j, same_j])
     return _sorted_pairs(np.minimum(i, j), np.maximum(i, j), len(hashes))
+
+
+def _pairs_of_copies(groups: _Groups) -> tuple[np.ndarray, np.ndarray]:
+    """Every pair of members of each repeated value, each pair once: values with the same
+    number of copies c share one upper triangle of a c x c grid."""
+    found_i, found_j = [np.empty(0, np.int64)], [np.empty(0, np.int64)]
+    for c in np.unique(groups.counts[groups.counts > 1]).tolist():
+        first, second = np.triu_indices(c, 1)
+        rows = groups.starts[:-1][groups.counts == c][:, None] + np.arange(c)  # member slots per value
+        found_i.append(groups.members[rows[:, first]].ravel())
+        found_j.append(groups.members[rows[:, second]].ravel())
+    return np.concatenate(found_i), np.concatenate(found_j)
 
 
 def brute_pairs_within(hashes: np.ndarray, max_distance: int, chunk: int = 2048) -> np.ndarray:
