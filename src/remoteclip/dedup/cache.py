@@ -12,9 +12,11 @@ File: `results/dedup/cache/{dataset}.{train|test}.tsv`, a header line, then one
 `key<TAB>size<TAB>mtime_ns<TAB>value` record per hash (value: hex, or `!reason` for an image
 that could not be hashed, so a broken file is not retried until it changes). A record is
 written whole and flushed; a torn last line (the job was killed mid-write) is cut off when the
-file is opened. Lookups go through a sorted array of 128-bit digests of the identity, ~40 bytes
-per cached image, not a dict of rows. When a run completes, the file is rewritten with that
-run's records only (via `<file>.next`, renamed over it), so it does not grow with stale images.
+file is opened. Lookups go through a sorted array of 128-bit digests of the identity, ~32
+bytes per cached image (about 100 while the file is read: 1 M records in 8 s and +104 MB peak
+on this project's machine, loaded), not a dict of rows. When a run completes, the file is
+rewritten with that run's records only (via `<file>.next`, renamed over it), so it does not
+grow with stale images.
 """
 
 from __future__ import annotations
