@@ -164,9 +164,14 @@ def test_memory_does_not_grow_with_the_rows(tmp_path):
             fh.write(json.dumps({**row, "crop": [i % 40, i // 40 % 40, 8 + i // 1600, 8]}) + "\n")
     assert captions.stat().st_size > 4000 * 2500
     hash_source(caption_items(captions), tmp_path / "warm.tsv", tmp_path / "warm.cache")  # imports done
-    tracemalloc.start()
-    counts = hash_source(caption_items(captions), tmp_path / "h.tsv", tmp_path / "cache.tsv")
-    peak = tracemalloc.get_traced_memory()[1]
-    tracemalloc.stop()
-    assert counts["rows"] == 4000
-    assert peak < 2**20, f"peak {peak / 2**20:.1f} MiB"
+    # 2 workers: the process pool reads the row stream in a thread of its own, which must not
+    # run ahead of the workers (traced here: the thread is in this process)
+    for workers in (1, 2):
+        tracemalloc.start()
+        counts = hash_source(
+            caption_items(captions), tmp_path / f"h{workers}.tsv", tmp_path / f"c{workers}.tsv", workers=workers
+        )
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        assert counts["rows"] == 4000
+        assert peak < 2**20, f"{workers} worker(s): peak {peak / 2**20:.1f} MiB"
