@@ -1,6 +1,22 @@
-"""pHash de-duplication against imagededup's PHash: its hashing of an image folder and its
-duplicate search (`find_duplicates` / `HashEval` with `max_distance_threshold`), same pairs
-asserted at the same threshold.
+"""pHash de-duplication against the libraries a user would pick: imagededup's PHash for hashing
+an image folder and for its duplicate search (`find_duplicates` / `HashEval` with
+`max_distance_threshold`), and faiss's binary indexes for the leak search (training hashes
+against test hashes), same pairs asserted at the same threshold.
+
+Leak search (`--train` x `--test` random 64-bit hashes, default 5,000,000 x 60,000, the size of
+RS5M against the protected test splits; a quarter of the test hashes planted into the training
+set at distances 0..17, so pairs lie at, below and above every threshold, and 20,000 equal
+training frames plus 2,000 within 3 bits of one test hash), at thresholds 2, 10 and 16
+(`dedup.leak_threshold`: distance < threshold). Ours (`pairs_across`, multi-index hashing)
+runs on all of it. Peers, each asserted to find exactly our pairs on the rows it ran:
+faiss-cpu's `IndexBinaryFlat.range_search` (exact scan in C++, its OpenMP threads; faiss's own
+range search keeps distance < radius, checked) on the first `--peer-sample` training hashes,
+its time scaled to all of them (a scan's time is proportional to the hashes scanned); numpy
+XOR + popcount of every pair (what this project ran above threshold 4 before multi-index
+hashing) on `--brute-sample`, scaled the same way; and faiss's multi-index hashing,
+`IndexBinaryMultiHash` (4 tables of 16 bits, nflip = (threshold - 1) // 4: exact, every bit in
+a table), run whole against ours on the peer sample at thresholds 2 and 10 (at 16 its hash
+sets of candidates take hours).
 
 Threshold: our `dedup.threshold: t` keeps pairs at Hamming distance < t (the paper's "below
 2"), `remoteclip.dedup.pairs_within(h, t - 1)`; imagededup keeps distance <= its
@@ -22,7 +38,12 @@ depend on the other queries); the pairs of those queries are asserted equal to o
 `--queries 0` runs every query. Brute force (numpy XOR + popcount over all pairs, not a
 library: what one writes by hand) is the exactness oracle for our pairs.
 
+Hashing: the rule's streamed stage (`hash_source`, a fresh cache) and its rerun with the
+images unchanged (every hash from the cache, as after a caption change), against imagededup
+encoding the folder (it keeps no cache, so a rerun costs it the same).
+
     .venv/bin/python benchmarks/bench_dedup.py [--sizes 20000 80000] [--threshold 2] [--queries 1000]
+        [--train 5000000] [--test 60000] [--leak-thresholds 2 10 16] [--peer-sample 500000]
 """
 
 from __future__ import annotations
@@ -37,7 +58,14 @@ from pathlib import Path
 import numpy as np
 
 from benchlib import Row, add_json_flag, report, timed, use_peer
-from remoteclip.dedup import brute_pairs_within, hash_items, pairs_within
+from remoteclip.dedup import (
+    brute_pairs_across,
+    brute_pairs_within,
+    hash_source,
+    pairs_across,
+    pairs_within,
+    read_hashes,
+)
 
 IMAGEDEDUP = (
     "imagededup==0.3.3.post2",
@@ -47,6 +75,7 @@ IMAGEDEDUP = (
     "narwhals==2.29.0",
     "cloudpickle==3.1.3",
 )
+FAISS = ("faiss-cpu==1.15.1",)  # its other requirements (numpy, packaging) come from the venv
 WORKERS = os.cpu_count() or 1
 
 
@@ -57,6 +86,14 @@ def imagededup():
     from imagededup.methods import PHash
 
     return module, PHash
+
+
+def faiss():
+    """Import faiss (installed into .bench/ on first use)."""
+    use_peer("faiss", FAISS)
+    import faiss as module
+
+    return module
 
 
 def hashes_with_duplicates(n: int, rng: np.random.Generator) -> np.ndarray:
@@ -187,6 +224,7 @@ def plant_images(root: Path, scenes: int, size: int) -> list[tuple[str, str]]:
 
     kinds = list(SCENES)
     files = []
+    root.mkdir(parents=True, exist_ok=True)
     for i in range(scenes):
         base = Image.fromarray(render_scene(np.random.default_rng(i), kinds[i % len(kinds)], size).image)
         for k in range(8):
@@ -201,15 +239,20 @@ def plant_images(root: Path, scenes: int, size: int) -> list[tuple[str, str]]:
     return files
 
 
-def hashing_row(scenes: int, size: int, threshold: int) -> Row:
+def hashing_rows(scenes: int, size: int, threshold: int) -> list[Row]:
     module, PHash = imagededup()
     d = threshold - 1
     with tempfile.TemporaryDirectory() as tmp:
-        files = plant_images(Path(tmp), scenes, size)
-        t_ours, (hashes, failures) = timed(hash_items, [(k, p, None) for k, p in files], workers=WORKERS)
-        assert not failures
+        files = plant_images(Path(tmp) / "images", scenes, size)
+        items = [(k, p, None) for k, p in files]
+        out, cache = Path(tmp) / "hashes.tsv", Path(tmp) / "cache.tsv"
+        t_ours, counts = timed(hash_source, items, out, cache, workers=WORKERS)
+        t_again, again = timed(hash_source, items, out, cache, workers=WORKERS)
+        assert counts["hashed"] == again["cached"] == len(files) and not counts["failed"]
+        keys, values, _ = read_hashes(out)
+        hashes = dict(zip(keys, values.tolist()))
         phasher = PHash(verbose=False)
-        t_peer, encoding = timed(phasher.encode_images, tmp, num_enc_workers=WORKERS)
+        t_peer, encoding = timed(phasher.encode_images, str(Path(tmp) / "images"), num_enc_workers=WORKERS)
     keys = sorted(hashes)
     ours = {(keys[i], keys[j]) for i, j in pairs_within(np.array([hashes[k] for k in keys], np.uint64), d)}
     found = phasher.find_duplicates(encoding_map=encoding, max_distance_threshold=d, num_dist_workers=WORKERS)
@@ -217,13 +260,126 @@ def hashing_row(scenes: int, size: int, threshold: int) -> Row:
     planted = {(f"{i:04d}_0.png", f"{i:04d}_copy.png") for i in range(scenes)}
     assert ours == theirs == planted, "the two hashes find other pairs on the same images"
     apart = np.array([bin(hashes[k] ^ int(encoding[k], 16)).count("1") for k in keys])
+    peer = f"imagededup {module.__version__} PHash.encode_images"
+    equal = f"same {len(ours)} pairs at distance < {threshold}, each with its own hashes"
+    return [
+        Row(
+            f"pHash of {len(files)} {size} px PNG files ({WORKERS} processes each)",
+            t_ours,
+            t_peer,
+            peer,
+            equal,
+            f"ours: the rule's streamed stage, fresh cache; one image's two hashes differ in "
+            f"{np.median(apart):g} bit(s) (median; max {apart.max()})",
+        ),
+        Row(
+            f"pHash rerun, {len(files)} images unchanged (after a caption change)",
+            t_again,
+            t_peer,
+            peer,
+            f"ours: the same hash file; {equal}",
+            "ours: every hash from the cache (key, size, mtime); imagededup keeps no cache, so its time is "
+            "the one encoding above (a rerun encodes again)",
+        ),
+    ]
+
+
+def leak_hashes(n_train: int, n_test: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Random training and test hashes with leaks planted at distances 0..17 and a cluster of
+    equal and near-equal video frames on one test hash."""
+    train = rng.integers(0, 2**64 - 1, n_train, dtype=np.uint64, endpoint=True)
+    test = rng.integers(0, 2**64 - 1, n_test, dtype=np.uint64, endpoint=True)
+    leaked = rng.choice(n_test, n_test // 4, replace=False)
+    at = rng.choice(n_train, len(leaked), replace=False)
+    for i, t in zip(at, leaked):
+        flips = rng.choice(64, rng.integers(0, 18), replace=False)
+        train[i] = test[t] ^ np.uint64(sum(1 << int(b) for b in flips))
+    frames = rng.choice(np.setdiff1d(np.arange(n_train), at), min(22_000, n_train // 10), replace=False)
+    train[frames] = test[0]
+    for i in frames[: len(frames) // 11]:  # a few frames apart: within 3 bits
+        train[i] = test[0] ^ np.uint64(sum(1 << int(b) for b in rng.choice(64, rng.integers(1, 4), replace=False)))
+    return train, test
+
+
+def pair_rows(pairs: np.ndarray) -> set[tuple[int, int]]:
+    return set(map(tuple, pairs.tolist()))
+
+
+def faiss_flat_pairs(module, train: np.ndarray, test: np.ndarray, threshold: int) -> np.ndarray:
+    """(train, test) pairs at distance < threshold by faiss's exact scan."""
+    index = module.IndexBinaryFlat(64)
+    index.add(train.view(np.uint8).reshape(-1, 8))
+    lims, _, ids = index.range_search(test.view(np.uint8).reshape(-1, 8), threshold)
+    return np.stack([ids, np.repeat(np.arange(len(test)), np.diff(lims).astype(np.int64))], 1)
+
+
+def faiss_multihash_pairs(module, train: np.ndarray, test: np.ndarray, threshold: int) -> np.ndarray:
+    """The same by faiss's multi-index hashing, set up to be exact: 4 tables of 16 bits cover
+    the 64 bits, and (threshold - 1) // 4 flips per table reach every pair by pigeonhole."""
+    index = module.IndexBinaryMultiHash(64, 4, 16)
+    index.nflip = (threshold - 1) // 4
+    index.add(train.view(np.uint8).reshape(-1, 8))
+    lims, _, ids = index.range_search(test.view(np.uint8).reshape(-1, 8), threshold)
+    return np.stack([ids, np.repeat(np.arange(len(test)), np.diff(lims).astype(np.int64))], 1)
+
+
+def leak_rows(n_train: int, n_test: int, thresholds: list[int], peer_sample: int, brute_sample: int) -> list[Row]:
+    module = faiss()
+    train, test = leak_hashes(n_train, n_test, np.random.default_rng(24))
+    peer_sample, brute_sample = min(peer_sample, n_train), min(brute_sample, n_train)
+    flat = f"faiss-cpu {module.__version__} IndexBinaryFlat.range_search (exact scan, {module.omp_get_max_threads()} threads)"
+    rows = []
+    for t in thresholds:
+        name = f"leak search, {n_train:,} training x {n_test:,} test hashes: pairs at distance < {t}"
+        t_ours, ours = timed(pairs_across, train, test, t - 1, workers=WORKERS)
+        note = f"ours on all of it ({WORKERS} threads, {len(ours):,} pairs)"
+
+        def sampled(size: int, ours=ours) -> set[tuple[int, int]]:
+            return pair_rows(ours[ours[:, 0] < size])
+
+        t_flat, found = timed(faiss_flat_pairs, module, train[:peer_sample], test, t)
+        assert pair_rows(found) == sampled(peer_sample), f"faiss's scan finds other pairs at {t}"
+        rows.append(
+            Row(
+                name,
+                t_ours,
+                t_flat * n_train / peer_sample,
+                flat,
+                f"same {len(found):,} pairs on the first {peer_sample:,} training hashes",
+                f"{note}; faiss ran on {peer_sample:,} of the training hashes ({t_flat:.1f} s), time scaled to all",
+                peer_extrapolated=peer_sample < n_train,
+            )
+        )
+        t_brute, found = timed(brute_pairs_across, train[:brute_sample], test, t - 1)
+        assert pair_rows(found) == sampled(brute_sample), f"brute force finds other pairs at {t}"
+        rows.append(
+            Row(
+                name,
+                t_ours,
+                t_brute * n_train / brute_sample,
+                "brute force, numpy XOR+popcount of all pairs (the search above threshold 4 before; not a library)",
+                f"same {len(found):,} pairs on the first {brute_sample:,} training hashes",
+                f"{note}; brute force ran on {brute_sample:,} of the training hashes ({t_brute:.1f} s), "
+                "time scaled to all",
+                peer_extrapolated=brute_sample < n_train,
+            )
+        )
+        if t <= 10:
+            rows.append(multihash_row(module, train[:peer_sample], test, t))
+    return rows
+
+
+def multihash_row(module, train: np.ndarray, test: np.ndarray, threshold: int) -> Row:
+    t_ours, ours = timed(pairs_across, train, test, threshold - 1, workers=WORKERS)
+    t_peer, found = timed(faiss_multihash_pairs, module, train, test, threshold)
+    assert pair_rows(found) == pair_rows(ours), f"faiss's multi-index hashing finds other pairs at {threshold}"
     return Row(
-        f"pHash of {len(files)} {size} px PNG files ({WORKERS} processes each)",
+        f"leak search, {len(train):,} training x {len(test):,} test hashes: pairs at distance < {threshold}",
         t_ours,
         t_peer,
-        f"imagededup {module.__version__} PHash.encode_images",
-        f"same {len(ours)} pairs at distance < {threshold}, each with its own hashes",
-        f"one image's two hashes differ in {np.median(apart):g} bit(s) (median; max {apart.max()})",
+        f"faiss-cpu {module.__version__} IndexBinaryMultiHash (4 x 16 bits, nflip {(threshold - 1) // 4}: exact)",
+        f"same {len(ours):,} pairs",
+        "both whole; faiss builds its tables in one thread and keeps each query's candidates in a hash set",
     )
 
 
@@ -237,9 +393,15 @@ def main() -> None:
     ap.add_argument("--scenes", type=int, default=60, help="rendered scenes for the hashing row (x9 files)")
     ap.add_argument("--image-size", type=int, default=256)
     ap.add_argument("--no-brute", action="store_true", help="skip the all-pairs oracle (51 s at 80k)")
+    ap.add_argument("--train", type=int, default=5_000_000, help="training hashes of the leak search")
+    ap.add_argument("--test", type=int, default=60_000, help="test hashes of the leak search")
+    ap.add_argument("--leak-thresholds", type=int, nargs="+", default=[2, 10, 16])
+    ap.add_argument("--peer-sample", type=int, default=500_000, help="training hashes faiss runs on")
+    ap.add_argument("--brute-sample", type=int, default=100_000, help="training hashes brute force runs on")
     add_json_flag(ap)
     args = ap.parse_args()
-    rows = [hashing_row(args.scenes, args.image_size, args.threshold)]
+    rows = hashing_rows(args.scenes, args.image_size, args.threshold)
+    rows += leak_rows(args.train, args.test, args.leak_thresholds, args.peer_sample, args.brute_sample)
     for n in args.sizes:
         rows += search_rows(
             f"{n} hashes",

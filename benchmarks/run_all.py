@@ -33,7 +33,8 @@ BENCHMARKS = {
     "m2b": ("bench_m2b.py", ["--masks", "6", "--size", "256", "--scale", "0.05"]),
     "dedup": (
         "bench_dedup.py",
-        ["--sizes", "2000", "--queries", "100", "--bucket-size", "2000", "--equal", "200", "--scenes", "4"],
+        ["--sizes", "2000", "--queries", "100", "--bucket-size", "2000", "--equal", "200", "--scenes", "4"]
+        + ["--train", "20000", "--test", "2000", "--peer-sample", "5000", "--brute-sample", "5000"],
     ),
     "shards": ("bench_shards.py", ["--images", "100"]),
     "train": ("bench_train.py", ["--steps", "8", "--images", "512", "--loader-seconds", "2"]),

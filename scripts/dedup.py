@@ -3,27 +3,31 @@ files in results/dedup/hashes/) -> results/dedup/{run}/removed.tsv and summary.j
 
 import json
 
-from remoteclip.dedup import deduplicate, read_hashes, write_removed
+import numpy as np
+
+from remoteclip.dedup import deduplicate_sets, read_hashes, write_removed
 from remoteclip.logs import rule_log
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 with rule_log(sm.log[0]) as log:
-    train = {}
+    keys, values = [], []
     for path in sm.input.train:
-        keys, values, _ = read_hashes(path)
-        train.update(zip(keys, values.tolist()))
+        k, v, _ = read_hashes(path)
+        keys.extend(k)
+        values.append(v)
     tests = {}
     for name, path in zip(sm.params.testsets, sm.input.tests):
-        keys, values, _ = read_hashes(path)
-        tests[name] = dict(zip(keys, values.tolist()))
-    rows, summary = deduplicate(
-        train,
+        k, v, _ = read_hashes(path)
+        tests[name] = (k, v)
+    rows, summary = deduplicate_sets(
+        (keys, np.concatenate(values) if values else np.empty(0, np.uint64)),
         tests,
         sm.params.threshold,
         list(sm.params.sources),
         sm.params.blocks,
         sm.params.bits,
         leak_threshold=sm.params.leak_threshold,
+        workers=sm.threads,
     )
     summary["settings"] = {
         "threshold": sm.params.threshold,

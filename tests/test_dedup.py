@@ -10,6 +10,7 @@ from PIL import Image, ImageEnhance
 
 from conftest import synthesize_dataset
 from remoteclip.dedup import (
+    brute_pairs_across,
     brute_pairs_within,
     deduplicate,
     duplicate_groups,
@@ -22,6 +23,7 @@ from remoteclip.dedup import (
     write_hashes,
     write_removed,
 )
+from remoteclip.dedup.search import ball, substrings
 from remoteclip.synthetic.scenes import SCENES, render_scene
 
 
@@ -55,9 +57,73 @@ def test_cross_search_equals_brute_force():
     assert len(expected) > 10
 
 
-def test_too_few_blocks_is_refused():
-    with pytest.raises(ValueError, match="cannot guarantee"):
-        pairs_within(np.zeros(3, np.uint64), 2, blocks=2)
+def test_a_hand_picked_split_that_cannot_finish_is_refused():
+    with pytest.raises(ValueError, match="use more blocks or none"):
+        pairs_within(np.zeros(3, np.uint64), 15, blocks=1)  # 10^14 probes per hash
+
+
+# --- exact at every threshold up to 16: pairs at, below and above it ------------------------------
+
+EDGE = np.uint64(1 << 63)
+
+
+def at_the_edges(r, rng):
+    """Hashes of three kinds around radius r: random bases, and for each base copies at distance
+    r - 1, r and r + 1 (bits flipped at both ends of the 64-bit word, bit 63 included); all-zero
+    and all-one words with neighbours at r and r + 1; and 300 copies of one hash (video frames)
+    with a frame at r from them."""
+    bases = rng.integers(0, 2**64 - 1, 40, dtype=np.uint64, endpoint=True)
+    bases[0] = 0
+    bases[1] = np.uint64(2**64 - 1)
+    out = [bases]
+    for d in (r - 1, r, r + 1):
+        if d < 0:
+            continue
+        for k, base in enumerate(bases):
+            # the flipped bits: from the top (63, 62, ...) for even bases, from both ends for odd ones
+            bits = (
+                list(range(63, 63 - d, -1))
+                if k % 2 == 0
+                else [b for pair in zip(range(64), range(63, 31, -1)) for b in pair][:d]
+            )
+            out.append(np.array([base ^ np.uint64(sum(1 << b for b in bits))], np.uint64))
+    frames = np.full(300, rng.integers(0, 2**63, dtype=np.uint64) | EDGE, np.uint64)
+    out += [frames, frames[:1] ^ np.uint64((1 << r) - 1)]
+    return np.concatenate(out)
+
+
+@pytest.mark.parametrize("r", range(17))
+def test_pairs_equal_brute_force_at_below_and_above_every_radius(r):
+    rng = np.random.default_rng(100 + r)
+    hashes = at_the_edges(r, rng)
+    hashes = hashes[rng.permutation(len(hashes))]
+    expected = brute_pairs_within(hashes, r)
+    d = np.bitwise_count(hashes[expected[:, 0]] ^ hashes[expected[:, 1]])
+    assert (d == r).sum() >= 40 and ((d < r).sum() >= 40 or r == 0)  # pairs at the radius and inside it
+    assert np.array_equal(pairs_within(hashes, r), expected)
+    left, right = hashes[: len(hashes) // 3], hashes[len(hashes) // 3 :]
+    cross = brute_pairs_across(left, right, r)
+    assert np.array_equal(pairs_across(left, right, r), cross)
+    assert np.array_equal(pairs_across(right, left, r), brute_pairs_across(right, left, r))
+    # the same pairs through hand-picked splits: table and binary-search look-ups, one
+    # substring per bit of radius or fewer than that, several threads
+    for blocks in (2, 3, 4, 5, r + 1, r + 2):
+        if sum(ball(s.width, s.radius) for s in substrings(64, blocks, r)) <= 50_000:
+            assert np.array_equal(pairs_across(left, right, r, blocks=blocks, workers=2), cross), blocks
+
+
+def test_search_in_chunks_finds_the_pairs_across_chunk_boundaries(monkeypatch):
+    from remoteclip.dedup import search
+
+    rng = np.random.default_rng(5)
+    hashes = at_the_edges(6, rng)
+    hashes = hashes[rng.permutation(len(hashes))]
+    monkeypatch.setattr(search, "CHUNK", 37)  # many chunks over ~480 distinct values
+    assert np.array_equal(pairs_within(hashes, 6), brute_pairs_within(hashes, 6))
+    left, right = hashes[:100], hashes[100:]
+    assert np.array_equal(pairs_across(left, right, 6), brute_pairs_across(left, right, 6))
+    groups = duplicate_groups(hashes, 6)
+    assert np.array_equal(groups, brute_groups(hashes, 6))
 
 
 def _scene_images(n, offset=0):
@@ -355,3 +421,11 @@ def test_hash_test_split_reads_the_split_file_eval_split_writes(tmp_path):
     )
     jobs = set(re.findall(r"^(\w+) +\d+$", proc.stdout + proc.stderr, re.MULTILINE)) - {"total"}  # the job table
     assert jobs == {"synthesize", "eval_split", "hash_test_split"}, proc.stdout + proc.stderr
+
+
+def test_a_training_image_listed_twice_is_refused():
+    from remoteclip.dedup import deduplicate_sets
+
+    train = (["a:1.png", "a:2.png", "a:1.png"], np.array([1, 2, 3], np.uint64))
+    with pytest.raises(ValueError, match="'a:1.png' is listed twice"):
+        deduplicate_sets(train, {}, threshold=2, source_order=["a"])

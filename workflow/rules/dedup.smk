@@ -1,7 +1,9 @@
 # pHash de-duplication: hashes cached per dataset, then per run the training-set and
 # test-leak filter (results/dedup/{run}/removed.tsv is the leakage audit). A test split's
 # hashes are those of the images its split file lists (rule eval_split, evaluate.smk), so
-# what is protected is exactly what evaluation scores.
+# what is protected is exactly what evaluation scores. The hash rules keep what they hashed
+# in results/dedup/cache/ (not an output, so it survives a failed job): a rerun or a resumed
+# job hashes only new or changed images.
 
 
 rule hash_training_source:
@@ -16,6 +18,7 @@ rule hash_training_source:
     threads: config["dedup"]["workers"]
     params:
         hash_size=config["dedup"]["hash_size"],
+        cache="results/dedup/cache/{dataset}.train.tsv",
     script:
         "../../scripts/hash_images.py"
 
@@ -32,6 +35,7 @@ rule hash_test_split:
     threads: config["dedup"]["workers"]
     params:
         hash_size=config["dedup"]["hash_size"],
+        cache="results/dedup/cache/{dataset}.test.tsv",
     script:
         "../../scripts/hash_images.py"
 
@@ -47,6 +51,7 @@ rule dedup:
         "results/logs/dedup/{run}.log",
     conda:
         "../../envs/data.yaml"
+    threads: config["dedup"]["workers"]
     params:
         sources=lambda w: sources_of(w.run),
         testsets=testsets(),
