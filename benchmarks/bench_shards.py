@@ -1,7 +1,7 @@
 """Shard writing against what an open_clip user writes: a single-process loop over the images
 that opens each with PIL, shrinks it (`Image.thumbnail`, PIL's default bicubic), encodes a
 JPEG and writes `jpg`/`txt`/`json` samples with `webdataset.ShardWriter`; and the scaling of
-`remoteclip.shards.build_shards` from 1 to 2 worker processes.
+`remoteclip.shards.build.build_shards` from 1 to 2 worker processes.
 
 Both write every input image once, with the same JPEG quality and samples per shard. Asserted
 equal: the set of images (each sample's json names its image), each image's five captions and
@@ -27,7 +27,8 @@ import numpy as np
 from PIL import Image
 
 from benchlib import Row, add_json_flag, report, timed
-from remoteclip.shards import ShardSettings, build_shards
+from remoteclip.shards import ShardSettings
+from remoteclip.shards.build import build_shards
 
 # largest mean absolute difference per pixel and channel (0-255) between the two JPEGs of one
 # image; JPEG at q95 with a different resampler stays well below it, a wrong or shifted image not
