@@ -13,6 +13,7 @@ once by the reader (remoteclip.train.data) and its index written beside it.
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import tarfile
@@ -31,8 +32,12 @@ class ShardFileError(RuntimeError):
 
 def index_path(shard: str | Path) -> Path:
     """The index beside a shard: shard-000001.tar -> shard-000001.idx.npy."""
-    shard = Path(shard)
-    return shard.with_name(shard.name.removesuffix(".tar") + INDEX_SUFFIX)
+    return Path(_index_file(str(shard)))
+
+
+def _index_file(shard: str) -> str:
+    # strings, not pathlib: a start-up names thousands of them
+    return shard.removesuffix(".tar") + INDEX_SUFFIX
 
 
 def index_array(members: list[tuple[str, int, int]]) -> np.ndarray:
@@ -59,9 +64,18 @@ def kinds_of(index: np.ndarray) -> list[str]:
     return [name for name in index.dtype.names or () if name != "key"]
 
 
+def members(index: np.ndarray, kind: str) -> np.ndarray:
+    """(offset, size) of one member kind as an (n, 2) int64 view into the index, no copy: a
+    start-up touches thousands of indexes, and numpy's nested field access costs ~50 us each."""
+    index = np.ascontiguousarray(index)
+    return np.ndarray(
+        (len(index), 2), np.int64, buffer=index, offset=index.dtype.fields[kind][1], strides=(index.itemsize, 8)
+    )
+
+
 def data_end(index: np.ndarray) -> int:
     """The byte just past the last member's data: a tar shorter than this lost members."""
-    ends = [int((index[k]["offset"] + index[k]["size"]).max()) for k in kinds_of(index) if len(index)]
+    ends = [int((m[:, 0] + m[:, 1]).max()) for m in (members(index, k) for k in kinds_of(index)) if len(m)]
     return max(ends, default=0)
 
 
@@ -91,17 +105,36 @@ def write_index(index: np.ndarray, path: str | Path) -> None:
     os.replace(tmp, path)
 
 
+# {.npy header: (dtype, rows)}: numpy parses each file's header with ast.literal_eval (~1.5 ms),
+# the larger part of a start-up's time per shard; the shards of a run share a handful of headers
+_HEADERS: dict[bytes, tuple[np.dtype, int]] = {}
+NPY_MAGIC = b"\x93NUMPY"
+
+
 def read_index(path: str | Path) -> np.ndarray:
-    return np.load(path, allow_pickle=False)
+    """np.load's result (read-only), with the header parsed once per distinct header."""
+    with open(path, "rb") as fh:
+        data = fh.read()
+    if data[:6] != NPY_MAGIC:
+        raise ShardFileError(f"{path}: not a member index (.npy)")
+    size_bytes = 2 if data[6] == 1 else 4  # format 1.0: a 2-byte header length; 2.0 and 3.0: 4
+    start = 8 + size_bytes
+    end = start + int.from_bytes(data[8:start], "little")
+    header = data[:end]
+    if header not in _HEADERS:
+        array = np.load(io.BytesIO(data), allow_pickle=False)
+        _HEADERS[header] = (array.dtype, len(array))
+    dtype, rows = _HEADERS[header]
+    return np.frombuffer(data, dtype, count=rows, offset=end)
 
 
 def load_or_scan(shard: str | Path) -> np.ndarray:
     """The shard's index: from the file beside it (or beside the file a link points to), else
     scanned from the tar once, with a warning, and written beside it when the folder allows."""
+    for candidate in (lambda: _index_file(str(shard)), lambda: _index_file(os.path.realpath(shard))):
+        if os.path.isfile(candidate()):  # the link's target only where needed: realpath costs 60 us
+            return read_index(candidate())
     shard = Path(shard)
-    for candidate in dict.fromkeys((index_path(shard), index_path(shard.resolve()))):
-        if candidate.is_file():
-            return read_index(candidate)
     log.warning("shard %s has no member index (%s): scanning its tar headers once", shard, index_path(shard).name)
     index = scan_tar(shard)
     try:

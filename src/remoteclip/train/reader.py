@@ -29,10 +29,11 @@ import resource
 from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
-from ..shards.index import ShardFileError, data_end, load_or_scan
+from ..shards.index import ShardFileError, data_end, load_or_scan, members
 
 log = logging.getLogger(__name__)
 TAR_BLOCK = 512
@@ -68,7 +69,7 @@ class ShardIndex:
         paths = [str(s) for s in shards]
         sizes = list(sizes) if sizes is not None else [None] * len(paths)
         excluded = list(excluded) if excluded is not None else [frozenset()] * len(paths)
-        missing = [p for p in paths if not Path(p).is_file()]
+        missing = [p for p in paths if not os.path.isfile(p)]
         if missing and not skip_bad:
             raise ShardsMissing(
                 f"shards missing: {', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''} ({len(missing)} of "
@@ -101,13 +102,12 @@ class ShardIndex:
             raise ShardsMissing(f"no readable samples in {len(paths)} shards ({len(bad)} skipped)")
         return index
 
-    def _concatenate(self, parts: list[tuple[int, np.ndarray]]) -> None:
-        counts = [len(m) for _, m in parts]
+    def _concatenate(self, parts: list[tuple[int, Usable]]) -> None:
+        counts = [len(u.keys) for _, u in parts]
         self.shard = np.repeat(np.array([s for s, _ in parts], np.int32), counts)
-        self.keys = np.concatenate([m["key"] for _, m in parts]) if parts else np.empty(0, "S1")
-        for name, kind in (("jpg", "jpg"), ("meta", "json")):
-            pairs = [np.stack([m[kind]["offset"], m[kind]["size"]], 1) for _, m in parts]
-            setattr(self, name, np.concatenate(pairs).astype(np.int64) if pairs else np.empty((0, 2), np.int64))
+        self.keys = np.concatenate([u.keys for _, u in parts]) if parts else np.empty(0, "S1")
+        self.jpg = np.concatenate([u.jpg for _, u in parts]) if parts else np.empty((0, 2), np.int64)
+        self.meta = np.concatenate([u.meta for _, u in parts]) if parts else np.empty((0, 2), np.int64)
 
     def key(self, i: int) -> str:
         return self.keys[i].decode()
@@ -116,10 +116,18 @@ class ShardIndex:
         return len(self.keys)
 
 
-def _usable_members(path: str, size: int | None, excluded: frozenset[str]) -> np.ndarray:
-    """The shard's index rows that are samples (an image and a JSON member) the run keeps;
-    ShardFileError when the file is not the one that was indexed or listed."""
-    actual = Path(path).stat().st_size
+class Usable(NamedTuple):
+    """A shard's samples the run reads: keys, (offset, size) of the image and of the JSON."""
+
+    keys: np.ndarray
+    jpg: np.ndarray
+    meta: np.ndarray
+
+
+def _usable_members(path: str, size: int | None, excluded: frozenset[str]) -> Usable:
+    """The shard's samples (an image and a JSON member) that the run keeps; ShardFileError when
+    the file is not the one that was indexed or listed."""
+    actual = os.stat(path).st_size
     if size is not None and actual != size:
         raise ShardFileError(f"shard {path}: {actual} bytes, its manifest says {size} (truncated or replaced)")
     index = load_or_scan(path)
@@ -128,17 +136,18 @@ def _usable_members(path: str, size: int | None, excluded: frozenset[str]) -> np
     names = index.dtype.names or ()
     if "jpg" not in names or "json" not in names:
         log.warning("shard %s has no jpg and json members: no samples from it", path)
-        return index[:0]
-    keep = (index["jpg"]["size"] >= 0) & (index["json"]["size"] >= 0)
+        return Usable(index["key"][:0], np.empty((0, 2), np.int64), np.empty((0, 2), np.int64))
+    usable = Usable(index["key"], members(index, "jpg"), members(index, "json"))
+    keep = (usable.jpg[:, 1] >= 0) & (usable.meta[:, 1] >= 0)
     if excluded:
-        listed = np.isin(index["key"], np.array([k.encode() for k in excluded]))
+        listed = np.isin(usable.keys, np.array([k.encode() for k in excluded]))
         if int(listed.sum()) != len(excluded):
             raise ShardFileError(
                 f"shard {path}: its manifest leaves out {len(excluded)} samples, the shard holds "
                 f"{int(listed.sum())} of them (not the shard the manifest was written for)"
             )
         keep &= ~listed
-    return index[keep]
+    return usable if keep.all() else Usable(*(column[keep] for column in usable))
 
 
 class OpenShards:
