@@ -1,42 +1,8 @@
 # WebDataset shards per source chunk, shared by every run that uses the source
 # (remoteclip.shards): plan_shards cuts a caption file into chunks (a checkpoint: how many is
 # known once the captions exist), build_shards encodes one chunk, shard_manifest lists a run's
-# chunks minus what its de-duplication removed.
-
-import dataclasses
-
-from remoteclip.shards import ShardSettings, settings_key
-from remoteclip.shards.plan import chunk_files, source_folder
-
-
-def run_shard_settings(run):
-    """The settings that decide a run's chunk bytes; a run's super-resolution step joins them
-    only where configured."""
-    sr = config["runs"][run].get("super_resolution")
-    return ShardSettings(
-        **config["shards"],
-        seed=config["seed"],
-        super_resolution=dict(sr) if sr is not None else None,
-    )
-
-
-# {settings key: settings}: runs with the same settings share one folder of chunks per source
-SHARD_SETTINGS = {settings_key(run_shard_settings(run)): run_shard_settings(run) for run in RUNS}
-SHARD_KEY = {run: settings_key(run_shard_settings(run)) for run in RUNS}
-
-
-def source_plan(dataset, key):
-    return str(source_folder("results/shards", dataset, key) / "plan.json")
-
-
-def run_chunk_files(wildcards):
-    """Every chunk file of the run's sources; each plan is read once its checkpoint has run."""
-    key = SHARD_KEY[wildcards.run]
-    files = []
-    for dataset in sources_of(wildcards.run):
-        plan = checkpoints.plan_shards.get(dataset=dataset, settings=key).output.plan
-        files += chunk_files(plan)
-    return files
+# chunks minus what its de-duplication removed. The settings keys and a run's chunk files:
+# common.smk.
 
 
 checkpoint plan_shards:
