@@ -8,8 +8,9 @@ equal: the set of images (each sample's json names its image), each image's five
 that the one `txt` caption is one of them (ours is a seeded random pick, the loop takes the
 first), the decoded image sizes, and the pixels within JPEG tolerance (the two resamplers
 differ: ours `resize(..., BICUBIC, reducing_gap=3.0)`, thumbnail's reducing_gap 2.0). Ours
-also shuffles samples across shards with a seed, writes byte-identical tars and a manifest
-with per-shard sha256, which the loop does not.
+also writes each tar's member index and record, byte-identical tars and a manifest with
+per-shard sha256, which the loop does not; its workers encode whole chunks (one tar each), so
+2 workers help once there are at least 2 chunks.
 
     .venv/bin/python benchmarks/bench_shards.py [--images 1500] [--size 256] [--max-side 192]
 """

@@ -309,3 +309,23 @@ def test_a_killed_build_redoes_one_chunk_and_ends_byte_identical(tmp_path):
     after = files_of(out / "sources")
     assert all(after[n] == v for n, v in done.items() if "plan" not in n)  # chunks 0-2 not redone
     assert {n: v[2] for n, v in after.items()} == {n: v[2] for n, v in files_of(reference / "sources").items()}
+
+
+def test_runs_that_share_sources_plan_each_source_once_in_the_workflow(tmp_path):
+    """The DAG: two runs over {t_rsicd, t_dota} and {t_rsicd} plan (and so encode) each source
+    once; each run gets its own manifest."""
+    from workflow_helpers import snakemake, tiny_config, write_config
+
+    config = tiny_config(tmp_path)
+    config["datasets"] = {k: config["datasets"][k] for k in ("t_rsicd", "t_dota")}
+    config["runs"] = {"both": {"sources": ["t_rsicd", "t_dota"]}, "ret": {"sources": ["t_rsicd"]}}
+    config["evaluation"] = {"models": {}}
+    proc = snakemake(
+        tmp_path, write_config(tmp_path, config), "results/shards/both", "results/shards/ret", "-n", "--quiet", "rules"
+    )
+    counts = {
+        line.split()[0]: int(line.split()[1])
+        for line in proc.stdout.splitlines()
+        if re.fullmatch(r"\w+\s+\d+", line.strip())
+    }
+    assert counts["plan_shards"] == 2 and counts["shard_manifest"] == 2 and counts["dedup"] == 2, counts
