@@ -24,6 +24,7 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 INDEX_SUFFIX = ".idx.npy"
+PAIR = np.dtype([("offset", "<i8"), ("size", "<i8")])  # one member kind's columns
 
 
 class ShardFileError(RuntimeError):
@@ -50,7 +51,7 @@ def index_array(members: list[tuple[str, int, int]]) -> np.ndarray:
         rows.setdefault(name[: len(name) - len(base)] + key, {})[kind] = (offset, size)
     kinds = sorted({kind for parts in rows.values() for kind in parts})
     width = max((len(k.encode()) for k in rows), default=1)
-    dtype = np.dtype([("key", f"S{width}")] + [(kind, [("offset", "<i8"), ("size", "<i8")]) for kind in kinds])
+    dtype = np.dtype([("key", f"S{width}")] + [(kind, PAIR) for kind in kinds])
     array = np.zeros(len(rows), dtype)
     array["key"] = [k.encode() for k in rows]
     for kind in kinds:
@@ -68,8 +69,11 @@ def members(index: np.ndarray, kind: str) -> np.ndarray:
     """(offset, size) of one member kind as an (n, 2) int64 view into the index, no copy: a
     start-up touches thousands of indexes, and numpy's nested field access costs ~50 us each."""
     index = np.ascontiguousarray(index)
+    fields = index.dtype.fields
+    if fields is None or index.dtype[kind] != PAIR:
+        raise ShardFileError(f"a member index whose {kind!r} column is not (offset, size) int64: {index.dtype}")
     return np.ndarray(
-        (len(index), 2), np.int64, buffer=index, offset=index.dtype.fields[kind][1], strides=(index.itemsize, 8)
+        (len(index), 2), PAIR["offset"], buffer=index, offset=fields[kind][1], strides=(index.itemsize, 8)
     )
 
 

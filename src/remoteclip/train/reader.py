@@ -67,26 +67,17 @@ class ShardIndex:
         if not shards:
             raise ShardsMissing("no shards given")
         paths = [str(s) for s in shards]
-        sizes = list(sizes) if sizes is not None else [None] * len(paths)
-        excluded = list(excluded) if excluded is not None else [frozenset()] * len(paths)
         missing = [p for p in paths if not os.path.isfile(p)]
         if missing and not skip_bad:
             raise ShardsMissing(
                 f"shards missing: {', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''} ({len(missing)} of "
                 f"{len(paths)}); the run does not start without them (train.skip_bad_shards: true trains on the rest)"
             )
-        index = cls(
-            [], np.empty(0, np.int32), np.empty(0, "S1"), np.empty((0, 2), np.int64), np.empty((0, 2), np.int64), []
+        parts, bad = _read_indexes(
+            paths,
+            list(sizes) if sizes is not None else [None] * len(paths),
+            list(excluded) if excluded is not None else [frozenset()] * len(paths),
         )
-        parts, bad = [], []
-        for path, size, leave_out in zip(paths, sizes, excluded):
-            try:
-                members = _usable_members(path, size, leave_out)
-            except (ShardFileError, OSError) as exc:
-                bad.append((path, str(exc)))
-                continue
-            parts.append((len(index.shards), members))
-            index.shards.append(path)
         if bad and not skip_bad:
             raise ShardFileError(
                 f"{len(bad)} of {len(paths)} shards cannot be read, so the run does not start: "
@@ -96,24 +87,43 @@ class ShardIndex:
             )
         for path, why in bad:
             log.warning("skipped shard %s: %s", path, why)
-        index.skipped = bad
-        index._concatenate(parts)
+        index = cls._concatenate(parts, bad)
         if not len(index):
             raise ShardsMissing(f"no readable samples in {len(paths)} shards ({len(bad)} skipped)")
         return index
 
-    def _concatenate(self, parts: list[tuple[int, Usable]]) -> None:
+    @classmethod
+    def _concatenate(cls, parts: list[tuple[str, Usable]], skipped: list[tuple[str, str]]) -> ShardIndex:
+        if not parts:
+            return cls([], np.empty(0, np.int32), np.empty(0, "S1"), np.empty((0, 2)), np.empty((0, 2)), skipped)
         counts = [len(u.keys) for _, u in parts]
-        self.shard = np.repeat(np.array([s for s, _ in parts], np.int32), counts)
-        self.keys = np.concatenate([u.keys for _, u in parts]) if parts else np.empty(0, "S1")
-        self.jpg = np.concatenate([u.jpg for _, u in parts]) if parts else np.empty((0, 2), np.int64)
-        self.meta = np.concatenate([u.meta for _, u in parts]) if parts else np.empty((0, 2), np.int64)
+        return cls(
+            [path for path, _ in parts],
+            np.repeat(np.arange(len(parts), dtype=np.int32), counts),
+            np.concatenate([u.keys for _, u in parts]),
+            np.concatenate([u.jpg for _, u in parts]),
+            np.concatenate([u.meta for _, u in parts]),
+            skipped,
+        )
 
     def key(self, i: int) -> str:
         return self.keys[i].decode()
 
     def __len__(self) -> int:
         return len(self.keys)
+
+
+def _read_indexes(
+    paths: list[str], sizes: list[int | None], excluded: list[frozenset[str]]
+) -> tuple[list[tuple[str, Usable]], list[tuple[str, str]]]:
+    """Each readable shard's samples, and (shard, why) for each that is not."""
+    parts, bad = [], []
+    for path, size, leave_out in zip(paths, sizes, excluded):
+        try:
+            parts.append((path, _usable_members(path, size, leave_out)))
+        except (ShardFileError, OSError) as exc:
+            bad.append((path, str(exc)))
+    return parts, bad
 
 
 class Usable(NamedTuple):
