@@ -19,7 +19,7 @@ import pytest
 import webdataset as wds
 from PIL import Image
 
-from remoteclip.shards import ShardSettings, read_run_shards, sample_key
+from remoteclip.shards import ShardSettings, read_run_shards, sample_key, settings_key
 from remoteclip.shards.build import build_shards, build_source, write_caption_files
 from remoteclip.shards.index import index_path, read_index, scan_tar
 from remoteclip.shards.manifest import write_run_manifest
@@ -194,6 +194,20 @@ def test_a_chunk_whose_rows_changed_is_rebuilt_and_the_others_are_reused(tmp_pat
     with tarfile.open(new_chunk) as tar:
         meta = json.loads(tar.extractfile(f"a-{5:09d}.json").read())
     assert meta["captions"][0] == "a changed caption ."
+
+
+def test_the_settings_key_names_what_decides_the_bytes(tmp_path):
+    base = settings_key(ShardSettings(max_side=448, seed=0))
+    assert base == settings_key(ShardSettings(max_side=448, seed=0, workers=8))  # how many write it: no
+    assert base.startswith("448px-q95-n1000-") and base != settings_key(ShardSettings(max_side=224, seed=0))
+    assert base != settings_key(ShardSettings(max_side=448, seed=1))  # the stored caption is a seeded pick
+    model = tmp_path / "sr.pt2"
+    model.write_bytes(b"one model")
+    upscaled = ShardSettings(max_side=448, seed=0, super_resolution={"model": str(model), "device": "cpu"})
+    first = settings_key(upscaled)
+    model.write_bytes(b"another model")  # the same path, other weights: other bytes
+    os.utime(model, ns=(1, 1))
+    assert len({base, first, settings_key(upscaled)}) == 3
 
 
 def test_malformed_and_empty_caption_files_are_named(tmp_path):
