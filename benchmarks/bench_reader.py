@@ -53,6 +53,7 @@ peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(json.dumps({"seconds": seconds, "samples": len(index), "index_mb": arrays, "peak_mb": peak, "imports_mb": after_imports}))
 """
 
+
 def write_tars(folder: Path, shards: int, per_shard: int) -> list[Path]:
     """Real tars (random bytes as members) with their member index, as build_shards writes them."""
     from remoteclip.shards.index import index_path, scan_tar, write_index
