@@ -1,15 +1,16 @@
 """Shard writing against what an open_clip user writes: a single-process loop over the images
 that opens each with PIL, shrinks it (`Image.thumbnail`, PIL's default bicubic), encodes a
 JPEG and writes `jpg`/`txt`/`json` samples with `webdataset.ShardWriter`; and the scaling of
-`remoteclip.shards.build_shards` from 1 to 2 worker processes.
+`remoteclip.shards.build.build_shards` from 1 to 2 worker processes.
 
 Both write every input image once, with the same JPEG quality and samples per shard. Asserted
 equal: the set of images (each sample's json names its image), each image's five captions and
 that the one `txt` caption is one of them (ours is a seeded random pick, the loop takes the
 first), the decoded image sizes, and the pixels within JPEG tolerance (the two resamplers
 differ: ours `resize(..., BICUBIC, reducing_gap=3.0)`, thumbnail's reducing_gap 2.0). Ours
-also shuffles samples across shards with a seed, writes byte-identical tars and a manifest
-with per-shard sha256, which the loop does not.
+also writes each tar's member index and record, byte-identical tars and a manifest with
+per-shard sha256, which the loop does not; its workers encode whole chunks (one tar each), so
+2 workers help once there are at least 2 chunks.
 
     .venv/bin/python benchmarks/bench_shards.py [--images 1500] [--size 256] [--max-side 192]
 """
@@ -27,7 +28,8 @@ import numpy as np
 from PIL import Image
 
 from benchlib import Row, add_json_flag, report, timed
-from remoteclip.shards import ShardSettings, build_shards
+from remoteclip.shards import ShardSettings
+from remoteclip.shards.build import build_shards
 
 # largest mean absolute difference per pixel and channel (0-255) between the two JPEGs of one
 # image; JPEG at q95 with a different resampler stays well below it, a wrong or shifted image not

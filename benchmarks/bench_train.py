@@ -67,7 +67,8 @@ def _render(job):
 
 def make_shards(root: Path, n: int, size: int, per_shard: int = 50) -> Path:
     from remoteclip.parallel import available_cores, imap
-    from remoteclip.shards import ShardSettings, build_shards
+    from remoteclip.shards import ShardSettings
+    from remoteclip.shards.build import build_shards
     from remoteclip.synthetic.scenes import SCENES
 
     kinds = list(SCENES)

@@ -37,6 +37,7 @@ BENCHMARKS = {
         + ["--train", "20000", "--test", "2000", "--peer-sample", "5000", "--brute-sample", "5000"],
     ),
     "shards": ("bench_shards.py", ["--images", "100"]),
+    "reader": ("bench_reader.py", ["--shards", "20", "--per-shard", "50", "--reads", "300", "--sizes", "5000"]),
     "train": ("bench_train.py", ["--steps", "8", "--images", "512", "--loader-seconds", "2"]),
     "eval": ("bench_eval.py", ["--cls-images", "60", "--ret-images", "30"]),
 }

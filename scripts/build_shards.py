@@ -1,21 +1,28 @@
-"""Rule `build_shards`: the run's caption files minus results/dedup/{run}/removed.tsv ->
-results/shards/{run}/ (WebDataset tars, manifest.json, sizes.json)."""
+"""Rule `build_shards`: one chunk of a source's caption rows -> its WebDataset tar, member index
+and record in results/shards/sources/{dataset}/{settings}/ (remoteclip.shards.encode)."""
 
-from remoteclip.dedup import read_removed
+from pathlib import Path
+
 from remoteclip.logs import rule_log
-from remoteclip.shards import ShardSettings, build_shards, read_caption_rows
+from remoteclip.shards import ShardSettings
+from remoteclip.shards.build import build_chunk
+from remoteclip.shards.plan import read_plan
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 with rule_log(sm.log[0]) as log:
-    removed = read_removed(sm.input.removed)
-    rows, dropped = read_caption_rows(list(sm.input.captions), removed)
-    settings = ShardSettings(seed=sm.params.seed, workers=sm.threads, **sm.params.settings)
-    manifest = build_shards(rows, sm.output[0], settings, run=sm.wildcards.run, removed=dropped)
+    stem = Path(sm.output.shard).with_suffix("")
+    record = build_chunk(
+        sm.input.captions,
+        read_plan(sm.input.plan),
+        int(sm.wildcards.chunk),
+        sm.wildcards.digest,
+        stem,
+        ShardSettings(**sm.params.settings),
+    )
     log.info(
-        "%s: %d samples in %d shards (%d removed by dedup, %d unreadable)",
-        sm.wildcards.run,
-        manifest["total"],
-        len(manifest["shards"]),
-        dropped,
-        manifest["skipped"]["total"],
+        "%s: %d samples of %d rows (%d unreadable)",
+        stem.name,
+        len(record["samples"]),
+        record["rows"],
+        len(record["skipped"]),
     )

@@ -160,6 +160,7 @@ def _imports(path: Path) -> tuple[set[str], set[str]]:
 # before the shards runs the user's torch model, so the data environment (which needs no
 # PyTorch) does not carry it; a run that sets super_resolution uses an environment with torch
 OPT_IN_IMPORTS = {"src/remoteclip/super_resolution.py": {"torch"}}
+SHARD_RULES = ("plan_shards", "build_shards", "shard_manifest")
 
 
 @cache
@@ -259,7 +260,7 @@ def test_each_rule_env_provides_what_its_code_imports(rules):
 
 def test_families_share_an_environment(rules):
     by_rule = {r["name"]: Path(r["conda"]).name for r in rules if r["conda"]}
-    for name in ("synthesize", "parse", "b2c", "ret_captions", "hash_training_source", "dedup", "build_shards"):
+    for name in ("synthesize", "parse", "b2c", "ret_captions", "hash_training_source", "dedup", *SHARD_RULES):
         assert by_rule[name] == "data.yaml", name
     assert by_rule["train"] == "train.yaml"
     for name in ("eval_split", "features", "eval_summary"):

@@ -15,7 +15,8 @@ import torch
 import torchvision.transforms.functional as TF
 from PIL import Image
 
-from remoteclip.shards import ShardSettings, build_shards
+from remoteclip.shards import ShardSettings
+from remoteclip.shards.build import build_shards
 from remoteclip.super_resolution import SuperResolutionError
 from remoteclip.synthetic.scenes import SCENES, render_scene
 from remoteclip.train.data import SIMCLR_JITTER, SIMCLR_P, Augment, simclr_colour

@@ -168,7 +168,9 @@ def test_cpu_stages_run_as_slurm_jobs(cluster, workdir, slurm_run):
         "hash_training_source",
         "hash_test_split",
         "dedup",
+        "plan_shards",
         "build_shards",
+        "shard_manifest",
     }
     for rule in rules:
         assert (workdir / "slurm_logs" / f"rule_{rule}").is_dir(), f"no SLURM job for rule {rule}"
@@ -180,12 +182,12 @@ def test_cpu_stages_run_as_slurm_jobs(cluster, workdir, slurm_run):
     assert manifest["total"] > 0
     assert sorted((workdir / f"results/shards/{RUN}").glob("shard-*.tar"))
     assert (workdir / f"results/dedup/{RUN}/removed.tsv").is_file()
-    # what sbatch was asked for: the profile's resources (8 threads, 32 GB, 12 h), capped by
-    # --max-threads 2 and --resources mem_mb=4000
+    # what sbatch was asked for: the profile's resources for a chunk (1 CPU, 4 GB, 1 h); the 12
+    # captioned images are one chunk of up to 16
     (shards_job,) = slurm_job_ids(output, "build_shards")
     job = scontrol_job(cluster, shards_job)
     assert job["JobState"] == "COMPLETED", job
-    assert job["TimeLimit"] == "12:00:00" and job["NumCPUs"] == "2" and job["NumTasks"] == "1", job
+    assert job["TimeLimit"] == "01:00:00" and job["NumCPUs"] == "1" and job["NumTasks"] == "1", job
     assert job["MinMemoryNode"] in ("4000M", "4000"), job
 
 

@@ -39,4 +39,4 @@ def test_unknown_targets_read_no_rule_to_produce(workdir, target):
 def test_known_targets_still_resolve(workdir):
     root, config = workdir
     out = snakemake(root, config, "-n", "results/models/tiny.pt").stdout
-    assert "train" in out and "build_shards" in out
+    assert "train" in out and "plan_shards" in out and "shard_manifest" in out

@@ -1,5 +1,6 @@
 # Configuration, dataset lookup and target lists shared by every rule file.
 
+import dataclasses
 import json
 import re
 import sys
@@ -23,6 +24,8 @@ from remoteclip.evaluate.registry import image_sets, image_spec, leaderboard_mod
 from remoteclip.evaluate.registry import resolve as resolve_eval_model
 from remoteclip.report import OUTPUTS as REPORT_OUTPUTS
 from remoteclip.report import describe_models, paper_models, start_key
+from remoteclip.shards import ShardSettings, settings_key
+from remoteclip.shards.plan import chunk_files, source_folder
 from remoteclip.train import launch
 from remoteclip.weights.cache import eval_sources, manifest_path
 from remoteclip.weights.cache import run_sources as run_weight_sources
@@ -103,6 +106,37 @@ def all_targets():
         targets.append("results/eval/summary.csv")
     targets.append("results/report/index.md")  # the report rule writes all its files together
     return targets
+
+
+# ---- shards: a chunk's folder is keyed by the settings that decide its bytes (remoteclip.shards)
+def run_shard_settings(run):
+    """The settings that decide a run's chunk bytes; a run's super-resolution step joins them
+    only where configured."""
+    sr = config["runs"][run].get("super_resolution")
+    return ShardSettings(
+        **config["shards"],
+        seed=config["seed"],
+        super_resolution=dict(sr) if sr is not None else None,
+    )
+
+
+# {settings key: settings}: runs with the same settings share one folder of chunks per source
+SHARD_SETTINGS = {settings_key(run_shard_settings(run)): run_shard_settings(run) for run in RUNS}
+SHARD_KEY = {run: settings_key(run_shard_settings(run)) for run in RUNS}
+
+
+def source_plan(dataset, key):
+    return str(source_folder("results/shards", dataset, key) / "plan.json")
+
+
+def run_chunk_files(wildcards):
+    """Every chunk file of the run's sources; each plan is read once its checkpoint has run."""
+    key = SHARD_KEY[wildcards.run]
+    files = []
+    for dataset in sources_of(wildcards.run):
+        plan = checkpoints.plan_shards.get(dataset=dataset, settings=key).output.plan
+        files += chunk_files(plan)
+    return files
 
 
 # ---- training: the launch follows from a run's resources (remoteclip.train.launch)

@@ -12,12 +12,14 @@ does), so that the order of samples is a function of (seed, epoch, step) alone:
   and blur) from a generator seeded by
   (seed, epoch, sample), so DataLoader workers do not change what the model sees.
 
-A corrupt shard is skipped at start-up with a warning and counted, so it never crashes a
-run mid-epoch; an undecodable image inside a good shard is replaced by the next readable sample
-(with the device loader too, whose workers only read the JPEG's header: a truncated file is
-told by its missing end marker there, any other failure by the training process's decoder,
-which then asks the dataset for the next sample). Every replacement is counted with the batch
-it happened in, so the training process sums what its loader workers replaced.
+The shards are found and opened by remoteclip.train.reader: a shard that is missing or
+truncated stops the run before it starts (unless `train.skip_bad_shards`), and a shard file that
+cannot be opened or read later stops it with the shard named. Only a sample whose own bytes do
+not decode (its image or its JSON) is replaced by the next readable sample (with the device
+loader too, whose workers only read the JPEG's header: a truncated file is told by its missing
+end marker there, any other failure by the training process's decoder, which then asks the
+dataset for the next sample). Every replacement is counted with the batch it happened in, so
+the training process sums what its loader workers replaced.
 """
 
 from __future__ import annotations
@@ -28,10 +30,8 @@ import json
 import logging
 import math
 import random
-import tarfile
-from collections.abc import Iterator, Sequence
-from pathlib import Path
-from typing import BinaryIO, NamedTuple
+from collections.abc import Iterator
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -39,71 +39,11 @@ import torchvision.transforms.functional as TF
 from PIL import Image, ImageFilter
 from torch.utils.data import Dataset, Sampler
 
+from .reader import OpenShards, ShardIndex
+from .reader import ShardsMissing as ShardsMissing  # where callers have always found it
 from .settings import TRAIN_DEFAULTS
 
 log = logging.getLogger(__name__)
-
-
-class ShardsMissing(FileNotFoundError):
-    pass
-
-
-@dataclasses.dataclass
-class Member:
-    shard: int
-    offset: int
-    size: int
-
-
-@dataclasses.dataclass
-class ShardIndex:
-    shards: list[str]
-    samples: list[dict[str, Member]]  # extension -> member, in shard order
-    keys: list[str]
-    skipped: list[tuple[str, str]]  # (shard, why)
-
-    @classmethod
-    def build(cls, shards: Sequence[str | Path]) -> ShardIndex:
-        if not shards:
-            raise ShardsMissing("no shards given")
-        missing = [str(s) for s in shards if not Path(s).is_file()]
-        if missing:
-            raise ShardsMissing(f"shards missing: {', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''}")
-        index = cls([], [], [], [])
-        for path in sorted(map(str, shards)):
-            try:
-                entries = _index_tar(path)
-            except (tarfile.TarError, OSError, EOFError) as exc:
-                index.skipped.append((path, f"{type(exc).__name__}: {exc}"))
-                log.warning("skipped corrupt shard %s: %s", path, exc)
-                continue
-            shard_id = len(index.shards)
-            index.shards.append(path)
-            for key, members in entries.items():
-                if "jpg" in members and "json" in members:
-                    index.keys.append(key)
-                    index.samples.append({ext: Member(shard_id, *m) for ext, m in members.items()})
-        if not index.samples:
-            raise ShardsMissing(f"no readable samples in {len(shards)} shards ({len(index.skipped)} corrupt)")
-        return index
-
-    def __len__(self) -> int:
-        return len(self.samples)
-
-
-def _index_tar(path: str) -> dict[str, dict[str, tuple[int, int]]]:
-    entries: dict[str, dict[str, tuple[int, int]]] = {}
-    with tarfile.open(path, "r:") as tar:
-        for info in tar:
-            if not info.isfile():
-                continue
-            key, _, ext = info.name.partition(".")
-            entries.setdefault(key, {})[ext] = (info.offset_data, info.size)
-        # a truncated tar ends without raising in the loop above
-        end = tar.offset
-    if end > Path(path).stat().st_size:
-        raise EOFError(f"truncated tar ({Path(path).stat().st_size} bytes, members end at {end})")
-    return entries
 
 
 @dataclasses.dataclass
@@ -232,6 +172,10 @@ def jpeg_size(data: bytes) -> tuple[int, int]:
         return header.size
 
 
+class UndecodableSample(ValueError):
+    """A sample whose bytes do not decode (its image, its JSON): replaced by the next one."""
+
+
 class Sample(NamedTuple):
     """One readable sample as a loader worker hands it over: the augmented image (cpu loader), or
     the JPEG bytes and the augmentation's drawn choices (device loader); its tokens; the
@@ -261,32 +205,44 @@ class ShardDataset(Dataset):
     choices: the worker draws exactly what it draws otherwise but leaves decoding and the
     pixels' work to the training device (`decode_on_device`)."""
 
-    def __init__(self, index: ShardIndex, augment: Augment, tokenizer, seed: int = 0, encoded: bool = False):
+    def __init__(
+        self,
+        index: ShardIndex,
+        augment: Augment,
+        tokenizer,
+        seed: int = 0,
+        encoded: bool = False,
+        open_shards: int = TRAIN_DEFAULTS["open_shards"],
+    ):
         self.index, self.augment, self.tokenizer, self.seed = index, augment, tokenizer, seed
         self.encoded = encoded
-        self._files: dict[int, BinaryIO] = {}
+        self.files = OpenShards(index.shards, open_shards)  # per process: each worker opens its own
 
     def __len__(self) -> int:
         return len(self.index)
 
-    def _read(self, member: Member) -> bytes:
-        fh = self._files.get(member.shard)
-        if fh is None:  # one handle per shard and worker process
-            fh = self._files[member.shard] = open(self.index.shards[member.shard], "rb")
-        fh.seek(member.offset)
-        return fh.read(member.size)
+    def _members(self, i: int) -> tuple[bytes, bytes]:
+        """The sample's JSON and image bytes; a shard that cannot be read raises (ShardFileError)."""
+        shard, key = int(self.index.shard[i]), self.index.key(i)
+        (meta_at, meta_size), (jpg_at, jpg_size) = self.index.meta[i].tolist(), self.index.jpg[i].tolist()
+        return (
+            self.files.read(shard, meta_at, meta_size, f"{key}.json"),
+            self.files.read(shard, jpg_at, jpg_size, f"{key}.jpg"),
+        )
 
     def _load(self, epoch: int, i: int, replaced: int) -> Sample:
-        rng = random.Random(f"{self.seed}:{epoch}:{self.index.keys[i]}")
-        members = self.index.samples[i]
-        meta = json.loads(self._read(members["json"]))
-        data = self._read(members["jpg"])
-        tokens = self.tokenizer([rng.choice(meta.get("captions") or [meta["caption"]])])[0]  # the first draw
-        if self.encoded:
-            choices = torch.tensor(self.augment.draw(rng, *jpeg_size(data)))
-            jpeg = torch.frombuffer(bytearray(data), dtype=torch.uint8)
-            return Sample(None, jpeg, choices, tokens, (epoch, i), replaced)
-        return Sample(self.augment(decode_image(data), rng), None, None, tokens, (epoch, i), replaced)
+        rng = random.Random(f"{self.seed}:{epoch}:{self.index.key(i)}")
+        meta_bytes, data = self._members(i)
+        try:  # from here on a failure is the sample's own bytes
+            meta = json.loads(meta_bytes)
+            tokens = self.tokenizer([rng.choice(meta.get("captions") or [meta["caption"]])])[0]  # the first draw
+            if self.encoded:
+                choices = torch.tensor(self.augment.draw(rng, *jpeg_size(data)))
+                jpeg = torch.frombuffer(bytearray(data), dtype=torch.uint8)
+                return Sample(None, jpeg, choices, tokens, (epoch, i), replaced)
+            return Sample(self.augment(decode_image(data), rng), None, None, tokens, (epoch, i), replaced)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise UndecodableSample(f"{type(exc).__name__}: {exc}") from exc
 
     def __getitem__(self, item: tuple[int, int]) -> Sample:
         epoch, i = item
@@ -294,8 +250,8 @@ class ShardDataset(Dataset):
             j = (i + attempt) % len(self)
             try:
                 return self._load(epoch, j, attempt)
-            except (OSError, ValueError, KeyError) as exc:  # the sample's own fault: its bytes
-                log.warning("sample %s unreadable (%s); using the next one", self.index.keys[j], exc)
+            except UndecodableSample as exc:  # the sample's own fault: its bytes
+                log.warning("sample %s unreadable (%s); using the next one", self.index.key(j), exc)
         raise RuntimeError("no readable sample in the shards")
 
     def after(self, item: tuple[int, int]) -> Sample:

@@ -23,9 +23,11 @@ from tqdm import tqdm
 
 from ..devices import device_for
 from ..models import create, export, load_strict, register_model_configs, unwrap
+from ..shards.manifest import read_run_shards
 from ..weights.cache import open_clip_cache
 from . import checkpoints, distributed, losses, speed
 from .data import Augment, Batch, GlobalBatchSampler, ShardDataset, ShardIndex, collate, decode_on_device
+from .reader import ensure_open_file_limit
 from .settings import ModelSettings, TrainSettings, fingerprint
 
 log = logging.getLogger(__name__)
@@ -63,14 +65,13 @@ def autocast_dtype(s: TrainSettings, device: torch.device) -> torch.dtype | None
     return torch.bfloat16
 
 
-def shard_list(shards_dir: Path) -> tuple[list[str], list[str]]:
-    """Shard paths and their content digests, from the manifest when there is one."""
-    manifest = shards_dir / "manifest.json"
-    if manifest.is_file():
-        shards = json.loads(manifest.read_text())["shards"]
-        return [str(shards_dir / s["name"]) for s in shards], [s["sha256"] for s in shards]
-    paths = sorted(str(p) for p in shards_dir.glob("*.tar"))
-    return paths, [Path(p).name + str(Path(p).stat().st_size) for p in paths]
+def training_shards(shards_dir: Path, skip_bad: bool) -> tuple[ShardIndex, list[str]]:
+    """The run's samples (its manifest's shards minus what de-duplication removed) and the
+    content digests of the shards it reads (the fingerprint's)."""
+    listed = read_run_shards(shards_dir)
+    index = ShardIndex.build(listed.paths, listed.sizes, listed.excluded, skip_bad=skip_bad)
+    used = set(index.shards)
+    return index, [d for p, d in zip(listed.paths, listed.digests) if p in used]
 
 
 class TrainingLog:
@@ -341,6 +342,17 @@ def wrap(model: torch.nn.Module, train_s: TrainSettings, world: distributed.Worl
     return speed.compile_model(wrapped, train_s.compile) if train_s.compile else wrapped
 
 
+PREFETCH = 2  # batches each loader worker prepares ahead
+
+
+def check_open_files(train_s: TrainSettings, world: distributed.World) -> None:
+    """Before anything is built: the open files the loader will need fit the process's limit
+    (reader.ensure_open_file_limit). A worker hands each tensor over as an open file: a
+    device-loader batch holds one per JPEG."""
+    per_batch = 3 + (train_s.batch_size // world.size // train_s.accum_steps if train_s.loader == "device" else 0)
+    ensure_open_file_limit(train_s.workers, PREFETCH if train_s.workers else 0, per_batch, train_s.open_shards)
+
+
 def build_loader(
     index: ShardIndex, model: Model, train_s: TrainSettings, world: distributed.World, total: int, start: int, device
 ) -> tuple[ShardDataset, DataLoader]:
@@ -348,7 +360,8 @@ def build_loader(
     sampler = GlobalBatchSampler(
         len(index), train_s.batch_size, world.size, world.rank, train_s.seed, total, start, train_s.accum_steps
     )
-    dataset = ShardDataset(index, model.augment, model.tokenizer, train_s.seed, encoded=train_s.loader == "device")
+    encoded = train_s.loader == "device"
+    dataset = ShardDataset(index, model.augment, model.tokenizer, train_s.seed, encoded, train_s.open_shards)
     loader = DataLoader(
         dataset,
         batch_sampler=sampler,
@@ -356,7 +369,7 @@ def build_loader(
         collate_fn=collate,
         pin_memory=device.type == "cuda",
         persistent_workers=False,
-        prefetch_factor=2 if train_s.workers else None,
+        prefetch_factor=PREFETCH if train_s.workers else None,
     )
     return dataset, loader
 
@@ -394,10 +407,10 @@ def prepare(
     exists, the state it resumes from; in the order that keeps every RNG draw of a run the
     same whether it starts fresh or resumes."""
     world, device = start_world(train_s, threads)
+    check_open_files(train_s, world)
     model = build_model(model_s, train_s, device, weights_cache)
     flops = speed.flops_per_sample(model.net, model.image_size, model.tokenizer(["a"]), device) if world.main else 0.0
-    shards, digests = shard_list(shards_dir)
-    index = ShardIndex.build(shards)
+    index, digests = training_shards(shards_dir, train_s.skip_bad_shards)
     per_epoch = len(index) // train_s.batch_size
     total = total_steps(train_s, per_epoch)
     print_ = fingerprint(model_s, train_s, digests)

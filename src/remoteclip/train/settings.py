@@ -59,6 +59,8 @@ class TrainSettings:
     rot90: bool = TRAIN_DEFAULTS["rot90"]
     simclr: bool = TRAIN_DEFAULTS["simclr"]  # SimCLR's colour distortion and blur (data.simclr_colour)
     workers: int = TRAIN_DEFAULTS["workers"]  # DataLoader workers per rank
+    open_shards: int = TRAIN_DEFAULTS["open_shards"]  # shard files open per loader process (reader.OpenShards)
+    skip_bad_shards: bool = TRAIN_DEFAULTS["skip_bad_shards"]  # else a missing or truncated shard stops the run
     checkpoint_every: int = TRAIN_DEFAULTS["checkpoint_every"]
     keep_checkpoints: int = TRAIN_DEFAULTS["keep_checkpoints"]
     log_every: int = TRAIN_DEFAULTS["log_every"]
@@ -130,6 +132,8 @@ def _added_at_default(key: str, value: Any, defaults: dict[str, Any]) -> bool:
 # how a run is carried out, not what it learns: changing these resumes the same checkpoints
 _NOT_RECIPE = {
     *("workers", "checkpoint_every", "keep_checkpoints", "log_every", "device", "loss", "loss_options"),
+    # which shards a run reads is in the fingerprint through their digests, not these switches
+    *("open_shards", "skip_bad_shards"),
     *("loader", "compile", "fused_adamw", "channels_last", "peak_tflops"),
 }
 

@@ -1,0 +1,20 @@
+"""Rule `shard_manifest`: the chunks of a run's sources minus results/dedup/{run}/removed.tsv ->
+results/shards/{run}/ (links to the chunks, manifest.json, sizes.json)."""
+
+from remoteclip.dedup import read_removed
+from remoteclip.logs import rule_log
+from remoteclip.shards import write_run_manifest
+
+sm = snakemake  # noqa: F821 (injected by Snakemake)
+with rule_log(sm.log[0]) as log:
+    manifest = write_run_manifest(
+        sm.wildcards.run, list(sm.input.plans), read_removed(sm.input.removed), sm.output[0], sm.params.settings
+    )
+    log.info(
+        "%s: %d samples in %d shards (%d removed by dedup, %d unreadable)",
+        sm.wildcards.run,
+        manifest["total"],
+        len(manifest["shards"]),
+        manifest["removed_by_dedup"],
+        manifest["skipped"]["total"],
+    )
