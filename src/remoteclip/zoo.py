@@ -24,6 +24,7 @@ from .data.published import CITATION, paper_results
 
 ZOO_SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "models.schema.yaml"
 
+
 class ZooError(ConfigError):
     pass
 
