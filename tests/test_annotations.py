@@ -80,6 +80,17 @@ def test_annotations_not_in_image_order_are_refused_naming_the_file(tmp_path):
         list(iter_records(out))
 
 
+def test_a_file_with_categories_first_is_read_too(tmp_path):
+    """Another tool's key order, and a `categories` key inside the last image: the names come
+    from the outer object's list, read by a pass over the whole file."""
+    out, _ = write(tmp_path)
+    data = json.loads(out.read_text())
+    data["images"][-1]["categories"] = [{"id": 3, "name": "decoy"}]
+    reordered = {"categories": data["categories"], "annotations": data["annotations"], "images": data["images"]}
+    out.write_text(json.dumps(reordered))
+    assert [[b.category for b in r.boxes] for r in iter_records(out)] == [["plane", "ship"], [], ["airport"]]
+
+
 @pytest.mark.parametrize(
     "text, reason",
     [

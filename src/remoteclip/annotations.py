@@ -28,7 +28,7 @@ from typing import Any, TextIO
 
 from .errors import FormatError
 from .formats.base import Box, ImageRecord
-from .jsonstream import top_level_items, top_level_values
+from .jsonstream import last_value, top_level_items, top_level_values
 
 DESCRIPTION = "remoteclip unified annotations"
 
@@ -137,10 +137,7 @@ def iter_records(path: str | Path) -> Iterator[ImageRecord]:
     annotations must come grouped by image in the images' order, as `write_coco` writes them;
     a file that does not is refused, naming the annotation."""
     path = Path(path)
-    found = top_level_values(path, ["categories"])
-    if "categories" not in found:
-        raise FormatError(path, "COCO file lacks a list 'categories'")
-    names = {c["id"]: c["name"] for c in found["categories"]}
+    names = {c["id"]: c["name"] for c in _categories(path)}
     annotations = top_level_items(path, "annotations")
     pending = next(annotations, None)
     for img in top_level_items(path, "images"):
@@ -157,6 +154,17 @@ def iter_records(path: str | Path) -> Iterator[ImageRecord]:
             f"annotation {pending.get('id')} (image_id {pending.get('image_id')}) does not follow its image: "
             "the annotations must be grouped by image in the order of `images` (as the parse stage writes them)",
         )
+
+
+def _categories(path: Path) -> list[dict]:
+    """The file's categories: from its end, where `write_coco` puts them, else by reading it all."""
+    try:
+        return last_value(path, "categories")
+    except LookupError:
+        found = top_level_values(path, ["categories"])
+    if "categories" not in found:
+        raise FormatError(path, "COCO file lacks a list 'categories'")
+    return found["categories"]
 
 
 def write_json(path: str | Path, data: dict | list) -> None:

@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 
 # images per B2C chunk: what a killed b2c job redoes at most (a few seconds of work); the
 # captions do not depend on it
-B2C_CHUNK_IMAGES = 20_000
+B2C_CHUNK_IMAGES = 10_000
 
 
 def _require_marker(spec: DatasetSpec) -> None:

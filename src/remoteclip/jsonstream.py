@@ -17,6 +17,8 @@ writes nothing.
 from __future__ import annotations
 
 import json
+import os
+import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
@@ -24,7 +26,10 @@ from typing import Any, NoReturn, TextIO
 from .errors import FormatError
 
 CHUNK_CHARS = 1 << 20
+TAIL_BYTES = 1 << 20
 _WHITESPACE = " \t\n\r"
+_SKIP_WHITESPACE = re.compile(r"[ \t\n\r]*")
+_SEPARATOR = re.compile(r"[ \t\n\r]*([,\]])")
 
 
 class _Text:
@@ -86,6 +91,39 @@ class _Text:
                 self.pos = end
                 return value
 
+    def elements(self, key: str) -> Iterator[Any]:
+        """The elements of the array whose '[' was just read, up to its ']'. The common case (an
+        element inside the window, then ',' or ']') takes one decoder call and one regex match;
+        the edge of the window goes through `value` and `char`."""
+        if self.peek() == "]":
+            self.pos += 1
+            return
+        decode = self.decoder.raw_decode
+        while True:
+            text = self.text
+            start = _SKIP_WHITESPACE.match(text, self.pos).end()  # type: ignore[union-attr]
+            try:
+                value, end = decode(text, start)
+                whole = end < len(text)
+            except json.JSONDecodeError:
+                whole = False
+            if whole:
+                self.pos = end
+            else:
+                self.pos = start
+                value = self.value()
+            yield value
+            separator = _SEPARATOR.match(self.text, self.pos)
+            if separator is not None:
+                self.pos = separator.end()
+                c = separator.group(1)
+            else:
+                c = self.char()
+            if c == "]":
+                return
+            if c != ",":
+                self.fail(f"expected ',' or ']' in the {key!r} array")
+
     def fail(self, message: str) -> NoReturn:
         raise FormatError(self.path, f"{message} near character {self.pos} of the current window")
 
@@ -105,16 +143,8 @@ def _walk(path: Path, fh: TextIO) -> Iterator[tuple[str, str, Any]]:
         if text.peek() == "[":
             text.expect("[")
             yield key, "array", None
-            if text.peek() == "]":
-                text.expect("]")
-            else:
-                while True:
-                    yield key, "item", text.value()
-                    c = text.char()
-                    if c == "]":
-                        break
-                    if c != ",":
-                        text.fail(f"expected ',' or ']' in the {key!r} array")
+            for element in text.elements(key):
+                yield key, "item", element
         else:
             yield key, "value", text.value()
         c = text.char()
@@ -153,3 +183,30 @@ def top_level_values(path: str | Path, keys: Iterable[str]) -> dict[str, Any]:
             else:
                 found[name] = value
     return found
+
+
+def last_value(path: str | Path, key: str, tail: int = TAIL_BYTES) -> Any:
+    """The value of `key` when it is the last key of the top-level object and lies in the file's
+    last `tail` bytes (COCO's `categories` as the parse stage writes them), without reading the
+    rest; LookupError otherwise, so the caller can read the whole file instead.
+
+    A `"key":` found in the raw bytes is a key, never text inside a string (a quote inside a
+    string is escaped); that it is the outer object's last one is checked: only its closing
+    brace may follow the value."""
+    path = Path(path)
+    with open(path, "rb") as fh:
+        size = fh.seek(0, os.SEEK_END)
+        fh.seek(max(0, size - tail))
+        data = fh.read()
+    matches = list(re.finditer(rb'"' + re.escape(key.encode()) + rb'"[ \t\n\r]*:', data))
+    if not matches:
+        raise LookupError(f"{path}: {key!r} is not among the last {tail} bytes")
+    rest = data[matches[-1].end() :].decode("utf-8")
+    start = _SKIP_WHITESPACE.match(rest).end()  # type: ignore[union-attr]
+    try:
+        value, end = json.JSONDecoder().raw_decode(rest, start)
+    except json.JSONDecodeError as exc:
+        raise LookupError(f"{path}: the value of {key!r} at the end does not decode ({exc.msg})") from None
+    if rest[end:].strip() != "}":
+        raise LookupError(f"{path}: {key!r} near the end is not the last key of the top-level object")
+    return value
