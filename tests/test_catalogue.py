@@ -21,7 +21,7 @@ from httpserver import FixtureServer
 from remoteclip.config import COMMON_OPTIONS, ConfigError, load_catalogue, resolve_catalogue, resolve_path, validate
 from remoteclip.download import ManualDownloadRequired, fetch_dataset, parse_gdrive_url, parse_hf_url
 from remoteclip.formats import CAPTION_PARSERS, PARSER_OPTIONS
-from workflow_helpers import snakemake, write_config
+from workflow_helpers import job_counts, snakemake, write_config
 
 CATALOGUE = REPO / "config" / "datasets.yaml"
 CATALOGUE_SCHEMA = REPO / "workflow" / "schemas" / "datasets.schema.yaml"
@@ -441,13 +441,6 @@ def test_fetching_needs_the_network_and_verifying_and_unpacking_do_not(tmp_path)
     snakemake(tmp_path, config, "data/raw/DOTA/.verified")
     assert (tmp_path / "data/raw/DOTA/train/images/P0000.png").is_file()
     assert "DOTA" in yaml.safe_load((tmp_path / "datasets.lock.yaml").read_text())["datasets"]
-
-
-def job_counts(output: str) -> dict[str, int]:
-    """{rule: jobs} from the job stats table Snakemake prints before it runs."""
-    table = output.split("Job stats:", 1)[1].split("Select jobs", 1)[0]
-    rows = (line.split() for line in table.splitlines())
-    return {row[0]: int(row[1]) for row in rows if len(row) == 2 and row[1].isdigit() and row[0] != "total"}
 
 
 def test_each_archive_is_a_job_and_one_that_fails_is_redone_alone(tmp_path):

@@ -55,9 +55,7 @@ class RecordSpool:
 
     def add(self, record: ImageRecord) -> None:
         assert self._fh is not None, "the spool is closed"
-        boxes = [[float(b.x), float(b.y), float(b.w), float(b.h), b.category, bool(b.difficult)] for b in record.boxes]
-        crop = list(record.crop) if record.crop is not None else None
-        self._fh.write(_dumps([record.file_name, record.width, record.height, record.split, crop, boxes]) + "\n")
+        self._fh.write(_dumps(spool_row(record)) + "\n")
         self.images += 1
         self.boxes_per_category.update(b.category for b in record.boxes)
         if record.file_name != self._last_file:
@@ -106,6 +104,26 @@ class RecordSpool:
             categories = [{"id": ids[n], "name": n, "supercategory": "object"} for n in names]
             fh.write('], "categories": ' + _dumps(categories) + "}\n")
         os.replace(tmp, out)
+
+
+def spool_row(record: ImageRecord) -> list:
+    """A record as the spool holds it: [file, width, height, split, crop, [[x, y, w, h, class,
+    difficult], ...]] (the parse stage's units are written the same way)."""
+    boxes = [[float(b.x), float(b.y), float(b.w), float(b.h), b.category, bool(b.difficult)] for b in record.boxes]
+    crop = list(record.crop) if record.crop is not None else None
+    return [record.file_name, record.width, record.height, record.split, crop, boxes]
+
+
+def record_of_row(row: list) -> ImageRecord:
+    file_name, width, height, split, crop, boxes = row
+    return ImageRecord(
+        file_name,
+        width,
+        height,
+        [Box(x, y, w, h, category, difficult) for x, y, w, h, category, difficult in boxes],
+        split,
+        tuple(crop) if crop is not None else None,
+    )
 
 
 def _coco_image(image_id: int, row: list) -> dict:

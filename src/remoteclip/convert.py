@@ -33,7 +33,7 @@ from . import found
 from .b2c import B2CSettings, captions_for, image_rng
 from .chunks import ChunkedLines, file_identity, fingerprint_of
 from .config import DatasetSpec
-from .formats import ImageRecord, SkipLog, get_caption_parser, get_parser
+from .formats import UNITS, ImageRecord, SkipLog, get_caption_parser, get_parser
 
 log = logging.getLogger(__name__)
 
@@ -47,20 +47,25 @@ def _require_marker(spec: DatasetSpec) -> None:
         raise FileNotFoundError(f"dataset {spec.name}: raw folder {spec.root} does not exist")
 
 
-def parse_dataset(spec: DatasetSpec, out_json: str | Path, out_report: str | Path) -> dict:
+def parse_dataset(
+    spec: DatasetSpec, out_json: str | Path, out_report: str | Path, units: list[str | Path] | None = None
+) -> dict:
     """Run the dataset's parser (and M2B for masks) and write the unified COCO file, record by
     record through a spool beside it (annotations.RecordSpool): memory does not grow with the
-    number of images."""
+    number of images. With `units` (the files `parse_unit` wrote for a format in `UNITS`, in
+    the order `list_units` gave), their records and skips are joined instead of parsing again."""
     _require_marker(spec)
     root = found.data_root(spec)
     found.require_files(spec, root)
     skips = SkipLog(strict=spec.strict)
-    parser = get_parser(spec.format)
     out_json = Path(out_json)
+    if units is None:
+        records = get_parser(spec.format)(root, spec.options, skips)
+    else:
+        records = _unit_records(units, skips)
     spool = ann_io.RecordSpool(out_json.with_name(f".{out_json.name}.records"))
     try:
-        records = tqdm(parser(root, spec.options, skips), desc=f"parse {spec.name}", unit="img")
-        for record in found.rebase_records(records, root, spec):
+        for record in found.rebase_records(tqdm(records, desc=f"parse {spec.name}", unit="img"), root, spec):
             spool.add(record)
         found.require_images(spec, root, spool.distinct_files, skips)
         spool.write_coco(out_json, spec.name)
@@ -80,6 +85,40 @@ def parse_dataset(spec: DatasetSpec, out_json: str | Path, out_report: str | Pat
         "%s: %d images, %d boxes, %d skipped", spec.name, report["images"], report["boxes"], skips.summary()["total"]
     )
     return report
+
+
+def list_units(spec: DatasetSpec, out: str | Path) -> list[str]:
+    """The units of a dataset whose format splits into them (formats.UNITS), in parse order,
+    written as a JSON list; an empty list is an error naming what was tried."""
+    _require_marker(spec)
+    root = found.data_root(spec)
+    found.require_files(spec, root)
+    units = UNITS[spec.format][0](root, spec.options)
+    ann_io.write_json(out, units)
+    log.info("%s: %d units (%s ...)", spec.name, len(units), ", ".join(units[:3]))
+    return units
+
+
+def parse_unit(spec: DatasetSpec, unit: str, out: str | Path) -> dict:
+    """One unit's records (relative to the folder read, as the parser gives them) and skips,
+    written as one JSON file: what `parse_dataset(units=...)` joins."""
+    _require_marker(spec)
+    root = found.data_root(spec)
+    skips = SkipLog(strict=spec.strict)
+    records = UNITS[spec.format][1](root, spec.options, unit, skips)
+    rows = [ann_io.spool_row(r) for r in tqdm(records, desc=f"parse {spec.name} {unit}", unit="img")]
+    part = {"unit": unit, "records": rows, "skips": skips.entries}
+    ann_io.write_json(out, part)
+    log.info("%s %s: %d images, %d skipped", spec.name, unit, len(rows), len(skips.entries))
+    return part
+
+
+def _unit_records(units: list[str | Path], skips: SkipLog) -> Iterator[ImageRecord]:
+    for path in units:
+        part = ann_io.read_json(path)
+        skips.entries.extend(part["skips"])
+        for row in part["records"]:
+            yield ann_io.record_of_row(row)
 
 
 def _line(row: dict) -> str:

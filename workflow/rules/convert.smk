@@ -1,11 +1,60 @@
 # Raw datasets -> unified COCO annotations (parsers, Mask-to-Box) -> captions (B2C, RET).
 
 from remoteclip.config import resolve_path
+from remoteclip.formats import UNITS
+
+# datasets whose format parses in independent units (Stanford Drone: one per video), one job each
+UNIT_DATASETS = names_where(lambda s: s.format in UNITS and s.group in ("DET", "SEG"))
+
+
+def unit_parts(wildcards):
+    """The units' files of a dataset that parses in units, in parse order; none for the others."""
+    if wildcards.dataset not in UNIT_DATASETS:
+        return []
+    listing = checkpoints.list_units.get(dataset=wildcards.dataset).output.units
+    return [f"results/annotations/{wildcards.dataset}.units/{u}.json" for u in json.loads(Path(listing).read_text())]
+
+
+checkpoint list_units:
+    input:
+        marker=lambda w: marker(w.dataset),
+    output:
+        units="results/annotations/{dataset}.units.json",
+    log:
+        "results/logs/parse/{dataset}.units.log",
+    wildcard_constraints:
+        dataset=wildcard_regex(UNIT_DATASETS),
+    conda:
+        "../../envs/data.yaml"
+    params:
+        dataset=dataset_params,
+    script:
+        "../../scripts/parse.py"
+
+
+rule parse_unit:
+    input:
+        marker=lambda w: marker(w.dataset),
+        units="results/annotations/{dataset}.units.json",
+    output:
+        part="results/annotations/{dataset}.units/{unit}.json",
+    log:
+        "results/logs/parse/{dataset}/{unit}.log",
+    wildcard_constraints:
+        dataset=wildcard_regex(UNIT_DATASETS),
+        unit="[^/]+/[^/]+",
+    conda:
+        "../../envs/data.yaml"
+    params:
+        dataset=dataset_params,
+    script:
+        "../../scripts/parse.py"
 
 
 rule parse:
     input:
         marker=lambda w: marker(w.dataset),
+        units=unit_parts,
     output:
         annotations="results/annotations/{dataset}.json",
         report="results/annotations/{dataset}.report.json",
