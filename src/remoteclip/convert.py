@@ -5,12 +5,19 @@ The parse and RET caption stages read from `found.data_root` (the root, or the s
 folder inside it an archive unpacked into) and stop with `found`'s error when the patterns
 match nothing, or when they find no image or far fewer than the catalogue states.
 
+Every stage streams: memory does not grow with the number of images (the parse stage's
+parsers still list a dataset's files: a few hundred bytes per image).
+
 Rules and files (scripts/parse.py, b2c.py, ret_captions.py, captions_summary.py):
 - `parse`: <data>/raw/{dataset}/ -> results/annotations/{dataset}.json (COCO, `annotations`) and
-  {dataset}.report.json (images, boxes per category, skips);
+  {dataset}.report.json (images, boxes per category, skips); for a format that parses in units
+  (formats.UNITS: Stanford Drone's videos) `list_units` writes results/annotations/{dataset}.units.json,
+  `parse_unit` one unit's records to results/annotations/{dataset}.units/{unit}.json, and
+  `parse` joins them;
 - `b2c`: that file and the B2C templates -> results/captions/{dataset}.jsonl, one line per image
   with boxes, `{"image", "captions" (five), "source", "split", "width", "height", "objects"}`
   plus `crop` for a tile (`image` is the file under the dataset root), and {dataset}.report.json;
+  written in chunks that a killed job's rerun reuses (chunks.ChunkedLines);
 - `ret_captions`: a RET dataset -> the same jsonl (`image`, `captions`, `source`, `split`) and report;
 - `captions_summary`: every report -> results/captions/summary.json.
 """
@@ -89,7 +96,7 @@ def parse_dataset(
 
 def list_units(spec: DatasetSpec, out: str | Path) -> list[str]:
     """The units of a dataset whose format splits into them (formats.UNITS), in parse order,
-    written as a JSON list; an empty list is an error naming what was tried."""
+    written as a JSON list (`found.require_files` stops a dataset with none first)."""
     _require_marker(spec)
     root = found.data_root(spec)
     found.require_files(spec, root)
