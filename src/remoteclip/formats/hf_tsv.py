@@ -36,6 +36,7 @@ import contextlib
 import csv
 import glob
 import logging
+import os
 import sqlite3
 import tempfile
 from collections.abc import Iterator
@@ -110,10 +111,13 @@ class ImageLookup:
 
 
 def _images_below(folder: Path) -> Iterator[Path]:
-    """Image files below `folder` in sorted order, skipping hidden folders such as `.archives`."""
-    for path in sorted(folder.iterdir()):
-        if path.name.startswith("."):
+    """Image files below `folder` in sorted order, skipping hidden folders such as `.archives`.
+    A folder's entries are held as names, not Paths, while it is walked (a zip of the release
+    unpacks a hundred thousand images into one folder)."""
+    for name in sorted(os.listdir(folder)):
+        if name.startswith("."):
             continue
+        path = folder / name
         if path.is_dir():
             yield from _images_below(path)
         elif path.suffix.lower() in IMAGE_EXTENSIONS:
