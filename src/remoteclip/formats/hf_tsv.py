@@ -75,12 +75,13 @@ def tables_by_split(root: Path, patterns: str | list[str], splits: list[str]) ->
 
 class ImageLookup:
     """Finds a table's `filename` below the image folders: as a relative path, else by name
-    (the first in sorted order), through a name index kept in the scratch database."""
+    (the first in sorted order), through a name index kept in the scratch database. Paths are
+    strings here (os.path): one Path per image found, not one per file walked or tried."""
 
     def __init__(self, root: Path, folders: str | list[str], db: sqlite3.Connection):
         self.root = root
         folders = [folders] if isinstance(folders, str) else list(folders)
-        self.bases = [Path(b) for f in folders for b in sorted(glob.glob(str(root / f))) if Path(b).is_dir()]
+        self.bases = [b for f in folders for b in sorted(glob.glob(str(root / f))) if os.path.isdir(b)]
         self.db = db
         # created now, filled on the first miss: no schema change while the grouped rows are read
         db.execute("CREATE TABLE names (name TEXT PRIMARY KEY, path TEXT NOT NULL)")
@@ -88,13 +89,14 @@ class ImageLookup:
         self.duplicates = 0
 
     def __call__(self, filename: str) -> Path | None:
-        relative = Path(filename)
-        if not relative.is_absolute() and ".." not in relative.parts:
+        if not filename.startswith("/") and ".." not in filename.split("/"):
             for base in self.bases:
-                if (base / relative).is_file():
-                    return base / relative
+                candidate = os.path.join(base, filename)
+                if os.path.isfile(candidate):
+                    return Path(candidate)
         self._index()
-        row = self.db.execute("SELECT path FROM names WHERE name = ?", (relative.name,)).fetchone()
+        name = os.path.basename(filename.rstrip("/"))
+        row = self.db.execute("SELECT path FROM names WHERE name = ?", (name,)).fetchone()
         return Path(row[0]) if row else None
 
     def _index(self) -> None:
@@ -102,26 +104,25 @@ class ImageLookup:
             return
         self._indexed = True
         for base in self.bases:
-            for path in _images_below(base):
-                added = self.db.execute("INSERT OR IGNORE INTO names VALUES (?, ?)", (path.name, str(path))).rowcount
-                if not added and self.db.execute("SELECT path FROM names WHERE name = ?", (path.name,)).fetchone()[
-                    0
-                ] != str(path):
+            for name, path in _images_below(base):
+                if self.db.execute("INSERT OR IGNORE INTO names VALUES (?, ?)", (name, path)).rowcount:
+                    continue
+                if self.db.execute("SELECT path FROM names WHERE name = ?", (name,)).fetchone()[0] != path:
                     self.duplicates += 1
 
 
-def _images_below(folder: Path) -> Iterator[Path]:
-    """Image files below `folder` in sorted order, skipping hidden folders such as `.archives`.
-    A folder's entries are held as names, not Paths, while it is walked (a zip of the release
-    unpacks a hundred thousand images into one folder)."""
+def _images_below(folder: str) -> Iterator[tuple[str, str]]:
+    """(name, path) of the image files below `folder` in sorted order, skipping hidden folders
+    such as `.archives`. A folder's entries are held as names while it is walked (a zip of the
+    release unpacks a hundred thousand images into one folder)."""
     for name in sorted(os.listdir(folder)):
         if name.startswith("."):
             continue
-        path = folder / name
-        if path.is_dir():
+        path = os.path.join(folder, name)
+        if os.path.isdir(path):
             yield from _images_below(path)
-        elif path.suffix.lower() in IMAGE_EXTENSIONS:
-            yield path
+        elif os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS:
+            yield name, path
 
 
 def read_table(path: Path, caption_key: str, image_key: str, skips: SkipLog) -> Iterator[tuple[int, str, str]]:
