@@ -592,3 +592,20 @@ def test_an_install_killed_mid_archive_redoes_that_archive_only(tmp_path):
     assert mtimes(root)["images/a.jpg"] == first  # a.zip was not extracted again
     assert not [p for p in root.iterdir() if p.name.startswith(".extracting")]
     assert (root / ".verified").read_text() == (whole / ".verified").read_text()
+
+
+def test_a_dataset_installed_before_files_had_markers_is_not_unpacked_again(tmp_path):
+    """The workflow's per-file jobs on a dataset whose `.verified` came from the one-job install
+    (no file markers, archives deleted): the markers are written from it, nothing is read."""
+    from remoteclip.download import install_archive, verify_archive
+
+    archives, root, lock = placed_parts(tmp_path / "archives"), tmp_path / "raw", tmp_path / "lock.yaml"
+    install_archives("parts", PARTS_ENTRY, archives, root, lock, progress=False)
+    shutil.rmtree(root / ".extracted")
+    shutil.rmtree(archives)
+    before = mtimes(root)
+    for name in PARTS:
+        record = verify_archive("parts", PARTS_ENTRY, name, archives, root, lock, progress=False)
+        install_archive("parts", PARTS_ENTRY, name, archives, root, record, progress=False)
+    assert sorted(p.name for p in (root / ".extracted").iterdir()) == sorted(PARTS)
+    assert {k: v for k, v in mtimes(root).items() if not k.startswith(".extracted")} == before

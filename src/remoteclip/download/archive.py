@@ -11,7 +11,7 @@ Markers (`markers_of` is the one place that knows where they lie):
 
 Archives are installed in catalogue order and an archive's install is only current while
 every archive before it is: a later archive may replace files of an earlier one, so once one
-is installed again, every later one is too (the workflow's `extract_archive` jobs form the same
+is installed again, every later one is too (the workflow's `install_archive` jobs form the same
 chain). A run killed in the middle of an archive redoes that archive only.
 
 Contract: `fetch_archive` (internet; the login node's job) writes the file and `.fetched`;
@@ -113,6 +113,16 @@ def _all_manual_missing(dataset: str, entry: dict, archives: Path, lock: Checksu
 # ---- verified ------------------------------------------------------------------------------
 
 
+def installed_record(dataset: str, entry: dict, file: str, root: Path) -> dict[str, Any] | None:
+    """The file's record in the dataset's `.verified` while that marker is current: a dataset
+    installed before each file had markers of its own is taken as it is, not verified and
+    unpacked again."""
+    marker = Path(root) / VERIFIED_MARKER
+    if not marker_is_current(marker, file_specs(dataset, entry)):
+        return None
+    return next((r for r in json.loads(marker.read_text())["files"] if r.get("name") == file), None)
+
+
 def verified_record(marker: Path, spec: FileSpec, path: Path) -> dict[str, Any] | None:
     """The record in a `.verified` marker when it still describes the file: same catalogue
     layout and published checksums, same size and modification time; else None."""
@@ -141,6 +151,11 @@ def verify_archive(
     if current is not None:
         log.info("%s/%s: verified before (%s), not read again", dataset, file, markers.verified.name)
         return without_identity(current)
+    installed = installed_record(dataset, entry, file, root)
+    if installed is not None:
+        log.info("%s/%s: installed before the files had markers of their own (%s)", dataset, file, VERIFIED_MARKER)
+        write_json(markers.verified, installed)
+        return installed
     markers.verified.unlink(missing_ok=True)
     if not path.is_file():
         markers.fetched.unlink(missing_ok=True)
@@ -185,9 +200,12 @@ def install_archive(
     marker is removed first: a run killed half-way leaves none, and the archive is redone."""
     spec = spec_named(dataset, entry, file)
     marker = markers_of(archives, root, file).extracted
-    marker.unlink(missing_ok=True)
-    log.info("%s/%s: installing into %s", dataset, file, root)
-    install(spec, Path(archives) / file, Path(root), progress)
+    if installed_record(dataset, entry, file, root) == record:
+        log.info("%s/%s: installed before the files had markers of their own; not extracted again", dataset, file)
+    else:
+        marker.unlink(missing_ok=True)
+        log.info("%s/%s: installing into %s", dataset, file, root)
+        install(spec, Path(archives) / file, Path(root), progress)
     marker.parent.mkdir(parents=True, exist_ok=True)
     tmp = marker.with_name(marker.name + ".tmp")
     tmp.write_text(json.dumps(extracted_content(record), sort_keys=True) + "\n")
