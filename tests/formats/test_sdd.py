@@ -233,3 +233,5 @@ def test_a_video_that_fails_is_redone_alone_by_the_workflow(tmp_path):
     assert done.stat().st_mtime_ns == written
     images = json.loads((tmp_path / "results/annotations/S.json").read_text())["images"]
     assert len(images) == 5
+    dry = snakemake(tmp_path, config, "-n", "results/annotations/S.json")
+    assert "Nothing to be done" in dry.stdout + dry.stderr
