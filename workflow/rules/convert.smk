@@ -7,14 +7,6 @@ from remoteclip.formats import UNITS
 UNIT_DATASETS = names_where(lambda s: s.format in UNITS and s.group in ("DET", "SEG"))
 
 
-def unit_parts(wildcards):
-    """The units' files of a dataset that parses in units, in parse order; none for the others."""
-    if wildcards.dataset not in UNIT_DATASETS:
-        return []
-    listing = checkpoints.list_units.get(dataset=wildcards.dataset).output.units
-    return [f"results/annotations/{wildcards.dataset}.units/{u}.json" for u in json.loads(Path(listing).read_text())]
-
-
 checkpoint list_units:
     input:
         marker=lambda w: marker(w.dataset),
@@ -54,7 +46,15 @@ rule parse_unit:
 rule parse:
     input:
         marker=lambda w: marker(w.dataset),
-        units=unit_parts,
+        # a format that parses in units: their files, in the order list_units gave; else none
+        units=lambda w: (
+            [
+                f"results/annotations/{w.dataset}.units/{u}.json"
+                for u in json.loads(Path(checkpoints.list_units.get(dataset=w.dataset).output.units).read_text())
+            ]
+            if w.dataset in UNIT_DATASETS
+            else []
+        ),
     output:
         annotations="results/annotations/{dataset}.json",
         report="results/annotations/{dataset}.report.json",

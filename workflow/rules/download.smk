@@ -25,25 +25,9 @@ FILES = {n: [s.name for s in file_specs(n, CATALOGUE[n])] for n in CATALOGUED}
 ARCHIVE_NAMES = sorted({f for files in FILES.values() for f in files})
 
 
-def archive_marker(dataset, archive, step):
-    """<data>/archives/<dataset>/<file>.fetched or .verified"""
-    return f"{DATA}/archives/{dataset}/{archive}.{step}"
-
-
-def installed_marker(dataset, archive):
-    return f"{DATA}/raw/{dataset}/{EXTRACTED_DIR}/{archive}"
-
-
-def installed_before(wildcards):
-    """The install of the file before this one in catalogue order: installs form a chain."""
-    files = FILES[wildcards.dataset]
-    i = files.index(wildcards.archive)
-    return [installed_marker(wildcards.dataset, files[i - 1])] if i else []
-
-
 rule fetch_archive:
     output:
-        fetched=archive_marker("{dataset}", "{archive}", "fetched"),
+        fetched=f"{DATA}/archives/{{dataset}}/{{archive}}.fetched",
     log:
         "results/logs/download/{dataset}/{archive}.fetch.log",
     wildcard_constraints:
@@ -67,7 +51,7 @@ rule fetch_archive:
 # every file of a dataset fetched: `snakemake <data>/archives/<dataset>/.fetched` on a login node
 rule fetch_dataset:
     input:
-        fetched=lambda w: [archive_marker(w.dataset, f, "fetched") for f in FILES[w.dataset]],
+        fetched=lambda w: [f"{DATA}/archives/{w.dataset}/{f}.fetched" for f in FILES[w.dataset]],
     output:
         fetched=f"{DATA}/archives/{{dataset}}/.fetched",
     log:
@@ -85,9 +69,9 @@ rule fetch_dataset:
 
 rule verify_archive:
     input:
-        fetched=archive_marker("{dataset}", "{archive}", "fetched"),
+        fetched=f"{DATA}/archives/{{dataset}}/{{archive}}.fetched",
     output:
-        verified=archive_marker("{dataset}", "{archive}", "verified"),
+        verified=f"{DATA}/archives/{{dataset}}/{{archive}}.verified",
     log:
         "results/logs/download/{dataset}/{archive}.verify.log",
     wildcard_constraints:
@@ -109,10 +93,14 @@ rule verify_archive:
 
 rule install_archive:
     input:
-        verified=archive_marker("{dataset}", "{archive}", "verified"),
-        before=installed_before,
+        verified=f"{DATA}/archives/{{dataset}}/{{archive}}.verified",
+        # installs form a chain in catalogue order: the file before this one is installed first
+        before=lambda w: [
+            f"{DATA}/raw/{w.dataset}/{EXTRACTED_DIR}/{f}"
+            for f in FILES[w.dataset][: FILES[w.dataset].index(w.archive)][-1:]
+        ],
     output:
-        installed=installed_marker("{dataset}", "{archive}"),
+        installed=f"{DATA}/raw/{{dataset}}/{EXTRACTED_DIR}/{{archive}}",
     log:
         "results/logs/download/{dataset}/{archive}.install.log",
     wildcard_constraints:
@@ -135,7 +123,7 @@ rule install_archive:
 # the dataset's marker, from its files' markers (one small JSON file: no job of its own)
 rule download:
     input:
-        installed=lambda w: [installed_marker(w.dataset, f) for f in FILES[w.dataset]],
+        installed=lambda w: [f"{DATA}/raw/{w.dataset}/{EXTRACTED_DIR}/{f}" for f in FILES[w.dataset]],
     output:
         marker=f"{DATA}/raw/{{dataset}}/.verified",
     log:
