@@ -20,7 +20,31 @@ change) on the same inputs, as the row's peer. Stages:
 - `archive_check`: the archive member check (`extract.safety.Checker`) on `rows` member names
   (nothing extracted; quadratic before: the against-run stops at `--against-max-check`).
 
-    .venv/bin/python benchmarks/bench_scale.py [--sizes 50000 500000] [--only b2c ...] [--against ../main/src]
+Registering a stage (hashing, leak search, shard build and reader start-up are meant to join):
+
+    @stage("my_stage")                    # or reported="time" when its time is what matters
+    def my_stage(folder: Path, rows: int) -> Callable[[], object]:
+        if not prepared(folder):          # the input is written once per (stage, size) folder
+            ...write `rows` items under folder...
+            mark_prepared(folder)
+        from remoteclip.my_module import run_it   # imported here: not counted
+        return lambda: run_it(folder / "raw", folder / "out")   # `out/` is removed after each run
+
+The run's return value is compared with the `--against` run's (a dict: its counts `images`,
+`captioned`, `captions`, `boxes`; anything else as is), so return counts that do not depend on
+the implementation.
+
+Output: one `benchlib.Row` per stage and size (`--json` writes them for run_all.py), its stage
+"<name> <rows> rows: peak RSS" (in MB) or ": wall time" (in s); `extra` holds `name`, `rows`,
+`seconds`, `peak_mb` (above the imports), `base_mb` (the imports), `result` (the run's counts), the peer's `peer_seconds`
+and `peer_peak_mb`, and on each stage's largest size its growth and projection from its two
+largest sizes, linear: `seconds_per_million`, `mb_per_million`, `projected_rows`,
+`projected_seconds`, `projected_peak_mb` (also in that row's note). `--plot` draws time and
+memory against rows per stage, with the projection dashed; `--replot ROWS.json` draws it from
+an earlier run's rows without running anything.
+
+    .venv/bin/python benchmarks/bench_scale.py [--sizes 50000 500000 | --quick] [--only b2c ...]
+        [--against ../main/src] [--work DIR] [--plot scale.png] [--project 10000000]
 """
 
 from __future__ import annotations
@@ -34,12 +58,15 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 
 from benchlib import PEERS, REPO, Row, add_json_flag, report
 
 HERE = Path(__file__).resolve().parent
-WORK = PEERS / "scale"
+WORK = PEERS / "scale"  # the synthetic inputs, kept between runs (--work to put them elsewhere)
+QUICK_SIZES = [300, 1200]  # --quick: checks every stage runs and grows; the numbers mean little
+PROJECTED_ROWS = 10_000_000
 STAGES: dict[str, Callable[[Path, int], Callable[[], object]]] = {}
 # what a stage's row reports as "ours" and "peer": its peak memory (the default) or its time
 REPORTED: dict[str, str] = {}
@@ -219,9 +246,9 @@ def in_process(src: Path, *args: str) -> dict | None:
     return json.loads(lines[-1].removeprefix("RESULT ")) if lines else None
 
 
-def measure(name: str, rows: int, src: Path) -> dict:
+def measure(name: str, rows: int, src: Path, work: Path) -> dict:
     """Prepare the input (once, in a process of its own), then run the stage in a fresh one."""
-    folder = WORK / name / str(rows)
+    folder = work / name / str(rows)
     folder.mkdir(parents=True, exist_ok=True)
     if not prepared(folder):
         in_process(REPO / "src", "--prepare", name, str(folder), str(rows))
@@ -232,14 +259,29 @@ def measure(name: str, rows: int, src: Path) -> dict:
     return result
 
 
-def rows_of(name: str, sizes: list[int], against: Path | None, against_max_check: int) -> list[Row]:
+def projection(sizes: list[int], seconds: list[float], peak_mb: list[float], target: int) -> dict:
+    """Linear growth from the two largest sizes, carried on to `target` rows."""
+    (small, large), (s0, s1), (m0, m1) = sizes[-2:], seconds[-2:], peak_mb[-2:]
+    per_s, per_mb = (s1 - s0) / (large - small), (m1 - m0) / (large - small)
+    return {
+        "seconds_per_million": per_s * 1e6,
+        "mb_per_million": per_mb * 1e6,
+        "projected_rows": target,
+        "projected_seconds": s1 + per_s * (target - large),
+        "projected_peak_mb": m1 + per_mb * (target - large),
+    }
+
+
+def rows_of(
+    name: str, sizes: list[int], against: Path | None, against_max_check: int, work: Path, target: int
+) -> list[Row]:
     out, ours_by_size = [], {}
     for rows in sizes:
-        ours = measure(name, rows, REPO / "src")
+        ours = measure(name, rows, REPO / "src", work)
         ours_by_size[rows] = ours
         peer = None
         if against is not None and not (name == "archive_check" and rows > against_max_check):
-            peer = measure(name, rows, against)
+            peer = measure(name, rows, against, work)
             assert peer["result"] == ours["result"], f"{name} at {rows}: {peer['result']} != {ours['result']}"
         per_item = 1e6 * ours["seconds"] / rows
         note = (
@@ -261,22 +303,85 @@ def rows_of(name: str, sizes: list[int], against: Path | None, against_max_check
                 equal="stage result counts" if peer is not None else "-",
                 note=note,
                 unit=unit,
-                extra={"seconds": ours["seconds"], "peer_seconds": None if peer is None else peer["seconds"]},
+                extra={
+                    "name": name,
+                    "rows": rows,
+                    "seconds": ours["seconds"],
+                    "peak_mb": ours["peak_mb"],
+                    "base_mb": ours["base_mb"],
+                    "result": ours["result"],
+                    "peer_seconds": None if peer is None else peer["seconds"],
+                    "peer_peak_mb": None if peer is None else peer["peak_mb"],
+                },
             )
         )
     if len(sizes) > 1:
-        small, large = ours_by_size[sizes[0]], ours_by_size[sizes[-1]]
-        flat = (large["seconds"] / sizes[-1]) / (small["seconds"] / sizes[0])
-        growth = (large["peak_mb"] - small["peak_mb"]) / (sizes[-1] - sizes[0]) * 1e6
+        seconds = [ours_by_size[n]["seconds"] for n in sizes]
+        ahead = projection(sizes, seconds, [ours_by_size[n]["peak_mb"] for n in sizes], target)
+        out[-1].extra.update(ahead)
+        out[-1].note += (
+            f"; growth {ahead['seconds_per_million']:.0f} s and {ahead['mb_per_million']:+.0f} MB per million rows, "
+            f"projected to {target:,}: {ahead['projected_seconds']:,.0f} s, +{ahead['projected_peak_mb']:,.0f} MB"
+        )
+        flat = (seconds[-1] / sizes[-1]) / (seconds[0] / sizes[0])
         print(
-            f"{name}: time per row x{flat:.2f} from {sizes[0]:,} to {sizes[-1]:,}; memory {growth:+.0f} MB per million rows"
+            f"{name}: time per row x{flat:.2f} from {sizes[0]:,} to {sizes[-1]:,}; {out[-1].note.split('; growth ')[1]}"
         )
     return out
+
+
+def points(rows: list[dict]) -> dict[str, list[dict]]:
+    """Each stage's sizes in order as {rows, seconds, peak_mb}; from the row's `extra`, or for
+    rows written before it carried them, from its stage text and value (peak_mb None when the
+    row reported time)."""
+    by_stage: dict[str, list[dict]] = {}
+    for r in rows:
+        name, size = r["stage"].split(" rows:")[0].rsplit(" ", 1)
+        peak = r["extra"].get("peak_mb", r["ours_s"] if r.get("unit") == "MB" else None)
+        by_stage.setdefault(name, []).append(
+            {"rows": int(size.replace(",", "")), "seconds": r["extra"]["seconds"], "peak_mb": peak}
+        )
+    return {name: sorted(p, key=lambda e: e["rows"]) for name, p in by_stage.items()}
+
+
+def plot(rows: list[dict], path: Path, target: int = PROJECTED_ROWS) -> None:
+    """Time and peak memory against rows, one line per stage, its projection to `target` dashed."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    for name, mine in points(rows).items():
+        sizes = [e["rows"] for e in mine]
+        for ax, key in ((axes[0], "seconds"), (axes[1], "peak_mb")):
+            values = [e[key] for e in mine]
+            if None in values:
+                continue
+            (line,) = ax.plot(sizes, [max(v, 1e-3) for v in values], marker="o", label=name)
+            if len(sizes) > 1:
+                ahead = projection(sizes, values, values, target)["projected_seconds"]
+                ax.plot([sizes[-1], target], [max(values[-1], 1e-3), max(ahead, 1e-3)], "--", color=line.get_color())
+    for ax, label in zip(axes, ("wall time (s)", "peak RSS above imports (MB)"), strict=True):
+        ax.set(xscale="log", yscale="log", xlabel="rows", ylabel=label)
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.suptitle(f"bench_scale: data stages by input size (dashed: linear projection to {target:,} rows)")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    print(f"plot: {path}")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sizes", nargs="+", type=int, default=[50_000, 500_000])
+    ap.add_argument("--quick", action="store_true", help=f"sizes {QUICK_SIZES} (a smoke run)")
+    ap.add_argument("--work", type=Path, default=WORK, help="folder of the synthetic inputs (kept for later runs)")
+    ap.add_argument("--plot", type=Path, default=WORK / "scale.png", help="the figure of time and memory by size")
+    ap.add_argument("--replot", type=Path, default=None, help="draw --plot from an earlier run's --json rows only")
+    ap.add_argument("--project", type=int, default=PROJECTED_ROWS, help="the size the growth is projected to")
     ap.add_argument("--only", nargs="+", choices=list(STAGES), default=list(STAGES))
     ap.add_argument("--against", type=Path, default=None, help="another checkout's src/ to run as the peer")
     ap.add_argument("--against-max-check", type=int, default=50_000, help="largest archive_check size for --against")
@@ -292,8 +397,17 @@ def main() -> None:
         name, folder, rows = args.child
         child(name, Path(folder), int(rows))
         return
-    rows = [row for name in args.only for row in rows_of(name, args.sizes, args.against, args.against_max_check)]
+    if args.replot:
+        plot(json.loads(args.replot.read_text()), args.plot, args.project)
+        return
+    sizes = QUICK_SIZES if args.quick else sorted(args.sizes)
+    rows = [
+        row
+        for name in args.only
+        for row in rows_of(name, sizes, args.against, args.against_max_check, args.work, args.project)
+    ]
     report(rows, args.json)
+    plot([asdict(r) for r in rows], args.plot, args.project)
 
 
 if __name__ == "__main__":
