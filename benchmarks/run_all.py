@@ -40,6 +40,7 @@ BENCHMARKS = {
     "reader": ("bench_reader.py", ["--shards", "20", "--per-shard", "50", "--reads", "300", "--sizes", "5000"]),
     "train": ("bench_train.py", ["--steps", "8", "--images", "512", "--loader-seconds", "2"]),
     "eval": ("bench_eval.py", ["--cls-images", "60", "--ret-images", "30"]),
+    "scale": ("bench_scale.py", ["--quick"]),
 }
 
 

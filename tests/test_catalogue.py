@@ -21,7 +21,7 @@ from httpserver import FixtureServer
 from remoteclip.config import COMMON_OPTIONS, ConfigError, load_catalogue, resolve_catalogue, resolve_path, validate
 from remoteclip.download import ManualDownloadRequired, fetch_dataset, parse_gdrive_url, parse_hf_url
 from remoteclip.formats import CAPTION_PARSERS, PARSER_OPTIONS
-from workflow_helpers import snakemake, write_config
+from workflow_helpers import job_counts, snakemake, write_config
 
 CATALOGUE = REPO / "config" / "datasets.yaml"
 CATALOGUE_SCHEMA = REPO / "workflow" / "schemas" / "datasets.schema.yaml"
@@ -431,7 +431,9 @@ def test_fetching_needs_the_network_and_verifying_and_unpacking_do_not(tmp_path)
         assert sorted(p.name for p in archives.iterdir()) == [
             ".fetched",
             "dotav1.0_annotations_train.tar.gz",
+            "dotav1.0_annotations_train.tar.gz.fetched",
             "dotav1.0_images_train.tar.gz",
+            "dotav1.0_images_train.tar.gz.fetched",
         ]
         assert not (tmp_path / "data" / "raw" / "DOTA").exists()  # nothing verified or unpacked yet
         assert not (tmp_path / "datasets.lock.yaml").exists()
@@ -439,6 +441,46 @@ def test_fetching_needs_the_network_and_verifying_and_unpacking_do_not(tmp_path)
     snakemake(tmp_path, config, "data/raw/DOTA/.verified")
     assert (tmp_path / "data/raw/DOTA/train/images/P0000.png").is_file()
     assert "DOTA" in yaml.safe_load((tmp_path / "datasets.lock.yaml").read_text())["datasets"]
+
+
+def test_each_archive_is_a_job_and_one_that_fails_is_redone_alone(tmp_path):
+    """The last archive arrives corrupt: the first is verified and installed anyway (one job
+    each), and once the server is fixed only the last one is fetched, verified and installed."""
+    with FixtureServer() as server:
+        catalogue = served_catalogue(server, tmp_path / "datasets.yaml")
+        doc = yaml.safe_load(catalogue.read_text())
+        doc["datasets"]["DOTA"]["files"][1]["md5"] = md5(DOTA_LABELS)
+        catalogue.write_text(yaml.safe_dump(doc))
+        server.add("dota/labels.tar.gz", DOTA_LABELS, mode="wrong", wrong=DOTA_LABELS[:-3] + b"bad")
+        config = workflow_config(tmp_path, catalogue, {"DOTA": {"catalogue": "DOTA"}})
+        target = "data/raw/DOTA/.verified"
+        first = snakemake(tmp_path, config, "--keep-going", target, check=False)
+        assert first.returncode != 0 and "dotav1.0_annotations_train.tar.gz" in first.stdout + first.stderr
+        counts = job_counts(first.stdout + first.stderr)
+        assert {r: counts.get(r) for r in ("fetch_archive", "verify_archive", "install_archive")} == {
+            "fetch_archive": 2,
+            "verify_archive": 2,
+            "install_archive": 2,
+        }
+        raw = tmp_path / "data" / "raw" / "DOTA"
+        assert sorted(p.name for p in (raw / ".extracted").iterdir()) == ["dotav1.0_images_train.tar.gz"]
+        installed = (raw / "train" / "images" / "P0000.png").stat().st_mtime_ns
+
+        server.add("dota/labels.tar.gz", DOTA_LABELS)  # the mirror is fixed
+        second = snakemake(tmp_path, config, target)
+    counts = job_counts(second.stdout + second.stderr)
+    assert {r: counts.get(r) for r in ("fetch_archive", "verify_archive", "install_archive", "download")} == {
+        "fetch_archive": 1,
+        "verify_archive": 1,
+        "install_archive": 1,
+        "download": 1,
+    }
+    assert (raw / "train" / "images" / "P0000.png").stat().st_mtime_ns == installed
+    assert (raw / "train" / "annotations" / "version1.0" / "P0001.txt").is_file()
+    assert [f["name"] for f in json.loads((raw / ".verified").read_text())["files"]] == [
+        "dotav1.0_images_train.tar.gz",
+        "dotav1.0_annotations_train.tar.gz",
+    ]
 
 
 def test_a_fetched_file_that_fails_its_checksum_is_set_aside_and_fetched_again(tmp_path):

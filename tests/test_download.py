@@ -8,7 +8,11 @@ import hashlib
 import io
 import json
 import os
+import shutil
+import signal
 import socket
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -24,6 +28,7 @@ from remoteclip.download import (
     ManualDownloadRequired,
     fetch_dataset,
     fetch_file,
+    install_archives,
     parse_gdrive_url,
     parse_hf_url,
 )
@@ -76,7 +81,7 @@ def extracted(root: Path) -> dict[str, bytes]:
     return {
         p.relative_to(root).as_posix(): p.read_bytes()
         for p in sorted(root.rglob("*"))
-        if p.is_file() and ".archives" not in p.parts and p.name != ".verified"
+        if p.is_file() and not {".archives", ".extracted"} & set(p.parts) and p.name != ".verified"
     }
 
 
@@ -273,6 +278,11 @@ def test_current_marker_makes_a_rerun_a_no_op_and_archives_are_reused(server, tm
     entry = entry_for(url, md5=md5(ARCHIVE))
     fetch_dataset("demo", entry, root, lock, **FAST)
     fetch_dataset("demo", entry, root, lock, **FAST)
+    first = (root / "images" / "00.jpg").stat().st_mtime_ns
+    (root / ".verified").unlink()  # the archive's own markers still say it is verified and extracted
+    fetch_dataset("demo", entry, root, lock, **FAST)
+    assert (root / ".verified").is_file() and (root / "images" / "00.jpg").stat().st_mtime_ns == first
+    shutil.rmtree(root / ".extracted")  # now it is extracted again, from the archive already there
     (root / ".verified").unlink()
     (root / "labels.json").unlink()
     fetch_dataset("demo", entry, root, lock, **FAST)
@@ -465,3 +475,137 @@ def test_unsafe_archive_inside_the_archive_is_refused_without_marker(server, tmp
         fetch_dataset("demo", entry, root, tmp_path / "lock.yaml", **FAST)
     assert not (root / ".verified").exists()
     assert not [p for p in tmp_path.rglob("escaped.txt")]
+
+
+# ---- resume per archive ---------------------------------------------------------------------
+
+# three archives installed in this order; c.zip replaces a file of b.zip, so the order matters
+PARTS = {
+    "a.zip": make_zip({"a/1.txt": b"a1", "images/a.jpg": b"a"}),
+    "b.zip": make_zip({"b/1.txt": b"b1", "images/b.jpg": b"b", "shared.txt": b"from b"}),
+    "c.zip": make_zip({"images/c.jpg": b"c", "shared.txt": b"from c"}),
+}
+PARTS_TREE = {
+    "a/1.txt": b"a1",
+    "b/1.txt": b"b1",
+    "images/a.jpg": b"a",
+    "images/b.jpg": b"b",
+    "images/c.jpg": b"c",
+    "shared.txt": b"from c",
+}
+PARTS_ENTRY = {
+    "files": [{"name": n, "urls": [f"http://127.0.0.1:9/{n}"], "md5": md5(data)} for n, data in PARTS.items()]
+}
+
+
+def placed_parts(archives: Path) -> Path:
+    archives.mkdir(parents=True, exist_ok=True)
+    for name, data in PARTS.items():
+        (archives / name).write_bytes(data)
+    return archives
+
+
+def mtimes(root: Path) -> dict[str, int]:
+    return {p.relative_to(root).as_posix(): p.stat().st_mtime_ns for p in root.rglob("*") if p.is_file()}
+
+
+def test_an_archive_failing_its_checksum_after_others_redoes_only_that_archive(tmp_path, caplog):
+    archives, root, lock = placed_parts(tmp_path / "archives"), tmp_path / "raw", tmp_path / "lock.yaml"
+    (archives / "c.zip").write_bytes(PARTS["c.zip"][:-5] + b"xxxxx")  # a corrupt transfer of the last one
+    with pytest.raises(ChecksumError, match="c.zip"):
+        install_archives("parts", PARTS_ENTRY, archives, root, lock, progress=False)
+    assert (archives / "c.zip.bad").is_file() and not (root / ".verified").exists()
+    assert sorted(p.name for p in (root / ".extracted").iterdir()) == ["a.zip", "b.zip"]
+    before = mtimes(root)
+
+    (archives / "c.zip").write_bytes(PARTS["c.zip"])  # fetched again
+    caplog.set_level("INFO", logger="remoteclip.download")
+    install_archives("parts", PARTS_ENTRY, archives, root, lock, progress=False)
+    assert extracted(root) == PARTS_TREE
+    after = mtimes(root)
+    assert {k: after[k] for k in ("a/1.txt", "images/a.jpg", "b/1.txt", "images/b.jpg")} == {
+        k: before[k] for k in ("a/1.txt", "images/a.jpg", "b/1.txt", "images/b.jpg")
+    }
+    installing = [r.getMessage() for r in caplog.records if "installing into" in r.getMessage()]
+    assert installing == [f"parts/c.zip: installing into {root}"]
+    assert sum("verified before" in r.getMessage() for r in caplog.records) == 2  # a.zip and b.zip not read
+
+
+def test_an_archive_replaced_after_verification_is_verified_again(tmp_path):
+    archives, root, lock = placed_parts(tmp_path / "archives"), tmp_path / "raw", tmp_path / "lock.yaml"
+    install_archives("parts", PARTS_ENTRY, archives, root, lock, progress=False)
+    (root / ".verified").unlink()
+    (archives / "b.zip").write_bytes(PARTS["c.zip"])  # another file under the same name
+    with pytest.raises(ChecksumError, match="b.zip"):
+        install_archives("parts", PARTS_ENTRY, archives, root, lock, progress=False)
+
+
+def test_an_earlier_archive_installed_again_reinstalls_every_later_one(tmp_path):
+    archives, root, lock = placed_parts(tmp_path / "archives"), tmp_path / "raw", tmp_path / "lock.yaml"
+    install_archives("parts", PARTS_ENTRY, archives, root, lock, progress=False)
+    (root / ".verified").unlink()
+    (root / ".extracted" / "b.zip").unlink()  # b.zip is installed again: it writes shared.txt
+    install_archives("parts", PARTS_ENTRY, archives, root, lock, progress=False)
+    assert extracted(root) == PARTS_TREE  # c.zip came after it again
+
+
+# the install in a process of its own, killed (SIGKILL) in the middle of moving b.zip's
+# members into place: `merge` is called again for each folder that exists already
+KILLED_INSTALL = """
+import os, signal, sys
+from pathlib import Path
+import yaml
+from remoteclip.download import install_archives
+from remoteclip.extract import staging, unpack
+
+archives, root, lock, entry = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]), yaml.safe_load(sys.argv[4])
+real, calls = staging.merge, [0]
+
+def merge(src, dst):
+    if ".extracting-b.zip" in str(src):
+        calls[0] += 1
+        if calls[0] == 2:  # b/ has moved, images/ and shared.txt have not
+            os.kill(os.getpid(), signal.SIGKILL)
+    return real(src, dst)
+
+staging.merge = unpack.merge = merge
+install_archives("parts", entry, archives, root, lock, progress=False)
+"""
+
+
+def test_an_install_killed_mid_archive_redoes_that_archive_only(tmp_path):
+    archives, lock = placed_parts(tmp_path / "archives"), tmp_path / "lock.yaml"
+    whole = tmp_path / "whole"
+    install_archives("parts", PARTS_ENTRY, archives, whole, lock, progress=False)
+
+    root = tmp_path / "raw"
+    env = {**os.environ, "PYTHONPATH": os.environ.get("PYTHONPATH", "")}
+    cmd = [sys.executable, "-c", KILLED_INSTALL, str(archives), str(root), str(lock), json.dumps(PARTS_ENTRY)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    assert (root / "b" / "1.txt").is_file() and not (root / "images" / "b.jpg").exists()  # half of b.zip
+    assert sorted(p.name for p in (root / ".extracted").iterdir()) == ["a.zip"]
+    first = mtimes(root)["images/a.jpg"]
+
+    install_archives("parts", PARTS_ENTRY, archives, root, lock, progress=False)
+    assert extracted(root) == extracted(whole) == PARTS_TREE
+    assert mtimes(root)["images/a.jpg"] == first  # a.zip was not extracted again
+    assert not [p for p in root.iterdir() if p.name.startswith(".extracting")]
+    assert (root / ".verified").read_text() == (whole / ".verified").read_text()
+
+
+def test_a_dataset_installed_before_files_had_markers_is_not_unpacked_again(tmp_path):
+    """The workflow's per-file jobs on a dataset whose `.verified` came from the one-job install
+    (no file markers, archives deleted): the markers are written from it, nothing is read."""
+    from remoteclip.download import install_archive, verify_archive
+
+    archives, root, lock = placed_parts(tmp_path / "archives"), tmp_path / "raw", tmp_path / "lock.yaml"
+    install_archives("parts", PARTS_ENTRY, archives, root, lock, progress=False)
+    shutil.rmtree(root / ".extracted")
+    shutil.rmtree(archives)
+    before = mtimes(root)
+    for name in PARTS:
+        record = verify_archive("parts", PARTS_ENTRY, name, archives, root, lock, progress=False)
+        install_archive("parts", PARTS_ENTRY, name, archives, root, record, progress=False)
+    assert sorted(p.name for p in (root / ".extracted").iterdir()) == sorted(PARTS)
+    assert {k: v for k, v in mtimes(root).items() if not k.startswith(".extracted")} == before

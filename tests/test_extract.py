@@ -117,6 +117,27 @@ def test_extraction_merges_into_existing_target_and_replaces_files(tmp_path):
     assert not [p for p in target.iterdir() if p.name.startswith(".extracting")]
 
 
+def test_a_member_repeated_in_the_archive_is_listed_once_and_its_last_copy_wins(tmp_path):
+    """tar appends a changed file under its old name; `./x` and `x` are one path. The member
+    list stays in first-seen order without repeats (it is an ordered set, not a list scan)."""
+    archive = make_tar(
+        tmp_path / "dup.tar",
+        [("images/a.jpg", b"old"), ("./images/b.jpg", b"b"), ("images/a.jpg", b"new"), ("images/./b.jpg", b"b2")],
+    )
+    out = tmp_path / "out"
+    assert safe_extract(archive, out) == [out / "images/a.jpg", out / "images/b.jpg"]
+    assert tree(out) == {"images/a.jpg": b"new", "images/b.jpg": b"b2"}
+
+
+def test_a_name_seen_before_is_checked_again_when_it_comes_back_as_a_link(tmp_path):
+    """A repeated name is not a pass: `d` first as a file, then as a link out of the target."""
+    archive = make_tar(tmp_path / "again.tar", [("d", b"x"), ("d", "sym", "../outside"), ("d/evil.txt", b"evil")])
+    before = set(tmp_path.rglob("*"))
+    with pytest.raises(UnsafeArchiveError, match="'d': it is a symlink pointing outside"):
+        safe_extract(archive, tmp_path / "out")
+    assert_nothing_escaped(tmp_path, tmp_path / "out", before)
+
+
 def test_symlinks_inside_the_target_are_kept(tmp_path):
     archive = make_tar(
         tmp_path / "links.tar",

@@ -172,8 +172,9 @@ def local_rules(workdir: Path, config: Path) -> set[str]:
 def test_only_fetching_runs_on_the_login_node(tmp_path, paper_jobs):
     """Downloads need the internet (login node); checksums and unpacking hundreds of GB are jobs."""
     local = local_rules(tmp_path, PAPER)
-    assert {"fetch_dataset", "fetch_weights"} <= local and not {"download", "train", "features"} & local
-    for job in of_rule(paper_jobs, "download"):
+    assert {"fetch_archive", "fetch_dataset", "fetch_weights"} <= local
+    assert not {"verify_archive", "install_archive", "train", "features"} & local
+    for job in of_rule(paper_jobs, "verify_archive") + of_rule(paper_jobs, "install_archive"):
         f = flags(sbatch_line(job, requeue=True))
         assert f["--mem"] == "4000" and f["-t"] == "240" and "--gpus" not in f, f
 
@@ -183,7 +184,7 @@ def test_unpacking_on_the_login_node_is_a_switch(tmp_path):
     config["download"] = {**config.get("download", {}), "unpack": "local"}
     path = tmp_path / "local-unpack.yaml"
     path.write_text(yaml.safe_dump(config))
-    assert {"fetch_dataset", "download"} <= local_rules(tmp_path, path)
+    assert {"fetch_archive", "verify_archive", "install_archive"} <= local_rules(tmp_path, path)
 
 
 def of_rule(jobs, rule):

@@ -53,6 +53,13 @@ def snakemake(
     return proc
 
 
+def job_counts(output: str) -> dict[str, int]:
+    """{rule: jobs} from the job stats table Snakemake prints before it runs."""
+    table = output.split("Job stats:", 1)[1].split("Select jobs", 1)[0]
+    rows = (line.split() for line in table.splitlines())
+    return {row[0]: int(row[1]) for row in rows if len(row) == 2 and row[1].isdigit() and row[0] != "total"}
+
+
 def tiny_config(workdir: Path) -> dict:
     """A few images of each demo format; every rule of the caption stages runs."""
     return {

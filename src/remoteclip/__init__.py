@@ -5,8 +5,9 @@ Stages and their modules (each module's docstring names its rule and the files i
 
 - download: `download`, `extract` (catalogue datasets), `synthetic` (the demo world)
 - parse / Mask-to-Box: `formats` (one parser per on-disk format), `m2b`, `tiling`, `found`,
-  `annotations`, `convert`
-- Box-to-Caption and captions: `b2c`, `vocabulary`, `convert`
+  `annotations` (the COCO file, written and read record by record through `jsonstream`), `convert`
+- Box-to-Caption and captions: `b2c`, `vocabulary`, `convert`, `chunks` (output that survives a
+  killed job)
 - de-duplication and leakage: `dedup`, `splits` (the test splits it protects: `evaluate.sets`)
 - shards: `shards`
 - pretrained weights and models: `weights` (reading files, the cache, fetching), the catalogues

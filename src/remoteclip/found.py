@@ -26,7 +26,7 @@ import logging
 import os
 import re
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from .config import DatasetSpec
@@ -139,13 +139,14 @@ def data_root(spec: DatasetSpec) -> Path:
     return spec.root
 
 
-def rebase_records(records: list[ImageRecord], root: Path, spec: DatasetSpec) -> None:
-    """File names relative to the configured root, whatever folder was read."""
-    if root == spec.root:
-        return
-    prefix = root.relative_to(spec.root)
+def rebase_records(records: Iterable[ImageRecord], root: Path, spec: DatasetSpec) -> Iterator[ImageRecord]:
+    """The records, one at a time, with file names relative to the configured root, whatever
+    folder was read."""
+    prefix = None if root == spec.root else root.relative_to(spec.root)
     for record in records:
-        record.file_name = str(prefix / record.file_name)
+        if prefix is not None:
+            record.file_name = str(prefix / record.file_name)
+        yield record
 
 
 # ---- the checks ------------------------------------------------------------------------------
@@ -179,10 +180,10 @@ def expected_images(spec: DatasetSpec) -> tuple[int, str] | None:
     return sum(count[s] for s in splits), f"split{'s' if len(splits) > 1 else ''} {' + '.join(splits)}"
 
 
-def require_images(spec: DatasetSpec, root: Path, images: Iterable[str], skips: SkipLog) -> None:
+def require_images(spec: DatasetSpec, root: Path, parsed: int, skips: SkipLog) -> None:
     """DataNotFoundError when the stage found no image, or fewer than MIN_FRACTION of the
-    stated count; `images` are the distinct image files found (tiles of one file count once)."""
-    parsed = len(set(images))
+    stated count; `parsed` is the number of distinct image files found (tiles of one file
+    count once), counted by the stage as it streams."""
     if parsed == 0:
         raise DataNotFoundError(root.absolute(), _message(spec, root, "0 images parsed", skips))
     expected = expected_images(spec)

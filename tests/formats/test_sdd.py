@@ -1,3 +1,4 @@
+import json
 from pathlib import Path
 
 import cv2
@@ -169,3 +170,68 @@ def test_empty_annotation_file_skips_the_video(tmp_path):
 def test_stride_must_be_positive(tmp_path):
     with pytest.raises(ValueError, match="stride"):
         parse(make_tree(tmp_path), stride=0)
+
+
+# ---- one unit per video: the workflow's parse_unit jobs ---------------------------------------
+
+SECOND_LABEL = Path("annotations/deathCircle/video1/annotations.txt")
+SECOND_VIDEO = Path("videos/deathCircle/video1/video.mov")
+
+
+def two_videos(root: Path) -> Path:
+    make_tree(root)
+    write_text(root / SECOND_LABEL, ['7 30 20 40 30 0 0 0 0 "Bus"', '7 31 20 41 30 3 0 0 0 "Bus"'])
+    write_video(root / SECOND_VIDEO, frames=4)
+    return root
+
+
+def test_each_video_is_a_unit_and_their_join_is_the_whole_parse(tmp_path):
+    from remoteclip.config import dataset_spec
+    from remoteclip.convert import list_units, parse_dataset, parse_unit
+
+    root = two_videos(tmp_path / "raw")
+    spec = dataset_spec("S", {"group": "DET", "format": "sdd", "root": str(root), "options": {"stride": 3}})
+    whole = tmp_path / "whole"
+    parse_dataset(spec, whole / "S.json", whole / "S.report.json")
+    units = list_units(spec, tmp_path / "S.units.json")
+    assert units == ["bookstore/video0", "deathCircle/video1"]
+    parts = [tmp_path / "units" / f"{u}.json" for u in units]
+    for unit, part in zip(units, parts):
+        parse_unit(spec, unit, part)
+    joined = tmp_path / "joined"
+    parse_dataset(spec, joined / "S.json", joined / "S.report.json", units=parts)
+    for name in ("S.json", "S.report.json"):
+        assert (joined / name).read_bytes() == (whole / name).read_bytes()
+    assert [i["file_name"] for i in json.loads((joined / "S.json").read_text())["images"]][-2:] == [
+        "frames/deathCircle/video1/000000.jpg",
+        "frames/deathCircle/video1/000003.jpg",
+    ]
+
+
+def test_a_video_that_fails_is_redone_alone_by_the_workflow(tmp_path):
+    """One parse_unit job per video, each with its file: with the second video broken (a strict
+    dataset stops on it) the first is done; once it is fixed only the second runs again."""
+    from workflow_helpers import REPO, job_counts, snakemake, write_config
+
+    root = two_videos(tmp_path / "sdd")
+    (root / SECOND_VIDEO).write_bytes(b"not a video" * 20)
+    datasets = {"S": {"group": "DET", "format": "sdd", "root": str(root), "options": {"stride": 3}, "strict": True}}
+    config = write_config(
+        tmp_path, {"datasets": datasets, "b2c": {"templates": str(REPO / "config/b2c_templates.yaml")}}
+    )
+    first = snakemake(tmp_path, config, "--keep-going", "results/annotations/S.json", check=False)
+    assert first.returncode != 0 and "deathCircle/video1" in first.stdout + first.stderr
+    done = tmp_path / "results/annotations/S.units/bookstore/video0.json"
+    assert done.is_file() and not (tmp_path / "results/annotations/S.units/deathCircle/video1.json").exists()
+    written = done.stat().st_mtime_ns
+
+    write_video(root / SECOND_VIDEO, frames=4)
+    second = snakemake(tmp_path, config, "results/annotations/S.json")
+    counts = job_counts(second.stdout + second.stderr)
+    assert (counts.get("parse_unit"), counts.get("parse")) == (1, 1)
+    assert "unit=deathCircle/video1" in second.stdout + second.stderr
+    assert done.stat().st_mtime_ns == written
+    images = json.loads((tmp_path / "results/annotations/S.json").read_text())["images"]
+    assert len(images) == 5
+    dry = snakemake(tmp_path, config, "-n", "results/annotations/S.json")
+    assert "Nothing to be done" in dry.stdout + dry.stderr

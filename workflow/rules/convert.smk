@@ -1,11 +1,60 @@
 # Raw datasets -> unified COCO annotations (parsers, Mask-to-Box) -> captions (B2C, RET).
 
 from remoteclip.config import resolve_path
+from remoteclip.formats import UNITS
+
+# datasets whose format parses in independent units (Stanford Drone: one per video), one job each
+UNIT_DATASETS = names_where(lambda s: s.format in UNITS and s.group in ("DET", "SEG"))
+
+
+checkpoint list_units:
+    input:
+        marker=lambda w: marker(w.dataset),
+    output:
+        units="results/annotations/{dataset}.units.json",
+    log:
+        "results/logs/parse/{dataset}.units.log",
+    wildcard_constraints:
+        dataset=wildcard_regex(UNIT_DATASETS),
+    conda:
+        "../../envs/data.yaml"
+    params:
+        dataset=dataset_params,
+    script:
+        "../../scripts/parse.py"
+
+
+rule parse_unit:
+    input:
+        marker=lambda w: marker(w.dataset),
+        units="results/annotations/{dataset}.units.json",
+    output:
+        part="results/annotations/{dataset}.units/{unit}.json",
+    log:
+        "results/logs/parse/{dataset}/{unit}.log",
+    wildcard_constraints:
+        dataset=wildcard_regex(UNIT_DATASETS),
+        unit="[^/]+/[^/]+",
+    conda:
+        "../../envs/data.yaml"
+    params:
+        dataset=dataset_params,
+    script:
+        "../../scripts/parse.py"
 
 
 rule parse:
     input:
         marker=lambda w: marker(w.dataset),
+        # a format that parses in units: their files, in the order list_units gave; else none
+        units=lambda w: (
+            [
+                f"results/annotations/{w.dataset}.units/{u}.json"
+                for u in json.loads(Path(checkpoints.list_units.get(dataset=w.dataset).output.units).read_text())
+            ]
+            if w.dataset in UNIT_DATASETS
+            else []
+        ),
     output:
         annotations="results/annotations/{dataset}.json",
         report="results/annotations/{dataset}.report.json",

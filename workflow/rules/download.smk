@@ -1,11 +1,16 @@
 # Raw data that is not rendered, all under the data folder (`data.root`, outside results/):
-# catalogue datasets are fetched (archives in <data>/archives/<dataset>/, on the machine that
-# runs Snakemake: on a cluster the login node, which has the internet), then verified and
-# unpacked by a normal job into <data>/raw/<dataset>/ (`download.unpack: job`; `local` does it
-# on the login node too). Local datasets (`root:` alone) are checked where they lie. Each ends
-# in the marker that the parse and caption rules wait for, like the synthetic demo's.
+# each file of a catalogue dataset is fetched (into <data>/archives/<dataset>/, on the machine
+# that runs Snakemake: on a cluster the login node, which has the internet), verified by a job
+# of its own, and installed into <data>/raw/<dataset>/ by a job of its own (`download.unpack:
+# job`; `local` does both on the login node too), each with its marker, so a failure on the
+# last of many archives redoes that archive only. Installs follow the catalogue's file order
+# (a later archive may replace files of an earlier one). Local datasets (`root:` alone) are
+# checked where they lie. Each ends in the marker that the parse and caption rules wait for,
+# like the synthetic demo's. Marker names: remoteclip.download.archive.
 
 from remoteclip.config import resolve_path
+from remoteclip.download import EXTRACTED_DIR
+from remoteclip.download.specs import file_specs
 
 CATALOGUED = sorted(CATALOGUE)
 LOCAL = sorted(
@@ -15,15 +20,19 @@ LOCAL = sorted(
 )
 LOCK = str(resolve_path(config["download"]["lock"], workflow.basedir))
 UNPACK = config["download"]["unpack"]
+# {dataset: its files in catalogue order}
+FILES = {n: [s.name for s in file_specs(n, CATALOGUE[n])] for n in CATALOGUED}
+ARCHIVE_NAMES = sorted({f for files in FILES.values() for f in files})
 
 
-rule fetch_dataset:
+rule fetch_archive:
     output:
-        fetched=f"{DATA}/archives/{{dataset}}/.fetched",
+        fetched=f"{DATA}/archives/{{dataset}}/{{archive}}.fetched",
     log:
-        "results/logs/download/{dataset}.fetch.log",
+        "results/logs/download/{dataset}/{archive}.fetch.log",
     wildcard_constraints:
         dataset=wildcard_regex(CATALOGUED),
+        archive=wildcard_regex(ARCHIVE_NAMES),
     # only the login node may reach the internet; a manual step also needs the person at
     # the terminal to see its message
     localrule: True
@@ -39,15 +48,35 @@ rule fetch_dataset:
         "../../scripts/download.py"
 
 
-rule download:
+# every file of a dataset fetched: `snakemake <data>/archives/<dataset>/.fetched` on a login node
+rule fetch_dataset:
     input:
-        fetched=f"{DATA}/archives/{{dataset}}/.fetched",
+        fetched=lambda w: [f"{DATA}/archives/{w.dataset}/{f}.fetched" for f in FILES[w.dataset]],
     output:
-        marker=f"{DATA}/raw/{{dataset}}/.verified",
+        fetched=f"{DATA}/archives/{{dataset}}/.fetched",
     log:
-        "results/logs/download/{dataset}.log",
+        "results/logs/download/{dataset}.fetch.log",
     wildcard_constraints:
         dataset=wildcard_regex(CATALOGUED),
+    localrule: True
+    conda:
+        "../../envs/data.yaml"
+    params:
+        dataset=dataset_params,
+    script:
+        "../../scripts/download.py"
+
+
+rule verify_archive:
+    input:
+        fetched=f"{DATA}/archives/{{dataset}}/{{archive}}.fetched",
+    output:
+        verified=f"{DATA}/archives/{{dataset}}/{{archive}}.verified",
+    log:
+        "results/logs/download/{dataset}/{archive}.verify.log",
+    wildcard_constraints:
+        dataset=wildcard_regex(CATALOGUED),
+        archive=wildcard_regex(ARCHIVE_NAMES),
     localrule: UNPACK == "local"
     conda:
         "../../envs/data.yaml"
@@ -58,6 +87,56 @@ rule download:
         dataset=dataset_params,
         entry=lambda w: CATALOGUE[w.dataset],
         lock=LOCK,
+    script:
+        "../../scripts/download.py"
+
+
+rule install_archive:
+    input:
+        verified=f"{DATA}/archives/{{dataset}}/{{archive}}.verified",
+        # installs form a chain in catalogue order: the file before this one is installed first
+        before=lambda w: [
+            f"{DATA}/raw/{w.dataset}/{EXTRACTED_DIR}/{f}"
+            for f in FILES[w.dataset][: FILES[w.dataset].index(w.archive)][-1:]
+        ],
+    output:
+        installed=f"{DATA}/raw/{{dataset}}/{EXTRACTED_DIR}/{{archive}}",
+    log:
+        "results/logs/download/{dataset}/{archive}.install.log",
+    wildcard_constraints:
+        dataset=wildcard_regex(CATALOGUED),
+        archive=wildcard_regex(ARCHIVE_NAMES),
+    localrule: UNPACK == "local"
+    conda:
+        "../../envs/data.yaml"
+    resources:
+        mem_mb=config["download"]["resources"]["mem_mb"],
+        runtime=config["download"]["resources"]["runtime"],
+    params:
+        dataset=dataset_params,
+        entry=lambda w: CATALOGUE[w.dataset],
+        lock=LOCK,
+    script:
+        "../../scripts/download.py"
+
+
+# the dataset's marker, from its files' markers (one small JSON file: no job of its own)
+rule download:
+    input:
+        installed=lambda w: [f"{DATA}/raw/{w.dataset}/{EXTRACTED_DIR}/{f}" for f in FILES[w.dataset]],
+    output:
+        marker=f"{DATA}/raw/{{dataset}}/.verified",
+    log:
+        "results/logs/download/{dataset}.log",
+    wildcard_constraints:
+        dataset=wildcard_regex(CATALOGUED),
+    localrule: True
+    conda:
+        "../../envs/data.yaml"
+    params:
+        dataset=dataset_params,
+        entry=lambda w: CATALOGUE[w.dataset],
+        archives=lambda w: f"{DATA}/archives/{w.dataset}",
     script:
         "../../scripts/download.py"
 

@@ -4,14 +4,16 @@ Stage: the first of the data pipeline (the `fetch_dataset` and `download` rules 
 workflow/rules/download.smk, through scripts/download.py). Reads a catalogue entry's
 URLs; writes the archives, the extracted dataset under `<root>` (through
 `remoteclip.extract`), first-use digests into the lock file, and `<root>/.verified` last,
-so the marker exists only when everything succeeded.
+so the marker exists only when everything succeeded. Each file has markers of its own on the
+way (fetched, verified, extracted), so a dataset of many archives resumes per archive.
 
 `fetch_file` gets one URL into one file. `fetch_dataset` gets every file of a catalogue
 entry into an archives folder, extracts the archives into `<root>` (and archives shipped
 inside them, where the catalogue's `nested` globs name them) and writes `<root>/.verified`
 last. On a cluster the same happens in two steps: `fetch_archives` (only the transfer, on
 a login node with internet; writes `.fetched`) and `install_archives` (checksums and
-extraction, a normal compute job).
+extraction, a normal compute job). The workflow runs these steps as one job per file:
+`fetch_archive`, `verify_archive` and `install_archive` (archive.py), then `mark_installed`.
 
 URL schemes:
     http(s)://...                              requests, with Range resume and retries
@@ -35,6 +37,7 @@ Modules, one concern each:
     specs      a catalogue entry's files, validated
     manual     the "download it by hand, put it here" message
     install    extraction into the dataset folder and the `.verified` marker
+    archive    one file: fetch, verify, install, each with its marker; the install order
     dataset    fetch_dataset, fetch_archives, install_archives
     files      .part/.bad conventions, atomic JSON, transfer options, progress bar
     errors     DownloadError, ChecksumError, ManualDownloadRequired
@@ -49,8 +52,9 @@ safety checks.
 
 from __future__ import annotations
 
+from .archive import EXTRACTED_DIR, fetch_archive, install_archive, markers_of, verify_archive
 from .checksums import file_digests
-from .dataset import ARCHIVES_DIR, FETCHED_MARKER, fetch_archives, fetch_dataset, install_archives
+from .dataset import ARCHIVES_DIR, FETCHED_MARKER, fetch_archives, fetch_dataset, install_archives, mark_installed
 from .errors import ChecksumError, DownloadError, ManualDownloadRequired
 from .fetch import fetch_file
 from .gdrive import parse_gdrive_url
@@ -64,15 +68,21 @@ __all__ = [
     "ChecksumError",
     "ChecksumLock",
     "DownloadError",
+    "EXTRACTED_DIR",
     "FETCHED_MARKER",
     "HfRef",
     "MANUAL_NOTE",
     "ManualDownloadRequired",
     "VERIFIED_MARKER",
+    "fetch_archive",
     "fetch_archives",
     "fetch_dataset",
     "fetch_file",
+    "install_archive",
     "install_archives",
+    "mark_installed",
+    "markers_of",
+    "verify_archive",
     "file_digests",
     "parse_gdrive_url",
     "parse_hf_url",

@@ -8,20 +8,35 @@ in two steps: `fetch_archives` (only the transfer, on a login node with internet
 `<archives>/.fetched`) then `install_archives` (checksums and extraction, a compute job;
 writes `<root>/.verified`). Files that must be fetched by hand raise
 `ManualDownloadRequired` with their exact paths.
+
+Each file keeps markers of its own on the way (archive.py: `<file>.fetched`, `<file>.verified`
+beside it, `<root>/.extracted/<file>`), so a run that fails or is killed on the last of many
+archives redoes that archive only; the workflow runs the same steps as one job per file
+(workflow/rules/download.smk).
 """
 
 from __future__ import annotations
 
+import json
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
+from .archive import (
+    install_step,
+    is_extracted,
+    markers_of,
+    record_of,
+    transfer_any,
+    verified_record,
+    verify_archive,
+    without_identity,
+)
 from .checksums import Expected, file_digests
 from .errors import ChecksumError, DownloadError
-from .fetch import fetch, transfer
-from .files import Options, keep_aside, part_path, write_json
-from .install import VERIFIED_MARKER, install, marker_is_current, write_marker
+from .fetch import fetch
+from .files import Options, keep_aside, write_json
+from .install import VERIFIED_MARKER, marker_is_current, write_marker
 from .lock import ChecksumLock
 from .manual import MANUAL_NOTE, Missing, manual_error
 from .specs import FileSpec, expected_for, file_specs
@@ -64,14 +79,15 @@ def fetch_dataset(
     records, missing = [], []
     for spec in specs:
         try:
-            records.append(_obtain(name, spec, archives, lock, options))
+            records.append(_obtain(name, spec, archives, root, lock, options))
         except Missing as gap:
             missing.append(gap)
     if missing:
         archives.mkdir(parents=True, exist_ok=True)  # ready for the user's files
         raise manual_error(name, entry, missing, lock)
-    for spec in specs:
-        install(spec, archives / spec.name, root, progress)
+    installed = False
+    for spec, record in zip(specs, records):
+        installed |= install_step(name, entry, spec.name, archives, root, record, installed, progress)
     write_marker(marker, name, records)
     return root
 
@@ -92,8 +108,8 @@ def fetch_archives(
     entry that is not in `archives` yet, without checksum verification (a resumed transfer
     included; `install_archives` verifies every byte). Files already there (placed by hand,
     or fetched earlier) are left as they are; missing manual files raise with their paths.
-    Writes and returns `archives/.fetched`. Nothing is fetched when `root` is already
-    installed from the same files (current `.verified`)."""
+    Writes `<file>.fetched` per file and returns `archives/.fetched`. Nothing is fetched when
+    `root` is already installed from the same files (current `.verified`)."""
     archives, lock = Path(archives), ChecksumLock(lock_path)
     specs = file_specs(name, entry)
     options = Options(retries=retries, backoff=backoff, timeout=timeout, progress=progress)
@@ -104,14 +120,16 @@ def fetch_archives(
     for spec in specs:
         path = archives / spec.name
         if path.is_file():
-            records.append({"name": spec.name, "size": path.stat().st_size, "source": "existing file"})
-            continue
-        try:
-            source = _transfer_any(spec, path, options)
-        except Missing as gap:
-            missing.append(gap)
-            continue
-        records.append({"name": spec.name, "size": path.stat().st_size, "source": source})
+            source = "existing file"
+        else:
+            try:
+                source = transfer_any(spec, path, options)
+            except Missing as gap:
+                missing.append(gap)
+                continue
+        record = {"name": spec.name, "size": path.stat().st_size, "source": source}
+        write_json(markers_of(archives, root, spec.name).fetched, record)
+        records.append(record)
     if missing:
         error = manual_error(name, entry, missing, lock)
         archives.mkdir(parents=True, exist_ok=True)  # ready for the user's files, with what they are
@@ -123,51 +141,75 @@ def fetch_archives(
 def install_archives(
     name: str, entry: dict, archives: Path, root: Path, lock_path: Path, progress: bool = True
 ) -> Path:
-    """The part that needs CPU and disk, not the internet (a compute job): verify every file
+    """The part that needs CPU and disk, not the internet (a compute job): verify each file
     in `archives` (published checksum, else the lock, else record its sha256 on first use),
-    extract into `root` (nested archives too) and write `root/.verified` last.
+    extract it into `root` (nested archives too), in catalogue order, and write
+    `root/.verified` last. Files verified or installed by an earlier, interrupted run are
+    not read again (archive.py's markers).
 
     A file that fails its checksum is moved aside as `<name>.bad` (a hand-placed one stays
     for the user to replace) and `archives/.fetched` is removed, so the next run fetches it
     again. A current `.verified` makes this a no-op."""
-    archives, root, lock = Path(archives), Path(root), ChecksumLock(lock_path)
+    archives, root = Path(archives), Path(root)
     specs = file_specs(name, entry)
     marker = root / VERIFIED_MARKER
     if marker_is_current(marker, specs):
         return root
     marker.unlink(missing_ok=True)
-    options = Options(progress=progress)
-    records = []
+    records, installed = [], False
     for spec in specs:
-        path = archives / spec.name
-        if not path.is_file():
-            (archives / FETCHED_MARKER).unlink(missing_ok=True)
-            raise DownloadError(
-                f"dataset {name!r}: {path} is missing; fetch it first (the fetch_dataset rule, "
-                "on a machine with internet)"
-            )
         try:
-            records.append(_verified_record(name, spec, path, lock, options))
-        except ChecksumError:
+            record = verify_archive(name, entry, spec.name, archives, root, lock_path, progress)
+        except (ChecksumError, DownloadError):
             (archives / FETCHED_MARKER).unlink(missing_ok=True)
             raise
-    for spec in specs:
-        install(spec, archives / spec.name, root, progress)
+        installed |= install_step(name, entry, spec.name, archives, root, record, installed, progress)
+        records.append(record)
     write_marker(marker, name, records)
     return root
+
+
+def mark_installed(name: str, entry: dict, archives: Path, root: Path) -> Path:
+    """Write `root/.verified` from the files' own markers once each is verified and installed
+    (the workflow's last step of a dataset, after one `install_archive` job per file)."""
+    archives, root = Path(archives), Path(root)
+    records = []
+    for spec in file_specs(name, entry):
+        markers = markers_of(archives, root, spec.name)
+        try:
+            record = without_identity(json.loads(markers.verified.read_text()))
+        except (OSError, ValueError):
+            raise DownloadError(f"dataset {name!r}: {spec.name} is not verified ({markers.verified} missing)") from None
+        if not is_extracted(markers.extracted, record):
+            raise DownloadError(
+                f"dataset {name!r}: {spec.name} is not installed from the verified bytes ({markers.extracted})"
+            )
+        records.append(record)
+    marker = root / VERIFIED_MARKER
+    write_marker(marker, name, records)
+    return marker
 
 
 # ---- one go: obtain each file verified ---------------------------------------------------
 
 
-def _obtain(dataset: str, spec: FileSpec, archives: Path, lock: ChecksumLock, options: Options) -> dict[str, Any]:
+def _obtain(
+    dataset: str, spec: FileSpec, archives: Path, root: Path, lock: ChecksumLock, options: Options
+) -> dict[str, Any]:
     path = archives / spec.name
+    markers = markers_of(archives, root, spec.name)
+    current = verified_record(markers.verified, spec, path)
+    if current is not None:
+        return without_identity(current)
     expected, published = expected_for(dataset, spec, lock)
     digests = _existing(path, spec, expected, options)
     source = "existing file"
     if digests is None:
         digests, source = _download_any(spec, path, expected, options)
-    return _record(dataset, spec, path, digests, expected, published, lock, source)
+    record = record_of(dataset, spec, path, digests, expected, published, lock, source)
+    stat = path.stat()
+    write_json(markers.verified, {**record, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns})
+    return record
 
 
 def _existing(path: Path, spec: FileSpec, expected: Expected, options: Options) -> dict[str, str] | None:
@@ -221,82 +263,3 @@ def _all_failed(spec: FileSpec, path: Path, failures: list[DownloadError]) -> Do
             message, url=last.url, algorithm=last.algorithm, expected=last.expected, actual=last.actual, kept=last.kept
         )
     return DownloadError(message)
-
-
-# ---- two steps: transfer without checking, then verify ------------------------------------
-
-
-def _transfer_any(spec: FileSpec, path: Path, options: Options) -> str:
-    """Transfer the file from the first URL that works (no verification); returns the URL."""
-    failures: list[str] = []
-    path.parent.mkdir(parents=True, exist_ok=True)
-    for url in spec.urls:
-        try:
-            transfer(url, part_path(path), options)
-        except DownloadError as exc:
-            log.warning("%s", exc)
-            failures.append(str(exc))
-            continue
-        os.replace(part_path(path), path)
-        return url
-    if spec.manual_from is not None or not spec.urls:
-        raise Missing(spec, path, failures)
-    lines = "\n".join(f"  - {f}" for f in failures)
-    raise DownloadError(
-        f"{spec.name}: every URL failed:\n{lines}\nYou can also download it yourself and put it at {path.absolute()}"
-    )
-
-
-def _verified_record(dataset: str, spec: FileSpec, path: Path, lock: ChecksumLock, options: Options) -> dict[str, Any]:
-    expected, published = expected_for(dataset, spec, lock)
-    digests = file_digests(path, options.progress)
-    bad = expected.mismatch(digests)
-    if bad is not None:
-        algorithm, want, got = bad
-        kept = path if not spec.urls else keep_aside(path)
-        raise ChecksumError(
-            f"{path}: {algorithm} {got}, but {want} is expected ({expected.origin}); "
-            + (
-                "replace it with the right file"
-                if not spec.urls
-                else f"kept aside at {kept}; the next run downloads it again"
-            ),
-            url=str(path),
-            algorithm=algorithm,
-            expected=want,
-            actual=got,
-            kept=kept,
-        )
-    return _record(dataset, spec, path, digests, expected, published, lock, "fetched file")
-
-
-# ---- both: the marker's record of one verified file ---------------------------------------
-
-
-def _record(
-    dataset: str,
-    spec: FileSpec,
-    path: Path,
-    digests: dict[str, str],
-    expected: Expected,
-    published: bool,
-    lock: ChecksumLock,
-    source: str,
-) -> dict[str, Any]:
-    """The `.verified` entry of a file that passed; a file with nothing to check against
-    has its sha256 recorded in the lock first (trust on first use)."""
-    if not published and not expected.digests:
-        lock.record(dataset, spec.name, digests["sha256"], path.stat().st_size, source)
-        log.info(
-            "%s/%s: no published checksum; recorded sha256 %s in %s", dataset, spec.name, digests["sha256"], lock.path
-        )
-    verified_by = next(iter(expected.digests)) if published else "lock" if expected.digests else "recorded on first use"
-    return {
-        "name": spec.name,
-        "size": path.stat().st_size,
-        **digests,
-        "verified_by": verified_by,
-        "subdir": spec.subdir,
-        "extract": spec.extract,
-        "nested": list(spec.nested),
-    }

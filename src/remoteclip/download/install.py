@@ -62,10 +62,10 @@ def marker_is_current(marker: Path, specs: list[FileSpec]) -> bool:
         return False
     if [r.get("name") for r in recorded] != [s.name for s in specs]:
         return False
-    return all(_record_matches(r, s) for r, s in zip(recorded, specs))
+    return all(record_matches(r, s) for r, s in zip(recorded, specs))
 
 
-def _record_matches(record: dict, spec: FileSpec) -> bool:
+def record_matches(record: dict, spec: FileSpec) -> bool:
     if (record.get("subdir"), record.get("extract"), record.get("nested", [])) != (
         spec.subdir,
         spec.extract,

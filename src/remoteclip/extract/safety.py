@@ -42,7 +42,15 @@ class Checker:
     archive: Path
     bar: tqdm | None = None
     symlinks: set[str] = field(default_factory=set)
-    names: list[str] = field(default_factory=list)
+    # the distinct member paths in archive order: a dict is an ordered set, so a member seen
+    # again (tar appends a changed file under the same name) costs O(1), not a list scan
+    # (quadratic: 40k members took 9 s, a million would take hours)
+    seen: dict[str, None] = field(default_factory=dict)
+
+    @property
+    def names(self) -> list[str]:
+        """The distinct member paths relative to the target, in the order first seen."""
+        return list(self.seen)
 
     def check(self, member: Member) -> str | None:
         if self.bar is not None:
@@ -58,8 +66,7 @@ class Checker:
             self.symlinks.add(rel)
         if member.kind == "hardlink":
             self._check_hardlink(member)
-        if rel not in self.names:
-            self.names.append(rel)
+        self.seen.setdefault(rel)
         return rel
 
     def _refuse(self, name: str, why: str) -> None:

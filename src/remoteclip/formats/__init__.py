@@ -40,6 +40,13 @@ PARSERS: dict[str, Parser] = {
     "hrsc": hrsc.parse,
 }
 
+# formats whose parse splits into independent units, each a job of its own in the workflow
+# (rule `parse_unit`): `units(root, options)` names them in parse order, `parse_unit(root,
+# options, unit, skips)` yields one unit's records; the format's parser is their concatenation
+UNITS: dict[str, tuple[Callable[[Path, dict[str, Any]], list[str]], Callable[..., Iterator[ImageRecord]]]] = {
+    "sdd": (sdd.units, sdd.parse_unit),
+}
+
 # human captions of retrieval datasets (group RET), read by the caption stage
 CAPTION_PARSERS: dict[str, CaptionParser] = {
     "karpathy": karpathy.parse,
@@ -109,6 +116,7 @@ __all__ = [
     "ImageRecord",
     "SkipLog",
     "PARSERS",
+    "UNITS",
     "CAPTION_PARSERS",
     "PARSER_OPTIONS",
     "LOCATORS",

@@ -16,7 +16,7 @@ Rule `parse` (DET): one `ImageRecord` per frame, its boxes from `left`, `top`, `
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -92,7 +92,7 @@ def _object_box(obj: Any, names: list[str], labeler: Labeler, width: int, height
     return clip_box(left, top, left + w, top + h, width, height, category, path)
 
 
-def entry_record(root: Path, entry: Any, where: str, images: dict[str, Path], path: Path, split: str) -> ImageRecord:
+def entry_record(root: Path, entry: Any, where: str, images: Mapping[str, Path], path: Path, split: str) -> ImageRecord:
     """The record of one `annotations[i]` without its boxes; FormatError when unusable."""
     if not isinstance(entry, dict) or not isinstance(entry.get("image_name"), str):
         raise FormatError(path, f"{where} has no 'image_name'")

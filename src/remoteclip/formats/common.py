@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import glob
 import math
-from collections.abc import Callable, Iterable, Iterator
+import os
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import overload
 
 from ..imageio import IMAGE_EXTENSIONS, image_size
 from .base import Box, FormatError, ImageRecord, SkipLog
@@ -28,27 +30,84 @@ def read_lines(path: Path) -> list[str]:
     return text.replace("\r", "").split("\n")
 
 
-def expand(root: Path, patterns: str | Iterable[str], **fields: str) -> list[Path]:
+# Path order (pathlib compares the parts) is the order of the strings with the separator
+# replaced by a character below every other: the lists below hold such strings, not Paths
+_PART_BREAK = "\x00"
+
+
+class SortedPaths(Sequence[Path]):
+    """Files in Path order, kept as strings: a label list is as long as its dataset, and a str
+    takes about a third of a Path's memory."""
+
+    def __init__(self, keys: Iterable[str]):
+        self._keys = sorted(keys)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    @overload
+    def __getitem__(self, index: int) -> Path: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Path]: ...
+
+    def __getitem__(self, index: int | slice) -> Path | list[Path]:
+        if isinstance(index, slice):
+            return [_path(k) for k in self._keys[index]]
+        return _path(self._keys[index])
+
+    def __iter__(self) -> Iterator[Path]:
+        return (_path(k) for k in self._keys)
+
+
+def _path(key: str) -> Path:
+    return Path(key.replace(_PART_BREAK, os.sep))
+
+
+def expand(root: Path, patterns: str | Iterable[str], **fields: str) -> SortedPaths:
     """Sorted files matching glob patterns relative to `root` (after `{field}` substitution)."""
     if isinstance(patterns, str):
         patterns = [patterns]
-    found: set[Path] = set()
+    found: set[str] = set()
     for pattern in patterns:
-        found.update(Path(p) for p in glob.glob(str(root / pattern.format(**fields)), recursive=True))
-    return sorted(p for p in found if p.is_file())
+        # the pattern is a normalised Path, so glob's matches are too: equal files, equal strings
+        matches = glob.iglob(str(root / pattern.format(**fields)), recursive=True)
+        found.update(p.replace(os.sep, _PART_BREAK) for p in matches if os.path.isfile(p))
+    return SortedPaths(found)
 
 
-def image_index(root: Path, folders: str | Iterable[str], **fields: str) -> dict[str, Path]:
-    """Map image stem and file name -> path over the given image folders (globs allowed)."""
+class ImageIndex(Mapping[str, Path]):
+    """Image stem and file name -> path, kept as strings (one per image, shared by its two keys)."""
+
+    def __init__(self) -> None:
+        self._paths: dict[str, str] = {}
+
+    def add(self, folder: str, name: str) -> None:
+        path = os.path.join(folder, name)
+        self._paths.setdefault(name, path)
+        self._paths.setdefault(os.path.splitext(name)[0], path)
+
+    def __getitem__(self, key: str) -> Path:
+        return Path(self._paths[key])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._paths)
+
+    def __len__(self) -> int:
+        return len(self._paths)
+
+
+def image_index(root: Path, folders: str | Iterable[str], **fields: str) -> ImageIndex:
+    """Map image stem and file name -> path over the given image folders (globs allowed); the
+    first in sorted order wins."""
     if isinstance(folders, str):
         folders = [folders]
-    index: dict[str, Path] = {}
+    index = ImageIndex()
     for folder in folders:
         for directory in sorted(glob.glob(str(root / folder.format(**fields)))):
-            for path in sorted(Path(directory).iterdir()):
-                if path.suffix.lower() in IMAGE_EXTENSIONS:
-                    index.setdefault(path.name, path)
-                    index.setdefault(path.stem, path)
+            for name in sorted(os.listdir(directory)):
+                if os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS:
+                    index.add(directory, name)
     return index
 
 

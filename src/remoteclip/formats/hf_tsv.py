@@ -14,6 +14,12 @@ source as a prefix (`rsicd_`, `rsitmd_`, `ucm_`; the DET/SEG prefixes are undocu
 datasets.md 6) and are looked up under the `images` folders, first as a relative path and
 then by name anywhere below them, because the zips' inner layout is not documented.
 
+Memory does not grow with the tables: each is read row by row from the file, and the rows
+are grouped, and the images indexed by name, in a scratch SQLite database (Python's
+`sqlite3`, in the temporary folder, TMPDIR) that is deleted when the parse ends. SQLite does
+the grouping on disk with its small page cache; the grouped images come back in order of
+their first row, as an in-memory dict would give them.
+
 `tables` are glob patterns relative to the root. A pattern with `{split}` is read once per
 selected split (the release keeps `csv_file/train/` and `csv_file/test/`); rows of a pattern
 without it are "train", like other parsers' files without split lists. The file is read
@@ -26,10 +32,13 @@ results/captions/{dataset}.jsonl; `eval_split` reads its test split through the 
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import glob
-import io
 import logging
+import os
+import sqlite3
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -65,98 +74,186 @@ def tables_by_split(root: Path, patterns: str | list[str], splits: list[str]) ->
 
 
 class ImageLookup:
-    """Finds a table's `filename` below the image folders: as a relative path, else by name."""
+    """Finds a table's `filename` below the image folders: as a relative path, else by name
+    (the first in sorted order), through a name index kept in the scratch database. Paths are
+    strings here (os.path): one Path per image found, not one per file walked or tried."""
 
-    def __init__(self, root: Path, folders: str | list[str]):
+    def __init__(self, root: Path, folders: str | list[str], db: sqlite3.Connection):
         self.root = root
         folders = [folders] if isinstance(folders, str) else list(folders)
-        self.bases = [Path(b) for f in folders for b in sorted(glob.glob(str(root / f))) if Path(b).is_dir()]
-        self._by_name: dict[str, Path] | None = None
+        self.bases = [b for f in folders for b in sorted(glob.glob(str(root / f))) if os.path.isdir(b)]
+        self.db = db
+        # created now, filled on the first miss: no schema change while the grouped rows are read
+        db.execute("CREATE TABLE names (name TEXT PRIMARY KEY, path TEXT NOT NULL)")
+        self._indexed = False
         self.duplicates = 0
 
     def __call__(self, filename: str) -> Path | None:
-        relative = Path(filename)
-        if not relative.is_absolute() and ".." not in relative.parts:
+        if not filename.startswith("/") and ".." not in filename.split("/"):
             for base in self.bases:
-                if (base / relative).is_file():
-                    return base / relative
-        return self._index().get(relative.name)
+                candidate = os.path.join(base, filename)
+                if os.path.isfile(candidate):
+                    return Path(candidate)
+        self._index()
+        name = os.path.basename(filename.rstrip("/"))
+        row = self.db.execute("SELECT path FROM names WHERE name = ?", (name,)).fetchone()
+        return Path(row[0]) if row else None
 
-    def _index(self) -> dict[str, Path]:
-        if self._by_name is None:
-            self._by_name = {}
-            for base in self.bases:
-                for path in _images_below(base):
-                    if self._by_name.setdefault(path.name, path) != path:
-                        self.duplicates += 1
-        return self._by_name
+    def _index(self) -> None:
+        if self._indexed:
+            return
+        self._indexed = True
+        for base in self.bases:
+            for name, path in _images_below(base):
+                if self.db.execute("INSERT OR IGNORE INTO names VALUES (?, ?)", (name, path)).rowcount:
+                    continue
+                if self.db.execute("SELECT path FROM names WHERE name = ?", (name,)).fetchone()[0] != path:
+                    self.duplicates += 1
 
 
-def _images_below(folder: Path) -> Iterator[Path]:
-    """Image files below `folder` in sorted order, skipping hidden folders such as `.archives`."""
-    for path in sorted(folder.iterdir()):
-        if path.name.startswith("."):
+def _images_below(folder: str) -> Iterator[tuple[str, str]]:
+    """(name, path) of the image files below `folder` in sorted order, skipping hidden folders
+    such as `.archives`. A folder's entries are held as names while it is walked (a zip of the
+    release unpacks a hundred thousand images into one folder)."""
+    for name in sorted(os.listdir(folder)):
+        if name.startswith("."):
             continue
-        if path.is_dir():
+        path = os.path.join(folder, name)
+        if os.path.isdir(path):
             yield from _images_below(path)
-        elif path.suffix.lower() in IMAGE_EXTENSIONS:
-            yield path
+        elif os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS:
+            yield name, path
 
 
 def read_table(path: Path, caption_key: str, image_key: str, skips: SkipLog) -> Iterator[tuple[int, str, str]]:
-    """(line, file name, caption) of every well-formed row; malformed rows are counted skips."""
-    try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise FormatError(path, f"not UTF-8 text ({exc})") from None
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter="\t", strict=True)
-    try:
-        header = next(reader, None)
-        if header is None:
-            raise FormatError(path, "empty caption table (no header)")
-        names = [h.strip().lower() for h in header]
-        missing = [k for k in (caption_key, image_key) if k.lower() not in names]
-        if missing:
-            hint = " (is it comma-separated? the release uses tabs)" if len(header) == 1 and "," in header[0] else ""
-            raise FormatError(path, f"header {header!r} lacks column(s) {', '.join(map(repr, missing))}{hint}", 1)
-        caption_col, image_col = names.index(caption_key.lower()), names.index(image_key.lower())
-        for row in reader:
-            line = reader.line_num
-            if not row or all(not field.strip() for field in row):
-                continue
-            if len(row) != len(header):
-                skips.skip(FormatError(path, f"row has {len(row)} fields, the header {len(header)}", line), "row")
-                continue
-            filename, caption = row[image_col].strip(), row[caption_col].strip()
-            if not filename or not caption:
-                skips.skip(
-                    FormatError(path, f"row has an empty {'filename' if not filename else 'caption'}", line), "row"
-                )
-                continue
-            yield line, filename, caption
-    except csv.Error as exc:
-        raise FormatError(path, f"malformed tab-separated text ({exc})", reader.line_num) from None
+    """(line, file name, caption) of every well-formed row, read from the file row by row;
+    malformed rows are counted skips."""
+    with open(path, encoding="utf-8-sig", newline="") as fh:
+        reader = csv.reader(fh, delimiter="\t", strict=True)
+        try:
+            yield from _rows(path, reader, caption_key, image_key, skips)
+        except UnicodeDecodeError as exc:
+            # the text is decoded ahead of the rows, so no line number: the byte offset is in exc
+            raise FormatError(path, f"not UTF-8 text ({exc})") from None
+        except csv.Error as exc:
+            raise FormatError(path, f"malformed tab-separated text ({exc})", reader.line_num) from None
+
+
+def _rows(path: Path, reader, caption_key: str, image_key: str, skips: SkipLog) -> Iterator[tuple[int, str, str]]:
+    header = next(reader, None)
+    if header is None:
+        raise FormatError(path, "empty caption table (no header)")
+    names = [h.strip().lower() for h in header]
+    missing = [k for k in (caption_key, image_key) if k.lower() not in names]
+    if missing:
+        hint = " (is it comma-separated? the release uses tabs)" if len(header) == 1 and "," in header[0] else ""
+        raise FormatError(path, f"header {header!r} lacks column(s) {', '.join(map(repr, missing))}{hint}", 1)
+    caption_col, image_col = names.index(caption_key.lower()), names.index(image_key.lower())
+    for row in reader:
+        line = reader.line_num
+        if not row or all(not field.strip() for field in row):
+            continue
+        if len(row) != len(header):
+            skips.skip(FormatError(path, f"row has {len(row)} fields, the header {len(header)}", line), "row")
+            continue
+        filename, caption = row[image_col].strip(), row[caption_col].strip()
+        if not filename or not caption:
+            skips.skip(FormatError(path, f"row has an empty {'filename' if not filename else 'caption'}", line), "row")
+            continue
+        yield line, filename, caption
+
+
+@contextlib.contextmanager
+def scratch_database() -> Iterator[sqlite3.Connection]:
+    """A throw-away SQLite database in the temporary folder, without a journal (nothing in it
+    outlives the parse)."""
+    with tempfile.TemporaryDirectory(prefix="remoteclip-hf_tsv-") as folder:
+        db = sqlite3.connect(Path(folder) / "rows.sqlite", isolation_level=None)
+        try:
+            db.execute("PRAGMA journal_mode = OFF")
+            db.execute("PRAGMA synchronous = OFF")
+            db.execute("PRAGMA temp_store = FILE")
+            db.execute("BEGIN")
+            yield db
+        finally:
+            db.close()
+
+
+class Grouped:
+    """Captions grouped per (split, file name) in the scratch database, images numbered in
+    order of their first row: an image whose captions are spread over two tables is one image."""
+
+    def __init__(self, db: sqlite3.Connection):
+        self.db = db
+        db.execute(
+            "CREATE TABLE images (id INTEGER PRIMARY KEY, split TEXT, filename TEXT, tab INTEGER, line INTEGER,"
+            " UNIQUE (split, filename))"
+        )
+        db.execute("CREATE TABLE captions (image INTEGER, caption TEXT)")
+        self.tables: list[Path] = []
+        self._last: tuple[str, str, int] | None = None  # (split, filename, id) of the previous row
+
+    def add_table(self, table: Path) -> int:
+        self.tables.append(table)
+        return len(self.tables) - 1
+
+    def add(self, tab: int, split: str, line: int, filename: str, caption: str) -> None:
+        if self._last is None or self._last[:2] != (split, filename):
+            # the rows of one image usually follow each other: one look-up per image, not per row
+            cursor = self.db.execute(
+                "INSERT OR IGNORE INTO images (split, filename, tab, line) VALUES (?, ?, ?, ?)",
+                (split, filename, tab, line),
+            )
+            image = cursor.lastrowid if cursor.rowcount and cursor.lastrowid else self._id(split, filename)
+            self._last = (split, filename, image)
+        self.db.execute("INSERT INTO captions VALUES (?, ?)", (self._last[2], caption))
+
+    def _id(self, split: str, filename: str) -> int:
+        found = self.db.execute("SELECT id FROM images WHERE split = ? AND filename = ?", (split, filename))
+        return found.fetchone()[0]
+
+    def index(self) -> None:
+        """Once every row is in: the index that reads an image's captions in row order."""
+        self.db.execute("CREATE INDEX captions_by_image ON captions (image)")
+
+    def __iter__(self) -> Iterator[tuple[str, str, Path, int, list[str]]]:
+        """(split, file name, table, line of the first row, captions in row order) per image."""
+        rows = self.db.execute(
+            "SELECT i.id, i.split, i.filename, i.tab, i.line, c.caption FROM images i"
+            " JOIN captions c ON c.image = i.id ORDER BY i.id, c.rowid"
+        )
+        current, captions = None, []
+        for image, split, filename, tab, line, caption in rows:
+            if current is not None and image != current[0]:
+                yield current[1], current[2], self.tables[current[3]], current[4], captions
+                captions = []
+            current = (image, split, filename, tab, line)
+            captions.append(caption)
+        if current is not None:
+            yield current[1], current[2], self.tables[current[3]], current[4], captions
 
 
 def parse(root: Path, options: dict[str, Any], skips: SkipLog) -> Iterator[dict]:
     """Yield {"image", "captions", "split"} per image of the selected splits, in table order."""
     opts = {**DEFAULTS, **options}
-    lookup = ImageLookup(root, opts["images"])
-    # grouped across tables: an image whose captions are spread over two tables is still one image
-    grouped: dict[tuple[str, str], tuple[Path, int, list[str]]] = {}
-    for table, split in tables_by_split(root, opts["tables"], list(opts["splits"])):
-        for line, filename, caption in read_table(table, opts["caption_key"], opts["image_key"], skips):
-            grouped.setdefault((split, filename), (table, line, []))[2].append(caption)
-    for (split, filename), (table, line, captions) in grouped.items():
-        image = lookup(filename)
-        if image is None:
-            skips.skip(FormatError(table, f"image file {filename!r} not found", line), "image")
-            continue
-        yield {"image": str(image.relative_to(root)), "captions": captions, "split": split}
-    if lookup.duplicates:
-        log.warning(
-            "%s: %d image file names occur more than once below %s; the first in sorted order is used",
-            root,
-            lookup.duplicates,
-            opts["images"],
-        )
+    with scratch_database() as db:
+        grouped = Grouped(db)
+        for table, split in tables_by_split(root, opts["tables"], list(opts["splits"])):
+            tab = grouped.add_table(table)
+            for line, filename, caption in read_table(table, opts["caption_key"], opts["image_key"], skips):
+                grouped.add(tab, split, line, filename, caption)
+        lookup = ImageLookup(root, opts["images"], db)
+        grouped.index()
+        for split, filename, table, line, captions in grouped:
+            image = lookup(filename)
+            if image is None:
+                skips.skip(FormatError(table, f"image file {filename!r} not found", line), "image")
+                continue
+            yield {"image": str(image.relative_to(root)), "captions": captions, "split": split}
+        if lookup.duplicates:
+            log.warning(
+                "%s: %d image file names occur more than once below %s; the first in sorted order is used",
+                root,
+                lookup.duplicates,
+                opts["images"],
+            )

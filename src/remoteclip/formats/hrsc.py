@@ -20,7 +20,7 @@ Rule `parse` (DET): one `ImageRecord` per XML file, every box labelled `category
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +42,7 @@ DEFAULTS = {
 CORNER_TAGS = ("box_xmin", "box_ymin", "box_xmax", "box_ymax")
 
 
-def image_for(tree: ET.Element, xml_path: Path, images: dict[str, Path]) -> Path:
+def image_for(tree: ET.Element, xml_path: Path, images: Mapping[str, Path]) -> Path:
     name = (tree.findtext("Img_FileName") or "").strip()
     extension = (tree.findtext("Img_FileFmt") or "").strip()
     candidates = [f"{name}.{extension}" if name and extension else None, name or None, xml_path.stem]
@@ -61,7 +61,7 @@ def declared_size(tree: ET.Element, xml_path: Path) -> tuple[int, int] | None:
     return (width, height) if width > 0 and height > 0 else None
 
 
-def image_record(root: Path, xml_path: Path, tree: ET.Element, images: dict[str, Path], split: str) -> ImageRecord:
+def image_record(root: Path, xml_path: Path, tree: ET.Element, images: Mapping[str, Path], split: str) -> ImageRecord:
     """The record without boxes; FormatError when the image is missing, unreadable or of another size."""
     if tree.tag != "HRSC_Image":
         raise FormatError(xml_path, f"root element is <{tree.tag}>, expected <HRSC_Image>")

@@ -18,6 +18,10 @@ The scene and video names are the two folders above each `annotations.txt`.
 
 Rule `parse` (DET): one `ImageRecord` per sampled frame (its file under `frames`), with the boxes
 of the tracks visible in it. The only parser that writes files: the frames.
+
+Each video is a unit of its own (`units`, `parse_unit`): the workflow decodes each in a job of
+its own (rule `parse_unit`, one marker per video) and the `parse` rule joins their records in
+the order `parse` reads them, so a failure or a kill redoes one video, not sixty.
 """
 
 from __future__ import annotations
@@ -186,13 +190,45 @@ def add_boxes(record: ImageRecord, boxes: list[TrackBox], label: Path, labeler: 
             skips.skip(err, "object")
 
 
-def parse(root: Path, options: dict[str, Any], skips: SkipLog) -> Iterator[ImageRecord]:
+def _options(options: dict[str, Any]) -> dict[str, Any]:
     opts = {**DEFAULTS, **options}
     if not isinstance(opts["stride"], int) or opts["stride"] < 1:
         raise ValueError(f"sdd parser: stride must be a positive integer, got {opts['stride']!r}")
-    labeler = Labeler(opts)
+    return opts
+
+
+def unit_of(label: Path) -> str:
+    """A video's unit name, `scene/video`: the two folders above its annotations.txt."""
+    return f"{label.parent.parent.name}/{label.parent.name}"
+
+
+def _labels(root: Path, opts: dict[str, Any]) -> dict[str, Path]:
+    labels: dict[str, Path] = {}
     for label in expand(root, opts["annotations"]):
-        try:
-            yield from video_records(root, label, opts, labeler, skips)
-        except FormatError as err:
-            skips.skip(err, "video")
+        unit = unit_of(label)
+        if unit in labels:
+            raise FormatError(label, f"a second annotation file of video {unit} (the first: {labels[unit]})")
+        labels[unit] = label
+    return labels
+
+
+def units(root: Path, options: dict[str, Any]) -> list[str]:
+    """The videos, `scene/video`, in the order `parse` reads them."""
+    return list(_labels(root, _options(options)))
+
+
+def parse_unit(root: Path, options: dict[str, Any], unit: str, skips: SkipLog) -> Iterator[ImageRecord]:
+    """The records of one video; a video that cannot be read is a counted skip."""
+    opts = _options(options)
+    label = _labels(root, opts).get(unit)
+    if label is None:
+        raise FormatError(root / opts["annotations"], f"no annotation file of video {unit!r}")
+    try:
+        yield from video_records(root, label, opts, Labeler(opts), skips)
+    except FormatError as err:
+        skips.skip(err, "video")
+
+
+def parse(root: Path, options: dict[str, Any], skips: SkipLog) -> Iterator[ImageRecord]:
+    for unit in units(root, options):
+        yield from parse_unit(root, options, unit, skips)

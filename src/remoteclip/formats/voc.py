@@ -12,7 +12,7 @@ Rule `parse` (DET): one `ImageRecord` per XML file, with the image's size and it
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -83,7 +83,7 @@ def parse(root: Path, options: dict[str, Any], skips: SkipLog) -> Iterator[Image
 
 
 def _record(
-    root: Path, xml_path: Path, tree: ET.Element, images: dict[str, Path], split: str, skips: SkipLog
+    root: Path, xml_path: Path, tree: ET.Element, images: Mapping[str, Path], split: str, skips: SkipLog
 ) -> ImageRecord | None:
     name = (tree.findtext("filename") or "").strip()
     image = images.get(name) or images.get(Path(name).stem) or images.get(xml_path.stem)

@@ -1,0 +1,414 @@
+"""The data stages at growing sizes: wall time and peak memory per stage on synthetic inputs,
+with time per item and memory growth, so that a stage whose memory or time per item grows with
+its input shows it at 50 k rows already, not at 10 M on a cluster.
+
+Each stage is one function in `STAGES` (register a new one with `@stage`): given a folder and a
+size it writes its synthetic input there once (kept for later runs) and returns the call that
+runs the stage (its imports done before, so they do not count). The input is written in one process and the stage runs in another, which
+reports its wall time and how far its peak resident memory (`ru_maxrss`) rose above what it
+held after its imports: the stage's own memory.
+
+Peer: no library does these stages, so each is measured against the code it replaces:
+`--against SRC` runs the same functions from another checkout's `src/` (main before this
+change) on the same inputs, as the row's peer. Stages:
+
+- `captions_hf_tsv`: the RET caption stage (`convert.ret_dataset`) on one caption table of the
+  Hugging Face release's shape (`rows` rows, 5 per image, images found by name);
+- `parse_dota`: the parse stage (`convert.parse_dataset`) on `rows` DOTA label files and images
+  (hard links to one small PNG and three label files);
+- `b2c`: Box-to-Caption (`convert.b2c_dataset`) on a COCO file of `rows` images, 4 boxes each;
+- `archive_check`: the archive member check (`extract.safety.Checker`) on `rows` member names
+  (nothing extracted; quadratic before: the against-run stops at `--against-max-check`).
+
+Registering a stage (hashing, leak search, shard build and reader start-up are meant to join):
+
+    @stage("my_stage")                    # or reported="time" when its time is what matters
+    def my_stage(folder: Path, rows: int) -> Callable[[], object]:
+        if not prepared(folder):          # the input is written once per (stage, size) folder
+            ...write `rows` items under folder...
+            mark_prepared(folder)
+        from remoteclip.my_module import run_it   # imported here: not counted
+        return lambda: run_it(folder / "raw", folder / "out")   # `out/` is removed after each run
+
+The run's return value is compared with the `--against` run's (a dict: its counts `images`,
+`captioned`, `captions`, `boxes`; anything else as is), so return counts that do not depend on
+the implementation.
+
+Output: one `benchlib.Row` per stage and size (`--json` writes them for run_all.py), its stage
+"<name> <rows> rows: peak RSS" (in MB) or ": wall time" (in s); `extra` holds `name`, `rows`,
+`seconds`, `peak_mb` (above the imports), `base_mb` (the imports), `result` (the run's counts), the peer's `peer_seconds`
+and `peer_peak_mb`, and on each stage's largest size its growth and projection from its two
+largest sizes, linear: `seconds_per_million`, `mb_per_million`, `projected_rows`,
+`projected_seconds`, `projected_peak_mb` (also in that row's note). `--plot` draws time and
+memory against rows per stage, with the projection dashed; `--replot ROWS.json` draws it from
+an earlier run's rows without running anything.
+
+    .venv/bin/python benchmarks/bench_scale.py [--sizes 50000 500000 | --quick] [--only b2c ...]
+        [--against ../main/src] [--work DIR] [--plot scale.png] [--project 10000000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+
+from benchlib import PEERS, REPO, Row, add_json_flag, report
+
+HERE = Path(__file__).resolve().parent
+WORK = PEERS / "scale"  # the synthetic inputs, kept between runs (--work to put them elsewhere)
+QUICK_SIZES = [300, 1200]  # --quick: checks every stage runs and grows; the numbers mean little
+PROJECTED_ROWS = 10_000_000
+STAGES: dict[str, Callable[[Path, int], Callable[[], object]]] = {}
+# what a stage's row reports as "ours" and "peer": its peak memory (the default) or its time
+REPORTED: dict[str, str] = {}
+
+
+def stage(name: str, reported: str = "memory"):
+    def register(fn):
+        STAGES[name] = fn
+        REPORTED[name] = reported
+        return fn
+
+    return register
+
+
+def prepared(folder: Path) -> bool:
+    return (folder / ".prepared").is_file()
+
+
+def mark_prepared(folder: Path) -> None:
+    (folder / ".prepared").write_text("")
+
+
+def png_bytes() -> bytes:
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 8), (90, 120, 60)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def hard_links(source: Path, names: list[Path], per_copy: int = 60_000) -> None:
+    """Hard links to `source`, a fresh copy of it every `per_copy` (file systems cap the links
+    of one file: 65,000 on ext4)."""
+    for i, name in enumerate(names):
+        if i % per_copy == 0:
+            copy = source.with_name(f"{source.stem}.{i // per_copy}{source.suffix}")
+            if not copy.exists():
+                shutil.copyfile(source, copy)
+        os.link(copy, name)
+
+
+# ---- the stages ------------------------------------------------------------------------------
+
+
+@stage("captions_hf_tsv")
+def captions_hf_tsv(folder: Path, rows: int) -> Callable[[], object]:
+    root = folder / "raw"
+    if not prepared(folder):
+        images = root / "data" / "imgs"
+        images.mkdir(parents=True)
+        (folder / "one.png").write_bytes(png_bytes())
+        count = max(1, rows // 5)
+        hard_links(folder / "one.png", [images / f"rsicd_{k:08d}.png" for k in range(count)])
+        table = root / "csv_file" / "train" / "Ret-3_train.csv"
+        table.parent.mkdir(parents=True)
+        with open(table, "w", encoding="utf-8") as fh:
+            fh.write("\ufefftitle\tfilename\n")
+            for i in range(rows):
+                fh.write(
+                    f"caption {i % 5} of scene {i // 5}: many planes near a long terminal .\trsicd_{i // 5 % count:08d}.png\n"
+                )
+        mark_prepared(folder)
+
+    from remoteclip.config import dataset_spec
+    from remoteclip.convert import ret_dataset
+
+    def run():
+        options = {"images": ["data"], "splits": ["train"]}
+        spec = dataset_spec("scale", {"group": "RET", "format": "hf_tsv", "root": str(root), "options": options})
+        return ret_dataset(spec, folder / "out" / "scale.jsonl", folder / "out" / "scale.report.json")
+
+    return run
+
+
+@stage("parse_dota")
+def parse_dota(folder: Path, rows: int) -> Callable[[], object]:
+    root = folder / "raw"
+    if not prepared(folder):
+        (root / "train" / "images").mkdir(parents=True)
+        (root / "train" / "labelTxt").mkdir(parents=True)
+        (folder / "one.png").write_bytes(png_bytes())
+        labels = []
+        for variant in range(3):
+            lines = [
+                f"{j} {j} {j + 4} {j} {j + 4} {j + 3} {j} {j + 3} {('plane', 'ship', 'harbor')[j % 3]} 0"
+                for j in range(variant + 2)
+            ]
+            labels.append(folder / f"label{variant}.txt")
+            labels[-1].write_text("\n".join(lines) + "\n")
+        hard_links(folder / "one.png", [root / "train" / "images" / f"P{i:08d}.png" for i in range(rows)])
+        for variant, label in enumerate(labels):
+            hard_links(label, [root / "train" / "labelTxt" / f"P{i:08d}.txt" for i in range(variant, rows, 3)])
+        mark_prepared(folder)
+
+    from remoteclip.config import dataset_spec
+    from remoteclip.convert import parse_dataset
+
+    def run():
+        spec = dataset_spec(
+            "scale", {"group": "DET", "format": "dota", "root": str(root), "options": {"splits": ["train"]}}
+        )
+        return parse_dataset(spec, folder / "out" / "scale.json", folder / "out" / "scale.report.json")
+
+    return run
+
+
+@stage("b2c")
+def b2c(folder: Path, rows: int) -> Callable[[], object]:
+    annotations, parse_report = folder / "scale.json", folder / "scale.report.json"
+    if not prepared(folder):
+        from remoteclip.annotations import RecordSpool
+        from remoteclip.formats.base import Box, ImageRecord
+
+        names = ["plane", "ship", "storage tank", "harbor", "bridge", "vehicle", "pool", "roundabout", "court", "field"]
+        spool = RecordSpool(folder / ".records")
+        for i in range(rows):
+            boxes = [Box((7 * i + 13 * j) % 100, (5 * i + 31 * j) % 100, 12, 9, names[(i + j) % 10]) for j in range(4)]
+            spool.add(ImageRecord(f"train/images/P{i:08d}.png", 128, 128, boxes))
+        spool.write_coco(annotations, "scale")
+        spool.remove()
+        parse_report.write_text(json.dumps({"boxes": spool.boxes, "skipped": {"total": 0, "by_reason": {}}}))
+        mark_prepared(folder)
+
+    from remoteclip.b2c import B2CSettings, load_templates
+    from remoteclip.config import dataset_spec
+    from remoteclip.convert import b2c_dataset
+
+    def run():
+        spec = dataset_spec("scale", {"group": "DET", "format": "dota", "root": str(folder / "raw")})
+        settings = B2CSettings(templates=load_templates(REPO / "config" / "b2c_templates.yaml"))
+        out = folder / "out"
+        return b2c_dataset(spec, annotations, parse_report, settings, out / "scale.jsonl", out / "scale.report.json")
+
+    return run
+
+
+@stage("archive_check", reported="time")
+def archive_check(folder: Path, rows: int) -> Callable[[], object]:
+    from remoteclip.extract.safety import Checker, Member
+
+    def run():
+        checker = Checker(folder / "synthetic.tar")
+        for i in range(rows):
+            checker.check(Member(f"images/part{i % 7}/P{i:08d}.png"))
+        return len(checker.names)
+
+    return run
+
+
+# ---- measuring -------------------------------------------------------------------------------
+
+
+def child(name: str, folder: Path, rows: int) -> None:
+    """In the measuring process: prepare nothing (the inputs exist), run the stage, report."""
+    run = STAGES[name](folder, rows)
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    start = time.perf_counter()
+    result = run()
+    seconds = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    out = {"seconds": seconds, "peak_mb": (peak - base) / 1024, "base_mb": base / 1024}
+    if isinstance(result, dict):
+        out["result"] = {k: result[k] for k in ("images", "captioned", "captions", "boxes") if k in result}
+    else:
+        out["result"] = result
+    print("RESULT " + json.dumps(out))
+
+
+def in_process(src: Path, *args: str) -> dict | None:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(src), str(HERE)]), "TQDM_DISABLE": "1"}
+    proc = subprocess.run([sys.executable, str(Path(__file__)), *args], capture_output=True, text=True, env=env)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(args)} failed:\n{proc.stderr[-3000:]}")
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
+    return json.loads(lines[-1].removeprefix("RESULT ")) if lines else None
+
+
+def measure(name: str, rows: int, src: Path, work: Path) -> dict:
+    """Prepare the input (once, in a process of its own), then run the stage in a fresh one."""
+    folder = work / name / str(rows)
+    folder.mkdir(parents=True, exist_ok=True)
+    if not prepared(folder):
+        in_process(REPO / "src", "--prepare", name, str(folder), str(rows))
+    shutil.rmtree(folder / "out", ignore_errors=True)
+    result = in_process(src, "--child", name, str(folder), str(rows))
+    assert result is not None
+    shutil.rmtree(folder / "out", ignore_errors=True)
+    return result
+
+
+def projection(sizes: list[int], seconds: list[float], peak_mb: list[float], target: int) -> dict:
+    """Linear growth from the two largest sizes, carried on to `target` rows."""
+    (small, large), (s0, s1), (m0, m1) = sizes[-2:], seconds[-2:], peak_mb[-2:]
+    per_s, per_mb = (s1 - s0) / (large - small), (m1 - m0) / (large - small)
+    return {
+        "seconds_per_million": per_s * 1e6,
+        "mb_per_million": per_mb * 1e6,
+        "projected_rows": target,
+        "projected_seconds": s1 + per_s * (target - large),
+        "projected_peak_mb": m1 + per_mb * (target - large),
+    }
+
+
+def rows_of(
+    name: str, sizes: list[int], against: Path | None, against_max_check: int, work: Path, target: int
+) -> list[Row]:
+    out, ours_by_size = [], {}
+    for rows in sizes:
+        ours = measure(name, rows, REPO / "src", work)
+        ours_by_size[rows] = ours
+        peer = None
+        if against is not None and not (name == "archive_check" and rows > against_max_check):
+            peer = measure(name, rows, against, work)
+            assert peer["result"] == ours["result"], f"{name} at {rows}: {peer['result']} != {ours['result']}"
+        per_item = 1e6 * ours["seconds"] / rows
+        note = (
+            f"{rows:,} rows: {ours['seconds']:.1f} s ({per_item:.1f} us/row); peak RSS +{ours['peak_mb']:.0f} MB over "
+            f"{ours['base_mb']:.0f} MB after imports"
+        )
+        if peer is not None:
+            note += f"; against: {peer['seconds']:.1f} s, peak RSS +{peer['peak_mb']:.0f} MB"
+        elif against is not None:
+            note += f"; against: not run above {against_max_check:,} members (quadratic)"
+        by_time = REPORTED[name] == "time"
+        key, unit = ("seconds", "s") if by_time else ("peak_mb", "MB")
+        out.append(
+            Row(
+                stage=f"{name} {rows:,} rows: {'wall time' if by_time else 'peak RSS'}",
+                ours_s=max(ours[key], 0.1) if not by_time else ours[key],
+                peer_s=None if peer is None else (peer[key] if by_time else max(peer[key], 0.1)),
+                peer="main before issue 24 (--against)" if against is not None else "none (no library does this stage)",
+                equal="stage result counts" if peer is not None else "-",
+                note=note,
+                unit=unit,
+                extra={
+                    "name": name,
+                    "rows": rows,
+                    "seconds": ours["seconds"],
+                    "peak_mb": ours["peak_mb"],
+                    "base_mb": ours["base_mb"],
+                    "result": ours["result"],
+                    "peer_seconds": None if peer is None else peer["seconds"],
+                    "peer_peak_mb": None if peer is None else peer["peak_mb"],
+                },
+            )
+        )
+    if len(sizes) > 1:
+        seconds = [ours_by_size[n]["seconds"] for n in sizes]
+        ahead = projection(sizes, seconds, [ours_by_size[n]["peak_mb"] for n in sizes], target)
+        out[-1].extra.update(ahead)
+        out[-1].note += (
+            f"; growth {ahead['seconds_per_million']:.0f} s and {ahead['mb_per_million']:+.0f} MB per million rows, "
+            f"projected to {target:,}: {ahead['projected_seconds']:,.0f} s, +{ahead['projected_peak_mb']:,.0f} MB"
+        )
+        flat = (seconds[-1] / sizes[-1]) / (seconds[0] / sizes[0])
+        print(
+            f"{name}: time per row x{flat:.2f} from {sizes[0]:,} to {sizes[-1]:,}; {out[-1].note.split('; growth ')[1]}"
+        )
+    return out
+
+
+def points(rows: list[dict]) -> dict[str, list[dict]]:
+    """Each stage's sizes in order as {rows, seconds, peak_mb}; from the row's `extra`, or for
+    rows written before it carried them, from its stage text and value (peak_mb None when the
+    row reported time)."""
+    by_stage: dict[str, list[dict]] = {}
+    for r in rows:
+        name, size = r["stage"].split(" rows:")[0].rsplit(" ", 1)
+        peak = r["extra"].get("peak_mb", r["ours_s"] if r.get("unit") == "MB" else None)
+        by_stage.setdefault(name, []).append(
+            {"rows": int(size.replace(",", "")), "seconds": r["extra"]["seconds"], "peak_mb": peak}
+        )
+    return {name: sorted(p, key=lambda e: e["rows"]) for name, p in by_stage.items()}
+
+
+def plot(rows: list[dict], path: Path, target: int = PROJECTED_ROWS) -> None:
+    """Time and peak memory against rows, one line per stage, its projection to `target` dashed."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    for name, mine in points(rows).items():
+        sizes = [e["rows"] for e in mine]
+        for ax, key in ((axes[0], "seconds"), (axes[1], "peak_mb")):
+            values = [e[key] for e in mine]
+            if None in values:
+                continue
+            (line,) = ax.plot(sizes, [max(v, 1e-3) for v in values], marker="o", label=name)
+            if len(sizes) > 1:
+                ahead = projection(sizes, values, values, target)["projected_seconds"]
+                ax.plot([sizes[-1], target], [max(values[-1], 1e-3), max(ahead, 1e-3)], "--", color=line.get_color())
+    for ax, label in zip(axes, ("wall time (s)", "peak RSS above imports (MB)"), strict=True):
+        ax.set(xscale="log", yscale="log", xlabel="rows", ylabel=label)
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.suptitle(f"bench_scale: data stages by input size (dashed: linear projection to {target:,} rows)")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    print(f"plot: {path}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--sizes", nargs="+", type=int, default=[50_000, 500_000])
+    ap.add_argument("--quick", action="store_true", help=f"sizes {QUICK_SIZES} (a smoke run)")
+    ap.add_argument("--work", type=Path, default=WORK, help="folder of the synthetic inputs (kept for later runs)")
+    ap.add_argument("--plot", type=Path, default=WORK / "scale.png", help="the figure of time and memory by size")
+    ap.add_argument("--replot", type=Path, default=None, help="draw --plot from an earlier run's --json rows only")
+    ap.add_argument("--project", type=int, default=PROJECTED_ROWS, help="the size the growth is projected to")
+    ap.add_argument("--only", nargs="+", choices=list(STAGES), default=list(STAGES))
+    ap.add_argument("--against", type=Path, default=None, help="another checkout's src/ to run as the peer")
+    ap.add_argument("--against-max-check", type=int, default=50_000, help="largest archive_check size for --against")
+    ap.add_argument("--prepare", nargs=3, metavar=("STAGE", "FOLDER", "ROWS"), help=argparse.SUPPRESS)
+    ap.add_argument("--child", nargs=3, metavar=("STAGE", "FOLDER", "ROWS"), help=argparse.SUPPRESS)
+    add_json_flag(ap)
+    args = ap.parse_args()
+    if args.prepare:
+        name, folder, rows = args.prepare
+        STAGES[name](Path(folder), int(rows))
+        return
+    if args.child:
+        name, folder, rows = args.child
+        child(name, Path(folder), int(rows))
+        return
+    if args.replot:
+        plot(json.loads(args.replot.read_text()), args.plot, args.project)
+        return
+    sizes = QUICK_SIZES if args.quick else sorted(args.sizes)
+    rows = [
+        row
+        for name in args.only
+        for row in rows_of(name, sizes, args.against, args.against_max_check, args.work, args.project)
+    ]
+    report(rows, args.json)
+    plot([asdict(r) for r in rows], args.plot, args.project)
+
+
+if __name__ == "__main__":
+    main()
