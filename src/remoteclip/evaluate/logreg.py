@@ -36,7 +36,7 @@ import torch
 
 DEFAULT_TOL = 1e-7
 HISTORY = 20  # curvature pairs kept (torch.optim.LBFGS's history_size default is 100; 20 suffices here)
-_COV_ROWS = 8192  # rows of the feature covariance: a preconditioner needs its shape, not every row
+_COV_ROWS = 4096  # rows of the feature covariance: a preconditioner needs its shape, not every row
 _CLASS_FLOOR = 1e-3  # smallest class-covariance eigenvalue kept, relative to the largest (its null direction)
 _WOLFE = 0.1  # line search: stop when |phi'(t)| <= 0.1 |phi'(0)| (a close-to-exact search)
 _STALL = 3  # iterations in a row without a measurable decrease: the float precision floor
@@ -54,7 +54,17 @@ class Data:
     layouts (logits = theta @ xt, class-major; gradient = G @ x), and the eigenbasis of their
     covariance (S's, with 1 for the bias column, which the centring decouples)."""
 
-    def __init__(self, x: np.ndarray, y: np.ndarray, n_classes: int, dtype: torch.dtype, device: torch.device):
+    def __init__(
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        n_classes: int,
+        dtype: torch.dtype,
+        device: torch.device,
+        like: Data | None = None,
+    ):
+        """`like`: a Data of (mostly) the same rows, whose covariance eigenbasis serves this one
+        too (the refit on the whole train split reuses the fit part's)."""
         features = torch.as_tensor(np.ascontiguousarray(x), device=device).to(dtype)
         self.mean = features.mean(0)
         centred = features - self.mean
@@ -64,10 +74,13 @@ class Data:
         self.xt = self.x.T.contiguous()
         self.y = torch.as_tensor(y, device=device)
         self.rows = torch.arange(self.n, device=device)
-        sample = centred[:: max(1, self.n // _COV_ROWS)].double()
-        values, vectors = torch.linalg.eigh(sample.T @ sample / sample.shape[0])
-        self.spectrum = torch.cat([values.clamp_min(0), values.new_ones(1)]).to(dtype)
-        self.basis = torch.block_diag(vectors, vectors.new_ones(1, 1)).to(dtype)
+        if like is None:
+            sample = centred[:: max(1, self.n // _COV_ROWS)]
+            values, vectors = torch.linalg.eigh((sample.T @ sample / sample.shape[0]).double())
+            self.spectrum = torch.cat([values.clamp_min(0), values.new_ones(1)]).to(dtype)
+            self.basis = torch.block_diag(vectors, vectors.new_ones(1, 1)).to(dtype)
+        else:
+            self.spectrum, self.basis = like.spectrum, like.basis
         self.decayed = torch.cat([torch.ones(self.dims), torch.zeros(1)]).to(dtype=dtype, device=device)
 
     def zeros(self) -> torch.Tensor:

@@ -217,9 +217,10 @@ def select_weight_decay(
     dtype: torch.dtype = torch.float32,
     device: str | torch.device = "auto",
     tol: float = logreg.DEFAULT_TOL,
-) -> tuple[float, dict, LinearClassifier]:
-    """Weight decay with the best validation acc1 (ties: the larger one), the search record and
-    the classifier fitted with it on the fit part.
+) -> tuple[float, dict, LinearClassifier, logreg.Data]:
+    """Weight decay with the best validation acc1 (ties: the larger one), the search record,
+    the classifier fitted with it on the fit part, and that part's data (its covariance serves
+    the refit).
 
     The grid is fitted from strong to weak decay, each fit started from the previous optimum
     (`logreg.path`; the loss is convex, so this only saves iterations).
@@ -238,7 +239,7 @@ def select_weight_decay(
     best = max(table, key=lambda row: row["val_acc1"])  # first maximum = the larger decay
     edge = best["weight_decay"] in (table[0]["weight_decay"], table[-1]["weight_decay"]) and len(table) > 1
     record = {"n_fit": int(fit.size), "n_val": int(val.size), "grid": table, "grid_edge": edge}
-    return best["weight_decay"], record, models[best["weight_decay"]]
+    return best["weight_decay"], record, models[best["weight_decay"]], data
 
 
 def _validated(
@@ -277,9 +278,9 @@ def _validated(
         "n_train": int(train.shape[0]),
         "n_test": int(test.shape[0]),
     }
-    start = None
+    start = fit_part = None
     if weight_decay is None:
-        weight_decay, search, start = select_weight_decay(
+        weight_decay, search, start, fit_part = select_weight_decay(
             train, train_y, n_classes, weight_decays, val_fraction, seed, max_iter, DTYPES[dtype], device, tol
         )
         protocol |= {
@@ -290,7 +291,8 @@ def _validated(
         }
     else:
         protocol["selection"] = "none: weight decay fixed by the caller; test split scored once"
-    data = logreg.Data(train, train_y, n_classes, DTYPES[dtype], device)
+    data = logreg.Data(train, train_y, n_classes, DTYPES[dtype], device, like=fit_part)
+    del fit_part
     init = None if start is None else data.centred(start.weight, start.bias)
     model = _classifier(data, logreg.fit(data, weight_decay, init, tol=tol, max_iter=max_iter))
     del data
