@@ -37,7 +37,10 @@ BENCHMARKS = {
     ),
     "shards": ("bench_shards.py", ["--images", "100"]),
     "train": ("bench_train.py", ["--steps", "8", "--images", "512", "--loader-seconds", "2"]),
-    "eval": ("bench_eval.py", ["--cls-images", "60", "--ret-images", "30"]),
+    "eval": (
+        "bench_eval.py",
+        "--cls-images 60 --ret-images 30 --resisc-per-class 10 --ret-large 40 --probe-rows 2000".split(),
+    ),
 }
 
 
