@@ -125,6 +125,17 @@ def test_every_fit_along_the_grid_is_the_optimum_a_fit_from_zeros_reaches():
     assert along < alone  # what starting from the previous optimum is for
 
 
+def test_the_refit_on_the_whole_train_split_reaches_the_optimum_of_a_fit_from_zeros():
+    # the refit starts from the fit part's optimum and borrows its covariance eigenbasis
+    x, y, xt, yt, n = blobs(n_train=150, spread=1.5, seed=3, dims=8)
+    result = linear_probe(x, y, xt, yt, n, weight_decays=GRID, dtype="float64", tol=1e-12)
+    unit = x / np.linalg.norm(x, axis=1, keepdims=True)  # what the validated protocol trains on
+    data = logreg.Data(unit, y, n, torch.float64, torch.device("cpu"))
+    cold = logreg.fit(data, result["protocol"]["weight_decay"], tol=1e-12)
+    assert result["protocol"]["fit"]["converged"]
+    assert result["protocol"]["fit"]["loss"] == pytest.approx(cold.info["loss"], rel=1e-9)
+
+
 def test_float32_grid_selects_the_weight_decay_float64_selects():
     data = blobs(n_train=300, n_test=150, n_classes=5, spread=1.6, seed=6, dims=16)
     ours, reference = (linear_probe(*data, weight_decays=GRID, dtype=d) for d in ("float32", "float64"))
