@@ -39,7 +39,10 @@ BENCHMARKS = {
     "shards": ("bench_shards.py", ["--images", "100"]),
     "reader": ("bench_reader.py", ["--shards", "20", "--per-shard", "50", "--reads", "300", "--sizes", "5000"]),
     "train": ("bench_train.py", ["--steps", "8", "--images", "512", "--loader-seconds", "2"]),
-    "eval": ("bench_eval.py", ["--cls-images", "60", "--ret-images", "30"]),
+    "eval": (
+        "bench_eval.py",
+        "--cls-images 60 --ret-images 30 --resisc-per-class 10 --ret-large 40 --probe-rows 2000".split(),
+    ),
     "scale": ("bench_scale.py", ["--quick"]),
 }
 

@@ -24,7 +24,9 @@ with rule_log(sm.log[0]) as log:
     device = device_for(sm.params.device)
     model, preprocess, tokenizer = load(sm.params.model, device, weights_cache=sm.params.weights_cache)
     if "images" in outputs:
-        images = embed_images(model, preprocess, split, device, sm.params.batch_size, sm.params.workers, desc=name)
+        images = embed_images(
+            model, preprocess, split, device, sm.params.batch_size, sm.params.workers, name, sm.params.test_only
+        )
         np.savez(outputs["images"], **images)
         log.info("%s: %d images", name, len(images["features"]))
     if "texts" in outputs:

@@ -5,11 +5,17 @@ test_clip_benchmark.py, prints the metrics as JSON.
     python clip_benchmark_peer.py zeroshot|retrieval SPLIT.json MODEL_DIR STATE.pt ARCH [TEMPLATE ...]
     python clip_benchmark_peer.py linear_probe SPLIT.json MODEL_DIR STATE.pt ARCH FEATURE_ROOT
     python clip_benchmark_peer.py ranking FEATURES.npz   (arrays images, texts, owner)
+    python clip_benchmark_peer.py linear_probe_cached FEATURE_ROOT [VAL_PROPORTION]
 
 The linear probe is CLIP_benchmark's `linear_probe.evaluate` with its CLI defaults (lr 0.1, 10
 epochs, batch 64, no validation split so weight decay 0), which asserts a CUDA device and
 calls `.cuda()`; on a machine without one, `.cuda()` is made a no-op so it runs on the CPU
 (DataParallel then calls the module directly). Its cached features land in FEATURE_ROOT/bench/.
+`linear_probe_cached` runs the same probe on features already in that cache (features_train.pt,
+targets_train.pt, features_test.pt, targets_test.pt, as CLIP_benchmark writes them): it then
+skips featurising, so it needs no model or images. With VAL_PROPORTION, the probe's own
+weight-decay sweep runs on that share of the train features (CLIP_benchmark's
+`--val_proportion`: a random split made by its builder, here made with torch.randperm(seed 0)).
 """
 
 import json
@@ -58,6 +64,32 @@ def official_ranking(features_path):
 
 
 def linear_probe(model, preprocess, split, feature_root):
+    root = split["root"]
+    train, test = (
+        Split([f"{root}/{f}" for f, _ in part], [label for _, label in part], preprocess, split["classes"])
+        for part in (split["train"], split["test"])
+    )
+    loaders = [torch.utils.data.DataLoader(part, batch_size=64) for part in (train, test)]
+    return _probe(model, *loaders, feature_root)
+
+
+def cached_linear_probe(feature_root, val_proportion=None):
+    """The probe on features CLIP_benchmark has cached under FEATURE_ROOT/bench/."""
+    if val_proportion is None:
+        return _probe(None, None, None, feature_root)
+    import os
+
+    folder = os.path.join(feature_root, "bench")
+    features, targets = (torch.load(os.path.join(folder, f"{k}_train.pt")) for k in ("features", "targets"))
+    order = torch.randperm(len(features), generator=torch.Generator().manual_seed(0))
+    n_val = int(float(val_proportion) * len(features))
+    for part, index in (("_val", order[:n_val]), ("_train", order[n_val:])):
+        torch.save(features[index], os.path.join(folder, f"features{part}.pt"))
+        torch.save(targets[index], os.path.join(folder, f"targets{part}.pt"))
+    return _probe(None, None, None, feature_root, val_dataloader=True)
+
+
+def _probe(model, train_loader, test_loader, feature_root, val_dataloader=None):
     from clip_benchmark.metrics import linear_probe as lp
 
     if not torch.cuda.is_available():
@@ -67,15 +99,10 @@ def linear_probe(model, preprocess, split, feature_root):
         torch.Tensor.to = lambda self, *args, **kwargs: (
             self if args and str(args[0]).startswith("cuda") else to(self, *args, **kwargs)
         )
-    root = split["root"]
-    train, test = (
-        Split([f"{root}/{f}" for f, _ in part], [label for _, label in part], preprocess, split["classes"])
-        for part in (split["train"], split["test"])
-    )
-    loaders = [torch.utils.data.DataLoader(part, batch_size=64) for part in (train, test)]
     return lp.evaluate(
         model,
-        *loaders,
+        train_loader,
+        test_loader,
         fewshot_k=-1,
         batch_size=64,
         num_workers=0,
@@ -85,7 +112,7 @@ def linear_probe(model, preprocess, split, feature_root):
         seed=0,
         feature_root=feature_root,
         device="cuda",
-        val_dataloader=None,
+        val_dataloader=val_dataloader,
         normalize=True,
         amp=False,
     )
@@ -94,6 +121,8 @@ def linear_probe(model, preprocess, split, feature_root):
 def main(task, split_path, model_dir=None, state_path=None, arch=None, *templates):
     if task == "ranking":
         return official_ranking(split_path)
+    if task == "linear_probe_cached":
+        return cached_linear_probe(split_path, model_dir)
     split = json.load(open(split_path))
     open_clip.add_model_config(model_dir)
     model, _, preprocess = open_clip.create_model_and_transforms(arch)
@@ -106,7 +135,7 @@ def main(task, split_path, model_dir=None, state_path=None, arch=None, *template
     if task == "zeroshot":
         test = split["test"]
         data = Split([f"{root}/{f}" for f, _ in test], [label for _, label in test], preprocess, split["classes"])
-        loader = torch.utils.data.DataLoader(data, batch_size=32)
+        loader = torch.utils.data.DataLoader(data, batch_size=64)  # its CLI's default
         return zeroshot_classification.evaluate(
             model, loader, tokenizer, split["classnames"], [t.replace("{}", "{c}") for t in templates], "cpu", amp=False
         )

@@ -3,6 +3,7 @@ import pytest
 import scipy.optimize
 import torch
 
+from remoteclip.evaluate import logreg
 from remoteclip.evaluate.probe import (
     PAPER_SELECTION,
     fit_logreg,
@@ -89,10 +90,12 @@ def test_stratified_split_holds_out_a_fraction_of_every_class():
         stratified_split(labels, 1.0, 0)
 
 
-def test_lbfgs_reaches_the_optimum_of_the_regularised_loss():
+@pytest.mark.parametrize("dtype, precision", [(torch.float64, 1e-8), (torch.float32, 1e-5)])
+def test_lbfgs_reaches_the_optimum_of_the_regularised_loss(dtype, precision):
     x, y, _, _, n = blobs(n_train=60, spread=1.0, dims=3)
+    x = x + 4.0  # features that share a large offset, as CLIP's do
     wd = 0.05
-    model = fit_logreg(x, y, n, wd, max_iter=500)
+    model = fit_logreg(x, y, n, wd, max_iter=500, dtype=dtype)
 
     def loss(params):
         w, b = params[: n * 3].reshape(n, 3), params[n * 3 :]
@@ -103,9 +106,59 @@ def test_lbfgs_reaches_the_optimum_of_the_regularised_loss():
 
     reference = scipy.optimize.minimize(loss, np.zeros(n * 4), method="BFGS", options={"gtol": 1e-9})
     ours = loss(np.concatenate([model.weight.ravel(), model.bias]))
-    assert ours == pytest.approx(reference.fun, abs=1e-8)
-    assert model.info["loss"] == pytest.approx(ours)
+    assert ours == pytest.approx(reference.fun, abs=precision)
+    assert model.info["loss"] == pytest.approx(ours, abs=precision)
+    assert model.info["converged"] and not model.info["hit_max_iter"]
     assert predict(model, x).shape == (60, n)
+
+
+def test_every_fit_along_the_grid_is_the_optimum_a_fit_from_zeros_reaches():
+    x, y, _, _, n = blobs(n_train=150, spread=1.5, seed=2, dims=8)
+    data = logreg.Data(x + 2.0, y, n, torch.float64, torch.device("cpu"))
+    grid = (1.0, 1e-1, 1e-2, 1e-3, 1e-4)
+    along, alone = 0, 0
+    for wd, optimum in logreg.path(data, grid, tol=1e-12):
+        cold = logreg.fit(data, wd, tol=1e-12)
+        assert optimum.info["loss"] == pytest.approx(cold.info["loss"], rel=1e-9, abs=1e-12)
+        np.testing.assert_allclose(optimum.theta[:, :-1], cold.theta[:, :-1], atol=1e-4)
+        along, alone = along + optimum.info["passes"], alone + cold.info["passes"]
+    assert along < alone  # what starting from the previous optimum is for
+
+
+def test_the_refit_on_the_whole_train_split_reaches_the_optimum_of_a_fit_from_zeros():
+    # the refit starts from the fit part's optimum and borrows its covariance eigenbasis
+    x, y, xt, yt, n = blobs(n_train=150, spread=1.5, seed=3, dims=8)
+    result = linear_probe(x, y, xt, yt, n, weight_decays=GRID, dtype="float64", tol=1e-12)
+    unit = x / np.linalg.norm(x, axis=1, keepdims=True)  # what the validated protocol trains on
+    data = logreg.Data(unit, y, n, torch.float64, torch.device("cpu"))
+    cold = logreg.fit(data, result["protocol"]["weight_decay"], tol=1e-12)
+    assert result["protocol"]["fit"]["converged"]
+    assert result["protocol"]["fit"]["loss"] == pytest.approx(cold.info["loss"], rel=1e-9)
+
+
+def test_float32_grid_selects_the_weight_decay_float64_selects():
+    data = blobs(n_train=300, n_test=150, n_classes=5, spread=1.6, seed=6, dims=16)
+    ours, reference = (linear_probe(*data, weight_decays=GRID, dtype=d) for d in ("float32", "float64"))
+    grid = [row["val_acc1"] for row in ours["protocol"]["search"]["grid"]]
+    assert len(set(grid)) > 1  # the choice is not trivial
+    assert grid == [row["val_acc1"] for row in reference["protocol"]["search"]["grid"]]
+    assert ours["protocol"]["weight_decay"] == reference["protocol"]["weight_decay"]
+    assert ours["metrics"] == reference["metrics"]
+    assert "float32" in ours["protocol"]["classifier"] and "float64" in reference["protocol"]["classifier"]
+
+
+def test_the_probe_says_where_it_ran():
+    result = linear_probe(*blobs(), weight_decay=0.01, device="cpu")
+    assert result["protocol"]["device"] == "cpu"
+    auto = linear_probe(*blobs(), weight_decay=0.01)["protocol"]["device"]
+    assert auto == ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def test_a_fit_stopped_by_max_iter_says_so():
+    x, y, _, _, n = blobs(spread=2.0, seed=5)
+    model = fit_logreg(x, y, n, 1e-7, max_iter=2)
+    assert model.info["iterations"] == 2
+    assert model.info["hit_max_iter"] and not model.info["converged"]
 
 
 def test_sgd_is_deterministic_for_a_seed_and_calls_back_each_epoch():
@@ -194,6 +247,8 @@ def test_options_of_the_other_protocol_are_named_in_the_error():
         linear_probe(*blobs(), epochs=10)
     with pytest.raises(ValueError, match=r"\['weight_decays'\] do not apply to the 'paper' protocol"):
         linear_probe(*blobs(), protocol="paper", weight_decays=GRID)
+    with pytest.raises(ValueError, match="dtype must be one of"):
+        linear_probe(*blobs(), dtype="float16")
 
 
 def test_fit_logreg_rejects_bad_options():

@@ -2,6 +2,11 @@
 # features once per (model and prompt protocol, benchmark), then every task on the cached
 # features, and one summary CSV.
 
+from remoteclip.evaluate.registry import reads_train_images
+
+# zero-shot alone reads a classification benchmark's test images only: embed those alone
+TEST_IMAGES_ONLY = not reads_train_images(EVAL["tasks"])
+
 
 wildcard_constraints:
     model=wildcard_regex(sorted(EVAL_MODELS)),
@@ -48,6 +53,7 @@ rule features:
         batch_size=EVAL["batch_size"],
         workers=EVAL["workers"],
         device=EVAL["device"],
+        test_only=TEST_IMAGES_ONLY,
         templates=lambda w: EVAL_MODELS[w.model].get("templates") or EVAL["templates"],
         variants=EVAL["counting"]["variants"],
     script:
@@ -75,6 +81,7 @@ rule image_features:
         batch_size=EVAL["batch_size"],
         workers=EVAL["workers"],
         device=EVAL["device"],
+        test_only=TEST_IMAGES_ONLY,
     script:
         "../../scripts/features.py"
 

@@ -10,6 +10,7 @@ names (`crop`, `pad`; listed by `scored`) passed through the model's validation 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Any
 
@@ -36,7 +37,29 @@ class Images(Dataset):
         return len(self.items)
 
     def __getitem__(self, i: int):
-        return self.transform(region(*self.items[i]))
+        with one_thread():
+            return self.transform(region(*self.items[i]))
+
+
+@contextlib.contextmanager
+def one_thread():
+    """torch on one thread for a block of tiny tensor operations.
+
+    A transform's per-image tensor steps (to_tensor, normalize) are a few hundred kilobytes:
+    split across OpenMP threads they cost more in synchronisation than they compute (measured
+    x10 on a busy 2-core machine: 23 ms per image on 2 threads, 2 ms on one). Loader worker
+    processes already run on one thread; this is for the main process (workers=0), whose
+    threads the model's forward pass then gets back.
+    """
+    threads = torch.get_num_threads()
+    if threads == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def region(path: str, crop: list[int] | None = None, pad: bool = False) -> Image.Image:
@@ -135,11 +158,12 @@ def embed(
     batch_size: int = _DEFAULTS["batch_size"],
     workers: int = _DEFAULTS["workers"],
     desc: str = "images",
+    test_only: bool = False,
 ) -> tuple[dict, dict]:
     """Everything the tasks of one benchmark read: (image arrays, text arrays), as the
     `features` rule caches them in <benchmark>.npz and <benchmark>.text.npz (`image_features` and
     `text_features` one each, for a zoo model scored under several prompt protocols)."""
-    images = embed_images(model, transform, split, device, batch_size, workers, desc)
+    images = embed_images(model, transform, split, device, batch_size, workers, desc, test_only)
     return images, embed_texts(model, tokenizer, split, templates, variants, device)
 
 
@@ -151,10 +175,12 @@ def embed_images(
     batch_size: int = _DEFAULTS["batch_size"],
     workers: int = _DEFAULTS["workers"],
     desc: str = "images",
+    test_only: bool = False,
 ) -> dict:
     """The image arrays of a benchmark (<benchmark>.npz): the features, their norms and what
-    the split says of each scored image."""
-    items, arrays = scored_items(split)
+    the split says of each scored image; with `test_only` a classification benchmark's test
+    images alone (when zero-shot is its only task: `registry.reads_train_images`)."""
+    items, arrays = scored_items(split, test_only)
     feats, norms = image_features(model, transform, items, device, batch_size, workers, desc=desc)
     return {"features": feats, "norms": norms, **arrays}
 

@@ -1,4 +1,4 @@
-"""Linear probe: multinomial logistic regression on frozen image features, in torch on CPU.
+"""Linear probe: multinomial logistic regression on frozen image features, in torch.
 
 Written by hand because CLIP_benchmark's probe (AdamW, its own sweep) is not the paper's
 recipe and scikit-learn is not a dependency. Two protocols, recorded in every result:
@@ -6,8 +6,9 @@ recipe and scikit-learn is not a dependency. Two protocols, recorded in every re
 - "validated" (default): L2-normalised features; the weight decay is chosen over a log grid
   on a stratified, seeded validation part of the *train* split, the classifier is refitted on
   the whole train split and scored once on test. Test labels are only read by the final score.
-  The fit is full-batch L-BFGS on a convex loss whose optimum fixes every prediction, so it
-  needs no learning rate, epochs or seed: the weight decay is the only hyper-parameter left.
+  The fit is full-batch L-BFGS (`logreg`: float32, on the GPU when torch sees one) on a convex
+  loss whose optimum fixes every prediction, so it needs no learning rate, epochs or seed: the
+  weight decay is the only hyper-parameter left.
 - "paper": RemoteCLIP's recipe as ITRA's `linear_eval.py` runs it: raw features, SGD
   (momentum 0.9) lr 0.8, cosine annealing, cross-entropy, weight decay 4e-5, 1000 epochs,
   batch 10,000, unshuffled, plus 5 random (lr, weight decay) draws; the reported accuracy is
@@ -25,6 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from ..schema import defaults
+from . import logreg
 from ._common import as_labels, as_matrix, check_n_classes, check_same_dims, classification_metrics, l2_normalise
 
 # Half-decade steps. On L2-normalised CLIP features with a mean loss the useful decays are
@@ -35,6 +37,7 @@ PAPER = {"lr": 0.8, "weight_decay": 4e-5, "epochs": 1000, "batch_size": 10000, "
 PAPER_SELECTION = "test split (paper protocol; optimistic)"
 _DEFAULTS = defaults("evaluation.linear_probe")
 DEFAULT_PROTOCOL = _DEFAULTS["protocol"]
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
 @dataclasses.dataclass
@@ -58,24 +61,29 @@ def fit_logreg(
     momentum: float = PAPER["momentum"],
     seed: int = 0,
     dtype: torch.dtype | None = None,
+    device: str | torch.device = "auto",
     init: LinearClassifier | None = None,
     on_epoch: Callable[[int, LinearClassifier], None] | None = None,
 ) -> LinearClassifier:
     """Fit logits = x W^T + b by mean cross-entropy with weight decay.
 
     "lbfgs": minimises CE + weight_decay / 2 * ||W||^2 (the bias is not decayed), from zeros
-    or `init`, for at most `max_iter` iterations, float64 by default. "sgd": ITRA's loop
-    (N(0, 0.01) init from `seed`, SGD with momentum and decay on all parameters, cosine
-    schedule stepped per epoch, batches in input order), float32 by default; `on_epoch` gets
-    a snapshot after each epoch's updates, before the schedule steps.
+    or `init`, for at most `max_iter` iterations (`logreg.fit`), float32 by default, on
+    `device` ("auto": the GPU when torch sees one). "sgd": ITRA's loop (N(0, 0.01) init from
+    `seed`, SGD with momentum and decay on all parameters, cosine schedule stepped per epoch,
+    batches in input order), float32 on the CPU by default; `on_epoch` gets a snapshot after
+    each epoch's updates, before the schedule steps.
     """
     check_n_classes(n_classes)
     if not weight_decay >= 0:
         raise ValueError(f"weight_decay must be >= 0, got {weight_decay!r}")
-    x = as_matrix(x, "x")
+    x = as_matrix(x, "x", dtype=None)
     y = as_labels(y, "y", x.shape[0], n_classes)
     if method == "lbfgs":
-        return _fit_lbfgs(x, y, n_classes, weight_decay, max_iter, dtype or torch.float64, init)
+        _check_positive(max_iter=max_iter)
+        data = logreg.Data(x, y, n_classes, dtype or torch.float32, logreg.resolve_device(device))
+        start = None if init is None else data.centred(init.weight, init.bias)
+        return _classifier(data, logreg.fit(data, weight_decay, start, max_iter=max_iter))
     if method == "sgd":
         _check_positive(epochs=epochs, batch_size=batch_size, lr=lr)
         return _fit_sgd(
@@ -90,41 +98,9 @@ def _check_positive(**values) -> None:
             raise ValueError(f"{name} must be positive, got {value!r}")
 
 
-def _fit_lbfgs(x, y, n_classes, weight_decay, max_iter, dtype, init) -> LinearClassifier:
-    _check_positive(max_iter=max_iter)
-    xt, yt = torch.as_tensor(x, dtype=dtype), torch.as_tensor(y)
-    w = torch.zeros(n_classes, x.shape[1], dtype=dtype) if init is None else torch.tensor(init.weight, dtype=dtype)
-    b = torch.zeros(n_classes, dtype=dtype) if init is None else torch.tensor(init.bias, dtype=dtype)
-    w.requires_grad_(), b.requires_grad_()
-    optimiser = torch.optim.LBFGS(
-        [w, b],
-        lr=1.0,
-        max_iter=max_iter,
-        history_size=20,
-        tolerance_grad=1e-7,
-        tolerance_change=1e-10,
-        line_search_fn="strong_wolfe",
-    )
-
-    def objective():
-        return F.cross_entropy(F.linear(xt, w, b), yt) + 0.5 * weight_decay * w.pow(2).sum()
-
-    def closure():
-        optimiser.zero_grad()
-        loss = objective()
-        loss.backward()
-        return loss
-
-    optimiser.step(closure)
-    with torch.no_grad():
-        loss = float(objective())
-    info = {
-        "method": "lbfgs",
-        "iterations": int(optimiser.state[w].get("n_iter", 0)),
-        "loss": loss,
-        "hit_max_iter": int(optimiser.state[w].get("n_iter", 0)) >= max_iter,
-    }
-    return LinearClassifier(w.detach().numpy().astype(np.float64), b.detach().numpy().astype(np.float64), info)
+def _classifier(data: logreg.Data, fit: logreg.Fit) -> LinearClassifier:
+    weight, bias = data.original(fit.theta)
+    return LinearClassifier(weight, bias, {"method": "lbfgs", **fit.info})
 
 
 def _fit_sgd(x, y, n_classes, weight_decay, lr, epochs, batch_size, momentum, seed, dtype, on_epoch):
@@ -171,7 +147,9 @@ def linear_probe(
     """{"metrics": {acc1, acc5, mean_per_class_recall}, "protocol": {what was done}}.
 
     Options, "validated": weight_decays (grid), val_fraction (0.2), max_iter, normalise
-    (True), weight_decay (fixes it and skips the search, for few-shot). "paper": lr,
+    (True), weight_decay (fixes it and skips the search, for few-shot), dtype ("float32" or
+    "float64"), device ("auto": the GPU when torch sees one), tol (the solver's stopping
+    rule, `logreg`). "paper": lr,
     weight_decay (of the default trial), epochs, batch_size, momentum, search_trials,
     include_default (True), normalise (False).
     """
@@ -190,7 +168,7 @@ def linear_probe(
 
 def _checked(train_x, train_y, test_x, test_y, n_classes):
     check_n_classes(n_classes)
-    train, test = as_matrix(train_x, "train_x"), as_matrix(test_x, "test_x")
+    train, test = _features(train_x, "train_x"), _features(test_x, "test_x")
     check_same_dims(train, test, "train_x", "test_x")
     return (
         train,
@@ -198,6 +176,13 @@ def _checked(train_x, train_y, test_x, test_y, n_classes):
         test,
         as_labels(test_y, "test_y", test.shape[0], n_classes),
     )
+
+
+def _features(x, name: str) -> np.ndarray:
+    """float32 or float64 as given (cached features are float32: no float64 copy of them), wider
+    than float16."""
+    x = as_matrix(x, name, dtype=None)
+    return x if x.dtype.itemsize >= 4 else x.astype(np.float32)
 
 
 # --- validated protocol ------------------------------------------------------------------
@@ -229,25 +214,32 @@ def select_weight_decay(
     val_fraction: float,
     seed: int,
     max_iter: int,
-) -> tuple[float, dict]:
-    """Weight decay with the best validation acc1 (ties: the larger one) and the search record.
+    dtype: torch.dtype = torch.float32,
+    device: str | torch.device = "auto",
+    tol: float = logreg.DEFAULT_TOL,
+) -> tuple[float, dict, LinearClassifier, logreg.Data]:
+    """Weight decay with the best validation acc1 (ties: the larger one), the search record,
+    the classifier fitted with it on the fit part, and that part's data (its covariance serves
+    the refit).
 
-    The grid is fitted from strong to weak decay, each fit warm-started from the previous
-    optimum (the loss is convex, so this only saves iterations).
+    The grid is fitted from strong to weak decay, each fit started from the previous optimum
+    (`logreg.path`; the loss is convex, so this only saves iterations).
     """
     if len(weight_decays) == 0:
         raise ValueError("weight_decays: empty grid")
     fit, val = stratified_split(y, val_fraction, seed)
     if val.size == 0:
         raise ValueError("too few training samples per class to hold out a validation part; pass weight_decay")
-    model, table = None, []
-    for wd in sorted((float(v) for v in weight_decays), reverse=True):
-        model = fit_logreg(x[fit], y[fit], n_classes, wd, max_iter=max_iter, init=model)
-        accuracy = classification_metrics(predict(model, x[val]), y[val], n_classes)["acc1"]
-        table.append({"weight_decay": wd, "val_acc1": accuracy})
+    data = logreg.Data(x[fit], y[fit], n_classes, dtype, logreg.resolve_device(device))
+    val_x, table, models = as_matrix(x[val], "x"), [], {}
+    for wd, optimum in logreg.path(data, weight_decays, tol=tol, max_iter=max_iter):
+        models[wd] = _classifier(data, optimum)
+        accuracy = classification_metrics(predict(models[wd], val_x), y[val], n_classes)["acc1"]
+        table.append({"weight_decay": wd, "val_acc1": accuracy, "iterations": optimum.info["iterations"]})
     best = max(table, key=lambda row: row["val_acc1"])  # first maximum = the larger decay
     edge = best["weight_decay"] in (table[0]["weight_decay"], table[-1]["weight_decay"]) and len(table) > 1
-    return best["weight_decay"], {"n_fit": int(fit.size), "n_val": int(val.size), "grid": table, "grid_edge": edge}
+    record = {"n_fit": int(fit.size), "n_val": int(val.size), "grid": table, "grid_edge": edge}
+    return best["weight_decay"], record, models[best["weight_decay"]], data
 
 
 def _validated(
@@ -263,31 +255,47 @@ def _validated(
     val_fraction=0.2,
     max_iter=1000,
     normalise=True,
+    dtype="float32",
+    device="auto",
+    tol=logreg.DEFAULT_TOL,
 ) -> dict:
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
+    _check_positive(max_iter=max_iter)
     if normalise:
         train, test = l2_normalise(train, "train_x"), l2_normalise(test, "test_x")
+    device = logreg.resolve_device(device)
     protocol = {
         "name": "validated",
-        "classifier": "multinomial logistic regression, full-batch L-BFGS (torch, float64), bias not decayed",
+        "classifier": f"multinomial logistic regression, full-batch L-BFGS (torch, {dtype}), bias not decayed",
+        "solver": "remoteclip.evaluate.logreg: centred features, L-BFGS preconditioned by a Kronecker "
+        "approximation of the Hessian, line search on the logits; stops when the predicted decrease "
+        f"is below {tol:g} of the loss",
+        "device": device.type,
         "features": "L2-normalised" if normalise else "as given",
         "max_iter": max_iter,
         "seed": seed,
         "n_train": int(train.shape[0]),
         "n_test": int(test.shape[0]),
     }
+    start = fit_part = None
     if weight_decay is None:
-        weight_decay, search = select_weight_decay(
-            train, train_y, n_classes, weight_decays, val_fraction, seed, max_iter
+        weight_decay, search, start, fit_part = select_weight_decay(
+            train, train_y, n_classes, weight_decays, val_fraction, seed, max_iter, DTYPES[dtype], device, tol
         )
         protocol |= {
             "selection": f"stratified {val_fraction:.0%} validation part of the train split (seed {seed}); "
-            "refit on the whole train split; test split scored once",
+            "refit on the whole train split (started from the fit part's optimum); test split scored once",
             "val_fraction": val_fraction,
             "search": search,
         }
     else:
         protocol["selection"] = "none: weight decay fixed by the caller; test split scored once"
-    model = fit_logreg(train, train_y, n_classes, weight_decay, max_iter=max_iter)
+    data = logreg.Data(train, train_y, n_classes, DTYPES[dtype], device, like=fit_part)
+    del fit_part
+    init = None if start is None else data.centred(start.weight, start.bias)
+    model = _classifier(data, logreg.fit(data, weight_decay, init, tol=tol, max_iter=max_iter))
+    del data
     protocol |= {"weight_decay": float(weight_decay), "fit": model.info}
     return {"metrics": classification_metrics(predict(model, test), test_y, n_classes), "protocol": protocol}
 

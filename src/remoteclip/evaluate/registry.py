@@ -15,6 +15,14 @@ from ..zoo import entry as zoo_entry
 from ..zoo import load_zoo, zoo_protocols
 
 TASKS_BY_GROUP = {"CLS": ("zeroshot", "linear_probe", "knn", "fewshot"), "RET": ("retrieval",), "COUNT": ("counting",)}
+TRAIN_IMAGE_TASKS = ("linear_probe", "knn", "fewshot")  # the classification tasks that train on the train part
+
+
+def reads_train_images(tasks) -> bool:
+    """Whether any of `tasks` reads a classification benchmark's train images (zero-shot alone
+    reads its test images only, so its features need not embed the train part)."""
+    return any(task in TRAIN_IMAGE_TASKS for task in tasks)
+
 
 RELEASED = {
     "RemoteCLIP-RN50": "RN50",

@@ -24,17 +24,19 @@ def _rows(split: dict[str, Any]) -> list[tuple[str, list[int] | None, bool, bool
     return [(s["image"], s.get("crop"), bool(s.get("pad")), True) for s in split["samples"]]
 
 
-def scored_items(split: dict[str, Any]) -> tuple[list[Region], dict[str, np.ndarray]]:
-    """The regions a benchmark scores, and the arrays that describe them."""
+def scored_items(split: dict[str, Any], test_only: bool = False) -> tuple[list[Region], dict[str, np.ndarray]]:
+    """The regions a benchmark scores, and the arrays that describe them; with `test_only`, a
+    classification benchmark's test part alone (all that zero-shot reads)."""
     rows = _rows(split)
-    items = [(f"{split['root']}/{image}", crop, pad) for image, crop, pad, _ in rows]
     if split["group"] == "CLS":
         labelled = split["train"] + split["test"]
-        return items, {
-            "files": np.array([f for f, _ in labelled]),
-            "labels": np.array([c for _, c in labelled]),
-            "is_test": np.array([is_test for *_, is_test in rows], bool),
+        keep = [i for i, row in enumerate(rows) if row[3] or not test_only]
+        return [(f"{split['root']}/{rows[i][0]}", rows[i][1], rows[i][2]) for i in keep], {
+            "files": np.array([labelled[i][0] for i in keep]),
+            "labels": np.array([labelled[i][1] for i in keep]),
+            "is_test": np.array([rows[i][3] for i in keep], bool),
         }
+    items = [(f"{split['root']}/{image}", crop, pad) for image, crop, pad, _ in rows]
     if split["group"] == "RET":
         return items, {"files": np.array(split["images"])}
     samples = split["samples"]

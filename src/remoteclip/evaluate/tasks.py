@@ -31,9 +31,15 @@ def versions() -> dict[str, str]:
     }
 
 
-def _cls_arrays(images: dict, raw: bool = False):
-    """(train_x, train_y, test_x, test_y): normalised features, or with `raw` the raw embeddings."""
+def _cls_arrays(images: dict, raw: bool = False, train: bool = True):
+    """(train_x, train_y, test_x, test_y): normalised features, or with `raw` the raw embeddings;
+    `train`: the task trains on the train part, which the cached features must then hold."""
     test = images["is_test"]
+    if train and test.all():
+        raise ValueError(
+            "the cached image features hold the test images only (written when zero-shot was the only "
+            "classification task): rerun the features rule (snakemake --forcerun features)"
+        )
     x = raw_features(images) if raw else images["features"]
     return x[~test], images["labels"][~test], x[test], images["labels"][test]
 
@@ -61,7 +67,7 @@ def probe_input_record(probe_settings: dict) -> str:
 
 
 def zeroshot(split, images, texts, settings) -> tuple[dict, dict]:
-    _, _, test_x, test_y = _cls_arrays(images)
+    _, _, test_x, test_y = _cls_arrays(images, train=False)
     logits = classify(test_x, texts["class_features"])
     protocol = {
         "split": split["rule"],
