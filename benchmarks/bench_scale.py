@@ -19,10 +19,23 @@ change) on the same inputs, as the row's peer. Stages:
 - `b2c`: Box-to-Caption (`convert.b2c_dataset`) on a COCO file of `rows` images, 4 boxes each;
 - `archive_check`: the archive member check (`extract.safety.Checker`) on `rows` member names
   (nothing extracted; quadratic before: the against-run stops at `--against-max-check`).
+- `hash_images`: the pHash stage (`dedup.hash_source`, one process, fresh cache) on `rows`
+  images (hard links to one small PNG); run up to 500,000 here, larger sizes projected;
+- `dedup_run`: the per-run `dedup` rule (hash files read, duplicates at threshold 2, leaks
+  against 60,000 test hashes at threshold 10) on `rows` training hashes;
+- `plan_shards`: the `plan_shards` checkpoint on a caption file of `rows` rows (chunks of 1,000);
+- `shard_manifest`: the `shard_manifest` rule over the `rows / 1,000` chunks of one source, one
+  sample in a hundred removed by de-duplication.
 
-Registering a stage (hashing, leak search, shard build and reader start-up are meant to join):
+The four stages above have no `--against` run (their code is new). Encoding a chunk
+(`build_shards`) is one job per 1,000 rows, so its memory does not grow with the source
+(benchmarks/bench_shards.py times it against webdataset); training start-up over 50 k to 5 M
+samples is benchmarks/bench_reader.py's.
 
-    @stage("my_stage")                    # or reported="time" when its time is what matters
+Registering a stage:
+
+    @stage("my_stage")   # reported="time": its time is what matters; peer=False: no --against
+                         # run; max_rows=N: not run above N rows on this machine
     def my_stage(folder: Path, rows: int) -> Callable[[], object]:
         if not prepared(folder):          # the input is written once per (stage, size) folder
             ...write `rows` items under folder...
@@ -72,10 +85,20 @@ STAGES: dict[str, Callable[[Path, int], Callable[[], object]]] = {}
 REPORTED: dict[str, str] = {}
 
 
-def stage(name: str, reported: str = "memory"):
+# stages the `--against` checkout (main before issue 24) cannot run: their modules are new
+NO_PEER: set[str] = set()
+# the largest size a stage runs at on this 2-core machine (its larger sizes are projected)
+MAX_ROWS: dict[str, int] = {}
+
+
+def stage(name: str, reported: str = "memory", peer: bool = True, max_rows: int | None = None):
     def register(fn):
         STAGES[name] = fn
         REPORTED[name] = reported
+        if not peer:
+            NO_PEER.add(name)
+        if max_rows is not None:
+            MAX_ROWS[name] = max_rows
         return fn
 
     return register
@@ -218,6 +241,141 @@ def archive_check(folder: Path, rows: int) -> Callable[[], object]:
     return run
 
 
+@stage("hash_images", peer=False, max_rows=500_000)
+def hash_images(folder: Path, rows: int) -> Callable[[], object]:
+    """The pHash stage (`dedup.hash_source`, one process) on a caption file of `rows` images."""
+    captions = folder / "captions.jsonl"
+    if not prepared(folder):
+        images = folder / "images"
+        images.mkdir()
+        (folder / "one.png").write_bytes(png_bytes())
+        names = [images / f"P{i:08d}.png" for i in range(rows)]
+        hard_links(folder / "one.png", names)
+        with open(captions, "w") as fh:
+            for name in names:
+                fh.write(json.dumps({"image": str(name), "captions": ["a scene ."], "source": "scale"}) + "\n")
+        mark_prepared(folder)
+
+    from remoteclip.dedup import caption_items, hash_source
+
+    def run():
+        out = folder / "out"
+        counts = hash_source(caption_items(captions), out / "scale.train.tsv", out / "cache.tsv", workers=1)
+        return {"images": counts["rows"]}
+
+    return run
+
+
+def random_hashes(rows: int, seed: int) -> list[int]:
+    """64-bit hashes, one in a hundred a copy of another with a bit or two flipped."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    values = rng.integers(0, 2**63, rows, dtype=np.int64).astype(np.uint64) * np.uint64(2) + np.uint64(1)
+    copies = rng.choice(rows, rows // 100, replace=False)
+    values[copies] = values[(copies + 1) % rows] ^ (np.uint64(1) << rng.integers(0, 64, copies.size).astype(np.uint64))
+    return values.tolist()
+
+
+@stage("dedup_run", peer=False)
+def dedup_run(folder: Path, rows: int) -> Callable[[], object]:
+    """The per-run `dedup` rule's work (scripts/dedup.py): read `rows` training hashes and 60,000
+    test hashes (from 50,000 rows on) from hash files, remove duplicates (threshold 2) and test leaks (threshold 10)."""
+    train, test = folder / "train.tsv", folder / "test.tsv"
+    tests = 60_000 if rows >= 50_000 else rows // 10  # --quick sizes: a tenth
+    if not prepared(folder):
+        values = random_hashes(rows + tests, seed=rows)
+        with open(train, "w") as fh:
+            fh.write("key\tphash\n")
+            fh.writelines(f"scale:train/images/P{i:08d}.png\t{values[i]:016x}\n" for i in range(rows))
+        with open(test, "w") as fh:
+            fh.write("key\tphash\n")
+            # a tenth of the test images lie close to a training image (leaks to find)
+            fh.writelines(
+                f"bench:test/T{j:06d}.png\t{(values[j * 7 % rows] ^ 0b101 if j % 10 == 0 else values[rows + j]):016x}\n"
+                for j in range(tests)
+            )
+        mark_prepared(folder)
+
+    from remoteclip.dedup import deduplicate_sets, read_hashes, write_removed
+
+    def run():
+        keys, values, _ = read_hashes(train)
+        test_keys, test_values, _ = read_hashes(test)
+        removed, summary = deduplicate_sets(
+            (keys, values), {"bench": (test_keys, test_values)}, 2, ["scale"], leak_threshold=10, workers=2
+        )
+        write_removed(folder / "out" / "removed.tsv", removed)
+        return {"images": summary["images"], "removed": summary["removed"]}
+
+    return run
+
+
+def caption_rows(path: Path, rows: int) -> None:
+    with open(path, "w") as fh:
+        for i in range(rows):
+            row = {"image": f"raw/P{i:08d}.png", "captions": [f"scene {i} ."], "source": "scale"}
+            fh.write(json.dumps(row) + "\n")
+
+
+@stage("plan_shards", peer=False)
+def plan_shards(folder: Path, rows: int) -> Callable[[], object]:
+    """The `plan_shards` checkpoint (`shards.plan_source` + `write_plan`): a source of `rows`
+    caption rows cut into chunks of 1,000."""
+    captions = folder / "captions.jsonl"
+    if not prepared(folder):
+        caption_rows(captions, rows)
+        mark_prepared(folder)
+
+    from remoteclip.shards.plan import plan_source, write_plan
+    from remoteclip.shards.settings import ShardSettings
+
+    def run():
+        plan = plan_source(captions, "scale", ShardSettings(samples_per_shard=1000))
+        write_plan(plan, folder / "out")
+        return {"images": plan["rows"], "chunks": len(plan["chunks"])}
+
+    return run
+
+
+@stage("shard_manifest", peer=False)
+def shard_manifest(folder: Path, rows: int) -> Callable[[], object]:
+    """The `shard_manifest` rule (`shards.manifest.write_run_manifest`): link a source's chunks
+    of 1,000 samples into a run, leaving out one sample in a hundred (de-duplication removals);
+    the chunks are their records with empty tars and indexes (nothing is read from those)."""
+    chunks = folder / "chunks"
+    if not prepared(folder):
+        caption_rows(folder / "captions.jsonl", rows)
+        from remoteclip.shards.encode import record_path, tar_path
+        from remoteclip.shards.index import index_path
+        from remoteclip.shards.plan import chunk_stem, plan_source, write_plan
+        from remoteclip.shards.settings import ShardSettings, member_key
+
+        plan = plan_source(folder / "captions.jsonl", "scale", ShardSettings(samples_per_shard=1000))
+        write_plan(plan, chunks)
+        for chunk in plan["chunks"]:
+            stem = chunks / chunk_stem(chunk)
+            first = chunk["first_row"]
+            samples = [
+                [member_key("scale", first + k), f"scale:raw/P{first + k:08d}.png"] for k in range(chunk["rows"])
+            ]
+            record = {"samples": samples, "skipped": {}, "bytes": 0, "sha256": "-"}
+            record_path(stem).write_text(json.dumps(record))
+            tar_path(stem).write_bytes(b"")
+            index_path(tar_path(stem)).write_bytes(b"")
+        (folder / "removed.txt").write_text("".join(f"scale:raw/P{i:08d}.png\n" for i in range(0, rows, 100)))
+        mark_prepared(folder)
+
+    from remoteclip.shards.manifest import write_run_manifest
+
+    def run():
+        removed = set((folder / "removed.txt").read_text().split())
+        manifest = write_run_manifest("scale", [chunks / "plan.json"], removed, folder / "out", {})
+        return {"images": sum(s["samples"] for s in manifest["shards"]), "removed": manifest["removed_by_dedup"]}
+
+    return run
+
+
 # ---- measuring -------------------------------------------------------------------------------
 
 
@@ -231,7 +389,9 @@ def child(name: str, folder: Path, rows: int) -> None:
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     out = {"seconds": seconds, "peak_mb": (peak - base) / 1024, "base_mb": base / 1024}
     if isinstance(result, dict):
-        out["result"] = {k: result[k] for k in ("images", "captioned", "captions", "boxes") if k in result}
+        out["result"] = {
+            k: result[k] for k in ("images", "captioned", "captions", "boxes", "removed", "chunks") if k in result
+        }
     else:
         out["result"] = result
     print("RESULT " + json.dumps(out))
@@ -276,11 +436,18 @@ def rows_of(
     name: str, sizes: list[int], against: Path | None, against_max_check: int, work: Path, target: int
 ) -> list[Row]:
     out, ours_by_size = [], {}
+    skipped = [n for n in sizes if n > MAX_ROWS.get(name, n)]
+    if skipped:
+        print(f"{name}: not run at {', '.join(f'{n:,}' for n in skipped)} rows (above its {MAX_ROWS[name]:,} here)")
+    sizes = [n for n in sizes if n not in skipped]
+    if against is not None and name in NO_PEER:
+        print(f"{name}: no --against run (the stage is new in this checkout)")
     for rows in sizes:
         ours = measure(name, rows, REPO / "src", work)
         ours_by_size[rows] = ours
         peer = None
-        if against is not None and not (name == "archive_check" and rows > against_max_check):
+        peer_runs = name not in NO_PEER and not (name == "archive_check" and rows > against_max_check)
+        if against is not None and peer_runs:
             peer = measure(name, rows, against, work)
             assert peer["result"] == ours["result"], f"{name} at {rows}: {peer['result']} != {ours['result']}"
         per_item = 1e6 * ours["seconds"] / rows
@@ -290,6 +457,8 @@ def rows_of(
         )
         if peer is not None:
             note += f"; against: {peer['seconds']:.1f} s, peak RSS +{peer['peak_mb']:.0f} MB"
+        elif against is not None and name in NO_PEER:
+            note += "; against: none (a stage the earlier checkout lacks)"
         elif against is not None:
             note += f"; against: not run above {against_max_check:,} members (quadratic)"
         by_time = REPORTED[name] == "time"
@@ -299,7 +468,9 @@ def rows_of(
                 stage=f"{name} {rows:,} rows: {'wall time' if by_time else 'peak RSS'}",
                 ours_s=max(ours[key], 0.1) if not by_time else ours[key],
                 peer_s=None if peer is None else (peer[key] if by_time else max(peer[key], 0.1)),
-                peer="main before issue 24 (--against)" if against is not None else "none (no library does this stage)",
+                peer="main before issue 24 (--against)"
+                if against is not None and name not in NO_PEER
+                else "none (no library does this stage)",
                 equal="stage result counts" if peer is not None else "-",
                 note=note,
                 unit=unit,
