@@ -37,6 +37,7 @@ def read_lines(path: Path) -> list[str]:
 # folder strings, a few dozen bytes per file instead of a str or Path (about 0.5 KB per file before).
 # The order of names is that of their bytes, which is the order of the str for every UTF-8 name;
 # names with undecodable bytes (surrogate escapes) may sort differently from their str: unverified.
+# Items are as wide as the longest name: one very long name among millions of short ones widens them all.
 _CHUNK = 65_536  # names gathered in a Python list before they move into a numpy array
 
 
