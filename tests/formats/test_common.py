@@ -26,6 +26,16 @@ def test_expand_is_in_path_order_across_nested_folders_and_patterns(tmp_path):
     assert found[1:3] == [tmp_path / "a/b/c/w.txt", tmp_path / "a/b/y.txt"]
 
 
+def test_expand_matches_as_glob_does(tmp_path):
+    for rel in ["a/.h.txt", "a/b/y.txt", "a/b/y.TXT", "c/b/x.txt", "c/b/.g.txt"]:
+        touch(tmp_path / rel)
+    assert expand(tmp_path, "a/*.txt")[:] == []  # a hidden name needs a pattern starting with "."
+    assert expand(tmp_path, "a/.*.txt")[:] == [tmp_path / "a/.h.txt"]
+    assert expand(tmp_path, "*/b/*.txt")[:] == [tmp_path / "a/b/y.txt", tmp_path / "c/b/x.txt"]  # case counts
+    assert expand(tmp_path, "**/*.txt")[:] == [tmp_path / "a/b/y.txt", tmp_path / "c/b/x.txt"]
+    assert expand(tmp_path, "a/b/y.TXT")[:] == [tmp_path / "a/b/y.TXT"]
+
+
 def test_expand_fills_fields_and_finds_nothing(tmp_path):
     touch(tmp_path / "train" / "labels" / "p1.txt")
     assert list(expand(tmp_path, "{split}/labels/*.txt", split="train")) == [tmp_path / "train/labels/p1.txt"]
