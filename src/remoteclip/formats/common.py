@@ -6,12 +6,16 @@ No stage of its own: the box parsers of the `parse` rule are built from these.
 
 from __future__ import annotations
 
+import fnmatch
 import glob
 import math
 import os
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import overload
+
+import numpy as np
 
 from ..imageio import IMAGE_EXTENSIONS, image_size
 from .base import Box, FormatError, ImageRecord, SkipLog
@@ -30,20 +34,73 @@ def read_lines(path: Path) -> list[str]:
     return text.replace("\r", "").split("\n")
 
 
-# Path order (pathlib compares the parts) is the order of the strings with the separator
-# replaced by a character below every other: the lists below hold such strings, not Paths
-_PART_BREAK = "\x00"
+# Listings are as long as their dataset (10 M files): they are kept as numpy arrays of file names
+# encoded with os.fsencode (one fixed-width bytes item each) and an index into a short list of
+# folder strings, a few dozen bytes per file instead of a str or Path (about 0.5 KB per file before).
+# The order of names is that of their bytes, which is the order of the str for every UTF-8 name;
+# names with undecodable bytes (surrogate escapes) may sort differently from their str: unverified.
+# Items are as wide as the longest name: one very long name among millions of short ones widens them all.
+_CHUNK = 65_536  # names gathered in a Python list before they move into a numpy array
+
+
+class _Chunks:
+    """(folder id, name bytes) pairs, appended one at a time, kept as numpy arrays."""
+
+    def __init__(self) -> None:
+        self._ids: list[np.ndarray] = []
+        self._names: list[np.ndarray] = []
+        self._pending_ids: list[int] = []
+        self._pending_names: list[bytes] = []
+
+    def append(self, folder_id: int, name: bytes) -> None:
+        self._pending_ids.append(folder_id)
+        self._pending_names.append(name)
+        if len(self._pending_names) >= _CHUNK:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._pending_names:
+            self._ids.append(np.array(self._pending_ids, dtype=np.int32))
+            self._names.append(np.array(self._pending_names, dtype=np.bytes_))
+            self._pending_ids, self._pending_names = [], []
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """All (folder ids, names) in the order appended."""
+        self._flush()
+        if not self._names:
+            return np.zeros(0, dtype=np.int32), np.zeros(0, dtype="S1")
+        ids, names = np.concatenate(self._ids), np.concatenate(self._names)
+        self._ids, self._names = [], []
+        return ids, names
+
+
+class _Folders:
+    """Folder strings, each stored once, by id."""
+
+    def __init__(self) -> None:
+        self.paths: list[str] = []
+        self._ids: dict[str, int] = {}
+
+    def id(self, folder: str) -> int:
+        if folder not in self._ids:
+            self._ids[folder] = len(self.paths)
+            self.paths.append(folder)
+        return self._ids[folder]
 
 
 class SortedPaths(Sequence[Path]):
-    """Files in Path order, kept as strings: a label list is as long as its dataset, and a str
-    takes about a third of a Path's memory."""
+    """Files in Path order: folder strings once, then per file a folder id and its name."""
 
-    def __init__(self, keys: Iterable[str]):
-        self._keys = sorted(keys)
+    def __init__(self, folders: list[str], ids: np.ndarray, names: np.ndarray):
+        self._folders, self._ids, self._names = folders, ids, names
 
     def __len__(self) -> int:
-        return len(self._keys)
+        return len(self._names)
+
+    @property
+    def names(self) -> np.ndarray:
+        """The file names, os.fsencode'd, in this order."""
+        return self._names
 
     @overload
     def __getitem__(self, index: int) -> Path: ...
@@ -53,48 +110,141 @@ class SortedPaths(Sequence[Path]):
 
     def __getitem__(self, index: int | slice) -> Path | list[Path]:
         if isinstance(index, slice):
-            return [_path(k) for k in self._keys[index]]
-        return _path(self._keys[index])
+            return [self._path(i) for i in range(len(self))[index]]
+        return self._path(range(len(self))[index])  # range: negative indices and IndexError
 
     def __iter__(self) -> Iterator[Path]:
-        return (_path(k) for k in self._keys)
+        return (self._path(i) for i in range(len(self)))
+
+    def _path(self, i: int) -> Path:
+        return Path(os.path.join(self._folders[self._ids[i]], os.fsdecode(self._names[i])))
 
 
-def _path(key: str) -> Path:
-    return Path(key.replace(_PART_BREAK, os.sep))
+# Path order (pathlib compares the parts) is the order of the strings with the separator
+# replaced by a character below every other
+_PART_BREAK = b"\x00"
+
+
+def _folder_key(folder: str) -> bytes:
+    return os.fsencode(folder).replace(os.fsencode(os.sep), _PART_BREAK)
+
+
+def _path_order(folders: list[str], ids: np.ndarray, names: np.ndarray) -> np.ndarray:
+    """Positions of the files in Path order. Sorting by folder, then name, is that order unless
+    one folder holds another (its files then fall between the other's by name): only then are
+    the full paths compared (not in numpy, whose bytes items drop a trailing NUL)."""
+    keys = [_folder_key(f) for f in folders]
+    by_key = sorted(range(len(folders)), key=keys.__getitem__)
+    nested = any(keys[b].startswith(keys[a] + _PART_BREAK) for a, b in zip(by_key, by_key[1:]))
+    if nested:  # rare (no parser's default globs nest): one bytes object per file, in Python
+        return np.array(sorted(range(len(names)), key=lambda i: keys[ids[i]] + _PART_BREAK + names[i]), dtype=np.int64)
+    rank = np.empty(len(folders), dtype=np.int64)
+    rank[by_key] = np.arange(len(folders))
+    return np.lexsort((names, rank[ids]))
+
+
+def _glob_files(pattern: str) -> Iterator[str]:
+    """The files glob.iglob(pattern, recursive=True) finds, in its order. glob lists a whole
+    folder in memory before it filters it (a str per entry: 60 MB for a million files), so a
+    pattern whose last part is a plain wildcard is matched here entry by entry, as glob does it
+    (CPython 3.11 glob._iglob and _glob1: hidden names only for a pattern starting with '.')."""
+    dirname, basename = os.path.split(pattern)
+    if not glob.has_magic(basename) or basename == "**" or not dirname:
+        yield from (p for p in glob.iglob(pattern, recursive=True) if os.path.isfile(p))
+        return
+    match = re.compile(fnmatch.translate(os.path.normcase(basename))).match
+    hidden = basename.startswith(".")
+    if glob.has_magic(dirname):
+        folders: Iterable[str] = (d for d in glob.iglob(dirname, recursive=True) if os.path.isdir(d))
+    else:
+        folders = [dirname]
+    for folder in folders:
+        try:
+            entries = os.scandir(folder)
+        except OSError:  # as glob: a folder that is not there matches nothing
+            continue
+        with entries:
+            for entry in entries:
+                name = entry.name
+                if (hidden or not name.startswith(".")) and match(os.path.normcase(name)) and entry.is_file():
+                    yield os.path.join(folder, name)
 
 
 def expand(root: Path, patterns: str | Iterable[str], **fields: str) -> SortedPaths:
     """Sorted files matching glob patterns relative to `root` (after `{field}` substitution)."""
     if isinstance(patterns, str):
         patterns = [patterns]
-    found: set[str] = set()
+    folders, found = _Folders(), _Chunks()
     for pattern in patterns:
-        # the pattern is a normalised Path, so glob's matches are too: equal files, equal strings
-        matches = glob.iglob(str(root / pattern.format(**fields)), recursive=True)
-        found.update(p.replace(os.sep, _PART_BREAK) for p in matches if os.path.isfile(p))
-    return SortedPaths(found)
+        # the pattern is a normalised Path, so the matches are too: equal files, equal strings
+        for match in _glob_files(str(root / pattern.format(**fields))):
+            folder, name = os.path.split(match)
+            found.append(folders.id(folder), os.fsencode(name))
+    ids, names = found.arrays()
+    order = _path_order(folders.paths, ids, names)
+    ids, names = ids[order], names[order]
+    # a file two patterns match is listed once: equal files are neighbours now
+    first = np.ones(len(names), dtype=bool)
+    first[1:] = (ids[1:] != ids[:-1]) | (names[1:] != names[:-1])
+    return SortedPaths(folders.paths, ids[first], names[first])
 
 
 class ImageIndex(Mapping[str, Path]):
-    """Image stem and file name -> path, kept as strings (one per image, shared by its two keys)."""
+    """Image stem and file name -> path of the first image in listing order that has it.
 
-    def __init__(self) -> None:
-        self._paths: dict[str, str] = {}
+    `files` are the images in listing order; `keys` the sorted distinct names and stems, each
+    with the position in `files` of the image it stands for."""
 
-    def add(self, folder: str, name: str) -> None:
-        path = os.path.join(folder, name)
-        self._paths.setdefault(name, path)
-        self._paths.setdefault(os.path.splitext(name)[0], path)
+    def __init__(self, files: SortedPaths, keys: np.ndarray, file_of_key: np.ndarray):
+        self._files, self._keys, self._file_of_key = files, keys, file_of_key
+
+    def _find(self, key: str) -> int | None:
+        encoded = os.fsencode(key)
+        # numpy would cut a longer needle to the keys' width, and drops trailing NULs
+        if len(encoded) > self._keys.itemsize or b"\x00" in encoded:
+            return None
+        at = int(np.searchsorted(self._keys, encoded))
+        if at < len(self._keys) and self._keys[at] == encoded:
+            return int(self._file_of_key[at])
+        return None
 
     def __getitem__(self, key: str) -> Path:
-        return Path(self._paths[key])
+        found = self._find(key) if isinstance(key, str) else None
+        if found is None:
+            raise KeyError(key)
+        return self._files[found]
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and self._find(key) is not None
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._paths)
+        return (os.fsdecode(k) for k in self._keys)
 
     def __len__(self) -> int:
-        return len(self._paths)
+        return len(self._keys)
+
+
+def _listed_images(root: Path, folders: Iterable[str], fields: dict[str, str]) -> SortedPaths:
+    """The images of the folders (globs allowed) in listing order: folders as given, a glob's
+    folders sorted, names sorted within a folder."""
+    listed, found = _Folders(), _Chunks()
+    for folder in folders:
+        for directory in sorted(glob.glob(str(root / folder.format(**fields)))):
+            start = len(listed.paths)
+            folder_id = listed.id(directory)
+            if folder_id < start:  # listed already (two globs match it): its images are indexed
+                continue
+            with os.scandir(directory) as entries:
+                for entry in entries:
+                    if os.path.splitext(entry.name)[1].lower() in IMAGE_EXTENSIONS:
+                        found.append(folder_id, os.fsencode(entry.name))
+    ids, names = found.arrays()
+    order = np.lexsort((names, ids))  # ids grow in listing order: sort the names per folder
+    return SortedPaths(listed.paths, ids[order], names[order])
+
+
+def _stems(names: np.ndarray) -> np.ndarray:
+    return np.array([os.path.splitext(n)[0] for n in names], dtype=names.dtype)
 
 
 def image_index(root: Path, folders: str | Iterable[str], **fields: str) -> ImageIndex:
@@ -102,13 +252,16 @@ def image_index(root: Path, folders: str | Iterable[str], **fields: str) -> Imag
     first in sorted order wins."""
     if isinstance(folders, str):
         folders = [folders]
-    index = ImageIndex()
-    for folder in folders:
-        for directory in sorted(glob.glob(str(root / folder.format(**fields)))):
-            for name in sorted(os.listdir(directory)):
-                if os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS:
-                    index.add(directory, name)
-    return index
+    files = _listed_images(root, folders, fields)
+    names = files.names
+    keys = np.concatenate([names, *(_stems(names[i : i + _CHUNK]) for i in range(0, len(names), _CHUNK))])
+    # each image sets its name, then its stem: a key goes to the first setter
+    setter = np.concatenate([np.arange(len(names)) * 2, np.arange(len(names)) * 2 + 1])
+    order = np.lexsort((setter, keys))
+    keys, setter = keys[order], setter[order]
+    first = np.ones(len(keys), dtype=bool)
+    first[1:] = keys[1:] != keys[:-1]
+    return ImageIndex(files, keys[first], (setter[first] // 2).astype(np.int32))
 
 
 def clip_box(
