@@ -49,7 +49,8 @@ the implementation.
 
 Output: one `benchlib.Row` per stage and size (`--json` writes them for run_all.py), its stage
 "<name> <rows> rows: peak RSS" (in MB) or ": wall time" (in s); `extra` holds `name`, `rows`,
-`seconds`, `peak_mb` (above the imports), `base_mb` (the imports), `result` (the run's counts), the peer's `peer_seconds`
+`seconds`, `cpu_seconds` (the stage process's user + system time: steadier than wall time on a
+shared machine), `peak_mb` (above the imports), `base_mb` (the imports), `result` (the run's counts), the peer's `peer_seconds`
 and `peer_peak_mb`, and on each stage's largest size its growth and projection from its two
 largest sizes, linear: `seconds_per_million`, `mb_per_million`, `projected_rows`,
 `projected_seconds`, `projected_peak_mb` (also in that row's note). `--plot` draws time and
@@ -382,12 +383,20 @@ def shard_manifest(folder: Path, rows: int) -> Callable[[], object]:
 def child(name: str, folder: Path, rows: int) -> None:
     """In the measuring process: prepare nothing (the inputs exist), run the stage, report."""
     run = STAGES[name](folder, rows)
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    before = resource.getrusage(resource.RUSAGE_SELF)
     start = time.perf_counter()
     result = run()
     seconds = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    out = {"seconds": seconds, "peak_mb": (peak - base) / 1024, "base_mb": base / 1024}
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    # CPU time as well as wall time: on a shared machine the wall time per item moves with the
+    # load, the CPU time of a one-process stage much less
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    out = {
+        "seconds": seconds,
+        "cpu_seconds": cpu,
+        "peak_mb": (after.ru_maxrss - before.ru_maxrss) / 1024,
+        "base_mb": before.ru_maxrss / 1024,
+    }
     if isinstance(result, dict):
         out["result"] = {
             k: result[k] for k in ("images", "captioned", "captions", "boxes", "removed", "chunks") if k in result
@@ -452,7 +461,8 @@ def rows_of(
             assert peer["result"] == ours["result"], f"{name} at {rows}: {peer['result']} != {ours['result']}"
         per_item = 1e6 * ours["seconds"] / rows
         note = (
-            f"{rows:,} rows: {ours['seconds']:.1f} s ({per_item:.1f} us/row); peak RSS +{ours['peak_mb']:.0f} MB over "
+            f"{rows:,} rows: {ours['seconds']:.1f} s ({per_item:.1f} us/row; CPU {ours['cpu_seconds']:.1f} s); "
+            f"peak RSS +{ours['peak_mb']:.0f} MB over "
             f"{ours['base_mb']:.0f} MB after imports"
         )
         if peer is not None:
@@ -478,6 +488,7 @@ def rows_of(
                     "name": name,
                     "rows": rows,
                     "seconds": ours["seconds"],
+                    "cpu_seconds": ours["cpu_seconds"],
                     "peak_mb": ours["peak_mb"],
                     "base_mb": ours["base_mb"],
                     "result": ours["result"],
@@ -495,8 +506,11 @@ def rows_of(
             f"projected to {target:,}: {ahead['projected_seconds']:,.0f} s, +{ahead['projected_peak_mb']:,.0f} MB"
         )
         flat = (seconds[-1] / sizes[-1]) / (seconds[0] / sizes[0])
+        cpu = [max(ours_by_size[n]["cpu_seconds"], 1e-3) for n in sizes]
+        out[-1].extra["cpu_per_row_growth"] = cpu_flat = (cpu[-1] / sizes[-1]) / (cpu[0] / sizes[0])
         print(
-            f"{name}: time per row x{flat:.2f} from {sizes[0]:,} to {sizes[-1]:,}; {out[-1].note.split('; growth ')[1]}"
+            f"{name}: time per row x{flat:.2f} (CPU time per row x{cpu_flat:.2f}) from {sizes[0]:,} to "
+            f"{sizes[-1]:,}; {out[-1].note.split('; growth ')[1]}"
         )
     return out
 
