@@ -35,7 +35,7 @@ task) against the three CLIP_benchmark tasks; the note adds k-NN and few-shot, w
 CLIP_benchmark has no task for.
 
     .venv/bin/python benchmarks/bench_eval.py [--cls-images 400] [--ret-images 300]
-        [--resisc-per-class 240] [--ret-large 1000] [--probe-rows 40000] [--peer-sweep]
+        [--resisc-per-class 240] [--ret-large 1000] [--probe-rows 40000] [--peer-sweep] [--probe-only]
 """
 
 from __future__ import annotations
@@ -393,6 +393,7 @@ def main() -> None:
     ap.add_argument("--probe-rows", type=int, default=40000, help="realistic size: probe training features")
     ap.add_argument("--peer-sweep", action="store_true", help="also CLIP_benchmark's probe with its own sweep")
     ap.add_argument("--no-float64", action="store_true", help="skip our probe in float64 on the features")
+    ap.add_argument("--probe-only", action="store_true", help="only the linear-probe rows (demo and features)")
     add_json_flag(ap)
     args = ap.parse_args()
     folder, why = install("clip_benchmark", CLIP_BENCHMARK)
@@ -406,6 +407,12 @@ def main() -> None:
         state = work / "state.pt"
         ours = Ours(*model_state(state), config)
         demo = demo_splits(args.cls_images, args.ret_images)
+        if args.probe_only:
+            lp, _ = image_probe_row(ours, folder, demo["scenes"], work, state)
+            lp.stage = f"demo size: {lp.stage}"
+            rows += [lp, *feature_probe_rows(folder, args.probe_rows, work, args.peer_sweep, not args.no_float64)]
+            report(rows, args.json)
+            return
         zs = zeroshot_row(ours, folder, demo["scenes"], work, state, templates, "")
         rt = retrieval_row(ours, folder, demo["rsicd"], work, state, templates, "")
         lp, _ = image_probe_row(ours, folder, demo["scenes"], work, state)

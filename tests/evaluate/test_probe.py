@@ -324,3 +324,27 @@ def test_paper_protocol_refuses_features_cached_without_norms():
     }
     with pytest.raises(ValueError, match="no 'norms'.*rerun the features rule"):
         probe_inputs(images, {"protocol": "paper"})
+
+
+def test_grid_stops_after_patience_points_without_a_better_accuracy_and_keeps_the_choice():
+    # noisy blobs overfit at weak decays: the validation accuracy peaks inside a fine grid
+    data = blobs(n_train=90, spread=2.0, seed=7, dims=40)
+    grid = tuple(np.logspace(-6, 1, 15))
+    whole = linear_probe(*data, weight_decays=grid, patience=None)["protocol"]
+    stopped = linear_probe(*data, weight_decays=grid, patience=2)["protocol"]
+    full, short = whole["search"]["grid"], stopped["search"]["grid"]
+    assert stopped["search"]["stopped_early"] and not whole["search"]["stopped_early"]
+    assert len(short) < len(full) and short == full[: len(short)]
+    best = max(row["val_acc1"] for row in short)
+    assert all(row["val_acc1"] <= best for row in short[-2:]) and short[-3]["val_acc1"] == best
+    assert stopped["weight_decay"] == whole["weight_decay"]
+    assert "stopped 2 points after the best" in stopped["selection"]
+
+
+def test_grid_does_not_stop_on_the_strong_decays_plateau():
+    # every strong decay predicts one class: equal accuracies that must not end the search
+    data = blobs(n_train=150, spread=0.8, seed=6)
+    result = linear_probe(*data, weight_decays=(1e3, 3e2, 1e2, 30.0, 10.0, 1.0, 1e-2), patience=2)
+    grid = result["protocol"]["search"]["grid"]
+    assert grid[0]["val_acc1"] == grid[1]["val_acc1"] == grid[2]["val_acc1"]
+    assert len(grid) > 3 and result["protocol"]["weight_decay"] < 30.0

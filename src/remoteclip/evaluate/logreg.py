@@ -50,9 +50,12 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
 
 
 class Data:
-    """The rows of one fit on a device: centred, with a column of ones for the bias, in both
-    layouts (logits = theta @ xt, class-major; gradient = G @ x), and the eigenbasis of their
-    covariance (S's, with 1 for the bias column, which the centring decouples)."""
+    """The rows of one fit on a device: centred, rotated into the eigenbasis of their covariance
+    (S's), with a column of ones for the bias, in both layouts (logits = theta @ xt, class-major;
+    gradient = G @ x). The rotation is orthogonal and the bias column is outside it, so the
+    problem is the same one in other coordinates (the L2 penalty is rotation-invariant); it makes
+    S diagonal, so the preconditioner's feature side is a division instead of two (dims x dims)
+    products per step. theta is kept in these coordinates; `centred` and `original` convert."""
 
     def __init__(
         self,
@@ -70,17 +73,19 @@ class Data:
         centred = features - self.mean
         del features
         self.n, self.dims, self.n_classes = centred.shape[0], centred.shape[1], int(n_classes)
-        self.x = torch.cat([centred, torch.ones(self.n, 1, dtype=dtype, device=device)], 1)
-        self.xt = self.x.T.contiguous()
-        self.y = torch.as_tensor(y, device=device)
-        self.rows = torch.arange(self.n, device=device)
         if like is None:
             sample = centred[:: max(1, self.n // _COV_ROWS)]
             values, vectors = torch.linalg.eigh((sample.T @ sample / sample.shape[0]).double())
             self.spectrum = torch.cat([values.clamp_min(0), values.new_ones(1)]).to(dtype)
-            self.basis = torch.block_diag(vectors, vectors.new_ones(1, 1)).to(dtype)
+            self.rotation = vectors.to(dtype)
         else:
-            self.spectrum, self.basis = like.spectrum, like.basis
+            self.spectrum, self.rotation = like.spectrum, like.rotation
+        ones = torch.ones(self.n, 1, dtype=dtype, device=device)
+        self.x = torch.cat([centred @ self.rotation, ones], 1)
+        del centred
+        self.xt = self.x.T.contiguous()
+        self.y = torch.as_tensor(y, device=device)
+        self.rows = torch.arange(self.n, device=device)
         self.decayed = torch.cat([torch.ones(self.dims), torch.zeros(1)]).to(dtype=dtype, device=device)
 
     def zeros(self) -> torch.Tensor:
@@ -91,16 +96,16 @@ class Data:
         return theta @ self.xt
 
     def centred(self, weight: np.ndarray, bias: np.ndarray) -> torch.Tensor:
-        """theta (weights and bias on the centred rows) of a classifier of the original rows."""
+        """theta (weights and bias on the centred, rotated rows) of a classifier of the original rows."""
         w = torch.as_tensor(weight, device=self.x.device).to(self.x.dtype)
         b = torch.as_tensor(bias, device=self.x.device).to(self.x.dtype) + w @ self.mean
-        return torch.cat([w, b[:, None]], 1)
+        return torch.cat([w @ self.rotation, b[:, None]], 1)
 
     def original(self, theta: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
         """(weight, bias) as float64 arrays for the original, uncentred rows."""
-        w, b = theta[:, :-1], theta[:, -1]
-        bias = b.double() - w.double() @ self.mean.double()
-        return w.double().cpu().numpy(), bias.cpu().numpy()
+        w = theta[:, :-1].double() @ self.rotation.double().T
+        bias = theta[:, -1].double() - w @ self.mean.double()
+        return w.cpu().numpy(), bias.cpu().numpy()
 
 
 @dataclasses.dataclass
@@ -125,35 +130,66 @@ def _gradient(data: Data, probs: torch.Tensor, theta: torch.Tensor, weight_decay
 
 
 class _Preconditioner:
-    """x -> (F (x) S + weight_decay)^-1 x, in the eigenbases of F (classes) and S (features)."""
+    """x -> (F (x) S + weight_decay)^-1 x, in the eigenbases of F (classes) and S (features; the
+    data's coordinates already)."""
 
     def __init__(self, data: Data, probs: torch.Tensor, weight_decay: float):
         covariance = torch.diag(probs.mean(1)) - (probs @ probs.T) / probs.shape[1]
         values, vectors = torch.linalg.eigh(covariance.double())
         values = values.clamp_min(_CLASS_FLOOR * float(values.max().clamp_min(1e-12)))
-        self.classes, self.features = vectors.to(data.x.dtype), data.basis
+        self.classes = vectors.to(data.x.dtype)
         denominator = values.to(data.x.dtype)[:, None] * data.spectrum[None, :] + weight_decay * data.decayed
         self.denominator = denominator.clamp_min(1e-12 * float(denominator.max()))
 
     def __call__(self, g: torch.Tensor) -> torch.Tensor:
-        rotated = self.classes.T @ g @ self.features
-        return self.classes @ (rotated / self.denominator) @ self.features.T
+        return self.classes @ ((self.classes.T @ g) / self.denominator)
 
 
-def _direction(gradient: torch.Tensor, memory: list, precondition: _Preconditioner) -> torch.Tensor:
-    """L-BFGS two-loop recursion with H0 = gamma * K^-1 (K: the Kronecker Hessian)."""
-    q, alphas = -gradient, []
-    for s, y, rho in reversed(memory):
-        alpha = rho * (s * q).sum()
-        alphas.append(alpha)
-        q = q - alpha * y
-    r = precondition(q)
-    if memory:
-        s, y, _ = memory[-1]
-        r = r * ((s * y).sum() / (y * precondition(y)).sum())
-    for (s, y, rho), alpha in zip(memory, reversed(alphas)):
-        r = r + (alpha - rho * (y * r).sum()) * s
-    return r
+class _Memory:
+    """The last HISTORY curvature pairs (s, y) and K^-1 y, as the rows of three ring buffers, for
+    the compact form of L-BFGS (Byrd, Nocedal and Schnabel 1994; Nocedal and Wright eq. 7.24): the
+    direction from a few matrix products instead of the two-loop recursion's 4 * HISTORY small
+    operations, the same direction in exact arithmetic. A pair is written in place of the oldest
+    (no copy of the history per step); only the (pairs x pairs) matrices are put in age order."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.s = self.y = self.ky = torch.empty(0)
+
+    def __len__(self) -> int:
+        return min(self.count, HISTORY)
+
+    def clear(self) -> None:
+        self.count = 0
+
+    def add(self, s: torch.Tensor, y: torch.Tensor, precondition: _Preconditioner) -> None:
+        if self.s.shape != (HISTORY, s.numel()):
+            self.s, self.y, self.ky = (s.new_empty(HISTORY, s.numel()) for _ in range(3))
+        slot = self.count % HISTORY
+        self.s[slot], self.y[slot], self.ky[slot] = s.flatten(), y.flatten(), precondition(y).flatten()
+        self.count += 1
+
+    def direction(self, gradient: torch.Tensor, precondition: _Preconditioner) -> torch.Tensor:
+        """-H g with H0 = gamma * K^-1 (K: the Kronecker Hessian; gamma = s.y / y.K^-1 y of the last pair)."""
+        hg = precondition(gradient).flatten()
+        m = len(self)
+        if m == 0:
+            return -hg.view_as(gradient)
+        s, y, ky, g = self.s[:m], self.y[:m], self.ky[:m], gradient.flatten()
+        age = torch.arange(self.count - m, self.count) % HISTORY  # buffer rows, oldest first
+        sy = (s @ y.T).double()[age][:, age]  # sy[i, j] = s_i . y_j in age order
+        last = int(age[-1])
+        gamma = float(sy[-1, -1]) / float(y[last] @ ky[last])
+        a = (s @ g).double()[age]
+        b = gamma * (ky @ g).double()[age]
+        r = torch.triu(sy)
+        u = torch.linalg.solve_triangular(r, a[:, None], upper=True)
+        middle = torch.diag(torch.diagonal(sy)) + gamma * (y @ ky.T).double()[age][:, age]
+        p1 = torch.linalg.solve_triangular(r.T, middle @ u - b[:, None], upper=False)[:, 0]
+        weights_s, weights_ky = torch.empty_like(p1), torch.empty_like(p1)
+        weights_s[age], weights_ky[age] = p1, -gamma * u[:, 0]
+        hg = gamma * hg + weights_s.to(g.dtype) @ s + weights_ky.to(g.dtype) @ ky
+        return -hg.view_as(gradient)
 
 
 def _line_search(data: Data, fit: Fit, step_logits: torch.Tensor, slope: float, decay_terms: tuple[float, float]):
@@ -209,10 +245,10 @@ def fit(
 def _minimise(data, weight_decay, fit_, precondition, tol, max_iter, passes) -> Fit:
     loss = float(_loss(data, fit_.logits, fit_.theta, weight_decay))
     gradient, passes = _gradient(data, fit_.probs, fit_.theta, weight_decay), passes + 0.5
-    memory: list = []
+    memory = _Memory()
     iterations, stalled, converged = 0, 0, False
     while iterations < max_iter and stalled < _STALL:
-        d = _direction(gradient, memory, precondition)
+        d = memory.direction(gradient, precondition)
         slope = float((gradient * d).sum())
         if slope >= 0:  # not a descent direction (rounding): restart from the preconditioned gradient
             memory.clear()
@@ -235,7 +271,7 @@ def _minimise(data, weight_decay, fit_, precondition, tol, max_iter, passes) -> 
         s, y = t * d, new_gradient - gradient
         sy = float((s * y).sum())
         if sy > 1e-12 * float((s * s).sum()) ** 0.5 * float((y * y).sum()) ** 0.5:
-            memory = [*memory[-(HISTORY - 1) :], (s, y, 1.0 / sy)]
+            memory.add(s, y, precondition)
         stalled = stalled + 1 if loss - new_loss <= 1e-9 * abs(loss) else 0
         loss, gradient, iterations = new_loss, new_gradient, iterations + 1
     fit_.info = {
