@@ -40,7 +40,7 @@ Registering a stage:
         if not prepared(folder):          # the input is written once per (stage, size) folder
             ...write `rows` items under folder...
             mark_prepared(folder)
-        from remoteclip.my_module import run_it   # imported here: not counted
+        from remoteclip.convert import run_it    # the stage's code, imported here: not counted
         return lambda: run_it(folder / "raw", folder / "out")   # `out/` is removed after each run
 
 The run's return value is compared with the `--against` run's (a dict: its counts `images`,
