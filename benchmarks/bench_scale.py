@@ -267,35 +267,24 @@ def hash_images(folder: Path, rows: int) -> Callable[[], object]:
     return run
 
 
-def random_hashes(rows: int, seed: int) -> list[int]:
-    """64-bit hashes, one in a hundred a copy of another with a bit or two flipped."""
-    import numpy as np
-
-    rng = np.random.default_rng(seed)
-    values = rng.integers(0, 2**63, rows, dtype=np.int64).astype(np.uint64) * np.uint64(2) + np.uint64(1)
-    copies = rng.choice(rows, rows // 100, replace=False)
-    values[copies] = values[(copies + 1) % rows] ^ (np.uint64(1) << rng.integers(0, 64, copies.size).astype(np.uint64))
-    return values.tolist()
-
-
 @stage("dedup_run", peer=False)
 def dedup_run(folder: Path, rows: int) -> Callable[[], object]:
     """The per-run `dedup` rule's work (scripts/dedup.py): read `rows` training hashes and 60,000
-    test hashes (from 50,000 rows on) from hash files, remove duplicates (threshold 2) and test leaks (threshold 10)."""
+    test hashes (from 50,000 rows on) from hash files, remove duplicates (threshold 2) and test
+    leaks (threshold 10). The hashes are bench_dedup.py's leak-search input (`leak_hashes`: leaks
+    planted at distances 0..17, a cluster of equal video frames that are training duplicates)."""
     train, test = folder / "train.tsv", folder / "test.tsv"
     tests = 60_000 if rows >= 50_000 else rows // 10  # --quick sizes: a tenth
     if not prepared(folder):
-        values = random_hashes(rows + tests, seed=rows)
-        with open(train, "w") as fh:
-            fh.write("key\tphash\n")
-            fh.writelines(f"scale:train/images/P{i:08d}.png\t{values[i]:016x}\n" for i in range(rows))
-        with open(test, "w") as fh:
-            fh.write("key\tphash\n")
-            # a tenth of the test images lie close to a training image (leaks to find)
-            fh.writelines(
-                f"bench:test/T{j:06d}.png\t{(values[j * 7 % rows] ^ 0b101 if j % 10 == 0 else values[rows + j]):016x}\n"
-                for j in range(tests)
-            )
+        import numpy as np
+
+        from bench_dedup import leak_hashes
+
+        train_values, test_values = leak_hashes(rows, tests, np.random.default_rng(rows))
+        for path, name, values in ((train, "scale:train/images/P", train_values), (test, "bench:test/T", test_values)):
+            with open(path, "w") as fh:
+                fh.write("key\tphash\n")
+                fh.writelines(f"{name}{i:08d}.png\t{v:016x}\n" for i, v in enumerate(values.tolist()))
         mark_prepared(folder)
 
     from remoteclip.dedup import deduplicate_sets, read_hashes, write_removed
