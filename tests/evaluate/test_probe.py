@@ -1,3 +1,5 @@
+import dataclasses
+
 import numpy as np
 import pytest
 import scipy.optimize
@@ -123,6 +125,25 @@ def test_every_fit_along_the_grid_is_the_optimum_a_fit_from_zeros_reaches():
         np.testing.assert_allclose(optimum.theta[:, :-1], cold.theta[:, :-1], atol=1e-4)
         along, alone = along + optimum.info["passes"], alone + cold.info["passes"]
     assert along < alone  # what starting from the previous optimum is for
+
+
+def test_the_curvature_carried_along_the_grid_changes_the_iterations_not_the_optimum():
+    x, y, _, _, n = blobs(n_train=400, n_classes=6, spread=1.5, seed=4, dims=24)
+    data = logreg.Data(x, y, n, torch.float64, torch.device("cpu"))
+    grid = (1e-1, 3e-2, 1e-2, 3e-3, 1e-3, 3e-4, 1e-4)
+    carried, fresh, previous = 0, 0, None
+    for wd, optimum in logreg.path(data, grid, tol=1e-12):
+        if previous is not None:  # the same start without the predecessor's curvature pairs
+            alone = logreg.fit(
+                data, wd, dataclasses.replace(previous[1], memory=None), from_weight_decay=previous[0], tol=1e-12
+            )
+            # equal to the float64 floor of the stopping rules (a decrease below 1e-9 of the loss)
+            assert optimum.info["loss"] == pytest.approx(alone.info["loss"], rel=1e-8)
+            np.testing.assert_allclose(optimum.theta[:, :-1], alone.theta[:, :-1], atol=1e-3)
+            assert torch.equal(data.logits(optimum.theta).argmax(0), data.logits(alone.theta).argmax(0))
+            carried, fresh = carried + optimum.info["iterations"], fresh + alone.info["iterations"]
+        previous = (wd, optimum)
+    assert carried < fresh
 
 
 def test_the_refit_on_the_whole_train_split_reaches_the_optimum_of_a_fit_from_zeros():

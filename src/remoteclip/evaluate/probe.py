@@ -229,10 +229,10 @@ def select_weight_decay(
     device: str | torch.device = "auto",
     tol: float = GRID_TOL,
     patience: int | None = PATIENCE,
-) -> tuple[float, dict, LinearClassifier, logreg.Data]:
+) -> tuple[float, dict, logreg.Fit, logreg.Data]:
     """Weight decay with the best validation acc1 (ties: the larger one), the search record,
-    the classifier fitted with it on the fit part, and that part's data (its covariance serves
-    the refit).
+    the fit part's optimum for it, and that part's data (its covariance eigenbasis and the
+    optimum's curvature pairs serve the refit).
 
     The grid is fitted from strong to weak decay, each fit started from the previous optimum
     (`logreg.path`; the loss is convex, so this only saves iterations), to the stopping rule
@@ -248,11 +248,10 @@ def select_weight_decay(
     val_x, table = as_matrix(x[val], "x"), []
     best, model, since_best = None, None, 0
     for wd, optimum in logreg.path(data, weight_decays, tol=tol, max_iter=max_iter):
-        classifier = _classifier(data, optimum)
-        accuracy = classification_metrics(predict(classifier, val_x), y[val], n_classes)["acc1"]
+        accuracy = classification_metrics(predict(_classifier(data, optimum), val_x), y[val], n_classes)["acc1"]
         table.append({"weight_decay": wd, "val_acc1": accuracy, "iterations": optimum.info["iterations"]})
         if best is None or accuracy > best["val_acc1"]:  # first maximum = the larger decay
-            best, model, since_best = table[-1], classifier, 0
+            best, model, since_best = table[-1], optimum, 0
         else:
             since_best += 1
         if patience is not None and since_best >= patience and best["val_acc1"] > table[0]["val_acc1"]:
@@ -336,9 +335,11 @@ def _validated(
     else:
         protocol["selection"] = "none: weight decay fixed by the caller; test split scored once"
     data = logreg.Data(train, train_y, n_classes, DTYPES[dtype], device, like=fit_part)
-    del fit_part
-    init = None if start is None else data.centred(start.weight, start.bias)
-    model = _classifier(data, logreg.fit(data, weight_decay, init, tol=tol, max_iter=max_iter))
+    init = memory = None
+    if start is not None:  # the fit part's optimum, moved to the whole split's centring
+        init, memory = data.centred(*fit_part.original(start.theta)), start.memory
+    del fit_part, start
+    model = _classifier(data, logreg.fit(data, weight_decay, init, tol=tol, max_iter=max_iter, memory=memory))
     del data
     protocol |= {"weight_decay": float(weight_decay), "fit": model.info}
     return {"metrics": classification_metrics(predict(model, test), test_y, n_classes), "protocol": protocol}
