@@ -336,7 +336,7 @@ def _validated(
         protocol["selection"] = "none: weight decay fixed by the caller; test split scored once"
     data = logreg.Data(train, train_y, n_classes, DTYPES[dtype], device, like=fit_part)
     init = memory = None
-    if start is not None:  # the fit part's optimum, moved to the whole split's centring
+    if start is not None and fit_part is not None:  # the fit part's optimum, moved to the whole split's centring
         init, memory = data.centred(*fit_part.original(start.theta)), start.memory
     del fit_part, start
     model = _classifier(data, logreg.fit(data, weight_decay, init, tol=tol, max_iter=max_iter, memory=memory))
