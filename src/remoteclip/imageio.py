@@ -53,18 +53,20 @@ def load_sample_rgb(image: str | Path, stored: dict | None = None) -> Image.Imag
 def load_rgb(path: str | Path | io.BytesIO, name: str | Path | None = None) -> Image.Image:
     """Decode fully, apply EXIF orientation and convert to 8-bit RGB (`name`: what an error
     names when `path` is bytes in memory)."""
-    name = path if name is None else name
+    label = str(path if name is None else name)
     try:
         with Image.open(path) as opened:
             im = ImageOps.exif_transpose(opened)
             im.load()
             return _to_rgb(im)
     except FileNotFoundError:
-        raise FormatError(str(name), "image file missing") from None
+        raise FormatError(label, "image file missing") from None
     except FormatError:
         raise
     except Exception as exc:
-        raise FormatError(str(name), f"unreadable image ({type(exc).__name__}: {exc})") from None
+        # PIL names a stream by its repr, an address that differs per run: the name instead
+        message = str(exc).replace(repr(path), label) if isinstance(path, io.BytesIO) else str(exc)
+        raise FormatError(label, f"unreadable image ({type(exc).__name__}: {message})") from None
 
 
 def _to_rgb(im: Image.Image) -> Image.Image:

@@ -53,6 +53,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import tarfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -134,7 +135,7 @@ def read_tar(root: Path, tar: Path, fields: list[CaptionField], extensions: set[
             raise FormatError(tar, f"not a readable tar ({exc})") from None
         with archive:
             current: Sample | None = None
-            for member in _members(tar, archive):
+            for member in _members(tar, archive, size=os.fstat(fh.fileno()).st_size):
                 key, suffix = base_plus_ext(member.name)
                 if key is None:
                     continue
@@ -161,10 +162,9 @@ def _check_uncompressed(tar: Path, fh) -> None:
             )
 
 
-def _members(tar: Path, archive: tarfile.TarFile) -> Iterator[tarfile.TarInfo]:
-    """Regular file members in order; the archive's member list is emptied as it goes (as
-    WebDataset does), so memory does not grow with the tar."""
-    size = archive.fileobj.seek(0, 2) if archive.fileobj is not None else 0
+def _members(tar: Path, archive: tarfile.TarFile, size: int) -> Iterator[tarfile.TarInfo]:
+    """Regular file members in order (`size`: the tar's bytes); the archive's member list is
+    emptied as it goes (as WebDataset does), so memory does not grow with the tar."""
     while True:
         try:
             member = archive.next()
@@ -172,7 +172,7 @@ def _members(tar: Path, archive: tarfile.TarFile) -> Iterator[tarfile.TarInfo]:
             raise FormatError(tar, f"unreadable tar member header after byte {archive.offset} ({exc})") from None
         if member is None:
             return
-        archive.members = []
+        archive.members = []  # type: ignore[attr-defined]  # (tarfile's own list, not in typeshed)
         if not member.isfile():
             continue
         if member.offset_data + member.size > size:

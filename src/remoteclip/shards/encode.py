@@ -49,12 +49,13 @@ def _resized(image: Image.Image, max_side: int) -> Image.Image:
 
 
 def _encode_file(
-    path: str, stored: dict | None, entries: list, settings: ShardSettings
+    path: str, in_container: dict | None, entries: list, settings: ShardSettings
 ) -> list[tuple[int, bytes | None, tuple | str]]:
     """Decode one source image once (a file, or `stored` in a container file); (position, JPEG,
-    original size) per crop, or (position, None, why) for every crop when it does not decode."""
+    original size) per crop, or (position, None, why) for every crop when it does not decode
+    (`in_container`: the row's `stored`)."""
     try:
-        image = load_sample_rgb(path, stored)
+        image = load_sample_rgb(path, in_container)
     except FormatError as err:
         return [(position, None, err.reason) for position, _ in entries]
     out: list[tuple[int, bytes | None, tuple | str]] = []
