@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import re
 import tarfile
 
 import pytest
@@ -129,3 +130,39 @@ def test_the_caption_stage_writes_web_rows_under_the_root_and_names_the_patterns
     with pytest.raises(DataNotFoundError) as err:
         ret_dataset(spec, tmp_path / "none.jsonl", tmp_path / "none.report.json")
     assert f"{root}/shards/*.tar" in str(err.value) and "pub11-train-0000.tar" in str(err.value)
+
+
+def test_a_web_corpus_is_a_training_source_the_caption_stage_reads_and_nothing_else(tmp_path):
+    """Dry run of the whole workflow with a WEB source: its captions, hashes and shard plan are
+    scheduled; no parse, B2C or evaluation job names it."""
+    from workflow_helpers import REPO, snakemake, write_config
+
+    write_rs5m(tmp_path / "rs5m")
+    config = {
+        "seed": 1,
+        "datasets": {
+            "web": {"group": "WEB", "format": "webdataset", "root": str(tmp_path / "rs5m"), "options": RS5M},
+            "t_rsicd": {"group": "RET", "format": "karpathy", "synthetic": {"writer": "karpathy", "images": 20}},
+        },
+        "runs": {"r": {"sources": ["@WEB"]}},
+        "b2c": {"templates": str(REPO / "config" / "b2c_templates.yaml")},
+    }
+    proc = snakemake(tmp_path, write_config(tmp_path, config), "-n")
+    blocks = re.findall(r"^(?:local)?(?:rule|checkpoint) (\w+):\n((?:    .*\n)*)", proc.stdout + proc.stderr, re.M)
+    jobs = {rule for rule, block in blocks if re.search(r"(dataset|benchmark)=web\b", block)}
+    assert jobs == {"local_dataset", "ret_captions", "hash_training_source", "plan_shards"}, proc.stdout
+
+
+def test_a_web_corpus_needs_a_caption_format_and_is_no_benchmark():
+    from remoteclip.config import ConfigError, validate
+
+    web = {"group": "WEB", "format": "webdataset", "root": "x", "options": RS5M}
+    with pytest.raises(ConfigError, match="group WEB needs a caption format"):
+        validate({"datasets": {"web": {**web, "format": "dota", "options": {}}}})
+    with pytest.raises(ConfigError, match="is a WEB source, not a benchmark"):
+        validate({"datasets": {"web": web}, "evaluation": {"benchmarks": ["web"]}})
+    with pytest.raises(ConfigError, match="has no evaluation test split"):
+        validate({"datasets": {"web": web}, "dedup": {"against": ["web"]}})
+    assert (
+        validate({"datasets": {"web": web}, "runs": {"r": {"sources": ["@WEB"]}}})["datasets"]["web"]["group"] == "WEB"
+    )
