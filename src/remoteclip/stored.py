@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 from collections import OrderedDict
+from pathlib import Path
 from typing import Any
 
 from .errors import FormatError
@@ -99,15 +100,25 @@ def _tar_bytes(path: str, offset: int, size: int) -> bytes:
     return data
 
 
+def open_parquet(path: str | Path):
+    """pyarrow's ParquetFile; FormatError naming the file when it is not one (pyarrow is
+    imported here, on first use: only a Parquet source needs it)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.ParquetFile(path)
+    except (pa.ArrowException, OSError) as exc:
+        raise FormatError(path, f"not a readable Parquet file ({exc})") from None
+
+
 def _parquet_bytes(stored: dict) -> bytes:
     import pyarrow as pa
-
-    from .formats.parquet import open_parquet
 
     path, column = stored["parquet"], stored.get("column", "image")
     group, row = int(stored["row_group"]), int(stored["row"])
     identity = _identity(path)
-    parquet = _files.get_or_open(("parquet", *identity), lambda: open_parquet(path))  # type: ignore[arg-type]
+    parquet = _files.get_or_open(("parquet", *identity), lambda: open_parquet(path))
 
     def read_group() -> list:
         try:

@@ -36,6 +36,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from ..stored import open_parquet
 from .base import FormatError, SkipLog
 from .common import expand
 
@@ -46,18 +47,6 @@ DEFAULTS: dict[str, Any] = {
     "image_column": "image",
     "captions": ["caption"],
 }
-
-
-def open_parquet(path: Path):
-    """pyarrow's ParquetFile; FormatError naming the file when it is not one (imported here:
-    only a Parquet source needs pyarrow)."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    try:
-        return pq.ParquetFile(path)
-    except (pa.ArrowException, OSError) as exc:
-        raise FormatError(path, f"not a readable Parquet file ({exc})") from None
 
 
 def image_bytes_column(path: Path, schema, column: str) -> None:
