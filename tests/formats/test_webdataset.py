@@ -166,3 +166,12 @@ def test_a_web_corpus_needs_a_caption_format_and_is_no_benchmark():
     assert (
         validate({"datasets": {"web": web}, "runs": {"r": {"sources": ["@WEB"]}}})["datasets"]["web"]["group"] == "WEB"
     )
+
+
+@pytest.mark.parametrize(
+    "name", ["607.jpg", "a/b/c.seg.png", "dir.v2/key.json", "no_dot", "x/.hidden", "k.", "./1.txt"]
+)
+def test_member_names_split_into_key_and_suffix_as_webdataset_splits_them(name):
+    from webdataset.tariterators import base_plus_ext
+
+    assert webdataset.base_plus_ext(name) == base_plus_ext(name)

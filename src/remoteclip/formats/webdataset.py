@@ -4,7 +4,7 @@ caption row per image, with where the image's bytes lie in its tar, so nothing i
 Each tar is read once, member headers in order, with Python's `tarfile` in random-access mode
 (`r:`): the headers are read and the member data is seeked over, except the caption members,
 which are read. Members are grouped into samples as WebDataset groups them
-(`webdataset.tariterators.group_by_keys` with its `base_plus_ext`, used here): the key is the
+(`webdataset.tariterators.group_by_keys` with its `base_plus_ext`, written out here): the key is the
 member name up to the first dot of its base name, the suffix the rest, lower-cased; a sample is
 a run of consecutive members with one key. A member name without a dot belongs to no sample.
 
@@ -54,12 +54,11 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-
-from webdataset.tariterators import base_plus_ext
 
 from .base import FormatError, SkipLog
 from .common import expand
@@ -71,6 +70,19 @@ DEFAULTS: dict[str, Any] = {
     "image_extensions": ["jpg", "jpeg", "png", "webp", "tif", "tiff"],
     "captions": ["txt"],
 }
+
+# WebDataset's split of a member name into key and suffix: `webdataset.tariterators.base_plus_ext`
+# (the same regex in 0.2.86 and 1.0.2, by their source), written out because importing webdataset
+# imports torch, which the data stages do not load; tests/formats/test_webdataset.py checks that
+# the two agree
+MEMBER_NAME = re.compile(r"^((?:.*/|)[^.]+)[.]([^/]*)$")
+
+
+def base_plus_ext(name: str) -> tuple[str | None, str | None]:
+    """(key, suffix) of a member name as WebDataset splits it; (None, None) without a dot."""
+    match = MEMBER_NAME.match(name)
+    return (match.group(1), match.group(2)) if match else (None, None)
+
 
 BLOCK = tarfile.BLOCKSIZE
 # the first bytes of compressed streams: gzip, bzip2, xz, zstd
