@@ -30,7 +30,8 @@ change) on the same inputs, as the row's peer. Stages:
   tars (`formats.webdataset`), `rows` samples of `.jpg` (one small PNG's bytes) + `.txt`
   (two caption lines) in tars of 10,000, read in place;
 - `captions_parquet`: the same on Parquet (`formats.parquet`), `rows` rows of a Hugging Face
-  `datasets` image struct + a caption, row groups of 1,000, files of 100,000 rows;
+  `datasets` image struct + a caption, row groups of 1,000 (`datasets` writes image tables in
+  groups of 100), files of 100,000 rows;
 - `read_stored`: reading the images of those tar rows back through `imageio.load_sample_rgb`
   (`pread` at the stored offset, decode), what the hash and shard stages do per image.
 

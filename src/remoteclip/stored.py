@@ -9,8 +9,10 @@ is read once and its rows served from a small cache, as rows of a chunk come in 
 Per process, at most `MAX_OPEN` container files are open (the least recently used is closed
 first) and `MAX_ROW_GROUPS` row groups' image columns are held. Tars are read with `pread`,
 which has no file position, so worker processes forked with open files do not disturb each
-other. Hugging Face `datasets` writes image tables in row groups of a few hundred rows
-(unverified for Git-10M's files), so two cached row groups stay small.
+other. Hugging Face `datasets` writes image tables in row groups of 100 rows
+(`datasets.config.PARQUET_ROW_GROUP_SIZE_FOR_IMAGE_DATASETS`, read in its source; whether
+Git-10M's files were written so is unverified), so two cached row groups stay small; a worker
+that gets a batch of rows from the middle of a row group reads that group once more.
 
 No stage of its own: `hash_training_source` and `build_shards` read through it.
 """
