@@ -84,15 +84,18 @@ def test_samples_without_an_image_or_a_caption_are_counted_skips(tmp_path):
         parse(tmp_path, {"captions": ["json:annotations.text"]}, SkipLog(strict=True))
 
 
-@pytest.mark.parametrize("cut", ["inside a member", "at a member boundary"])
-def test_a_truncated_tar_is_an_error_naming_it(tmp_path, cut):
+@pytest.mark.parametrize("cut", ["inside a member", "at a member boundary", "a corrupt header"])
+def test_a_truncated_or_corrupt_tar_is_an_error_naming_it(tmp_path, cut):
     write_rs5m(tmp_path)
     tar = tmp_path / "rs3-train-0000.tar"
     data = tar.read_bytes()
     with tarfile.open(tar) as archive:
         last = archive.getmembers()[-1]
-    end = last.offset_data - 100 if cut == "inside a member" else last.offset_data + 512
-    tar.write_bytes(data[:end])
+    if cut == "a corrupt header":  # the last member's header, overwritten
+        header = last.offset_data - 512
+        tar.write_bytes(data[:header] + b"x" * 512 + data[header + 512 :])
+    else:
+        tar.write_bytes(data[: last.offset_data - 100 if cut == "inside a member" else last.offset_data + 512])
     with pytest.raises(FormatError, match="truncated") as err:
         parse(tmp_path, RS5M)
     assert str(tar) in str(err.value)

@@ -196,7 +196,8 @@ def _check_end(tar: Path, fh, offset: int) -> None:
     """A complete tar ends with zero blocks where the next header would be."""
     fh.seek(offset)
     if fh.read(BLOCK) != bytes(BLOCK):
-        raise FormatError(tar, f"truncated: no end-of-archive block after byte {offset}")
+        # tarfile ends quietly at an unreadable header after the first one; this does not
+        raise FormatError(tar, f"truncated or corrupt: no member header or end-of-archive block at byte {offset}")
 
 
 def _row(
