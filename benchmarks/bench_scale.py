@@ -26,8 +26,16 @@ change) on the same inputs, as the row's peer. Stages:
 - `plan_shards`: the `plan_shards` checkpoint on a caption file of `rows` rows (chunks of 1,000);
 - `shard_manifest`: the `shard_manifest` rule over the `rows / 1,000` chunks of one source, one
   sample in a hundred removed by de-duplication.
+- `captions_webdataset`: the caption stage (`convert.ret_dataset`) of a web corpus in WebDataset
+  tars (`formats.webdataset`), `rows` samples of `.jpg` (one small PNG's bytes) + `.txt`
+  (two caption lines) in tars of 10,000, read in place;
+- `captions_parquet`: the same on Parquet (`formats.parquet`), `rows` rows of a Hugging Face
+  `datasets` image struct + a caption, row groups of 1,000 (`datasets` writes image tables in
+  groups of 100), files of 100,000 rows;
+- `read_stored`: reading the images of those tar rows back through `imageio.load_sample_rgb`
+  (`pread` at the stored offset, decode), what the hash and shard stages do per image.
 
-The four stages above have no `--against` run (their code is new). Encoding a chunk
+The seven stages above have no `--against` run (their code is new). Encoding a chunk
 (`build_shards`) is one job per 1,000 rows, so its memory does not grow with the source
 (benchmarks/bench_shards.py times it against webdataset); training start-up over 50 k to 5 M
 samples is benchmarks/bench_reader.py's.
@@ -135,6 +143,23 @@ def hard_links(source: Path, names: list[Path], per_copy: int = 60_000) -> None:
 
 
 # ---- the stages ------------------------------------------------------------------------------
+
+
+def web_tars(root: Path, rows: int, per_tar: int = 10_000) -> None:
+    """`rows` WebDataset samples (`.jpg` with one small PNG's bytes, `.txt` of two lines)."""
+    import io
+    import tarfile
+
+    image = png_bytes()
+    root.mkdir(parents=True, exist_ok=True)
+    for first in range(0, rows, per_tar):
+        with tarfile.open(root / f"part-{first // per_tar:05d}.tar", "w", format=tarfile.GNU_FORMAT) as tar:
+            for i in range(first, min(rows, first + per_tar)):
+                caption = f"scene {i} seen from above .\nmany roofs in scene {i} .".encode()
+                for name, data in ((f"{i:09d}.jpg", image), (f"{i:09d}.txt", caption)):
+                    info = tarfile.TarInfo(name)
+                    info.size = len(data)
+                    tar.addfile(info, io.BytesIO(data))
 
 
 @stage("captions_hf_tsv")
@@ -297,6 +322,79 @@ def dedup_run(folder: Path, rows: int) -> Callable[[], object]:
         )
         write_removed(folder / "out" / "removed.tsv", removed)
         return {"images": summary["images"], "removed": summary["removed"]}
+
+    return run
+
+
+def web_spec(root: Path, fmt: str):
+    from remoteclip.config import dataset_spec
+
+    return dataset_spec("scale", {"group": "WEB", "format": fmt, "root": str(root), "images": None})
+
+
+@stage("captions_webdataset", peer=False)
+def captions_webdataset(folder: Path, rows: int) -> Callable[[], object]:
+    """The caption stage on `rows` samples in WebDataset tars, read in place."""
+    root = folder / "raw"
+    if not prepared(folder):
+        web_tars(root, rows)
+        mark_prepared(folder)
+
+    from remoteclip.convert import ret_dataset
+
+    return lambda: ret_dataset(web_spec(root, "webdataset"), folder / "out" / "scale.jsonl", folder / "out" / "r.json")
+
+
+@stage("captions_parquet", peer=False)
+def captions_parquet(folder: Path, rows: int) -> Callable[[], object]:
+    """The caption stage on `rows` Parquet rows with embedded images, a row group at a time."""
+    root = folder / "raw"
+    if not prepared(folder):
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        root.mkdir(parents=True)
+        image_type = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
+        schema = pa.schema([("image", image_type), ("caption", pa.string())])
+        for first in range(0, rows, 100_000):
+            with pq.ParquetWriter(root / f"train-{first // 100_000:05d}.parquet", schema) as writer:
+                for start in range(first, min(rows, first + 100_000), 1000):
+                    ids = range(start, min(rows, first + 100_000, start + 1000))
+                    images = pa.array([{"bytes": png_bytes(), "path": None}] * len(ids), image_type)
+                    captions = pa.array([f"scene {i} seen from above ." for i in ids])
+                    writer.write_table(pa.Table.from_arrays([images, captions], schema=schema), row_group_size=1000)
+        mark_prepared(folder)
+
+    import pyarrow.parquet  # noqa: F401  (imported before the run, as the stages' other imports)
+
+    from remoteclip.convert import ret_dataset
+
+    return lambda: ret_dataset(web_spec(root, "parquet"), folder / "out" / "scale.jsonl", folder / "out" / "r.json")
+
+
+@stage("read_stored", peer=False, max_rows=500_000)
+def read_stored(folder: Path, rows: int) -> Callable[[], object]:
+    """Decode `rows` images stored in WebDataset tars through `imageio.load_sample_rgb`."""
+    captions = folder / "captions.jsonl"
+    if not prepared(folder):
+        from remoteclip.formats import SkipLog, webdataset
+
+        web_tars(folder / "raw", rows)
+        with open(captions, "w") as fh:
+            for row in webdataset.parse(folder / "raw", {}, SkipLog()):
+                stored = {**row["stored"], "tar": str(folder / "raw" / row["stored"]["tar"])}
+                fh.write(json.dumps({"image": row["image"], "stored": stored}) + "\n")
+        mark_prepared(folder)
+
+    from remoteclip.imageio import load_sample_rgb
+
+    def run():
+        decoded = 0
+        with open(captions) as fh:
+            for line in fh:
+                row = json.loads(line)
+                decoded += load_sample_rgb(row["image"], row["stored"]).size[0] > 0
+        return {"images": decoded}
 
     return run
 

@@ -44,6 +44,7 @@ BENCHMARKS = {
         "--cls-images 60 --ret-images 30 --resisc-per-class 10 --ret-large 40 --probe-rows 2000".split(),
     ),
     "scale": ("bench_scale.py", ["--quick"]),
+    "web": ("bench_web.py", ["--samples", "300", "--image-kb", "4"]),
 }
 
 

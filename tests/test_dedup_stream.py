@@ -64,7 +64,7 @@ def test_streamed_hashes_equal_in_memory_hashing_in_input_order(tmp_path, source
     assert dict(zip(keys, values.tolist())) == expected
     assert dict(failed) == dict(failures) and {k for k, _ in failed} == {f"src:{broken}", f"src:{images[9]}"}
     rows = [line.split("\t")[0] for line in (tmp_path / "h.tsv").read_text().splitlines()[1:]]
-    assert rows == [key for key, _, _ in items]  # one row per caption row, in its order
+    assert rows == [item[0] for item in items]  # one row per caption row, in its order
     assert counts == {"rows": 320, "hashed": 320, "cached": 0, "failed": 2}
 
 

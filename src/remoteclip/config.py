@@ -23,7 +23,9 @@ import yaml
 from . import schema as config_schema
 from .formats import CAPTION_PARSERS, PARSER_OPTIONS
 
-GROUPS_CAPTIONED = ("RET", "DET", "SEG")
+GROUPS_CAPTIONED = ("RET", "DET", "SEG", "WEB")  # training sources; WEB: web corpora, never benchmarks
+# groups whose captions a caption format reads (the others are parsed to boxes, then B2C)
+GROUPS_OWN_CAPTIONS = ("RET", "WEB")
 CATALOGUE_SCHEMA = Path("workflow/schemas/datasets.schema.yaml")  # relative to the workflow directory
 COMMON_OPTIONS = {"aliases", "ignore_classes", "keep_classes", "vocabulary"}
 # parser options that choose which part of a dataset is read (every parser names them so)
@@ -102,17 +104,20 @@ def _semantic_errors(config: dict) -> list[str]:
 
 def _format_errors(where: str, group: str | None, fmt: str | None, options: dict | None) -> list[str]:
     """Options the format does not know, and a format that does not fit the group (the
-    caption stage reads RET datasets with a caption parser, the box stages the others)."""
+    caption stage reads RET and WEB datasets with a caption parser, the box stages the others)."""
     if fmt not in PARSER_OPTIONS:
         return []
     errors = []
-    if group is not None and (group == "RET") != (fmt in CAPTION_PARSERS):
-        if group == "RET":
+    if group is not None and (group in GROUPS_OWN_CAPTIONS) != (fmt in CAPTION_PARSERS):
+        if group in GROUPS_OWN_CAPTIONS:
             errors.append(
-                f"{where}.format: group RET needs a caption format ({', '.join(sorted(CAPTION_PARSERS))}), not {fmt!r}"
+                f"{where}.format: group {group} needs a caption format ({', '.join(sorted(CAPTION_PARSERS))}), "
+                f"not {fmt!r}"
             )
         else:
-            errors.append(f"{where}.format: {fmt!r} is a caption format, for group RET only (group is {group})")
+            errors.append(
+                f"{where}.format: {fmt!r} is a caption format, for groups RET and WEB only (group is {group})"
+            )
     allowed = set(PARSER_OPTIONS[fmt]) | COMMON_OPTIONS
     for key in options or {}:
         if key not in allowed:
@@ -129,7 +134,7 @@ def _reference_errors(config: dict) -> list[str]:
         for i, source in enumerate(spec.get("sources") or []):
             if source.startswith("@"):
                 if source[1:] not in GROUPS_CAPTIONED:
-                    errors.append(f"runs.{run}.sources.{i}: unknown group {source!r} (use @RET, @DET or @SEG)")
+                    errors.append(f"runs.{run}.sources.{i}: unknown group {source!r} (use @RET, @DET, @SEG or @WEB)")
             elif source not in datasets:
                 close = difflib.get_close_matches(source, list(datasets), n=1)
                 hint = f" (did you mean {close[0]!r}?)" if close else ""

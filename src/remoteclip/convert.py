@@ -18,7 +18,8 @@ Rules and files (scripts/parse.py, b2c.py, ret_captions.py, captions_summary.py)
   with boxes, `{"image", "captions" (five), "source", "split", "width", "height", "objects"}`
   plus `crop` for a tile (`image` is the file under the dataset root), and {dataset}.report.json;
   written in chunks that a killed job's rerun reuses (chunks.ChunkedLines);
-- `ret_captions`: a RET dataset -> the same jsonl (`image`, `captions`, `source`, `split`) and report;
+- `ret_captions`: a RET or WEB dataset -> the same jsonl (`image`, `captions`, `source`, `split`,
+  and `stored` for an image inside a container file: a web corpus's tar or Parquet file) and report;
 - `captions_summary`: every report -> results/captions/summary.json.
 """
 
@@ -224,9 +225,11 @@ def b2c_dataset(
 
 
 def ret_dataset(spec: DatasetSpec, out_jsonl: str | Path, out_report: str | Path) -> dict:
-    """Human captions of a retrieval dataset (train split by default) to caption jsonl, read
-    by the dataset's caption format (Karpathy JSON, or the HF release's tables) and written
-    line by line through a temporary file."""
+    """Captions as the source gives them to caption jsonl: a retrieval dataset's human captions
+    (train split by default; Karpathy JSON, or the HF release's tables) or a web corpus's
+    (WebDataset tars, Parquet), read by the dataset's caption format and written line by line
+    through a temporary file. Paths (the image, the container file of a `stored` image) are
+    written under the dataset root, as the other stages open them."""
     _require_marker(spec)
     root = found.data_root(spec)
     found.require_files(spec, root)
@@ -240,10 +243,12 @@ def ret_dataset(spec: DatasetSpec, out_jsonl: str | Path, out_report: str | Path
     try:
         with open(tmp, "w", encoding="utf-8") as fh:
             for item in tqdm(parser(root, spec.options, skips), desc=f"captions {spec.name}", unit="img"):
-                if len(item["captions"]) != 5:
+                if len(item["captions"]) != 5 and spec.group == "RET":
                     log.warning("%s: %s has %d captions (5 expected)", spec.name, item["image"], len(item["captions"]))
                 image = str(root / item["image"])
                 row = {"image": image, "captions": item["captions"], "source": spec.name, "split": item["split"]}
+                if item.get("stored"):
+                    row["stored"] = _under_root(item["stored"], root)
                 fh.write(_line(row))
                 captioned += 1
                 captions += len(item["captions"])
@@ -268,6 +273,12 @@ def ret_dataset(spec: DatasetSpec, out_jsonl: str | Path, out_report: str | Path
     }
     ann_io.write_json(out_report, report)
     return report
+
+
+def _under_root(stored: dict, root: Path) -> dict:
+    """A parser's `stored` (container path relative to the root) with the root in front."""
+    kind = "tar" if "tar" in stored else "parquet"
+    return {**stored, kind: str(root / stored[kind])}
 
 
 def summarize(reports: list[str | Path], out: str | Path) -> dict:

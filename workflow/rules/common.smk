@@ -62,8 +62,12 @@ def wildcard_regex(names):
 
 SYNTHETIC = names_where(lambda s: s.synthetic is not None)
 RET = names_where(lambda s: s.group == "RET")
+# web corpora (RS5M, RSTeller, Git-10M, ...): captions read as their release gives them, like RET,
+# images read in place from their tars or Parquet files; training sources only, never benchmarks
+WEB = names_where(lambda s: s.group == "WEB")
+OWN_CAPTIONS = RET + WEB  # read by a caption format (rule ret_captions)
 BOXED = names_where(lambda s: s.group in ("DET", "SEG"))
-CAPTIONED = RET + BOXED
+CAPTIONED = RET + WEB + BOXED
 
 
 def weight_manifests(sources):

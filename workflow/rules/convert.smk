@@ -91,8 +91,9 @@ rule b2c:
         "../../scripts/b2c.py"
 
 
-# RET datasets' own captions; the parser follows the format (karpathy: RSICD/RSITMD/UCM
-# JSON; hf_tsv: RemoteCLIP's released tables, used as they are instead of regenerating them)
+# RET and WEB datasets' own captions; the parser follows the format (karpathy: RSICD/RSITMD/UCM
+# JSON; hf_tsv: RemoteCLIP's released tables, used as they are instead of regenerating them;
+# webdataset, parquet: web corpora, whose rows say where each image lies in its tar or file)
 rule ret_captions:
     input:
         marker=lambda w: marker(w.dataset),
@@ -102,7 +103,7 @@ rule ret_captions:
     log:
         "results/logs/captions/{dataset}.log",
     wildcard_constraints:
-        dataset=wildcard_regex(RET),
+        dataset=wildcard_regex(OWN_CAPTIONS),
     conda:
         "../../envs/data.yaml"
     params:

@@ -5,7 +5,9 @@ output of the rule, so what was hashed before the failure is kept).
 Identity: the sample key (source, image path, crop) plus the file's size and modification time
 in nanoseconds, as make and rsync judge a file unchanged; an image rewritten in place with the
 same size within the same nanosecond would be missed (not verified against a content digest,
-which would read every file on every rerun). Settings: the hash and the versions of imagehash
+which would read every file on every rerun). An image inside a container file (a web corpus's tar or
+Parquet file) is known by the container's size and mtime plus its position in it
+(`mtime_ns@position`, dedup.hashes.identity_prefix). Settings: the hash and the versions of imagehash
 and Pillow that compute it, in the first line; a file with other settings is started afresh.
 
 File: `results/dedup/cache/{dataset}.{train|test}.tsv`, a header line, then one

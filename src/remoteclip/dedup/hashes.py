@@ -26,19 +26,22 @@ import PIL
 from tqdm import tqdm
 
 from ..errors import FormatError
-from ..imageio import load_rgb
+from ..imageio import load_sample_rgb
 from ..parallel import imap
 from ..schema import defaults
 from ..shards import sample_key
+from ..stored import container, position
 from .cache import HashCache
 
 log = logging.getLogger(__name__)
 HASH_SIZE = defaults("dedup")["hash_size"]  # pHash side: 8 gives the paper's 64-bit hash
 BATCH = 256  # rows per unit of work: the most a killed job redoes per worker
 
-HashItem = tuple[str, str, tuple[int, int, int, int] | None]  # key, image path, crop
-# one file of a batch: its path and, per row, (key, crop, identity prefix, cached value or None)
-FileJob = tuple[str, list[tuple[str, tuple | None, str, str | None]]]
+# key, image path, crop and, for an image inside a container file, where it is (remoteclip.stored;
+# a 3-tuple is a file of its own: the test splits' regions)
+HashItem = tuple[str, str, tuple[int, int, int, int] | None] | tuple[str, str, tuple | None, dict | None]
+# one file of a batch: its path, its `stored` and, per row, (key, crop, identity prefix, cached value or None)
+FileJob = tuple[str, dict | None, list[tuple[str, tuple | None, str, str | None]]]
 
 
 def phash(image, hash_size: int = HASH_SIZE) -> int:
@@ -64,13 +67,18 @@ def _reason(err: FormatError) -> str:
 
 
 # --------------------------------------------------------------------- in memory (tests, benchmarks)
+def _item(item: HashItem) -> tuple[str, str, tuple | None, dict | None]:
+    key, path, crop, *stored = item
+    return key, path, crop, stored[0] if stored else None
+
+
 def _hash_file(
-    job: tuple[str, list[tuple[str, tuple | None]], int],
+    job: tuple[str, dict | None, list[tuple[str, tuple | None]], int],
 ) -> tuple[list[tuple[str, int]], list[tuple[str, str]]]:
     """Hash every crop of one file, decoding the file once."""
-    path, crops, hash_size = job
+    path, stored, crops, hash_size = job
     try:
-        image = load_rgb(path)
+        image = load_sample_rgb(path, stored)
     except FormatError as err:
         return [], [(key, err.reason) for key, _ in crops]
     return [(key, phash(_crop(image, crop), hash_size)) for key, crop in crops], []
@@ -83,11 +91,13 @@ def hash_items(
     all its tiles; returns ({key: hash}, [(key, why it could not be hashed)]). The rules use
     `hash_source`, which streams and resumes."""
     by_file: dict[str, list] = {}
-    for key, path, crop in items:
+    stored_of: dict[str, dict | None] = {}
+    for key, path, crop, stored in map(_item, items):
         by_file.setdefault(path, []).append((key, crop))
-    jobs = [(path, crops, hash_size) for path, crops in sorted(by_file.items())]
+        stored_of[path] = stored
+    jobs = [(path, stored_of[path], crops, hash_size) for path, crops in sorted(by_file.items())]
     hashes, failures = {}, []
-    with tqdm(total=sum(len(c) for _, c, _ in jobs), desc=desc, unit="img") as bar:
+    with tqdm(total=sum(len(c) for _, _, c, _ in jobs), desc=desc, unit="img") as bar:
         for done, failed in imap(_hash_file, jobs, workers, chunksize=16):
             hashes.update(done)
             failures.extend(failed)
@@ -99,12 +109,13 @@ def hash_items(
 
 # --------------------------------------------------------------------- streamed and cached (the rules)
 def caption_items(path: str | Path) -> Iterator[HashItem]:
-    """(key, image, crop) of each row of a caption file, read line by line."""
+    """(key, image, crop, stored) of each row of a caption file, read line by line."""
     with open(path) as fh:
         for number, line in enumerate(fh, 1):
             try:
                 row = json.loads(line)
-                yield sample_key(row), row["image"], tuple(row["crop"]) if row.get("crop") else None
+                crop = tuple(row["crop"]) if row.get("crop") else None
+                yield sample_key(row), row["image"], crop, row.get("stored")
             except (json.JSONDecodeError, KeyError, TypeError) as err:
                 raise FormatError(path, f"malformed caption row ({type(err).__name__}: {err})", number) from None
 
@@ -115,39 +126,45 @@ def count_lines(path: str | Path) -> int:
         return sum(block.count(b"\n") for block in iter(lambda: fh.read(1 << 24), b""))
 
 
-def identity_prefix(key: str, path: str) -> str:
+def identity_prefix(key: str, path: str, stored: dict | None = None) -> str:
     """`key<TAB>size<TAB>mtime_ns` of an image (`-` for a file that cannot be stat'ed: its
-    failure is cached until the file appears)."""
+    failure is cached until the file appears). An image inside a container file is known by the
+    container's size and mtime plus its position there (`mtime_ns@position`): a tar or Parquet
+    file rewritten, or the image moved within it, is hashed again."""
     if any(c in key for c in "\t\n\r"):
         raise ValueError(f"sample key {key!r} holds a tab or line break, which the hash files cannot store")
     try:
-        st = os.stat(path)
+        st = os.stat(path if stored is None else container(stored))
     except OSError:
         return f"{key}\t-\t-"
-    return f"{key}\t{st.st_size}\t{st.st_mtime_ns}"
+    where = "" if stored is None else f"@{position(stored)}"
+    return f"{key}\t{st.st_size}\t{st.st_mtime_ns}{where}"
 
 
 def _batches(items: Iterable[HashItem], cache: HashCache, batch: int) -> Iterator[list[FileJob]]:
     """`batch` rows at a time, consecutive rows of one file forming one job (decoded once; a
     file with more tiles than a batch is decoded once per batch), each row with its cached
     value looked up."""
-    jobs: list[tuple[str, list[tuple[str, tuple | None, str]]]] = []
+    jobs: list[tuple[str, dict | None, list[tuple[str, tuple | None, str]]]] = []
     rows = 0
-    for key, path, crop in items:
+    for key, path, crop, stored in map(_item, items):
         if rows >= batch:
             yield _with_cached(jobs, cache)
             jobs, rows = [], 0
         if not jobs or jobs[-1][0] != path:
-            jobs.append((path, []))
-        jobs[-1][1].append((key, crop, identity_prefix(key, path)))
+            jobs.append((path, stored, []))
+        jobs[-1][2].append((key, crop, identity_prefix(key, path, stored)))
         rows += 1
     if jobs:
         yield _with_cached(jobs, cache)
 
 
 def _with_cached(jobs, cache: HashCache) -> list[FileJob]:
-    cached = iter(cache.lookup([prefix for _, entries in jobs for _, _, prefix in entries]))
-    return [(path, [(key, crop, prefix, next(cached)) for key, crop, prefix in entries]) for path, entries in jobs]
+    cached = iter(cache.lookup([prefix for _, _, entries in jobs for _, _, prefix in entries]))
+    return [
+        (path, stored, [(key, crop, prefix, next(cached)) for key, crop, prefix in entries])
+        for path, stored, entries in jobs
+    ]
 
 
 def _hash_batch(job: tuple[list[FileJob], int]) -> list[tuple[str, str, str, bool]]:
@@ -155,11 +172,11 @@ def _hash_batch(job: tuple[list[FileJob], int]) -> list[tuple[str, str, str, boo
     decoded only when one of its rows is not cached."""
     files, hash_size = job
     out = []
-    for path, entries in files:
+    for path, stored, entries in files:
         image: object = None
         if any(cached is None for *_, cached in entries):
             try:
-                image = load_rgb(path)
+                image = load_sample_rgb(path, stored)
             except FormatError as err:
                 image = err
         for key, crop, prefix, cached in entries:

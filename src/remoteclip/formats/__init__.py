@@ -7,7 +7,7 @@ DEFAULTS in `PARSER_OPTIONS`, and the options that locate its files in `LOCATORS
 
 Stages: the `parse` rule runs a `PARSERS` entry on a DET or SEG dataset's raw folder and writes
 its records to results/annotations/{dataset}.json (`convert.parse_dataset`); the `ret_captions`
-rule runs a `CAPTION_PARSERS` entry on a RET dataset and writes results/captions/{dataset}.jsonl
+rule runs a `CAPTION_PARSERS` entry on a RET or WEB dataset and writes results/captions/{dataset}.jsonl
 (`convert.ret_dataset`). The benchmarks' evaluation splits (`eval_split`, results/splits/) and
 test-split hashes (`hash_test_split`) are read through the same parsers (`class_folders` through
 `folders.scan`). A new format's name goes into the `format` enum of
@@ -20,7 +20,23 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from . import auair, carpk, coco, dota, folders, hf_tsv, hrsc, karpathy, levir, masks, sdd, visdrone, voc
+from . import (
+    auair,
+    carpk,
+    coco,
+    dota,
+    folders,
+    hf_tsv,
+    hrsc,
+    karpathy,
+    levir,
+    masks,
+    parquet,
+    sdd,
+    visdrone,
+    voc,
+    webdataset,
+)
 from .base import Box, FormatError, ImageRecord, SkipLog
 
 Parser = Callable[[Path, dict[str, Any], SkipLog], Iterator[ImageRecord]]
@@ -47,10 +63,13 @@ UNITS: dict[str, tuple[Callable[[Path, dict[str, Any]], list[str]], Callable[...
     "sdd": (sdd.units, sdd.parse_unit),
 }
 
-# human captions of retrieval datasets (group RET), read by the caption stage
+# captions as the source gives them, read by the caption stage: human captions of retrieval
+# datasets (group RET) and web corpora (group WEB, images read in place from their containers)
 CAPTION_PARSERS: dict[str, CaptionParser] = {
     "karpathy": karpathy.parse,
     "hf_tsv": hf_tsv.parse,
+    "webdataset": webdataset.parse,
+    "parquet": parquet.parse,
 }
 
 
@@ -69,6 +88,8 @@ PARSER_OPTIONS: dict[str, dict[str, Any]] = {
     "hrsc": hrsc.DEFAULTS,
     "karpathy": karpathy.DEFAULTS,
     "hf_tsv": hf_tsv.DEFAULTS,
+    "webdataset": webdataset.DEFAULTS,
+    "parquet": parquet.DEFAULTS,
     "class_folders": folders.DEFAULTS,
 }
 
@@ -89,6 +110,8 @@ LOCATORS: dict[str, tuple[str, ...]] = {
     "hrsc": ("annotations", "images"),
     "karpathy": ("annotations", "images"),
     "hf_tsv": ("tables", "images"),
+    "webdataset": ("tars",),
+    "parquet": ("files",),
     "class_folders": ("path",),
 }
 
@@ -111,6 +134,8 @@ __all__ = [
     "karpathy",
     "folders",
     "hf_tsv",
+    "parquet",
+    "webdataset",
     "Box",
     "FormatError",
     "ImageRecord",

@@ -8,7 +8,8 @@ the row's number in its caption file (`member_key`), unique within any run. Same
 settings give byte-identical tars: members sorted by name (the rows' order), mtime 0,
 uid/gid 0, no user names; the stored caption is a seeded pick.
 
-A chunk's images are decoded once per file (a 6000 px Potsdam scene holds ~150 tiles), encoded
+A chunk's images are decoded once per file (a 6000 px Potsdam scene holds ~150 tiles; an image
+inside a web corpus's tar or Parquet file, the row's `stored`, is read from there), encoded
 in memory (bounded by the chunk's size) and written as `<stem>.tar`, then `<stem>.idx.npy`
 (remoteclip.shards.index) and last `<stem>.json` (the record: samples and their images, the
 unreadable images and why, size and sha256 of the tar), each through a temporary file and a
@@ -30,7 +31,7 @@ from pathlib import Path
 from PIL import Image
 
 from ..formats.base import FormatError
-from ..imageio import load_rgb
+from ..imageio import load_sample_rgb
 from ..super_resolution import check as check_super_resolution
 from ..super_resolution import upscale
 from .index import index_path, scan_tar, write_index
@@ -47,11 +48,14 @@ def _resized(image: Image.Image, max_side: int) -> Image.Image:
     return image.resize(size, Image.Resampling.BICUBIC, reducing_gap=3.0)
 
 
-def _encode_file(path: str, entries: list, settings: ShardSettings) -> list[tuple[int, bytes | None, tuple | str]]:
-    """Decode one source file once; (position, JPEG, original size) per crop, or (position,
-    None, why) for every crop when the file does not decode."""
+def _encode_file(
+    path: str, in_container: dict | None, entries: list, settings: ShardSettings
+) -> list[tuple[int, bytes | None, tuple | str]]:
+    """Decode one source image once (a file, or `stored` in a container file); (position, JPEG,
+    original size) per crop, or (position, None, why) for every crop when it does not decode
+    (`in_container`: the row's `stored`)."""
     try:
-        image = load_rgb(path)
+        image = load_sample_rgb(path, in_container)
     except FormatError as err:
         return [(position, None, err.reason) for position, _ in entries]
     out: list[tuple[int, bytes | None, tuple | str]] = []
@@ -112,7 +116,8 @@ def write_chunk(rows: list[dict], first_row: int, stem: str | Path, settings: Sh
         by_file[row["image"]].append((position, row.get("crop")))
     members, samples, skipped = [], [], {}
     for path, entries in by_file.items():
-        for position, jpeg, size in _encode_file(path, entries, settings):
+        stored = rows[entries[0][0]].get("stored")
+        for position, jpeg, size in _encode_file(path, stored, entries, settings):
             row = rows[position]
             if jpeg is None:
                 skipped[sample_key(row)] = size

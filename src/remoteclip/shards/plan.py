@@ -8,7 +8,8 @@ there instead of reading the rows before it) and the sha256 of its lines. The ch
 a chunk is reused exactly while its rows and the settings that decide its bytes are those it
 was written from; a row that changes gives its chunk a new name, so that chunk alone is built
 again, and the plan removes the files of chunks it no longer names.
-The digest covers the rows (image path and captions), not the images' bytes: hashing every
+The digest covers the rows (image path, captions and, for an image inside a container
+file, its `stored` position), not the images' bytes: hashing every
 image at plan time would read the whole source again at each plan. An image replaced in
 place with the same captions keeps its chunk (README: `--forcerun build_shards`).
 
