@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from . import auair, carpk, coco, dota, folders, hf_tsv, hrsc, karpathy, levir, masks, sdd, visdrone, voc
+from . import auair, caption_table, carpk, coco, dota, folders, hf_tsv, hrsc, karpathy, levir, masks, sdd, visdrone, voc
 from .base import Box, FormatError, ImageRecord, SkipLog
 
 Parser = Callable[[Path, dict[str, Any], SkipLog], Iterator[ImageRecord]]
@@ -51,6 +51,7 @@ UNITS: dict[str, tuple[Callable[[Path, dict[str, Any]], list[str]], Callable[...
 CAPTION_PARSERS: dict[str, CaptionParser] = {
     "karpathy": karpathy.parse,
     "hf_tsv": hf_tsv.parse,
+    "caption_table": caption_table.parse,
 }
 
 
@@ -69,6 +70,7 @@ PARSER_OPTIONS: dict[str, dict[str, Any]] = {
     "hrsc": hrsc.DEFAULTS,
     "karpathy": karpathy.DEFAULTS,
     "hf_tsv": hf_tsv.DEFAULTS,
+    "caption_table": caption_table.DEFAULTS,
     "class_folders": folders.DEFAULTS,
 }
 
@@ -89,6 +91,7 @@ LOCATORS: dict[str, tuple[str, ...]] = {
     "hrsc": ("annotations", "images"),
     "karpathy": ("annotations", "images"),
     "hf_tsv": ("tables", "images"),
+    "caption_table": ("tables", "images"),
     "class_folders": ("path",),
 }
 
@@ -111,6 +114,7 @@ __all__ = [
     "karpathy",
     "folders",
     "hf_tsv",
+    "caption_table",
     "Box",
     "FormatError",
     "ImageRecord",

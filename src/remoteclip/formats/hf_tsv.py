@@ -33,7 +33,6 @@ results/captions/{dataset}.jsonl; `eval_split` reads its test split through the 
 from __future__ import annotations
 
 import contextlib
-import csv
 import glob
 import logging
 import os
@@ -45,7 +44,7 @@ from typing import Any
 
 from ..imageio import IMAGE_EXTENSIONS
 from .base import FormatError, SkipLog
-from .common import expand
+from .common import caption_table_rows, expand
 
 log = logging.getLogger(__name__)
 
@@ -127,40 +126,9 @@ def _images_below(folder: str) -> Iterator[tuple[str, str]]:
 
 def read_table(path: Path, caption_key: str, image_key: str, skips: SkipLog) -> Iterator[tuple[int, str, str]]:
     """(line, file name, caption) of every well-formed row, read from the file row by row;
-    malformed rows are counted skips."""
-    with open(path, encoding="utf-8-sig", newline="") as fh:
-        reader = csv.reader(fh, delimiter="\t", strict=True)
-        try:
-            yield from _rows(path, reader, caption_key, image_key, skips)
-        except UnicodeDecodeError as exc:
-            # the text is decoded ahead of the rows, so no line number: the byte offset is in exc
-            raise FormatError(path, f"not UTF-8 text ({exc})") from None
-        except csv.Error as exc:
-            raise FormatError(path, f"malformed tab-separated text ({exc})", reader.line_num) from None
-
-
-def _rows(path: Path, reader, caption_key: str, image_key: str, skips: SkipLog) -> Iterator[tuple[int, str, str]]:
-    header = next(reader, None)
-    if header is None:
-        raise FormatError(path, "empty caption table (no header)")
-    names = [h.strip().lower() for h in header]
-    missing = [k for k in (caption_key, image_key) if k.lower() not in names]
-    if missing:
-        hint = " (is it comma-separated? the release uses tabs)" if len(header) == 1 and "," in header[0] else ""
-        raise FormatError(path, f"header {header!r} lacks column(s) {', '.join(map(repr, missing))}{hint}", 1)
-    caption_col, image_col = names.index(caption_key.lower()), names.index(image_key.lower())
-    for row in reader:
-        line = reader.line_num
-        if not row or all(not field.strip() for field in row):
-            continue
-        if len(row) != len(header):
-            skips.skip(FormatError(path, f"row has {len(row)} fields, the header {len(header)}", line), "row")
-            continue
-        filename, caption = row[image_col].strip(), row[caption_col].strip()
-        if not filename or not caption:
-            skips.skip(FormatError(path, f"row has an empty {'filename' if not filename else 'caption'}", line), "row")
-            continue
-        yield line, filename, caption
+    malformed rows are counted skips (common.caption_table_rows with tabs and one caption column)."""
+    for line, filename, captions in caption_table_rows(path, "\t", image_key, [caption_key], skips):
+        yield line, filename, captions[0]
 
 
 @contextlib.contextmanager
