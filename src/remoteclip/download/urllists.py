@@ -53,6 +53,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import DownloadError
+from .specs import file_specs
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +95,27 @@ class UrlListSpec:
             keep=tuple(block.get("keep") or ()),
             options=options,
         )
+
+
+def url_lists_of(dataset: str, entry: dict[str, Any]) -> list[str]:
+    """The names of the entry's files that are URL lists (none without `img2dataset:`);
+    ValueError for a name that is not one of its files."""
+    block = entry.get("img2dataset")
+    if not block:
+        return []
+    names = {s.name for s in file_specs(dataset, entry)}
+    unknown = [n for n in block["url_lists"] if n not in names]
+    if unknown:
+        raise ValueError(
+            f"dataset {dataset!r}: img2dataset.url_lists {unknown} are not among its files {sorted(names)}"
+        )
+    return list(block["url_lists"])
+
+
+def installed_url_list(dataset: str, entry: dict[str, Any], name: str, root: Path) -> Path:
+    """Where install put the url list `name`: `<root>/<subdir>/<name>`."""
+    spec = next(s for s in file_specs(dataset, entry) if s.name == name)
+    return (root / spec.subdir if spec.subdir else root) / name
 
 
 def output_folder(root: Path, url_list: str) -> Path:
