@@ -44,6 +44,7 @@ BENCHMARKS = {
         "--cls-images 60 --ret-images 30 --resisc-per-class 10 --ret-large 40 --probe-rows 2000".split(),
     ),
     "scale": ("bench_scale.py", ["--quick"]),
+    "caption_table": ("bench_caption_table.py", ["--rows", "2000"]),
 }
 
 
