@@ -38,7 +38,7 @@ CAPTIONS = ["title", "title_multi_objects"]
 def ours(root: Path) -> Iterator[dict]:
     from remoteclip.formats import SkipLog, caption_table
 
-    return caption_table.parse(root, {"captions": CAPTIONS}, SkipLog())
+    return caption_table.parse(root, {"tables": ["*.csv"], "captions": CAPTIONS}, SkipLog())
 
 
 def with_pandas(root: Path) -> Iterator[dict]:

@@ -188,7 +188,7 @@ def captions_caption_table(folder: Path, rows: int) -> Callable[[], object]:
     from remoteclip.formats import SkipLog, caption_table
 
     def run():
-        options = {"captions": ["title", "title_multi_objects"]}
+        options = {"tables": ["*.csv"], "captions": ["title", "title_multi_objects"]}
         images = captions = 0
         for item in caption_table.parse(root, options, SkipLog()):
             images += 1

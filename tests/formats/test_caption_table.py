@@ -12,7 +12,7 @@ from remoteclip.formats.base import FormatError, SkipLog
 
 from .fixtures import write_image
 
-TOP30 = "SkyScript_train_top30pct_filtered_by_CLIP_laion_RS.csv"
+TOP50_OPENAI = "SkyScript_train_top50pct_filtered_by_CLIP_openai.csv"  # the default table
 TOP50 = "SkyScript_train_top50pct_filtered_by_CLIP_laion_RS.csv"
 ROWS = [
     # a caption with the separator and a quote: pandas quotes it, the reader must get it back
@@ -29,7 +29,7 @@ def write_table(path: Path, rows, columns=("filepath", "title", "title_multi_obj
     return path
 
 
-def make_release(root: Path, rows=ROWS, table: str = TOP30) -> Path:
+def make_release(root: Path, rows=ROWS, table: str = TOP50_OPENAI) -> Path:
     write_table(root / table, rows)
     for filepath, *_ in ROWS:
         write_image(root / filepath, size=(16, 16))
@@ -44,7 +44,7 @@ def parse(root: Path, strict: bool = False, **options):
 def test_registered_under_its_contract_name():
     assert CAPTION_PARSERS["caption_table"] is caption_table.parse
     assert PARSER_OPTIONS["caption_table"] == {
-        "tables": ["*.csv"],
+        "tables": [TOP50_OPENAI],
         "images": ".",
         "path_column": "filepath",
         "captions": ["title"],
@@ -77,7 +77,7 @@ def test_release_table_gives_one_item_per_image_with_the_chosen_columns(tmp_path
 def test_an_image_in_two_tables_is_one_image_with_the_captions_of_both(tmp_path):
     make_release(tmp_path)
     write_table(tmp_path / TOP50, [ROWS[1][:1] + ("a second caption of the pier", "x")])
-    items, _ = parse(tmp_path, tables=[TOP30, TOP50])
+    items, _ = parse(tmp_path, tables=[TOP50_OPENAI, TOP50])
     assert [len(i["captions"]) for i in items] == [1, 2, 1]
     assert items[1]["captions"] == ["an aerial image of a pier", "a second caption of the pier"]
 
@@ -111,8 +111,8 @@ def test_paths_outside_the_root_and_missing_images_are_counted_skips(tmp_path):
         ("row", 8, "row has an empty caption"),
         ("image", 6, "image file 'images4/not_unpacked.jpg' not found"),
     ]
-    assert {e["file"] for e in skips.entries} == {str(tmp_path / TOP30)}
-    with pytest.raises(FormatError, match=r"top30pct_filtered_by_CLIP_laion_RS.csv:3: path '\.\./"):
+    assert {e["file"] for e in skips.entries} == {str(tmp_path / TOP50_OPENAI)}
+    with pytest.raises(FormatError, match=r"top50pct_filtered_by_CLIP_openai.csv:3: path '\.\./"):
         parse(tmp_path, strict=True)
 
 
@@ -126,7 +126,7 @@ def test_paths_outside_the_root_and_missing_images_are_counted_skips(tmp_path):
 )
 def test_a_table_without_the_configured_columns_is_an_error_naming_it_and_its_columns(tmp_path, options, message):
     make_release(tmp_path)
-    with pytest.raises(FormatError, match=TOP30) as err:
+    with pytest.raises(FormatError, match=TOP50_OPENAI) as err:
         parse(tmp_path, **options)
     assert message in str(err.value)
     assert "title_multi_objects" in str(err.value)  # the columns it has
@@ -134,10 +134,16 @@ def test_a_table_without_the_configured_columns_is_an_error_naming_it_and_its_co
 
 def test_truncated_table_is_an_error_with_its_line(tmp_path):
     make_release(tmp_path)
-    table = tmp_path / TOP30
+    table = tmp_path / TOP50_OPENAI
     table.write_bytes(table.read_bytes() + b'images2/a.jpg,"an unterminated quote\n')
     with pytest.raises(FormatError, match=r"\.csv:5: malformed comma-separated text \(unexpected end of data\)"):
         parse(tmp_path)
+
+
+def test_images_must_be_one_folder(tmp_path):
+    make_release(tmp_path)
+    with pytest.raises(ValueError, match=r"`images` is one folder .* not \['a', 'b'\]"):
+        parse(tmp_path, images=["a", "b"])
 
 
 def test_pattern_matching_no_table_is_an_error(tmp_path):

@@ -19,7 +19,9 @@ SkyScript's release (wangzhecheng/SkyScript README and src/training/data.py, rea
   README's example only). A header without the configured columns is an error that lists the
   columns the table has, so a wrong guess shows on the first run.
 
-Options (DEFAULTS): `tables` glob patterns relative to the dataset root; `images` the folder
+Options (DEFAULTS): `tables` glob patterns relative to the dataset root (default: the table
+SkyScript's ViT-B-32 checkpoint was trained on; tables listed together that share images give
+those images the captions of each, repeated where the rows repeat); `images` the folder
 (relative to the root) the paths are relative to; `path_column`; `captions` the caption
 columns in order (empty cells are dropped, a row with none is a counted skip); `separator`.
 
@@ -46,8 +48,12 @@ from .base import FormatError, SkipLog
 from .common import caption_table_rows
 from .hf_tsv import Grouped, scratch_database, tables_by_split
 
+# the default table is the one SkyScript's ViT-B-32 checkpoint (SkyCLIP_ViT_B32_top50pct) was
+# trained on, per its README; the release's tables overlap (top 30 % is in top 50 % is in the
+# unfiltered 5M) and include the val/test tables, so a glob over all of them would list an
+# image once per table (its captions repeated) and read SkyScript's test split
 DEFAULTS: dict[str, Any] = {
-    "tables": ["*.csv"],
+    "tables": ["SkyScript_train_top50pct_filtered_by_CLIP_openai.csv"],
     "images": ".",
     "path_column": "filepath",
     "captions": ["title"],
@@ -74,6 +80,8 @@ def parse(root: Path, options: dict[str, Any], skips: SkipLog) -> Iterator[dict]
     captions = [opts["captions"]] if isinstance(opts["captions"], str) else list(opts["captions"])
     if not captions:
         raise ValueError("caption_table: `captions` names no column")
+    if not isinstance(opts["images"], str):
+        raise ValueError(f"caption_table: `images` is one folder the paths are relative to, not {opts['images']!r}")
     with scratch_database() as db:
         grouped = Grouped(db)
         for table, _ in tables_by_split(root, opts["tables"], [SPLIT]):
