@@ -26,6 +26,7 @@ import sys
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from queue import Empty
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -68,12 +69,10 @@ def _measure(name: str, root: str, queue) -> None:
         import pandas  # noqa: F401
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     start, cpu = time.perf_counter(), time.process_time()
-    items = (ours if name == "ours" else with_pandas)(Path(root))
+    count, sha = digest((ours if name == "ours" else with_pandas)(Path(root)))
     seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    queue.put(
-        {"seconds": seconds, "cpu": cpu, "peak_mb": (peak - base) / 1024, "items": len(items), "digest": digest(items)}
-    )
+    queue.put({"seconds": seconds, "cpu": cpu, "peak_mb": (peak - base) / 1024, "items": count, "digest": sha})
 
 
 def measure(name: str, root: Path) -> dict:
@@ -81,7 +80,13 @@ def measure(name: str, root: Path) -> dict:
     queue = ctx.Queue()
     proc = ctx.Process(target=_measure, args=(name, str(root), queue))
     proc.start()
-    result = queue.get()
+    while True:
+        try:
+            result = queue.get(timeout=1)
+            break
+        except Empty:
+            if not proc.is_alive():  # died before it reported: say so rather than wait forever
+                raise RuntimeError(f"the {name} side exited with status {proc.exitcode}") from None
     proc.join()
     return result
 
