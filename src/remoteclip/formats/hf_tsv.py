@@ -147,6 +147,9 @@ def scratch_database() -> Iterator[sqlite3.Connection]:
             db.close()
 
 
+BATCH_ROWS = 10_000  # rows held in Python before they go to the scratch database together
+
+
 class Grouped:
     """Captions grouped per (split, file name) in the scratch database, images numbered in
     order of their first row: an image whose captions are spread over two tables is one image."""
@@ -159,29 +162,40 @@ class Grouped:
         )
         db.execute("CREATE TABLE captions (image INTEGER, caption TEXT)")
         self.tables: list[Path] = []
-        self._last: tuple[str, str, int] | None = None  # (split, filename, id) of the previous row
+        # rows not yet in the database: the (split, filename, tab, line) of each image's first row
+        # in a run of rows, and every row's (caption, split, filename)
+        self._images: list[tuple[str, str, int, int]] = []
+        self._captions: list[tuple[str, str, str]] = []
+        self._last: tuple[str, str] | None = None
 
     def add_table(self, table: Path) -> int:
         self.tables.append(table)
         return len(self.tables) - 1
 
     def add(self, tab: int, split: str, line: int, filename: str, caption: str) -> None:
-        if self._last is None or self._last[:2] != (split, filename):
-            # the rows of one image usually follow each other: one look-up per image, not per row
-            cursor = self.db.execute(
-                "INSERT OR IGNORE INTO images (split, filename, tab, line) VALUES (?, ?, ?, ?)",
-                (split, filename, tab, line),
-            )
-            image = cursor.lastrowid if cursor.rowcount and cursor.lastrowid else self._id(split, filename)
-            self._last = (split, filename, image)
-        self.db.execute("INSERT INTO captions VALUES (?, ?)", (self._last[2], caption))
+        if self._last != (split, filename):
+            # the rows of one image usually follow each other: one insert per image, not per row
+            self._images.append((split, filename, tab, line))
+            self._last = (split, filename)
+        self._captions.append((caption, split, filename))
+        if len(self._captions) >= BATCH_ROWS:
+            self._flush()
 
-    def _id(self, split: str, filename: str) -> int:
-        found = self.db.execute("SELECT id FROM images WHERE split = ? AND filename = ?", (split, filename))
-        return found.fetchone()[0]
+    def _flush(self) -> None:
+        """The pending rows in two statements that SQLite runs over the whole batch
+        (executemany), in row order: an image's id is that of its first row (INSERT OR IGNORE),
+        its captions keep their row order (rowid)."""
+        self.db.executemany(
+            "INSERT OR IGNORE INTO images (split, filename, tab, line) VALUES (?, ?, ?, ?)", self._images
+        )
+        self.db.executemany(
+            "INSERT INTO captions SELECT id, ? FROM images WHERE split = ? AND filename = ?", self._captions
+        )
+        self._images, self._captions = [], []
 
     def index(self) -> None:
         """Once every row is in: the index that reads an image's captions in row order."""
+        self._flush()
         self.db.execute("CREATE INDEX captions_by_image ON captions (image)")
 
     def __iter__(self) -> Iterator[tuple[str, str, Path, int, list[str]]]:
