@@ -14,6 +14,10 @@ change) on the same inputs, as the row's peer. Stages:
 
 - `captions_hf_tsv`: the RET caption stage (`convert.ret_dataset`) on one caption table of the
   Hugging Face release's shape (`rows` rows, 5 per image, images found by name);
+- `captions_caption_table`: the `caption_table` format (SkyScript's shape: a comma-separated
+  table `filepath,title,title_multi_objects`, one row per image, both caption columns read)
+  iterated to the end, on `rows` rows and images (hard links to one small PNG); the format is
+  new, so no `--against` run;
 - `parse_dota`: the parse stage (`convert.parse_dataset`) on `rows` DOTA label files and images
   (hard links to one small PNG and three label files);
 - `b2c`: Box-to-Caption (`convert.b2c_dataset`) on a COCO file of `rows` images, 4 boxes each;
@@ -35,7 +39,7 @@ change) on the same inputs, as the row's peer. Stages:
 - `read_stored`: reading the images of those tar rows back through `imageio.load_sample_rgb`
   (`pread` at the stored offset, decode), what the hash and shard stages do per image.
 
-The seven stages above have no `--against` run (their code is new). Encoding a chunk
+The seven stages above and `captions_caption_table` have no `--against` run (their code is new). Encoding a chunk
 (`build_shards`) is one job per 1,000 rows, so its memory does not grow with the source
 (benchmarks/bench_shards.py times it against webdataset); training start-up over 50 k to 5 M
 samples is benchmarks/bench_reader.py's.
@@ -188,6 +192,33 @@ def captions_hf_tsv(folder: Path, rows: int) -> Callable[[], object]:
         options = {"images": ["data"], "splits": ["train"]}
         spec = dataset_spec("scale", {"group": "RET", "format": "hf_tsv", "root": str(root), "options": options})
         return ret_dataset(spec, folder / "out" / "scale.jsonl", folder / "out" / "scale.report.json")
+
+    return run
+
+
+@stage("captions_caption_table", peer=False)
+def captions_caption_table(folder: Path, rows: int) -> Callable[[], object]:
+    root = folder / "raw"
+    if not prepared(folder):
+        images = root / "images2"
+        images.mkdir(parents=True)
+        (folder / "one.png").write_bytes(png_bytes())
+        hard_links(folder / "one.png", [images / f"a{k:09d}_CH_19.png" for k in range(rows)])
+        with open(root / "SkyScript_train_unfiltered_5M.csv", "w", encoding="utf-8") as fh:
+            fh.write("filepath,title,title_multi_objects\n")
+            for k in range(rows):
+                fh.write(f'images2/a{k:09d}_CH_19.png,a roundabout {k},"a roundabout, a parking lot and trees"\n')
+        mark_prepared(folder)
+
+    from remoteclip.formats import SkipLog, caption_table
+
+    def run():
+        options = {"tables": ["*.csv"], "captions": ["title", "title_multi_objects"]}
+        images = captions = 0
+        for item in caption_table.parse(root, options, SkipLog()):
+            images += 1
+            captions += len(item["captions"])
+        return {"images": images, "captions": captions}
 
     return run
 

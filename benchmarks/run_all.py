@@ -45,6 +45,7 @@ BENCHMARKS = {
     ),
     "scale": ("bench_scale.py", ["--quick"]),
     "web": ("bench_web.py", ["--samples", "300", "--image-kb", "4"]),
+    "caption_table": ("bench_caption_table.py", ["--rows", "2000"]),
 }
 
 

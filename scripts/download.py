@@ -1,9 +1,11 @@
-"""Rules `fetch_archive`, `fetch_dataset`, `verify_archive`, `install_archive`, `download` and
-`local_dataset`: one step each of workflow/rules/download.smk. `fetch_archive` transfers one file
-of a catalogue dataset into <data>/archives/<dataset>/, `fetch_dataset` says every file is
-fetched, `verify_archive` checks one file's checksums, `install_archive` extracts or copies it
-into the dataset's root, `download` writes the dataset's <data>/raw/{dataset}/.verified from its
-files' markers, and `local_dataset` checks that a dataset given by `root:` is there."""
+"""Rules `fetch_archive`, `fetch_dataset`, `verify_archive`, `install_archive`, `fetch_images`,
+`download` and `local_dataset`: one step each of workflow/rules/download.smk. `fetch_archive`
+transfers one file of a catalogue dataset into <data>/archives/<dataset>/, `fetch_dataset` says
+every file is fetched, `verify_archive` checks one file's checksums, `install_archive` extracts
+or copies it into the dataset's root, `fetch_images` fetches the images of an installed URL list
+with img2dataset (remoteclip.download.urllists), `download` writes the dataset's
+<data>/raw/{dataset}/.verified from its files' markers, and `local_dataset` checks that a
+dataset given by `root:` is there."""
 
 import json
 import shutil
@@ -12,6 +14,7 @@ from pathlib import Path
 from remoteclip.config import dataset_spec
 from remoteclip.download import fetch_archive, install_archive, mark_installed, markers_of, verify_archive
 from remoteclip.download.files import Options
+from remoteclip.download.urllists import UrlListSpec, fetch_url_list, installed_url_list
 from remoteclip.logs import rule_log
 
 
@@ -45,6 +48,11 @@ with rule_log(sm.log[0]):
         )
         install_archive(spec.name, sm.params.entry, sm.wildcards.archive, archives, spec.root, record)
         copy_beside(markers_of(archives, spec.root, sm.wildcards.archive).extracted, Path(sm.output.installed))
+    elif sm.rule == "fetch_images":
+        source = installed_url_list(spec.name, sm.params.entry, sm.wildcards.archive, spec.root)
+        lists = UrlListSpec.from_entry(spec.name, sm.params.entry["img2dataset"])
+        summary = fetch_url_list(source, spec.root, lists, Path(sm.params.packages))
+        Path(sm.output.summary).write_text(json.dumps(summary, indent=2) + "\n")
     elif sm.rule == "download":
         archives = Path(sm.params.archives)
         copy_beside(mark_installed(spec.name, sm.params.entry, archives, spec.root), Path(sm.output.marker))

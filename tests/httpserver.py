@@ -7,6 +7,7 @@ Each route is a path with its bytes and a mode:
     fail          the first `failures` requests get HTTP `status`; later ones like `ok`
     wrong         serves `wrong` bytes instead of the route's bytes (a corrupt mirror)
     ignore_range  always 200 with the whole body, whatever the Range header says
+    slow          waits `delay` seconds before it answers (a client's read timeout)
 Unknown paths get 404. Every request is logged as (path, Range header, status).
 """
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 import re
 import socket
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -27,6 +29,7 @@ class Route:
     failures: int = 0
     status: int = 503
     wrong: bytes | None = None
+    delay: float = 0.0
     requests: int = field(default=0, init=False)
 
 
@@ -103,6 +106,8 @@ class _Handler(BaseHTTPRequestHandler):
         if route is None:
             return self._status(404, range_header)
         nth = self.fixture._count(route)
+        if route.mode == "slow":
+            time.sleep(route.delay)
         if route.mode == "fail" and nth <= route.failures:
             return self._status(route.status, range_header)
         data = route.wrong if route.mode == "wrong" else route.data
@@ -141,7 +146,10 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Range", f"bytes {start}-{end}/{len(data)}")
         self.end_headers()
         if cut is None:
-            self.wfile.write(body)
+            try:
+                self.wfile.write(body)
+            except (BrokenPipeError, ConnectionResetError):  # a client that timed out and left
+                self.close_connection = True
             return
         self.wfile.write(body[:cut])
         self.wfile.flush()

@@ -8,12 +8,14 @@ run it in a process of its own with that folder first on PYTHONPATH.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-PEERS = REPO / ".peers"
+# REMOTECLIP_PEERS moves the folder (a checkout that must keep its tree small, a shared cache)
+PEERS = Path(os.environ.get("REMOTECLIP_PEERS") or REPO / ".peers")
 
 # numpy < 2.4: CLIP_benchmark's `accuracy` calls float() on a 1-element array, which numpy 2.4 refuses
 CLIP_BENCHMARK = (
@@ -24,6 +26,13 @@ CLIP_BENCHMARK = (
     "narwhals==2.29.0",
     "cloudpickle==3.1.3",
     "numpy==2.3.5",
+)
+
+# img2dataset (GAIA's image fetch) and what it imports: the list users install, envs/img2dataset.txt
+IMG2DATASET = tuple(
+    line.strip()
+    for line in (REPO / "envs" / "img2dataset.txt").read_text().splitlines()
+    if line.strip() and not line.startswith("#")
 )
 
 

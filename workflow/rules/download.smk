@@ -6,11 +6,14 @@
 # last of many archives redoes that archive only. Installs follow the catalogue's file order
 # (a later archive may replace files of an earlier one). Local datasets (`root:` alone) are
 # checked where they lie. Each ends in the marker that the parse and caption rules wait for,
-# like the synthetic demo's. Marker names: remoteclip.download.archive.
+# like the synthetic demo's. Marker names: remoteclip.download.archive. A file the catalogue's
+# `img2dataset:` block names as a URL list (GAIA) has its images fetched once it is installed
+# (`fetch_images`, on the login node too), before the dataset's marker.
 
 from remoteclip.config import resolve_path
 from remoteclip.download import EXTRACTED_DIR
 from remoteclip.download.specs import file_specs
+from remoteclip.download.urllists import url_lists_of
 
 CATALOGUED = sorted(CATALOGUE)
 LOCAL = sorted(
@@ -23,6 +26,10 @@ UNPACK = config["download"]["unpack"]
 # {dataset: its files in catalogue order}
 FILES = {n: [s.name for s in file_specs(n, CATALOGUE[n])] for n in CATALOGUED}
 ARCHIVE_NAMES = sorted({f for files in FILES.values() for f in files})
+# {dataset: its files that are URL lists whose images img2dataset fetches}
+URL_LISTS = {n: url_lists_of(n, CATALOGUE[n]) for n in CATALOGUED}
+URL_LIST_NAMES = sorted({f for files in URL_LISTS.values() for f in files})
+IMG2DATASET = str(resolve_path(config["download"]["img2dataset_packages"], workflow.basedir))
 
 
 rule fetch_archive:
@@ -120,10 +127,35 @@ rule install_archive:
         "../../scripts/download.py"
 
 
+# the images of an installed URL list, fetched by img2dataset into WebDataset tars beside it;
+# the output is the fetch's summary (counts, failures per reason)
+rule fetch_images:
+    input:
+        installed=f"{DATA}/raw/{{dataset}}/{EXTRACTED_DIR}/{{archive}}",
+    output:
+        summary=f"{DATA}/raw/{{dataset}}/{EXTRACTED_DIR}/{{archive}}.images.json",
+    log:
+        "results/logs/download/{dataset}/{archive}.images.log",
+    wildcard_constraints:
+        dataset=wildcard_regex(sorted(n for n in URL_LISTS if URL_LISTS[n])),
+        archive=wildcard_regex(URL_LIST_NAMES),
+    # the internet is reachable from the login node only
+    localrule: True
+    conda:
+        "../../envs/data.yaml"
+    params:
+        dataset=dataset_params,
+        entry=lambda w: CATALOGUE[w.dataset],
+        packages=IMG2DATASET,
+    script:
+        "../../scripts/download.py"
+
+
 # the dataset's marker, from its files' markers (one small JSON file: no job of its own)
 rule download:
     input:
         installed=lambda w: [f"{DATA}/raw/{w.dataset}/{EXTRACTED_DIR}/{f}" for f in FILES[w.dataset]],
+        images=lambda w: [f"{DATA}/raw/{w.dataset}/{EXTRACTED_DIR}/{f}.images.json" for f in URL_LISTS[w.dataset]],
     output:
         marker=f"{DATA}/raw/{{dataset}}/.verified",
     log:

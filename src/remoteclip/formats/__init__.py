@@ -22,6 +22,7 @@ from typing import Any
 
 from . import (
     auair,
+    caption_table,
     carpk,
     coco,
     dota,
@@ -70,6 +71,7 @@ CAPTION_PARSERS: dict[str, CaptionParser] = {
     "hf_tsv": hf_tsv.parse,
     "webdataset": webdataset.parse,
     "parquet": parquet.parse,
+    "caption_table": caption_table.parse,
 }
 
 
@@ -90,6 +92,7 @@ PARSER_OPTIONS: dict[str, dict[str, Any]] = {
     "hf_tsv": hf_tsv.DEFAULTS,
     "webdataset": webdataset.DEFAULTS,
     "parquet": parquet.DEFAULTS,
+    "caption_table": caption_table.DEFAULTS,
     "class_folders": folders.DEFAULTS,
 }
 
@@ -112,6 +115,7 @@ LOCATORS: dict[str, tuple[str, ...]] = {
     "hf_tsv": ("tables", "images"),
     "webdataset": ("tars",),
     "parquet": ("files",),
+    "caption_table": ("tables", "images"),
     "class_folders": ("path",),
 }
 
@@ -136,6 +140,7 @@ __all__ = [
     "hf_tsv",
     "parquet",
     "webdataset",
+    "caption_table",
     "Box",
     "FormatError",
     "ImageRecord",

@@ -1,11 +1,12 @@
 """Helpers shared by parsers: text reading, file discovery, split lists, box clipping,
-and the loop over one per-image text label file.
+the loop over one per-image text label file, and the rows of caption tables (hf_tsv, caption_table).
 
 No stage of its own: the box parsers of the `parse` rule are built from these.
 """
 
 from __future__ import annotations
 
+import csv
 import fnmatch
 import glob
 import math
@@ -381,3 +382,71 @@ def text_label_records(root: Path, opts: dict, line_box: LineBox, skips: SkipLog
             record = text_label_record(root, label, image, split, line_box, skips)
             if record is not None:
                 yield record
+
+
+# names of the separators a caption table's header is checked against, for the hint that a
+# table was read with the wrong one
+_SEPARATOR_NAMES = {",": "comma", "\t": "tab", ";": "semicolon", "|": "pipe"}
+
+
+def caption_table_rows(
+    path: Path, separator: str, path_column: str, caption_columns: Sequence[str], skips: SkipLog
+) -> Iterator[tuple[int, str, list[str]]]:
+    """(line, image path, non-empty captions in column order) of every well-formed row of a
+    caption table, read from the file row by row (memory does not grow with the table).
+    Column names match case-insensitively. A header without the columns is an error naming the
+    table and its header; a row of the wrong width, without a path or without any caption is a
+    counted skip. Python's csv module reads the quoting pandas writes (a caption holding the
+    separator, a quote or a newline comes back intact)."""
+    with open(path, encoding="utf-8-sig", newline="") as fh:
+        reader = csv.reader(fh, delimiter=separator, strict=True)
+        try:
+            yield from _caption_rows(path, reader, separator, path_column, list(caption_columns), skips)
+        except UnicodeDecodeError as exc:
+            # the text is decoded ahead of the rows, so no line number: the byte offset is in exc
+            raise FormatError(path, f"not UTF-8 text ({exc})") from None
+        except csv.Error as exc:
+            name = _SEPARATOR_NAMES.get(separator, repr(separator))
+            raise FormatError(path, f"malformed {name}-separated text ({exc})", reader.line_num) from None
+
+
+def _caption_columns(
+    path: Path, header: list[str] | None, separator: str, path_column: str, caption_columns: list[str]
+) -> tuple[int, list[int]]:
+    """Positions of the path column and the caption columns, or FormatError naming the header."""
+    if header is None:
+        raise FormatError(path, "empty caption table (no header)")
+    names = [h.strip().lower() for h in header]
+    missing = [k for k in (*caption_columns, path_column) if k.lower() not in names]
+    if missing:
+        hint = ""
+        others = [s for s in _SEPARATOR_NAMES if s != separator and len(header) == 1 and s in header[0]]
+        if others:
+            hint = (
+                f" (is it {_SEPARATOR_NAMES[others[0]]}-separated? it is read as"
+                f" {_SEPARATOR_NAMES.get(separator, repr(separator))}-separated)"
+            )
+        raise FormatError(path, f"header {header!r} lacks column(s) {', '.join(map(repr, missing))}{hint}", 1)
+    return names.index(path_column.lower()), [names.index(c.lower()) for c in caption_columns]
+
+
+def _caption_rows(
+    path: Path, reader, separator: str, path_column: str, caption_columns: list[str], skips: SkipLog
+) -> Iterator[tuple[int, str, list[str]]]:
+    header = next(reader, None)
+    path_col, caption_cols = _caption_columns(path, header, separator, path_column, caption_columns)
+    width = len(header or ())
+    for row in reader:
+        line = reader.line_num
+        if not row or all(not field.strip() for field in row):
+            continue
+        if len(row) != width:
+            skips.skip(FormatError(path, f"row has {len(row)} fields, the header {width}", line), "row")
+            continue
+        image = row[path_col].strip()
+        captions = [caption for caption in (row[c].strip() for c in caption_cols) if caption]
+        if not image or not captions:
+            empty = path_column if not image else "caption"
+            skips.skip(FormatError(path, f"row has an empty {empty}", line), "row")
+            continue
+        yield line, image, captions

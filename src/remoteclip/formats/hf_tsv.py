@@ -33,7 +33,6 @@ results/captions/{dataset}.jsonl; `eval_split` reads its test split through the 
 from __future__ import annotations
 
 import contextlib
-import csv
 import glob
 import logging
 import os
@@ -45,7 +44,7 @@ from typing import Any
 
 from ..imageio import IMAGE_EXTENSIONS
 from .base import FormatError, SkipLog
-from .common import expand
+from .common import caption_table_rows, expand
 
 log = logging.getLogger(__name__)
 
@@ -127,40 +126,9 @@ def _images_below(folder: str) -> Iterator[tuple[str, str]]:
 
 def read_table(path: Path, caption_key: str, image_key: str, skips: SkipLog) -> Iterator[tuple[int, str, str]]:
     """(line, file name, caption) of every well-formed row, read from the file row by row;
-    malformed rows are counted skips."""
-    with open(path, encoding="utf-8-sig", newline="") as fh:
-        reader = csv.reader(fh, delimiter="\t", strict=True)
-        try:
-            yield from _rows(path, reader, caption_key, image_key, skips)
-        except UnicodeDecodeError as exc:
-            # the text is decoded ahead of the rows, so no line number: the byte offset is in exc
-            raise FormatError(path, f"not UTF-8 text ({exc})") from None
-        except csv.Error as exc:
-            raise FormatError(path, f"malformed tab-separated text ({exc})", reader.line_num) from None
-
-
-def _rows(path: Path, reader, caption_key: str, image_key: str, skips: SkipLog) -> Iterator[tuple[int, str, str]]:
-    header = next(reader, None)
-    if header is None:
-        raise FormatError(path, "empty caption table (no header)")
-    names = [h.strip().lower() for h in header]
-    missing = [k for k in (caption_key, image_key) if k.lower() not in names]
-    if missing:
-        hint = " (is it comma-separated? the release uses tabs)" if len(header) == 1 and "," in header[0] else ""
-        raise FormatError(path, f"header {header!r} lacks column(s) {', '.join(map(repr, missing))}{hint}", 1)
-    caption_col, image_col = names.index(caption_key.lower()), names.index(image_key.lower())
-    for row in reader:
-        line = reader.line_num
-        if not row or all(not field.strip() for field in row):
-            continue
-        if len(row) != len(header):
-            skips.skip(FormatError(path, f"row has {len(row)} fields, the header {len(header)}", line), "row")
-            continue
-        filename, caption = row[image_col].strip(), row[caption_col].strip()
-        if not filename or not caption:
-            skips.skip(FormatError(path, f"row has an empty {'filename' if not filename else 'caption'}", line), "row")
-            continue
-        yield line, filename, caption
+    malformed rows are counted skips (common.caption_table_rows with tabs and one caption column)."""
+    for line, filename, captions in caption_table_rows(path, "\t", image_key, [caption_key], skips):
+        yield line, filename, captions[0]
 
 
 @contextlib.contextmanager
@@ -179,6 +147,9 @@ def scratch_database() -> Iterator[sqlite3.Connection]:
             db.close()
 
 
+BATCH_ROWS = 10_000  # rows held in Python before they go to the scratch database together
+
+
 class Grouped:
     """Captions grouped per (split, file name) in the scratch database, images numbered in
     order of their first row: an image whose captions are spread over two tables is one image."""
@@ -191,29 +162,40 @@ class Grouped:
         )
         db.execute("CREATE TABLE captions (image INTEGER, caption TEXT)")
         self.tables: list[Path] = []
-        self._last: tuple[str, str, int] | None = None  # (split, filename, id) of the previous row
+        # rows not yet in the database: the (split, filename, tab, line) of each image's first row
+        # in a run of rows, and every row's (caption, split, filename)
+        self._images: list[tuple[str, str, int, int]] = []
+        self._captions: list[tuple[str, str, str]] = []
+        self._last: tuple[str, str] | None = None
 
     def add_table(self, table: Path) -> int:
         self.tables.append(table)
         return len(self.tables) - 1
 
     def add(self, tab: int, split: str, line: int, filename: str, caption: str) -> None:
-        if self._last is None or self._last[:2] != (split, filename):
-            # the rows of one image usually follow each other: one look-up per image, not per row
-            cursor = self.db.execute(
-                "INSERT OR IGNORE INTO images (split, filename, tab, line) VALUES (?, ?, ?, ?)",
-                (split, filename, tab, line),
-            )
-            image = cursor.lastrowid if cursor.rowcount and cursor.lastrowid else self._id(split, filename)
-            self._last = (split, filename, image)
-        self.db.execute("INSERT INTO captions VALUES (?, ?)", (self._last[2], caption))
+        if self._last != (split, filename):
+            # the rows of one image usually follow each other: one insert per image, not per row
+            self._images.append((split, filename, tab, line))
+            self._last = (split, filename)
+        self._captions.append((caption, split, filename))
+        if len(self._captions) >= BATCH_ROWS:
+            self._flush()
 
-    def _id(self, split: str, filename: str) -> int:
-        found = self.db.execute("SELECT id FROM images WHERE split = ? AND filename = ?", (split, filename))
-        return found.fetchone()[0]
+    def _flush(self) -> None:
+        """The pending rows in two statements that SQLite runs over the whole batch
+        (executemany), in row order: an image's id is that of its first row (INSERT OR IGNORE),
+        its captions keep their row order (rowid)."""
+        self.db.executemany(
+            "INSERT OR IGNORE INTO images (split, filename, tab, line) VALUES (?, ?, ?, ?)", self._images
+        )
+        self.db.executemany(
+            "INSERT INTO captions SELECT id, ? FROM images WHERE split = ? AND filename = ?", self._captions
+        )
+        self._images, self._captions = [], []
 
     def index(self) -> None:
         """Once every row is in: the index that reads an image's captions in row order."""
+        self._flush()
         self.db.execute("CREATE INDEX captions_by_image ON captions (image)")
 
     def __iter__(self) -> Iterator[tuple[str, str, Path, int, list[str]]]:
