@@ -1,0 +1,103 @@
+"""Per-source sampling weights (runs.<run>.weights): what an epoch draws from each source, the
+unweighted trajectory kept when every weight is 1, and the same global batches for any number
+of ranks, accumulation steps and loader workers."""
+
+from collections import Counter
+
+import numpy as np
+import pytest
+from torch.utils.data import DataLoader, Dataset
+
+from remoteclip.train.data import GlobalBatchSampler
+from remoteclip.train.mixing import Mixing
+
+# three sources over five shards, in the manifest's order: 30 + 20 + 11 samples
+SHARD_SOURCES = ["rsicd", "rsicd", "web", "web", "dota"]
+SHARD_SIZES = [20, 10, 12, 8, 11]
+SAMPLE_SHARD = np.repeat(np.arange(len(SHARD_SIZES)), SHARD_SIZES)
+N = len(SAMPLE_SHARD)
+
+
+def mixing(**weights):
+    return Mixing.of(SHARD_SOURCES, SAMPLE_SHARD, weights)
+
+
+def source_of(i):
+    return SHARD_SOURCES[SAMPLE_SHARD[i]]
+
+
+def epoch_draws(mix, seed, epoch):
+    return Counter(mix.epoch_items(seed, epoch).tolist())
+
+
+def test_weights_one_keep_the_unweighted_trajectory_draw_for_draw():
+    plain = list(GlobalBatchSampler(N, 12, 1, 0, seed=5, steps=11))
+    ones = list(GlobalBatchSampler(N, 12, 1, 0, seed=5, steps=11, mix=mixing(rsicd=1, web=1.0)))
+    assert ones == plain and len({e for batch in plain for e, _ in batch}) == 3  # three epochs compared
+
+
+def test_an_epoch_draws_weight_times_size_of_each_source():
+    mix = mixing(rsicd=2, web=0.5, dota=1.5)
+    draws = epoch_draws(mix, seed=0, epoch=0)
+    per_source = Counter()
+    for i, times in draws.items():
+        per_source[source_of(i)] += times
+    assert per_source == {"rsicd": 60, "web": 10, "dota": 17}  # 1.5 x 11 = 16.5, the half rounded up
+    assert all(draws[i] == 2 for i in range(N) if source_of(i) == "rsicd")  # repeated, none left out
+    assert {draws[i] for i in range(N) if source_of(i) == "web"} == {0, 1}  # subsampled, none twice
+    assert {draws[i] for i in range(N) if source_of(i) == "dota"} == {1, 2}
+    assert mix.epoch_size() == 87 and sum(s["share"] for s in mix.summary().values()) == pytest.approx(1)
+
+
+def test_the_fractional_draws_follow_the_seed_and_the_epoch():
+    mix = mixing(web=0.5)
+    web = [i for i in range(N) if source_of(i) == "web"]
+    chosen = lambda seed, epoch: sorted(i for i in web if epoch_draws(mix, seed, epoch)[i])  # noqa: E731
+    assert chosen(0, 0) == chosen(0, 0)
+    assert chosen(0, 0) != chosen(0, 1) and chosen(0, 0) != chosen(1, 0)
+
+
+def test_a_weighted_epoch_is_the_same_global_batches_for_any_world_and_accumulation():
+    mix = mixing(rsicd=0.5, web=3)
+    steps = 2 * mix.epoch_size() // 12 + 1  # into the third epoch
+    one = list(GlobalBatchSampler(N, 12, 1, 0, seed=2, steps=steps, mix=mix))
+    ranks = [list(GlobalBatchSampler(N, 12, 3, r, seed=2, steps=steps, mix=mix, accum=2)) for r in range(3)]
+    for step in range(steps):
+        pieces = [b for r in range(3) for b in ranks[r][2 * step : 2 * step + 2]]
+        assert sorted(one[step]) == sorted(item for piece in pieces for item in piece)
+    resumed = list(GlobalBatchSampler(N, 12, 1, 0, seed=2, steps=steps, mix=mix, start_step=5))
+    assert resumed == one[5:]
+    epoch0 = Counter(i for batch in one[: mix.epoch_size() // 12] for _, i in batch)
+    assert max(epoch0.values()) == 3 and all(e == 0 for batch in one[: mix.epoch_size() // 12] for e, _ in batch)
+
+
+class Items(Dataset):
+    """What the loader hands over is the sampler's item itself."""
+
+    def __len__(self):
+        return N
+
+    def __getitem__(self, item):
+        return item
+
+
+def test_loader_workers_do_not_change_the_weighted_batches():
+    mix = mixing(dota=2.5, web=0.25)
+    batches = {}
+    for workers in (0, 2):
+        sampler = GlobalBatchSampler(N, 8, 1, 0, seed=1, steps=12, mix=mix)
+        loader = DataLoader(Items(), batch_sampler=sampler, num_workers=workers, collate_fn=list)
+        batches[workers] = list(loader)
+    assert batches[0] == batches[2] == list(GlobalBatchSampler(N, 8, 1, 0, seed=1, steps=12, mix=mix))
+
+
+def test_a_weight_for_a_source_the_shards_do_not_hold_is_named():
+    with pytest.raises(ValueError, match=r"weights for rs5m, .*sources: rsicd, web, dota"):
+        mixing(rs5m=2)
+    with pytest.raises(ValueError, match="positive"):
+        mixing(web=0)
+
+
+def test_a_batch_larger_than_the_weighted_epoch_is_refused():
+    with pytest.raises(ValueError, match=r"larger than the 19 samples an epoch draws"):
+        GlobalBatchSampler(N, 24, 1, 0, seed=0, steps=1, mix=mixing(rsicd=0.1, web=0.5, dota=0.5))
