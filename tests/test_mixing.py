@@ -6,8 +6,11 @@ from collections import Counter
 
 import numpy as np
 import pytest
+import yaml
 from torch.utils.data import DataLoader, Dataset
 
+from conftest import REPO, SCHEMA
+from remoteclip.config import ConfigError, resolve_catalogue, validate
 from remoteclip.train.data import GlobalBatchSampler
 from remoteclip.train.mixing import Mixing
 
@@ -101,3 +104,35 @@ def test_a_weight_for_a_source_the_shards_do_not_hold_is_named():
 def test_a_batch_larger_than_the_weighted_epoch_is_refused():
     with pytest.raises(ValueError, match=r"larger than the 19 samples an epoch draws"):
         GlobalBatchSampler(N, 24, 1, 0, seed=0, steps=1, mix=mixing(rsicd=0.1, web=0.5, dota=0.5))
+
+
+# ---- runs.<run>.weights in the config
+
+
+def demo_config(**weights):
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    config["runs"]["demo_all"]["weights"] = weights
+    return config
+
+
+def test_weights_of_a_run_name_its_sources():
+    validate(demo_config(demo_rsicd=2, demo_dota=0.5), SCHEMA)  # @RET and @DET members
+    with pytest.raises(ConfigError) as err:
+        validate(demo_config(demo_scenes=2, demo_rsicd_=1, demo_dior=0), SCHEMA)
+    text = str(err.value)
+    assert "runs.demo_all.weights.demo_scenes: 'demo_scenes' is not a source of run 'demo_all'" in text
+    assert (
+        "runs.demo_all.weights.demo_rsicd_: 'demo_rsicd_' is not a configured dataset (did you mean 'demo_rsicd'?)"
+        in text
+    )
+    assert "runs.demo_all.weights.demo_dior: 0 is less than or equal to the minimum of 0" in text
+
+
+def test_weights_of_catalogue_sources_are_checked_once_their_group_is_known():
+    config = {
+        "datasets": {"DOTA": {"catalogue": "DOTA"}, "RSICD": {"catalogue": "RSICD"}},
+        "runs": {"r": {"sources": ["@DET"], "weights": {"DOTA": 2, "RSICD": 3}}},
+    }
+    validate(config, SCHEMA)  # their groups are not known yet
+    with pytest.raises(ConfigError, match="runs.r.weights.RSICD: 'RSICD' is not a source of run 'r'"):
+        resolve_catalogue(config, REPO)
