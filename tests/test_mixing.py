@@ -2,17 +2,21 @@
 unweighted trajectory kept when every weight is 1, and the same global batches for any number
 of ranks, accumulation steps and loader workers."""
 
+import json
 from collections import Counter
 
 import numpy as np
 import pytest
+import torch
 import yaml
+from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
 from conftest import REPO, SCHEMA
 from remoteclip.config import ConfigError, resolve_catalogue, validate
 from remoteclip.train.data import GlobalBatchSampler
 from remoteclip.train.mixing import Mixing
+from train_helpers import run_training, settings, tiny_model_dir
 
 # three sources over five shards, in the manifest's order: 30 + 20 + 11 samples
 SHARD_SOURCES = ["rsicd", "rsicd", "web", "web", "dota"]
@@ -136,3 +140,88 @@ def test_weights_of_catalogue_sources_are_checked_once_their_group_is_known():
     validate(config, SCHEMA)  # their groups are not known yet
     with pytest.raises(ConfigError, match="runs.r.weights.RSICD: 'RSICD' is not a source of run 'r'"):
         resolve_catalogue(config, REPO)
+
+
+# ---- a weighted run end to end: its log, settings and the exported model's metadata
+
+
+@pytest.fixture(scope="module")
+def two_sources(tmp_path_factory):
+    """Tiny shards of two sources, 48 + 24 images: "own" synthetic, "web" non-commercial."""
+    from remoteclip.licences import SYNTHETIC
+    from remoteclip.shards import ShardSettings
+    from remoteclip.shards.build import build_shards
+    from remoteclip.synthetic.scenes import SCENES, render_scene
+
+    root = tmp_path_factory.mktemp("mixing")
+    kinds, rows = list(SCENES), []
+    for i in range(72):
+        path = root / "img" / f"{i}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(render_scene(np.random.default_rng(i), kinds[i % len(kinds)], 48).image).save(path)
+        captions = [f"a photo of {kinds[i % len(kinds)]} number {k}" for k in range(5)]
+        rows.append({"image": str(path), "source": "own" if i < 48 else "web", "captions": captions})
+    web = {"licence": "CC-BY-NC-4.0", "terms": {"commercial": False, "derivatives": True}}
+    manifest = build_shards(
+        rows,
+        root / "shards",
+        ShardSettings(max_side=32, samples_per_shard=20),
+        "mixed",
+        (),
+        {"own": SYNTHETIC, "web": web},
+    )
+    return root, tiny_model_dir(root), manifest
+
+
+def test_the_manifest_lists_every_source_with_its_licence_and_flags_non_commercial_ones(two_sources):
+    _, _, manifest = two_sources
+    assert manifest["sources"]["web"] == {
+        "samples": 24,
+        "licence": "CC-BY-NC-4.0",
+        "terms": {"commercial": False, "derivatives": True},
+    }
+    assert manifest["sources"]["own"]["terms"] == {"commercial": True, "derivatives": True}
+    assert manifest["licence_note"] == "non-commercial sources: web (commercial: false, derivatives: true)"
+
+
+def test_a_weighted_run_logs_and_exports_its_sources_weights_and_licences(two_sources, tmp_path):
+    root, models, _ = two_sources
+    cfg = {**settings(steps=2, batch_size=16), "weights": {"web": 2}}
+    proc = run_training(root / "shards", tmp_path / "run", tmp_path / "mixed.pt", cfg, models)
+    assert "source own: 48 samples, weight 1, 48 draws per epoch (50.0 % of an epoch)" in proc.stderr
+    assert "source web: 24 samples, weight 2, 48 draws per epoch (50.0 % of an epoch)" in proc.stderr
+    assert "WARNING remoteclip.train.loop: non-commercial sources: web (commercial: false" in proc.stderr
+    meta = json.loads((tmp_path / "mixed.sources.json").read_text())
+    assert meta["run"] == "mixed" and meta["licence_note"].startswith("non-commercial sources: web")
+    assert meta["sources"]["web"] == {
+        "samples": 24,
+        "weight": 2.0,
+        "per_epoch": 48,
+        "share": 0.5,
+        "licence": "CC-BY-NC-4.0",
+        "terms": {"commercial": False, "derivatives": True},
+    }
+    state = torch.load(tmp_path / "mixed.pt", map_location="cpu", weights_only=True)
+    assert all(isinstance(v, torch.Tensor) for v in state.values())  # still a plain state dict
+    used = json.loads((tmp_path / "run/settings.json").read_text())
+    assert used["sources"]["own"]["share"] == 0.5 and used["steps"] == 2
+
+
+def test_weights_for_a_source_the_shards_lack_stop_the_run_naming_it(two_sources, tmp_path):
+    from remoteclip.shards.manifest import read_run_shards
+    from remoteclip.train.loop import source_mixing, training_shards
+
+    shards = two_sources[0] / "shards"
+    listed = read_run_shards(shards)
+    index, _ = training_shards(shards, False, listed)
+    with pytest.raises(ValueError, match=r"weights for rs5m, which the run's shards do not hold \(sources: own, web\)"):
+        source_mixing(index, listed, {"rs5m": 2})
+    bare = tmp_path / "bare"  # shards copied without their manifest: nothing names their sources
+    bare.mkdir()
+    for path in shards.glob("shard-*"):
+        (bare / path.name).write_bytes(path.read_bytes())
+    listed = read_run_shards(bare)
+    index, _ = training_shards(bare, False, listed)
+    assert source_mixing(index, listed, {}) is None
+    with pytest.raises(ValueError, match="need the run's manifest.json"):
+        source_mixing(index, listed, {"web": 2})
