@@ -225,3 +225,12 @@ def test_weights_for_a_source_the_shards_lack_stop_the_run_naming_it(two_sources
     assert source_mixing(index, listed, {}) is None
     with pytest.raises(ValueError, match="need the run's manifest.json"):
         source_mixing(index, listed, {"web": 2})
+
+
+def test_weights_other_than_one_make_another_recipe_whose_checkpoints_are_not_resumed():
+    from remoteclip.train.settings import fingerprint, from_config
+
+    model, train = from_config({"arch": "tiny-test-ViT", "pretrained": None}, {"steps": 2})
+    plain = fingerprint(model, train, ["digest"])
+    assert fingerprint(model, train, ["digest"], None) == plain  # unweighted runs keep their checkpoints
+    assert fingerprint(model, train, ["digest"], {"own": 1.0, "web": 2.0}) != plain
