@@ -1,10 +1,12 @@
 """Per-source sampling weights (`runs.<run>.weights`): how many times each source's samples are
 drawn in an epoch.
 
-The model is open_clip's `--train-data-upsampling-factors` (open_clip_train/data.py): there each
-source (a `::`-separated group of shard URLs) gets a factor, every shard of it that weight, and
-`ResampledShards2` draws shards with replacement by `random.choices(urls, weights=...)`, so a
-source's share of what is read is proportional to its factor times its size. Our sampler draws
+The model is open_clip's `--train-data-upsampling-factors` (open_clip_train/data.py, read there:
+`expand_urls` gives every shard of a source, a `::`-separated group of shard URLs, its source's
+factor, and `ResampledShards2`, which the option requires through `--dataset-resampled`, draws
+shards with replacement by `random.choices(urls, weights=...)`), so a source's share of what is
+read is proportional to its factor times its number of shards (its size, for full shards). Our
+sampler draws
 without replacement from a seeded permutation (remoteclip.train.data.GlobalBatchSampler), so the
 same idea becomes a multiset: each epoch, source s of n_s kept samples and weight w contributes
 w x n_s draws, floor(w) copies of every sample and round((w - floor(w)) n_s) more, which of
