@@ -5,14 +5,14 @@ The model is open_clip's `--train-data-upsampling-factors` (open_clip_train/data
 `expand_urls` gives every shard of a source, a `::`-separated group of shard URLs, its source's
 factor, and `ResampledShards2`, which the option requires through `--dataset-resampled`, draws
 shards with replacement by `random.choices(urls, weights=...)`), so a source's share of what is
-read is proportional to its factor times its number of shards (its size, for full shards). Our
-sampler draws
-without replacement from a seeded permutation (remoteclip.train.data.GlobalBatchSampler), so the
-same idea becomes a multiset: each epoch, source s of n_s kept samples and weight w contributes
-w x n_s draws, floor(w) copies of every sample and round((w - floor(w)) n_s) more, which of
-its samples fill that fractional part drawn from (seed, epoch). Weights above 1 repeat
-samples, below 1 subsample, and an epoch is a seeded permutation of that multiset. With every
-weight 1 the multiset is each sample once, in index order: exactly the unweighted epoch.
+read is proportional to its factor times its number of shards (its size, for full shards).
+Our sampler draws without replacement from a seeded permutation
+(remoteclip.train.data.GlobalBatchSampler), so the same idea becomes a multiset: each epoch,
+source s of n_s kept samples and weight w contributes w x n_s draws, floor(w) copies of every
+sample and round((w - floor(w)) n_s) more, which of its samples fill that fractional part drawn
+from (seed, epoch). Weights above 1 repeat samples, below 1 subsample, and an epoch is a seeded
+permutation of that multiset. With every weight 1 the multiset is each sample once, in index
+order: exactly the unweighted epoch.
 
 The draw depends on (seed, epoch) only, never on ranks or loader workers: the sampler computes
 it in the training process and every rank computes the same one.
