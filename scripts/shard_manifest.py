@@ -2,6 +2,7 @@
 results/shards/{run}/ (links to the chunks, manifest.json, sizes.json)."""
 
 from remoteclip.dedup import read_removed
+from remoteclip.licences import terms_text
 from remoteclip.logs import rule_log
 from remoteclip.shards import write_run_manifest
 
@@ -24,7 +25,7 @@ with rule_log(sm.log[0]) as log:
         manifest["skipped"]["total"],
     )
     for name, source in manifest["sources"].items():
-        terms = ", ".join(f"{k}: {v}" for k, v in source["terms"].items())
+        terms = terms_text(source["terms"])
         log.info("source %s: %d samples; licence: %s (%s)", name, source["samples"], source["licence"], terms)
     if manifest["licence_note"]:
         log.warning("%s: %s", sm.wildcards.run, manifest["licence_note"])

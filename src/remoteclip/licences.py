@@ -62,8 +62,12 @@ def note(licences: Mapping[str, Mapping[str, Any]]) -> str | None:
     flagged = restricted(licences)
     if not flagged:
         return None
-    parts = [f"{name} ({', '.join(f'{t}: {_word(terms[t])}' for t in TERMS)})" for name, terms in flagged.items()]
-    return "non-commercial sources: " + ", ".join(parts)
+    return "non-commercial sources: " + ", ".join(f"{name} ({terms_text(terms)})" for name, terms in flagged.items())
+
+
+def terms_text(terms: Mapping[str, Any]) -> str:
+    """ "commercial: false, derivatives: unknown", as the catalogue writes them."""
+    return ", ".join(f"{t}: {_word(terms[t])}" for t in TERMS)
 
 
 def _word(value: Any) -> str:
