@@ -25,4 +25,5 @@ with rule_log(sm.log[0]):
         captions_summary=sm.input.captions_summary,
         dedup=dict(zip(sm.params.dedup_runs, files(sm.input.dedup))),
         leaderboard=sm.params.leaderboard,
+        licences=sm.params.licences,
     )

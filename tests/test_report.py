@@ -400,7 +400,8 @@ def write_inputs(root: Path) -> dict:
             writer.writerow(["step", "epoch", "loss", "lr", "logit_scale", "samples_per_s", "data_s", "step_s"])
             for step in range(10, 110, 10):
                 writer.writerow([step, step / 50, 4.0 - step / 50, 1e-3 * min(1, step / 30), 14.0, 100.0, 0.01, 0.3])
-        runs[run] = {"log": str(log), "groups": groups, "start": start}
+        sources = ["ret_set", "det_set"] if run == "all" else ["ret_set"]
+        runs[run] = {"log": str(log), "groups": groups, "start": start, "sources": sources}
     captions = []
     for source, text in (
         ("ret_set", "a harbor with many boats moored near the pier ."),
@@ -459,6 +460,10 @@ def write_inputs(root: Path) -> dict:
         "captions": captions,
         "captions_summary": root / "captions" / "summary.json",
         "dedup": {"all": dedup},
+        "licences": {
+            "ret_set": {"licence": "CC-BY-NC-4.0", "terms": {"commercial": False, "derivatives": "unknown"}},
+            "det_set": {"licence": "synthetic", "terms": {"commercial": True, "derivatives": True}},
+        },
     }
 
 
@@ -625,6 +630,16 @@ def test_index_links_every_table_and_plot(built):
         if name != "index":
             assert f"]({rel})" in index, rel
     assert "| ours_all | run all | RemoteCLIP ViT-B-32 |" in index
+
+
+def test_the_data_table_lists_each_source_with_its_licence_and_flags_runs_with_restricted_ones(built):
+    out, _ = built
+    index = (out / "index.md").read_text()
+    assert "| licence | commercial | derivatives |" in index
+    assert "| ret_set | RET | 4 | 4 | 20 | 0 | CC-BY-NC-4.0 | false | unknown |" in index
+    assert "| det_set | DET | 5 | 4 | 20 | 1 | synthetic | true | true |" in index
+    note = "non-commercial sources: ret_set (commercial: false, derivatives: unknown)"
+    assert f"- **all**: {note}" in index and f"- **ret**: {note}" in index
 
 
 def test_report_without_any_results(tmp_path):

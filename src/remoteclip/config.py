@@ -144,6 +144,7 @@ def _reference_errors(config: dict) -> list[str]:
                     f"runs.{run}.sources.{i}: {source!r} is a {datasets[source].get('group')} benchmark, "
                     "not a training source"
                 )
+    errors += _weight_errors(config, datasets)
     for i, name in enumerate((config.get("dedup") or {}).get("against") or []):
         if name not in datasets:
             errors.append(f"dedup.against.{i}: {name!r} is not a configured dataset")
@@ -152,6 +153,26 @@ def _reference_errors(config: dict) -> list[str]:
                 f"dedup.against.{i}: {name!r} has no evaluation test split (group {datasets[name].get('group')})"
             )
     return errors + _evaluation_errors(config, datasets)
+
+
+def _weight_errors(config: dict, datasets: dict) -> list[str]:
+    """A weight names a source of its run. A catalogue dataset's group is unknown before
+    `resolve_catalogue` (which checks again), so until then it may belong to an @GROUP source."""
+    errors = []
+    for run, spec in (config.get("runs") or {}).items():
+        sources = spec.get("sources") or []
+        groups = {s[1:] for s in sources if s.startswith("@")}
+        for name in spec.get("weights") or {}:
+            if name not in datasets:
+                close = difflib.get_close_matches(name, list(datasets), n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                errors.append(f"runs.{run}.weights.{name}: {name!r} is not a configured dataset{hint}")
+            elif name not in sources and datasets[name].get("group") not in groups | {None}:
+                errors.append(
+                    f"runs.{run}.weights.{name}: {name!r} is not a source of run {run!r} "
+                    f"(its sources: {', '.join(sources)})"
+                )
+    return errors
 
 
 def _evaluation_errors(config: dict, datasets: dict) -> list[str]:

@@ -19,6 +19,7 @@ from remoteclip.config import (
     validate,
 )
 from remoteclip.evaluate.protocols import zoo_published as published_beside_ours
+from remoteclip.licences import source_licences
 from remoteclip.evaluate.registry import TASKS_BY_GROUP
 from remoteclip.evaluate.registry import image_sets, image_spec, leaderboard_models, models_with_own_images
 from remoteclip.evaluate.registry import resolve as resolve_eval_model
@@ -99,6 +100,11 @@ def sources_of(run):
     return run_sources(config, run)
 
 
+def run_licences(run):
+    """{source: {"licence", "terms"}} of a run's sources (remoteclip.licences)."""
+    return source_licences(config["datasets"], CATALOGUE, sources_of(run))
+
+
 def testsets():
     return protected_testsets(config)
 
@@ -146,6 +152,13 @@ def run_chunk_files(wildcards):
 # ---- training: the launch follows from a run's resources (remoteclip.train.launch)
 def train_resources(run):
     return {"tasks_per_node": 1, **config["runs"][run]["resources"]}
+
+
+def train_settings(run):
+    """What remoteclip.train reads: the run's model and train settings and, where it has any,
+    its source weights (left out otherwise: an unweighted run's command stays as it was)."""
+    spec = config["runs"][run]
+    return {k: spec[k] for k in ("model", "train")} | ({"weights": spec["weights"]} if spec.get("weights") else {})
 
 
 def by_run_resources(fn):

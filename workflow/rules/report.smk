@@ -53,5 +53,6 @@ rule report:
         benchmarks={b: {"paper": config["datasets"][b].get("catalogue") or b} for b in BENCHMARKS},
         dedup_runs=RUNS,
         leaderboard=zoo_published(),
+        licences=source_licences(config["datasets"], CATALOGUE, CAPTIONED),
     script:
         "../../scripts/report.py"

@@ -59,5 +59,6 @@ rule shard_manifest:
         "../../envs/data.yaml"
     params:
         settings=lambda w: run_shard_settings(w.run).identity() | {"key": SHARD_KEY[w.run]},
+        licences=lambda w: run_licences(w.run),
     script:
         "../../scripts/shard_manifest.py"

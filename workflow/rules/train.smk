@@ -9,6 +9,8 @@ rule train:
         weights=lambda w: weight_manifests(run_weight_sources(config, w.run)),
     output:
         model="results/models/{run}.pt",
+        # the training data's sources, weights, licences and terms (remoteclip.train.loop.metadata_path)
+        sources="results/models/{run}.sources.json",
     log:
         "results/logs/train/{run}.log",
     conda:
@@ -32,7 +34,7 @@ rule train:
         mem_mb=by_run_resources(lambda r: r["mem_mb"]),
         runtime=by_run_resources(lambda r: r["runtime"]),
     params:
-        settings=lambda w: json.dumps({k: config["runs"][w.run][k] for k in ("model", "train")}),
+        settings=lambda w: json.dumps(train_settings(w.run)),
         launcher=by_run_resources(lambda r: launch.launcher(r, PYTHON)),
         out_dir="results/train/{run}",
         weights_cache=WEIGHTS,

@@ -39,6 +39,7 @@ def build_report(
     captions_summary: str | Path | None = None,
     dedup: dict[str, str | Path] | None = None,
     leaderboard: dict[str, dict] | None = None,
+    licences: dict[str, dict] | None = None,
 ) -> dict[str, Path]:
     """Write every file of OUTPUTS under out_dir; returns {output name: path}.
 
@@ -47,7 +48,9 @@ def build_report(
     benchmarks: {name: {"paper": the paper's name of the dataset (the catalogue key)}};
     dedup: {run: results/dedup/<run>/summary.json};
     leaderboard: {evaluation model: {"zoo", "protocol", "published", "measured"}} of the zoo models
-    scored (evaluate.protocols.zoo_published: the authors' numbers with their protocols, and ours).
+    scored (evaluate.protocols.zoo_published: the authors' numbers with their protocols, and ours);
+    licences: {source: {"licence", "terms"}} (remoteclip.licences.source_licences) for the data
+    table and each run's "non-commercial sources" note.
     """
     out = Path(out_dir)
     paths = {name: out / rel for name, rel in OUTPUTS.items()}
@@ -77,7 +80,9 @@ def build_report(
     plot_top_words(paths["top_words_png"], stats)
     plot_dedup(paths["dedup_png"], dedup_summaries)
 
-    write_text(paths["index"], index_md(res, tables, check_md, cap_summary, dedup_summaries, logs))
+    write_text(
+        paths["index"], index_md(res, tables, check_md, cap_summary, dedup_summaries, logs, runs, licences or {})
+    )
     return paths
 
 

@@ -4,6 +4,7 @@ training, the learning check itself and every plot."""
 
 from __future__ import annotations
 
+from ..licences import TERMS, note
 from .formatting import md_table
 from .outputs import OUTPUTS
 from .results import Results
@@ -24,7 +25,32 @@ def _dedup_row(run: str, summary: dict) -> list:
     ]
 
 
-def index_md(res: Results, tables: dict, check_md: str, cap_summary: dict, dedup: dict, logs: dict) -> str:
+def _licence_cells(licence: dict | None) -> list:
+    if licence is None:
+        return ["–"] * (1 + len(TERMS))
+    return [licence["licence"], *(str(licence["terms"][t]).lower() for t in TERMS)]
+
+
+def _licence_notes(runs: dict, licences: dict) -> list[str]:
+    """Per run whose sources are not all free for commercial use and derivatives: its note."""
+    lines = []
+    for run, info in runs.items():
+        flagged = note({s: licences[s] for s in info.get("sources") or [] if s in licences})
+        if flagged:
+            lines.append(f"- **{run}**: {flagged} (read their licences before using the model)\n")
+    return lines
+
+
+def index_md(
+    res: Results,
+    tables: dict,
+    check_md: str,
+    cap_summary: dict,
+    dedup: dict,
+    logs: dict,
+    runs: dict | None = None,
+    licences: dict | None = None,
+) -> str:
     lines = ["# RemoteCLIP reproduction: report\n\n"]
     if res.models:
         lines.append("## Models\n\n")
@@ -73,7 +99,7 @@ def index_md(res: Results, tables: dict, check_md: str, cap_summary: dict, dedup
     if datasets:
         lines.append(
             md_table(
-                ["source", "group", "images", "captioned", "captions", "skipped"],
+                ["source", "group", "images", "captioned", "captions", "skipped", "licence", *TERMS],
                 [
                     [
                         n,
@@ -82,6 +108,7 @@ def index_md(res: Results, tables: dict, check_md: str, cap_summary: dict, dedup
                         d.get("captioned", "–"),
                         d.get("captions", "–"),
                         d.get("skipped_total", "–"),
+                        *_licence_cells((licences or {}).get(n)),
                     ]
                     for n, d in datasets.items()
                 ],
@@ -89,6 +116,10 @@ def index_md(res: Results, tables: dict, check_md: str, cap_summary: dict, dedup
         )
     else:
         lines.append("No caption summary.\n")
+    notes = _licence_notes(runs or {}, licences or {})
+    if notes:
+        lines.append("\nRuns with sources whose commercial use or derivatives are not allowed or not known:\n\n")
+        lines += notes
     if dedup:
         lines.append(
             "\nDe-duplication per run (pHash; training duplicates and test-split leakage, each with "

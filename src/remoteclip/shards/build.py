@@ -10,7 +10,7 @@ incremental mode): with one worker, the chunk that was being written when the pr
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from tqdm import tqdm
@@ -64,13 +64,19 @@ def write_caption_files(rows: Iterable[dict], folder: str | Path) -> dict[str, P
 
 
 def build_shards(
-    rows: list[dict], out_dir: str | Path, settings: ShardSettings, run: str = "", removed: Iterable[str] = ()
+    rows: list[dict],
+    out_dir: str | Path,
+    settings: ShardSettings,
+    run: str = "",
+    removed: Iterable[str] = (),
+    licences: Mapping[str, Mapping] | None = None,
 ) -> dict:
     """Shards of caption rows in one call: the rows go to <out_dir>/captions/<source>.jsonl,
     their chunks to <out_dir>/sources/, the run's links, manifest.json and sizes.json to
-    `out_dir`, leaving out the images named in `removed`. Returns the manifest."""
+    `out_dir`, leaving out the images named in `removed`; `licences`: the sources' licences and
+    terms for the manifest (write_run_manifest). Returns the manifest."""
     check_super_resolution(settings.super_resolution, run)  # before anything is written
     out_dir = Path(out_dir)
     captions = write_caption_files(rows, out_dir / "captions")
     plans = [build_source(path, source, out_dir, settings) for source, path in captions.items()]
-    return write_run_manifest(run, plans, set(removed), out_dir, settings.identity())
+    return write_run_manifest(run, plans, set(removed), out_dir, settings.identity(), licences)

@@ -12,7 +12,9 @@
   and `excluded`: the keys of its samples that the run's de-duplication removed
   (results/dedup/{run}/removed.tsv). The run trains on every other sample, mixed at load time by
   the seeded sampler (remoteclip.train.data). Plus per-source counts, the number removed, the
-  unreadable images with their reasons, and the shard settings.
+  unreadable images with their reasons, the shard settings, and `sources`: every source with
+  its kept samples, licence and terms, and `licence_note` ("non-commercial sources: ...", or
+  null; remoteclip.licences).
 
 open_clip_train has no exclusion list: through these links it reads the removed samples too
 (see remoteclip.shards). Rule `shard_manifest`; read back by `read_run_shards`.
@@ -26,9 +28,10 @@ import json
 import logging
 import os
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from .. import licences as licence_terms
 from .index import INDEX_SUFFIX
 from .plan import chunk_stem, read_plan
 
@@ -52,11 +55,17 @@ def _clear(out_dir: Path) -> None:
 
 
 def write_run_manifest(
-    run: str, plans: Sequence[str | Path], removed: set[str], out_dir: str | Path, settings: dict
+    run: str,
+    plans: Sequence[str | Path],
+    removed: set[str],
+    out_dir: str | Path,
+    settings: dict,
+    licences: Mapping[str, Mapping] | None = None,
 ) -> dict:
     """Link the chunks of the run's sources (their plans, in the run's order) into `out_dir`,
     leave out the samples in `removed` (image identities, remoteclip.shards.encode.sample_key),
-    and write manifest.json and sizes.json."""
+    and write manifest.json and sizes.json. `licences`: {source: {"licence", "terms"}}
+    (remoteclip.licences.source_licences); a source without one is listed as not stated."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     _clear(out_dir)
@@ -109,10 +118,25 @@ def write_run_manifest(
             "images": dict(sorted(skipped.items())),
         },
         "settings": settings,
+        **_licences(list(dict.fromkeys(s["source"] for s in shards)), per_source, licences or {}),
     }
     (out_dir / MANIFEST).write_text(json.dumps(manifest, indent=1, ensure_ascii=False) + "\n")
     (out_dir / SIZES).write_text(json.dumps({s["name"]: s["samples"] for s in shards}, indent=1) + "\n")
     return manifest
+
+
+def _licences(sources: list[str], kept: Counter[str], licences: Mapping[str, Mapping]) -> dict:
+    """The manifest's `sources` (in the run's order, with kept samples, licence and terms) and
+    `licence_note`."""
+    listed = {
+        name: {"licence": licence_terms.NOT_CATALOGUED, "terms": licence_terms.default_terms()}
+        | dict(licences.get(name) or {})
+        for name in sources
+    }
+    return {
+        "sources": {name: {"samples": kept[name], **lic} for name, lic in listed.items()},
+        "licence_note": licence_terms.note(listed),
+    }
 
 
 @dataclasses.dataclass
@@ -124,6 +148,8 @@ class RunShards:
     sizes: list[int | None]
     excluded: list[frozenset[str]]
     digests: list[str]
+    sources: list[str | None]  # each shard's source (None: a folder without a manifest)
+    manifest: dict | None = None  # the manifest itself (its sources' licences and terms)
 
 
 def read_run_shards(shards_dir: str | Path) -> RunShards:
@@ -133,14 +159,17 @@ def read_run_shards(shards_dir: str | Path) -> RunShards:
     if not manifest.is_file():
         paths = sorted(str(p) for p in shards_dir.glob("*.tar"))
         digests = [Path(p).name + str(Path(p).stat().st_size) for p in paths]
-        return RunShards(paths, [None] * len(paths), [frozenset()] * len(paths), digests)
-    shards = json.loads(manifest.read_text())["shards"]
+        return RunShards(paths, [None] * len(paths), [frozenset()] * len(paths), digests, [None] * len(paths))
+    doc = json.loads(manifest.read_text())
+    shards = doc["shards"]
     excluded = [frozenset(s.get("excluded", ())) for s in shards]
     return RunShards(
         [str(shards_dir / s["name"]) for s in shards],
         [s["bytes"] for s in shards],
         excluded,
         [s["sha256"] + (f"-{_digest(sorted(e))}" if e else "") for s, e in zip(shards, excluded)],
+        [s["source"] for s in shards],
+        doc,
     )
 
 

@@ -19,7 +19,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--shards", required=True, help="folder with shard-*.tar (and manifest.json)")
     ap.add_argument("--out-dir", required=True, help="checkpoints, log.csv, settings.json")
     ap.add_argument("--export", default=None, help="final state dict (results/models/<run>.pt)")
-    ap.add_argument("--settings", required=True, help='JSON: {"model": {...}, "train": {...}} or @file.json')
+    ap.add_argument(
+        "--settings",
+        required=True,
+        help='JSON: {"model": {...}, "train": {...}[, "weights": {source: weight}]} or @file.json',
+    )
     ap.add_argument(
         "--threads",
         type=int,
@@ -52,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         args.threads,
         args.stop_after,
         weights_cache=args.weights_cache,
+        weights=settings.get("weights") or {},
     )
     logging.getLogger("remoteclip.train").info("done: %s", json.dumps(summary))
     return 0

@@ -3,10 +3,11 @@
 The shards are read with random access through a member index (as webdataset's `wids`
 does), so that the order of samples is a function of (seed, epoch, step) alone:
 
-- every epoch is a seeded permutation of all samples; global batch t is a fixed slice of
-  it, and rank r takes its share of that slice. One process with batch 2b and two with
-  batch b therefore see the same global batches, no sample is seen twice in an epoch, and
-  resuming at step t continues exactly where the run stopped;
+- every epoch is a seeded permutation of all samples (with per-source weights, of the epoch's
+  multiset of them: remoteclip.train.mixing); global batch t is a fixed slice of it, and rank
+  r takes its share of that slice. One process with batch 2b and two with batch b therefore
+  see the same global batches, no sample is seen twice in an unweighted epoch, and resuming
+  at step t continues exactly where the run stopped;
 - each draw picks one of the sample's captions and its augmentation (random resized crop,
   horizontal flip, rotation by 0/90/180/270 degrees, optionally SimCLR's colour distortion
   and blur) from a generator seeded by
@@ -39,6 +40,7 @@ import torchvision.transforms.functional as TF
 from PIL import Image, ImageFilter
 from torch.utils.data import Dataset, Sampler
 
+from .mixing import Mixing
 from .reader import OpenShards, ShardIndex
 from .reader import ShardsMissing as ShardsMissing  # where callers have always found it
 from .settings import TRAIN_DEFAULTS
@@ -267,7 +269,8 @@ class GlobalBatchSampler(Sampler):
 
     Global batch t of epoch e is permutation_e[t*B:(t+1)*B]; rank r's share is the r-th of
     `world` equal slices, cut into `accum` micro-batches. Incomplete global batches at the
-    end of an epoch are dropped.
+    end of an epoch are dropped. With `mix` an epoch permutes the multiset of per-source
+    weights (Mixing.epoch_items) instead of the `n` samples once each.
     """
 
     def __init__(
@@ -280,22 +283,30 @@ class GlobalBatchSampler(Sampler):
         steps: int,
         start_step: int = 0,
         accum: int = 1,
+        mix: Mixing | None = None,
     ):
         if global_batch % (world * accum):
             raise ValueError(
                 f"global batch {global_batch} is not divisible by world size {world} x accumulation {accum}"
             )
-        if global_batch > n:
-            raise ValueError(f"global batch {global_batch} is larger than the {n} training samples")
+        if mix is not None and len(mix.source) != n:
+            raise ValueError(f"the mixing covers {len(mix.source)} samples, the dataset {n}")
+        epoch_size = mix.epoch_size() if mix is not None else n
+        if global_batch > epoch_size:
+            what = "samples an epoch draws with the run's weights" if mix is not None else "training samples"
+            raise ValueError(f"global batch {global_batch} is larger than the {epoch_size} {what}")
         self.n, self.batch, self.world, self.rank = n, global_batch, world, rank
-        self.seed, self.steps, self.start, self.accum = seed, steps, start_step, accum
-        self.per_epoch = n // global_batch
+        self.seed, self.steps, self.start, self.accum, self.mix = seed, steps, start_step, accum, mix
+        self.per_epoch = epoch_size // global_batch
 
     def epoch_of(self, step: int) -> int:
         return step // self.per_epoch
 
     def _permutation(self, epoch: int) -> np.ndarray:
-        return np.random.default_rng([self.seed, epoch]).permutation(self.n)
+        # permutation(n) permutes arange(n): with every weight 1 the multiset is arange(n) and
+        # the epoch is the unweighted one, draw for draw
+        items = self.mix.epoch_items(self.seed, epoch) if self.mix is not None else self.n
+        return np.random.default_rng([self.seed, epoch]).permutation(items)
 
     def __iter__(self) -> Iterator[list[tuple[int, int]]]:
         share = self.batch // self.world

@@ -10,7 +10,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
@@ -21,12 +21,14 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from .. import licences
 from ..devices import device_for
 from ..models import create, export, load_strict, register_model_configs, unwrap
-from ..shards.manifest import read_run_shards
+from ..shards.manifest import RunShards, read_run_shards
 from ..weights.cache import open_clip_cache
 from . import checkpoints, distributed, losses, speed
 from .data import Augment, Batch, GlobalBatchSampler, ShardDataset, ShardIndex, collate, decode_on_device
+from .mixing import Mixing, describe
 from .reader import ensure_open_file_limit
 from .settings import ModelSettings, TrainSettings, fingerprint
 
@@ -65,13 +67,29 @@ def autocast_dtype(s: TrainSettings, device: torch.device) -> torch.dtype | None
     return torch.bfloat16
 
 
-def training_shards(shards_dir: Path, skip_bad: bool) -> tuple[ShardIndex, list[str]]:
+def training_shards(shards_dir: Path, skip_bad: bool, listed: RunShards | None = None) -> tuple[ShardIndex, list[str]]:
     """The run's samples (its manifest's shards minus what de-duplication removed) and the
-    content digests of the shards it reads (the fingerprint's)."""
-    listed = read_run_shards(shards_dir)
+    content digests of the shards it reads (the fingerprint's); `listed`: the manifest, when
+    already read."""
+    listed = listed or read_run_shards(shards_dir)
     index = ShardIndex.build(listed.paths, listed.sizes, listed.excluded, skip_bad=skip_bad)
     used = set(index.shards)
     return index, [d for p, d in zip(listed.paths, listed.digests) if p in used]
+
+
+def source_mixing(index: ShardIndex, listed: RunShards, weights: Mapping[str, float]) -> Mixing | None:
+    """The run's samples by source with their weights (remoteclip.train.mixing); None for
+    shards without a manifest naming their sources, where weights cannot apply."""
+    source_of = dict(zip(listed.paths, listed.sources))
+    shard_sources = [source_of[path] for path in index.shards]
+    if any(s is None for s in shard_sources):
+        if weights:
+            raise ValueError(
+                f"per-source weights ({', '.join(weights)}) need the run's manifest.json, which names each "
+                "shard's source; the shards folder has none"
+            )
+        return None
+    return Mixing.of([str(s) for s in shard_sources], index.shard, weights)
 
 
 class TrainingLog:
@@ -354,11 +372,19 @@ def check_open_files(train_s: TrainSettings, world: distributed.World) -> None:
 
 
 def build_loader(
-    index: ShardIndex, model: Model, train_s: TrainSettings, world: distributed.World, total: int, start: int, device
+    index: ShardIndex,
+    model: Model,
+    train_s: TrainSettings,
+    world: distributed.World,
+    total: int,
+    start: int,
+    device,
+    mix: Mixing | None = None,
 ) -> tuple[ShardDataset, DataLoader]:
-    """This rank's share of every global batch from step `start` on (data.GlobalBatchSampler)."""
+    """This rank's share of every global batch from step `start` on (data.GlobalBatchSampler);
+    `mix`: per-source weights other than 1 (None: every sample once an epoch)."""
     sampler = GlobalBatchSampler(
-        len(index), train_s.batch_size, world.size, world.rank, train_s.seed, total, start, train_s.accum_steps
+        len(index), train_s.batch_size, world.size, world.rank, train_s.seed, total, start, train_s.accum_steps, mix
     )
     encoded = train_s.loader == "device"
     dataset = ShardDataset(index, model.augment, model.tokenizer, train_s.seed, encoded, train_s.open_shards)
@@ -387,6 +413,8 @@ class Run:
     dataset: ShardDataset
     loader: DataLoader
     index: ShardIndex
+    mix: Mixing | None  # the samples by source and their weights (None: shards without a manifest)
+    listed: RunShards  # the manifest: its sources' licences and terms
     total: int  # optimiser steps of the whole run
     per_epoch: int
     start: int  # the step this call starts at (a resumed checkpoint's)
@@ -402,6 +430,7 @@ def prepare(
     out_dir: Path,
     threads: int | None,
     weights_cache: str | Path | None,
+    weights: Mapping[str, float] | None = None,
 ) -> Run:
     """The world, the model, the data, the optimiser and, when a checkpoint of this recipe
     exists, the state it resumes from; in the order that keeps every RNG draw of a run the
@@ -410,16 +439,19 @@ def prepare(
     check_open_files(train_s, world)
     model = build_model(model_s, train_s, device, weights_cache)
     flops = speed.flops_per_sample(model.net, model.image_size, model.tokenizer(["a"]), device) if world.main else 0.0
-    index, digests = training_shards(shards_dir, train_s.skip_bad_shards)
-    per_epoch = len(index) // train_s.batch_size
+    listed = read_run_shards(shards_dir)
+    index, digests = training_shards(shards_dir, train_s.skip_bad_shards, listed)
+    mix = source_mixing(index, listed, weights or {})
+    weighted = mix if mix is not None and not mix.uniform() else None  # weights 1: the plain sampler
+    per_epoch = (weighted.epoch_size() if weighted else len(index)) // train_s.batch_size
     total = total_steps(train_s, per_epoch)
-    print_ = fingerprint(model_s, train_s, digests)
+    print_ = fingerprint(model_s, train_s, digests, dict(zip(weighted.names, weighted.weights)) if weighted else None)
     opt = build_optimisation(model.net, train_s, total, device)
     peak = speed.peak_tflops(device, opt.dtype, train_s.peak_tflops)
     start = restore(resume(world, out_dir, print_), model, opt, train_s.loss, out_dir)
     wrapped = wrap(model.net, train_s, world, device)
     loss_fn = losses.build(train_s.loss, train_s.loss_options, rank=world.rank, world_size=world.size)
-    dataset, loader = build_loader(index, model, train_s, world, total, start, device)
+    dataset, loader = build_loader(index, model, train_s, world, total, start, device, weighted)
     return Run(
         world,
         device,
@@ -430,6 +462,8 @@ def prepare(
         dataset,
         loader,
         index,
+        mix,
+        listed,
         total,
         per_epoch,
         start,
@@ -459,6 +493,7 @@ def write_settings(out_dir: Path, model_s: ModelSettings, train_s: TrainSettings
         "device": str(run.device),
         "steps": run.total,
         "samples": len(run.index),
+        "sources": run.mix.summary() if run.mix else None,
         "skipped_shards": run.index.skipped,
         "threads_per_rank": torch.get_num_threads(),
     }
@@ -552,6 +587,22 @@ def train_steps(run: Run, train_s: TrainSettings, out_dir: Path, stop_after: int
     }
 
 
+def metadata_path(export_path: str | Path) -> Path:
+    """results/models/<run>.pt -> <run>.sources.json: the data the model was trained on. A file
+    of its own: the .pt stays a plain state dict, and <run>.json is a custom architecture's config."""
+    return Path(export_path).with_suffix(".sources.json")
+
+
+def log_sources(run: Run) -> None:
+    """Each source's size, weight and expected share of an epoch, and the licence flag."""
+    if run.mix is not None:
+        for line in describe(run.mix.summary()):
+            log.info("%s", line)
+    note = (run.listed.manifest or {}).get("licence_note")
+    if note:
+        log.warning("%s", note)
+
+
 def train(
     model_s: ModelSettings,
     train_s: TrainSettings,
@@ -561,16 +612,20 @@ def train(
     threads: int | None = None,
     stop_after: int | None = None,
     weights_cache: str | Path | None = None,
+    weights: Mapping[str, float] | None = None,
 ) -> dict:
     """Train (or resume) one run; returns a summary. `threads`: the CPUs that the ranks started
     together on this node share (distributed.threads_per_rank). `stop_after` ends early after
     that many optimiser steps in this call (used to test resuming). Pretrained tags are read
-    from `weights_cache` (remoteclip.weights.cache)."""
+    from `weights_cache` (remoteclip.weights.cache). `weights`: per-source sampling weights
+    (runs.<run>.weights; remoteclip.train.mixing). The exported model gets its training data's
+    sources, weights, licences and terms beside it (`metadata_path`)."""
     shards_dir, out_dir = Path(shards_dir), Path(out_dir)
-    run = prepare(model_s, train_s, shards_dir, out_dir, threads, weights_cache)
+    run = prepare(model_s, train_s, shards_dir, out_dir, threads, weights_cache, weights)
     out_dir.mkdir(parents=True, exist_ok=True)
     if run.world.main:
         write_settings(out_dir, model_s, train_s, run)
+        log_sources(run)
     log.info(
         "run: rank %d of %d starts at step %d; %d samples, %d steps of %d (%d per epoch), world %d (%s), %s, "
         "autocast %s",
@@ -580,6 +635,8 @@ def train(
     summary = train_steps(run, train_s, out_dir, stop_after)
     if run.world.main and summary["finished"] and export_path is not None:
         export(run.model.net, export_path, model_s.arch, exclude=run.model.training_only)
-        (out_dir / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+        sources = licences.training_sources(run.listed.manifest, run.mix.summary() if run.mix else None)
+        metadata_path(export_path).write_text(json.dumps(sources, indent=1, ensure_ascii=False) + "\n")
+        (out_dir / "summary.json").write_text(json.dumps(summary | {"sources": sources}, indent=1) + "\n")
     distributed.shutdown(run.world)
     return summary

@@ -138,8 +138,12 @@ _NOT_RECIPE = {
 }
 
 
-def fingerprint(model: ModelSettings, train: TrainSettings, shards: list[str]) -> str:
-    """`shards`: the shards' content digests (manifest sha256), not their paths."""
+def fingerprint(
+    model: ModelSettings, train: TrainSettings, shards: list[str], mixing: dict[str, float] | None = None
+) -> str:
+    """`shards`: the shards' content digests (manifest sha256), not their paths; `mixing`: the
+    sources' sampling weights where any is not 1 (left out otherwise, so an unweighted run keeps
+    the fingerprint it had before weights existed)."""
     # what makes two runs the same trajectory, so a checkpoint of another recipe or other
     # data is never resumed; worker counts and logging cadence do not change it
     recipe = {
@@ -156,5 +160,8 @@ def fingerprint(model: ModelSettings, train: TrainSettings, shards: list[str]) -
         for k, v in dataclasses.asdict(model).items()
         if k != "trust_checkpoint" and not _added_at_default(k, v, MODEL_DEFAULTS)
     }
-    blob = json.dumps({"model": weights, "train": recipe, "shards": sorted(shards)}, sort_keys=True)
+    content: dict[str, Any] = {"model": weights, "train": recipe, "shards": sorted(shards)}
+    if mixing:
+        content["weights"] = mixing
+    blob = json.dumps(content, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
