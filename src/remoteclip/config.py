@@ -23,7 +23,7 @@ import yaml
 from . import schema as config_schema
 from .formats import CAPTION_PARSERS, PARSER_OPTIONS
 
-GROUPS_CAPTIONED = ("RET", "DET", "SEG")
+GROUPS_CAPTIONED = ("RET", "DET", "SEG", "WEB")
 CATALOGUE_SCHEMA = Path("workflow/schemas/datasets.schema.yaml")  # relative to the workflow directory
 COMMON_OPTIONS = {"aliases", "ignore_classes", "keep_classes", "vocabulary"}
 # parser options that choose which part of a dataset is read (every parser names them so)
@@ -129,7 +129,7 @@ def _reference_errors(config: dict) -> list[str]:
         for i, source in enumerate(spec.get("sources") or []):
             if source.startswith("@"):
                 if source[1:] not in GROUPS_CAPTIONED:
-                    errors.append(f"runs.{run}.sources.{i}: unknown group {source!r} (use @RET, @DET or @SEG)")
+                    errors.append(f"runs.{run}.sources.{i}: unknown group {source!r} (use @RET, @DET, @SEG or @WEB)")
             elif source not in datasets:
                 close = difflib.get_close_matches(source, list(datasets), n=1)
                 hint = f" (did you mean {close[0]!r}?)" if close else ""

@@ -61,7 +61,8 @@ def wildcard_regex(names):
 
 
 SYNTHETIC = names_where(lambda s: s.synthetic is not None)
-RET = names_where(lambda s: s.group == "RET")
+# WEB corpora are read like RET datasets: a caption parser writes results/captions/{dataset}.jsonl
+RET = names_where(lambda s: s.group in ("RET", "WEB"))
 BOXED = names_where(lambda s: s.group in ("DET", "SEG"))
 CAPTIONED = RET + BOXED
 
