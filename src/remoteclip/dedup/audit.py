@@ -25,37 +25,41 @@ def source_of(key: str) -> str:
     return key.split(":", 1)[0]
 
 
-def source_audit(keys: list[str], rows: list[dict], leak_pairs: dict[str, tuple[np.ndarray, list[str]]]) -> dict:
+def source_audit(keys: list[str], rows: list[dict], leak_pairs: dict[str, np.ndarray]) -> dict:
     """{source: {images, kept, removed, duplicates_of: {source: n}, test_leaks: {benchmark:
-    {images, test_images}}}}; `leak_pairs[benchmark]` = (training index per pair, test key per
-    pair), indices into `keys`. Every source and every benchmark appears, zeros included."""
-    sources = sorted({source_of(k) for k in keys})
-    totals = Counter(source_of(k) for k in keys)
+    {images, test_images}}}}; `leak_pairs[benchmark]` holds one (training index, test index)
+    row per close pair, training indices into `keys`, test indices into that benchmark's
+    (distinct) test keys. Every source and every benchmark appears, zeros included."""
+    index: dict[str, int] = {}  # one pass over millions of keys, no sort of strings
+    codes = np.fromiter((index.setdefault(source_of(k), len(index)) for k in keys), np.int64, len(keys))
+    sources = list(index)
+    totals = np.bincount(codes, minlength=len(sources))
     removed = Counter(source_of(r["image"]) for r in rows)
     duplicates: dict[str, Counter[str]] = defaultdict(Counter)
     for r in rows:
         if r["reason"] == DUPLICATE:
             duplicates[source_of(r["image"])][source_of(r["collides_with"])] += 1
-    leaks = {bench: _leaks_per_source(keys, *pairs) for bench, pairs in sorted(leak_pairs.items())}
+    leaks = {bench: _leaks_per_source(codes, len(sources), pairs) for bench, pairs in sorted(leak_pairs.items())}
     return {
         s: {
-            "images": totals[s],
-            "kept": totals[s] - removed[s],
+            "images": int(totals[c]),
+            "kept": int(totals[c]) - removed[s],
             "removed": removed[s],
             "duplicates_of": dict(sorted(duplicates[s].items())),
-            "test_leaks": {
-                bench: per_source.get(s, {"images": 0, "test_images": 0}) for bench, per_source in leaks.items()
-            },
+            "test_leaks": {bench: {"images": int(n[0][c]), "test_images": int(n[1][c])} for bench, n in leaks.items()},
         }
-        for s in sources
+        for c, s in sorted(enumerate(sources), key=lambda cs: cs[1])
     }
 
 
-def _leaks_per_source(keys: list[str], train_index: np.ndarray, test_keys: list[str]) -> dict[str, dict[str, int]]:
-    images: dict[str, set[int]] = defaultdict(set)
-    tests: dict[str, set[str]] = defaultdict(set)
-    for i, t in zip(np.asarray(train_index).tolist(), test_keys):
-        s = source_of(keys[i])
-        images[s].add(i)
-        tests[s].add(t)
-    return {s: {"images": len(images[s]), "test_images": len(tests[s])} for s in images}
+def _leaks_per_source(codes: np.ndarray, n_sources: int, pairs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per source code: distinct training images in a close pair, distinct test images they match
+    (numpy throughout: a loose leak threshold gives millions of pairs)."""
+    train, test = np.asarray(pairs, np.int64).reshape(-1, 2).T
+    width = int(test.max(initial=0)) + 1
+    images = np.unique(train)  # a training image belongs to one source
+    source_and_test = np.unique(codes[train] * width + test)  # distinct (source, test image)
+    return (
+        np.bincount(codes[images], minlength=n_sources),
+        np.bincount(source_and_test // width, minlength=n_sources),
+    )

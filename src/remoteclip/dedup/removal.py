@@ -134,19 +134,19 @@ def deduplicate_sets(
 
 def _test_leaks(
     keys: list[str], hashes: np.ndarray, tests: dict[str, HashSet], leak_threshold: int, bits: int, workers: int
-) -> tuple[dict[int, dict], dict[str, tuple[np.ndarray, list[str]]]]:
+) -> tuple[dict[int, dict], dict[str, np.ndarray]]:
     """{train index: row} of training images close to a test image: the closest one recorded
     (ties: the benchmark first by name, then the smallest test key); and, for the audit, every
-    close pair per benchmark: (train indices, test keys)."""
+    close pair per benchmark: (train index, test index) rows."""
     best = np.full(len(keys), bits + 1, np.int64)
     where: dict[int, tuple[str, str]] = {}
-    leak_pairs: dict[str, tuple[np.ndarray, list[str]]] = {}
+    leak_pairs: dict[str, np.ndarray] = {}
     for bench, (test_keys, test_hashes) in sorted(tests.items()):
         by_key = sorted(range(len(test_keys)), key=test_keys.__getitem__)
         tkeys = [test_keys[k] for k in by_key]
         thashes = np.asarray(test_hashes, np.uint64)[by_key]
         pairs = pairs_across(hashes, thashes, leak_threshold - 1, None, bits, workers)
-        leak_pairs[bench] = (pairs[:, 0], [tkeys[j] for j in pairs[:, 1].tolist()])
+        leak_pairs[bench] = pairs
         if not len(pairs):
             continue
         i, j = pairs[:, 0], pairs[:, 1]

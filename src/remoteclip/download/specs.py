@@ -53,8 +53,7 @@ def numbered_files(dataset: str, f: dict) -> list[dict]:
     a-02.tar, each with its own URLs; zero-padded to the width of the first number. A file
     without a range is itself."""
     name = f.get("name")
-    ranges = NUMBERED.findall(name) if isinstance(name, str) else []
-    if not ranges:
+    if not isinstance(name, str) or not (ranges := NUMBERED.findall(name)):
         return [f]
     if len(ranges) > 1:
         raise ValueError(f"dataset {dataset!r}: file name {name!r} holds more than one numbered range")
