@@ -54,3 +54,14 @@ with rule_log(sm.log[0]) as log:
         t["test_leaks"]["below_duplicate_threshold"],
         t["training_duplicates"]["threshold"],
     )
+    for source, counts in summary["audit"].items():
+        others = {o: n for o, n in counts["duplicates_of"].items() if o != source}
+        leaks = {b: v["images"] for b, v in counts["test_leaks"].items() if v["images"]}
+        log.info(
+            "%s: %d of %d images removed; duplicates of other sources %s; images in benchmark test splits %s",
+            source,
+            counts["removed"],
+            counts["images"],
+            others or "none",
+            leaks or "none",
+        )

@@ -112,6 +112,40 @@ def test_sources_are_well_formed(catalogue):
     assert catalogue["AID"]["classes"]["DenseResidential"] == "dense residential"
 
 
+WEB5 = {"RS5M", "SkyScript", "Git-10M", "RSTeller", "GAIA"}
+
+
+def test_the_web_corpora_are_training_sources_with_their_terms_and_release_shapes(catalogue):
+    web = {name for name, entry in catalogue.items() if entry["group"] == "WEB"}
+    assert web == WEB5
+    shapes = {name: catalogue[name]["format"] for name in web}
+    assert shapes == {
+        "RS5M": "webdataset",
+        "RSTeller": "webdataset",
+        "GAIA": "webdataset",
+        "SkyScript": "caption_table",
+        "Git-10M": "parquet",
+    }
+    # as each corpus states its licence: Git-10M is CC-BY-NC-ND, RS5M's stricter card CC-BY-NC
+    assert catalogue["Git-10M"]["terms"] == {"commercial": False, "derivatives": False}
+    assert catalogue["RS5M"]["terms"]["commercial"] is False
+    assert catalogue["SkyScript"]["terms"] == {"commercial": "unknown", "derivatives": "unknown"}
+    for name in web:
+        assert catalogue[name]["options"]["captions"], name  # which caption fields are read is explicit
+
+
+def test_numbered_files_expand_to_each_release_shard(catalogue):
+    from remoteclip.download.specs import file_specs
+
+    names = {name: [s.name for s in file_specs(name, catalogue[name])] for name in WEB5}
+    assert len(names["RSTeller"]) == 240 and names["RSTeller"][-1] == "train-000239.tar"
+    assert len(names["RS5M"]) == 64 and {"pub11-train-0031.tar", "rs3-train-0000.tar"} <= set(names["RS5M"])
+    assert [n for n in names["SkyScript"] if n.endswith(".zip")] == [f"images{i}.zip" for i in range(2, 8)]
+    # tars are read in place by the webdataset format: never unpacked on download
+    for name in ("RS5M", "RSTeller"):
+        assert not any(s.extract for s in file_specs(name, catalogue[name])), name
+
+
 def test_image_counts_are_quoted_from_the_reference(catalogue):
     stated = {name: entry["images"] for name, entry in catalogue.items() if "images" in entry}
     # every pretraining source whose image count the reference gives (LEVIR's two counts

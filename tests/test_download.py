@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tarfile
 import zipfile
 from pathlib import Path
 
@@ -52,6 +53,16 @@ def make_zip(files: dict[str, bytes]) -> bytes:
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
         for name, data in sorted(files.items()):
             zf.writestr(name, data)
+    return buf.getvalue()
+
+
+def make_tar(files: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+        for name, data in sorted(files.items()):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
     return buf.getvalue()
 
 
@@ -422,6 +433,46 @@ def test_failed_downloads_of_a_file_with_manual_steps_ask_for_the_manual_downloa
 def test_bad_catalogue_entries_are_refused(tmp_path, bad):
     with pytest.raises(ValueError, match="dataset 'demo'"):
         fetch_dataset("demo", bad, tmp_path / "demo", tmp_path / "lock.yaml", **FAST)
+
+
+# ---- numbered files: a corpus of hundreds of shards is one catalogue line ----
+
+
+def test_a_numbered_file_fetches_each_shard_kept_as_a_tar_under_its_own_name(server, tmp_path):
+    shards = {f"train-{n:04d}.tar": make_tar({f"{n}.jpg": b"img", f"{n}.json": b"{}"}) for n in (8, 9, 10)}
+    for name, data in shards.items():
+        server.add(f"JPG/{name}", data)
+    entry = {
+        "files": [
+            {
+                "name": "train-{0008..0010}.tar",
+                "urls": [server.url("gone/train-{0008..0010}.tar"), server.url("JPG/train-{0008..0010}.tar")],
+                "extract": False,
+                "subdir": "JPG",
+            }
+        ]
+    }
+    root, lock = tmp_path / "demo", tmp_path / "lock.yaml"
+    fetch_dataset("demo", entry, root, lock, **FAST)
+    assert {p.name: p.read_bytes() for p in (root / "JPG").iterdir()} == shards  # tars read in place, not unpacked
+    recorded = yaml.safe_load(lock.read_text())["datasets"]["demo"]
+    assert {name: r["sha256"] for name, r in recorded.items()} == {n: sha256(d) for n, d in shards.items()}
+    marker = json.loads((root / ".verified").read_text())
+    assert [f["name"] for f in marker["files"]] == ["train-0008.tar", "train-0009.tar", "train-0010.tar"]
+
+
+@pytest.mark.parametrize(
+    "file, message",
+    [
+        ({"name": "a-{00..02}.tar", "urls": ["http://127.0.0.1/a.tar"]}, "does not hold the same range"),
+        ({"name": "a-{00..02}-{0..1}.tar", "urls": ["http://127.0.0.1/a-{00..02}-{0..1}.tar"]}, "more than one"),
+        ({"name": "a-{05..02}.tar", "urls": ["http://127.0.0.1/a-{05..02}.tar"]}, "counts down"),
+        ({"name": "a-{0..2}.tar", "urls": ["http://127.0.0.1/a-{0..2}.tar"], "md5": "0" * 32}, "one checksum"),
+    ],
+)
+def test_malformed_numbered_files_are_refused(tmp_path, file, message):
+    with pytest.raises(ValueError, match=f"dataset 'demo'.*{message}"):
+        fetch_dataset("demo", {"files": [file]}, tmp_path / "demo", tmp_path / "lock.yaml", **FAST)
 
 
 # ---- archives inside the archive (UCM-Captions' imgs.rar, MLRSNet's per-category .rar) ----

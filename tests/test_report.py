@@ -443,6 +443,22 @@ def write_inputs(root: Path) -> dict:
                     {"source": "det_set", "collides_with": "ret_set", "reason": "training duplicate", "removed": 1},
                     {"source": "ret_set", "collides_with": "RSICD", "reason": "test leak: RSICD", "removed": 1},
                 ],
+                "audit": {
+                    "det_set": {
+                        "images": 4,
+                        "kept": 3,
+                        "removed": 1,
+                        "duplicates_of": {"ret_set": 1},
+                        "test_leaks": {"RSICD": {"images": 0, "test_images": 0}},
+                    },
+                    "ret_set": {
+                        "images": 4,
+                        "kept": 3,
+                        "removed": 1,
+                        "duplicates_of": {},
+                        "test_leaks": {"RSICD": {"images": 2, "test_images": 1}},
+                    },
+                },
             }
         )
     )
@@ -621,6 +637,14 @@ def test_dvc_files(built):
     dvc = yaml.safe_load((REPO / "dvc.yaml").read_text())
     named = {p if isinstance(p, str) else next(iter(p)) for p in dvc["metrics"] + dvc["plots"]}
     assert named == {f"results/report/{report.OUTPUTS[k]}" for k in ("metrics", "training_log", "fewshot_points")}
+
+
+def test_index_shows_the_dedup_audit_per_source_and_benchmark(built):
+    out, _ = built
+    index = (out / "index.md").read_text()
+    assert "| source | images | kept | duplicates of other sources | in RSICD test |" in index
+    assert "| det_set | 4 | 3 | 1 of ret_set | 0 |" in index
+    assert "| ret_set | 4 | 3 | 0 | 2 (1 test images) |" in index
 
 
 def test_index_links_every_table_and_plot(built):

@@ -331,3 +331,44 @@ def test_gpus_must_divide_among_tasks(tmp_path):
     )
     assert proc.returncode != 0
     assert "runs.odd.resources: gpus (3) must be a multiple of tasks_per_node (2)" in proc.stdout + proc.stderr
+
+
+# ------------------------------ config/corpora.yaml: the paper's sources + the web corpora (issue 25)
+
+CORPORA = REPO / "config" / "corpora.yaml"
+WEB = ("RS5M", "SkyScript", "RSTeller", "GAIA", "Git-10M")
+
+
+@pytest.mark.slow  # one Snakemake start over the catalogue, ~1,500 jobs: ~20 s
+def test_the_corpora_config_dry_runs_its_whole_dag_with_the_profile(tmp_path, profile):
+    config = yaml.safe_load(CORPORA.read_text())
+    jobs = parse_dry_run(dry_run(tmp_path, CORPORA))
+
+    def datasets_of(rule):
+        return sorted(
+            re.search(r"(?:dataset|benchmark)=([^,\s]+)", j["wildcards"]).group(1) for j in of_rule(jobs, rule)
+        )
+
+    # every corpus is captioned, hashed and planned into shards once, however many runs use it
+    for rule in ("ret_captions", "hash_training_source", "plan_shards"):
+        assert {d: datasets_of(rule).count(d) for d in WEB} == dict.fromkeys(WEB, 1), rule
+    # ... and is a training source only: no box stages, no evaluation split, no protected test hashes
+    for rule in ("parse", "b2c", "eval_split", "hash_test_split"):
+        assert not set(WEB) & set(datasets_of(rule)), rule
+    assert not any(any(f"benchmark={w}" in j["wildcards"] for w in WEB) for j in of_rule(jobs, "features"))
+    # one archive job per release shard: RSTeller's 240 tars and RS5M's 64 training tars
+    fetched = datasets_of("fetch_archive")
+    assert fetched.count("RSTeller") == 240 and fetched.count("RS5M") == 64 and fetched.count("SkyScript") == 7
+    # a dedup audit, a shard manifest and a training job per run
+    for rule in ("dedup", "shard_manifest", "train"):
+        assert sorted(re.search(r"run=(\S+)", j["wildcards"]).group(1) for j in of_rule(jobs, rule)) == sorted(
+            config["runs"]
+        ), rule
+    # the data stages of a web corpus get the profile's resources, its hash jobs dedup.workers threads
+    for rule in ("ret_captions", "hash_training_source"):
+        want = profile["set-resources"][rule]
+        for job in of_rule(jobs, rule):
+            f = flags(sbatch_line(job, requeue=True))
+            assert f["--mem"] == str(want["mem_mb"]) and f["-t"] == str(want["runtime"]), (rule, f)
+    for job in of_rule(jobs, "hash_training_source"):
+        assert flags(sbatch_line(job, requeue=True))["--cpus-per-task"] == str(config["dedup"]["workers"])

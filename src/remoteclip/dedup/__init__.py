@@ -8,7 +8,8 @@ means an identical hash and lets rescaled or re-encoded copies through (README, 
 Modules: `hashes` (the pHash of every image, streamed and resumable), `cache` (hashes kept by
 image identity and hash settings across runs and failures), `search` (exact Hamming-radius
 search: multi-index hashing, sub-quadratic at every threshold), `removal` (what a run removes
-and the leakage audit).
+and the leakage audit), `audit` (per training source: removed as duplicates of which source,
+test leaks per benchmark).
 
 Rules and files: `hash_training_source` (results/captions/{dataset}.jsonl) and `hash_test_split`
 (a benchmark's test images) write results/dedup/hashes/{dataset}.train.tsv / .test.tsv, one
@@ -16,7 +17,7 @@ Rules and files: `hash_training_source` (results/captions/{dataset}.jsonl) and `
 what they hashed in results/dedup/cache/. `dedup` reads the run's training hashes and every
 protected test split and writes results/dedup/{run}/removed.tsv (`image`, `collides_with`,
 `distance`, `reason`: the leakage audit) and summary.json (counts per source, per pair of
-datasets and per threshold); `build_shards` leaves the removed images out.
+datasets and per threshold, and the per-source `audit`); `build_shards` leaves the removed images out.
 """
 
 from .cache import HashCache

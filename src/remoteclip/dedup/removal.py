@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .audit import source_audit
 from .search import duplicate_groups, pairs_across
 
 HashSet = tuple[list[str], np.ndarray]  # keys and their hashes (uint64), in the same order
@@ -98,7 +99,7 @@ def deduplicate_sets(
     order = keep_order(train[0], source_order)
     keys = [train[0][i] for i in order]
     hashes = np.asarray(train[1], np.uint64)[order]
-    removed = _test_leaks(keys, hashes, tests, leak_threshold, bits, workers)
+    removed, leak_pairs = _test_leaks(keys, hashes, tests, leak_threshold, bits, workers)
 
     group = duplicate_groups(hashes, threshold - 1, blocks, bits, workers)
     members = np.flatnonzero(np.bincount(group, minlength=len(keys))[group] > 1)
@@ -118,6 +119,7 @@ def deduplicate_sets(
 
     rows = [removed[i] for i in sorted(removed, key=lambda i: keys[i])]
     summary = summarize(rows, keys)
+    summary["audit"] = source_audit(keys, rows, leak_pairs)
     leaks = [r for r in rows if r["reason"].startswith("test leak")]
     summary["thresholds"] = {
         "training_duplicates": {"threshold": threshold, "removed": len(rows) - len(leaks)},
@@ -132,16 +134,19 @@ def deduplicate_sets(
 
 def _test_leaks(
     keys: list[str], hashes: np.ndarray, tests: dict[str, HashSet], leak_threshold: int, bits: int, workers: int
-) -> dict[int, dict]:
+) -> tuple[dict[int, dict], dict[str, np.ndarray]]:
     """{train index: row} of training images close to a test image: the closest one recorded
-    (ties: the benchmark first by name, then the smallest test key)."""
+    (ties: the benchmark first by name, then the smallest test key); and, for the audit, every
+    close pair per benchmark: (train index, test index) rows."""
     best = np.full(len(keys), bits + 1, np.int64)
     where: dict[int, tuple[str, str]] = {}
+    leak_pairs: dict[str, np.ndarray] = {}
     for bench, (test_keys, test_hashes) in sorted(tests.items()):
         by_key = sorted(range(len(test_keys)), key=test_keys.__getitem__)
         tkeys = [test_keys[k] for k in by_key]
         thashes = np.asarray(test_hashes, np.uint64)[by_key]
         pairs = pairs_across(hashes, thashes, leak_threshold - 1, None, bits, workers)
+        leak_pairs[bench] = pairs
         if not len(pairs):
             continue
         i, j = pairs[:, 0], pairs[:, 1]
@@ -154,10 +159,11 @@ def _test_leaks(
         for ii, jj in zip(i[closer].tolist(), j[closer].tolist()):
             where[ii] = (bench, tkeys[jj])
         best[i[closer]] = d[closer]
-    return {
+    rows = {
         i: {"image": keys[i], "collides_with": test_key, "distance": int(best[i]), "reason": f"test leak: {bench}"}
         for i, (bench, test_key) in where.items()
     }
+    return rows, leak_pairs
 
 
 def summarize(rows: list[dict], keys: list[str]) -> dict:

@@ -5,6 +5,7 @@ training, the learning check itself and every plot."""
 from __future__ import annotations
 
 from ..licences import TERMS, note
+from .audit import audit_table
 from .formatting import md_table
 from .outputs import OUTPUTS
 from .results import Results
@@ -23,6 +24,15 @@ def _dedup_row(run: str, summary: dict) -> list:
         f"{leak['removed']} (< {leak['threshold']})" if leak else "–",
         leak.get("below_duplicate_threshold", "–"),
     ]
+
+
+def _audit_md(run: str, audit: dict) -> str:
+    header, rows = audit_table(audit)
+    return (
+        f"\nRun {run}, per training source: images removed as duplicates of another source (the "
+        "source listed earlier in the run keeps its copy), and training images that match each "
+        "benchmark's test split (an image is counted under every benchmark it matches):\n\n" + md_table(header, rows)
+    )
 
 
 def _licence_cells(licence: dict | None) -> list:
@@ -139,6 +149,7 @@ def index_md(
                 [_dedup_row(run, s) for run, s in dedup.items()],
             )
         )
+        lines.extend(_audit_md(run, s["audit"]) for run, s in dedup.items() if s.get("audit"))
     else:
         lines.append("\nNo de-duplication summary (no runs configured).\n")
     if logs:
