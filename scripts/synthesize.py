@@ -4,19 +4,13 @@
 from pathlib import Path
 
 from remoteclip.logs import rule_log
-from remoteclip.synthetic import SynthSpec, synthesize, write_marker
+from remoteclip.synthetic import spec_from_config, synthesize, write_marker
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 with rule_log(sm.log[0]):
-    dataset, defaults = sm.params.dataset, sm.params.defaults
-    synth = dict(dataset["synthetic"])
-    spec = SynthSpec(
-        name=sm.wildcards.dataset,
-        seed=sm.params.seed,
-        size=synth.pop("size", defaults["size"]),
-        clutter=synth.pop("clutter", defaults["clutter"]),
-        **synth,
-    )
+    defaults, seed = sm.params.defaults, sm.params.seed
+    spec = spec_from_config(sm.wildcards.dataset, sm.params.dataset["synthetic"], defaults, seed)
+    copies = [(spec_from_config(c["name"], c["synthetic"], defaults, seed), c["indices"]) for c in sm.params.copies]
     root = Path(sm.output.marker).parent
-    truth = synthesize(spec, root, workers=sm.threads)
+    truth = synthesize(spec, root, workers=sm.threads, copies=copies)
     write_marker(root, spec, truth)

@@ -396,3 +396,17 @@ def load(path: str | Path, schema_path: str | Path) -> dict:
     config = validate(yaml.safe_load(Path(path).read_text()) or {}, schema_path)
     resolve_catalogue(config, Path(schema_path).resolve().parents[2])
     return resolve_data_paths(config)
+
+
+def copy_sources(datasets: dict, name: str) -> list[dict]:
+    """[{"name", "synthetic", "indices"}] of the datasets whose images `name` copies; a copy of a
+    dataset that is not configured or not synthetic is an error naming both."""
+    out = []
+    for entry in datasets[name].get("synthetic", {}).get("copies", []):
+        other = datasets.get(entry["dataset"])
+        if other is None or other.get("synthetic") is None:
+            raise ValueError(
+                f"{name}: copies images of {entry['dataset']!r}, which is not a configured synthetic dataset"
+            )
+        out.append({"name": entry["dataset"], "synthetic": other["synthetic"], "indices": list(entry["indices"])})
+    return out

@@ -9,6 +9,7 @@ from snakemake.exceptions import WorkflowError
 
 from remoteclip.config import (
     ConfigError,
+    copy_sources,
     dataset_specs,
     evaluation_benchmarks,
     protected_testsets,

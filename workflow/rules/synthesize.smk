@@ -13,6 +13,7 @@ rule synthesize:
     threads: config["synthetic"]["workers"]
     params:
         dataset=dataset_params,
+        copies=lambda w: copy_sources(config["datasets"], w.dataset),
         defaults=config["synthetic"],
         seed=config["seed"],
     script:

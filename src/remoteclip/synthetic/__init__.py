@@ -7,16 +7,19 @@ rendering can run in a process pool and still give byte-identical files.
 Rule `synthesize` (scripts/synthesize.py): renders one dataset with a `synthetic:` section into
 <data>/raw/{dataset}/ (emptied first) in its writer's layout (`writers.WRITERS`) and writes the
 `.verified` marker the download rules would, holding what was generated. Every later stage reads
-it like downloaded data.
+it like downloaded data. A dataset's `copies` re-render given images of other synthetic datasets
+after its own (the same pixels, written in this dataset's layout): the planted cross-source
+duplicates and benchmark test leaks that de-duplication must find.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import shutil
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -61,6 +64,7 @@ DEFAULT_SCENES = {
     "loveda": list(SCENES),
     "karpathy": list(SCENES),
     "class_folders": list(SCENES),
+    **{name: list(SCENES) for name in ("rs5m", "rsteller", "skyscript", "git10m", "gaia")},
 }
 
 
@@ -135,14 +139,44 @@ def iter_scenes(spec: SynthSpec, workers: int = 1, progress: bool = True) -> Ite
     bar.close()
 
 
-def synthesize(spec: SynthSpec, root: Path, workers: int = 1, progress: bool = True) -> GroundTruth:
-    """Render `spec.images` scenes and write them under `root` (emptied first)."""
+def spec_from_config(name: str, synthetic: dict, defaults: dict, seed: int) -> SynthSpec:
+    """The SynthSpec of a dataset's `synthetic:` section (config defaults for size and clutter)."""
+    synth = {k: v for k, v in synthetic.items() if k != "copies"}
+    return SynthSpec(
+        name=name,
+        seed=seed,
+        size=synth.pop("size", defaults["size"]),
+        clutter=synth.pop("clutter", defaults["clutter"]),
+        **synth,
+    )
+
+
+def copied_scenes(copies: Sequence[tuple[SynthSpec, Sequence[int]]], start: int) -> Iterator[tuple[int, str, Scene]]:
+    """The given images of other datasets, re-rendered (pixel for pixel), numbered from `start`."""
+    index = start
+    for spec, indices in copies:
+        for i in indices:
+            if not 0 <= i < spec.images:
+                raise ValueError(f"copies: {spec.name} has {spec.images} images, no image {i}")
+            yield index, "train", _render((spec, i))[2]
+            index += 1
+
+
+def synthesize(
+    spec: SynthSpec,
+    root: Path,
+    workers: int = 1,
+    progress: bool = True,
+    copies: Sequence[tuple[SynthSpec, Sequence[int]]] = (),
+) -> GroundTruth:
+    """Render `spec.images` scenes, then the `copies`, and write them under `root` (emptied first)."""
     root = Path(root)
     if root.exists():
         shutil.rmtree(root)
     root.mkdir(parents=True)
     writer = WRITERS[spec.writer]
-    truth = writer(root, iter_scenes(spec, workers, progress), spec.rng(2**31), **spec.options)
+    scenes = itertools.chain(iter_scenes(spec, workers, progress), copied_scenes(copies, spec.images))
+    truth = writer(root, scenes, spec.rng(2**31), **spec.options)
     return truth
 
 
@@ -160,4 +194,13 @@ def write_marker(root: Path, spec: SynthSpec, truth: GroundTruth) -> None:
     (Path(root) / ".verified").write_text(json.dumps(summary, indent=1) + "\n")
 
 
-__all__ = ["SynthSpec", "synthesize", "write_marker", "iter_scenes", "SCENES", "COUNT_CLASSES"]
+__all__ = [
+    "SynthSpec",
+    "synthesize",
+    "spec_from_config",
+    "copied_scenes",
+    "write_marker",
+    "iter_scenes",
+    "SCENES",
+    "COUNT_CLASSES",
+]

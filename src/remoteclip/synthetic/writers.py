@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from .corpora import CORPUS_WRITERS
 from .scenes import Scene
 
 GroundTruth = dict[str, list[tuple[str, list[float]]]]
@@ -390,4 +391,5 @@ WRITERS = {
     "karpathy": write_karpathy,
     "class_folders": write_class_folders,
     "count": write_count,
+    **CORPUS_WRITERS,
 }
