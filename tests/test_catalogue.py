@@ -18,7 +18,15 @@ import yaml
 
 from conftest import REPO, SCHEMA
 from httpserver import FixtureServer
-from remoteclip.config import COMMON_OPTIONS, ConfigError, load_catalogue, resolve_catalogue, resolve_path, validate
+from remoteclip.config import (
+    COMMON_OPTIONS,
+    GROUPS_OWN_CAPTIONS,
+    ConfigError,
+    load_catalogue,
+    resolve_catalogue,
+    resolve_path,
+    validate,
+)
 from remoteclip.download import ManualDownloadRequired, fetch_dataset, parse_gdrive_url, parse_hf_url
 from remoteclip.formats import CAPTION_PARSERS, PARSER_OPTIONS
 from workflow_helpers import job_counts, snakemake, write_config
@@ -80,7 +88,7 @@ def test_every_format_is_registered_and_its_options_are_accepted(catalogue):
         assert entry["format"] in PARSER_OPTIONS, name
         unknown = set(entry.get("options") or {}) - set(PARSER_OPTIONS[entry["format"]]) - COMMON_OPTIONS
         assert not unknown, f"{name}: {unknown}"
-        assert (entry["group"] == "RET") == (entry["format"] in CAPTION_PARSERS), name
+        assert (entry["group"] in GROUPS_OWN_CAPTIONS) == (entry["format"] in CAPTION_PARSERS), name
     # and the workflow's own loader accepts every entry as a configured dataset
     config = {"catalogue": str(CATALOGUE), "datasets": {n: {"catalogue": n} for n in catalogue}}
     validate(config, SCHEMA)

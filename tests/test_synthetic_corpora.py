@@ -49,8 +49,8 @@ def tar_members(path) -> dict[str, bytes]:
 
 def test_rs5m_tars_hold_image_name_and_caption_members_and_the_copies_bytes(tmp_path, rsicd):
     root = corpus(tmp_path, "rs5m", per_tar=4)
-    assert sorted(p.name for p in root.glob("*.tar")) == ["pub11-train-0000.tar", "rs3-train-0000.tar"]
-    members = tar_members(root / "rs3-train-0000.tar")  # images 4, 5: the two copies
+    assert sorted(p.name for p in root.glob("train/*.tar")) == ["pub11-train-0000.tar", "rs3-train-0000.tar"]
+    members = tar_members(root / "train" / "rs3-train-0000.tar")  # images 4, 5: the two copies
     assert sorted(members) == [f"rs3_{i:06d}.{s}" for i in (4, 5) for s in ("caption", "img_content", "img_name")]
     assert members["rs3_000004.img_content"] == rsicd[1] and members["rs3_000005.img_content"] == rsicd[4]
     assert members["rs3_000004.img_name"] == b"rs3_000004.jpg"
@@ -59,8 +59,8 @@ def test_rs5m_tars_hold_image_name_and_caption_members_and_the_copies_bytes(tmp_
 
 def test_rsteller_tars_hold_jpg_txt_and_json_with_the_captions_as_annotations(tmp_path, rsicd):
     root = corpus(tmp_path, "rsteller", per_tar=3)
-    tars = sorted(root.glob("JPG/Patches*.tar"))
-    assert [t.name for t in tars] == ["Patches0000.tar", "Patches0001.tar"]
+    tars = sorted(root.glob("JPG/train-*.tar"))
+    assert [t.name for t in tars] == ["train-000000.tar", "train-000001.tar"]
     members = tar_members(tars[1])
     record = json.loads(members["10004.json"])
     assert [a["text"] for a in record["annotations"]] == members["10004.txt"].decode().split("\n")
@@ -70,7 +70,7 @@ def test_rsteller_tars_hold_jpg_txt_and_json_with_the_captions_as_annotations(tm
 
 def test_skyscript_table_names_images_relative_to_the_root(tmp_path, rsicd):
     root = corpus(tmp_path, "skyscript")
-    with (root / "SkyScript_train_top30pct_filtered_by_CLIP_openai.csv").open(newline="") as handle:
+    with (root / "SkyScript_train_top50pct_filtered_by_CLIP_openai.csv").open(newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert list(rows[0]) == ["filepath", "title", "title_multi_objects"] and len(rows) == 6
     assert all((root / r["filepath"]).is_file() and r["filepath"].startswith("images2/") for r in rows)

@@ -94,23 +94,6 @@ PARSER_OPTIONS: dict[str, dict[str, Any]] = {
     "parquet": parquet.DEFAULTS,
     "caption_table": caption_table.DEFAULTS,
     "class_folders": folders.DEFAULTS,
-    # the web corpora's caption formats (issue 25), named and with the options of the shared
-    # contract so catalogue entries and configs naming them validate; their parsers come with
-    # the formats' own modules (webdataset and parquet: engineer A, caption_table: engineer B),
-    # whose DEFAULTS replace these at the merge
-    "webdataset": {
-        "tars": None,
-        "image_extensions": ["jpg", "jpeg", "png", "webp", "tif", "tiff"],
-        "captions": ["txt"],
-    },
-    "parquet": {"files": None, "image_column": "image", "captions": ["caption"]},
-    "caption_table": {
-        "tables": None,
-        "images": ".",
-        "path_column": "filepath",
-        "captions": ["title"],
-        "separator": ",",
-    },
 }
 
 
@@ -134,9 +117,6 @@ LOCATORS: dict[str, tuple[str, ...]] = {
     "parquet": ("files",),
     "caption_table": ("tables", "images"),
     "class_folders": ("path",),
-    "webdataset": ("tars",),
-    "parquet": ("files",),
-    "caption_table": ("tables", "images"),
 }
 
 

@@ -45,8 +45,9 @@ Release layouts (checked with the project's search tools, 2026-12-07):
   "text"}, ...]}`); the Hub card (`SlytherinGe/RSTeller`) lists `jpg`, `json`, `txt` features
   under `JPG/`. So `captions: [txt]` or `[json:annotations.text]`: verified from the README, no
   real tar opened.
-- GAIA: img2dataset's webdataset output (`<shard>.tar` with `<key>.jpg`, `<key>.txt`,
-  `<key>.json`); where its five captions go is decided by the download step (engineer B).
+- GAIA: img2dataset's webdataset output (rule `fetch_images`, remoteclip.download.urllists:
+  `<stem>/NNNNN.tar` with `<key>.png`, `<key>.txt`, `<key>.json`); its five captions are the
+  json field `captions` (img2dataset's save_additional_columns), so `captions: [json:captions]`.
 """
 
 from __future__ import annotations

@@ -6,12 +6,13 @@ caption table beside image folders, Git-10M as Parquet with embedded images, GAI
 The layouts follow what the formats' modules verified in each release (their docstrings say
 where, and what stays unverified):
 
-- RS5M (om-ai-lab/RS5M dataloader.py): `{pub11,rs3}-train-NNNN.tar`, members
+- RS5M (om-ai-lab/RS5M dataloader.py and README tree): `train/{pub11,rs3}-train-NNNN.tar`, members
   `<key>.img_content` (the image's bytes), `<key>.img_name`, `<key>.caption`.
-- RSTeller (SlytherinGe/RSTeller README): `JPG/PatchesNNNN.tar`, members `<id>.jpg`, `<id>.txt`
+- RSTeller (SlytherinGe/RSTeller README, Hub commit 3c3cb62): `JPG/train-NNNNNN.tar`, members `<id>.jpg`, `<id>.txt`
   (one caption a line) and `<id>.json` ({"metadata", "annotations": [{"task", "text"}]}).
 - SkyScript (wangzhecheng/SkyScript README): images unpacked from `images2.zip` ... under
-  `images2/...`, and a comma-separated table with `filepath,title,title_multi_objects`.
+  `images2/...`, and a comma-separated table with `filepath,title,title_multi_objects`
+  (SkyScript_train_top50pct_filtered_by_CLIP_openai.csv, the catalogue's table).
 - Git-10M (Hub lcybuaa/Git-10M): Parquet as Hugging Face `datasets` writes it, `image` a struct
   {bytes, path}, with caption, img_name, img_quality_score, caption_length, resolution and
   Google_location columns.
@@ -81,7 +82,7 @@ def write_rs5m(
     truth: Truth = {}
     for number, batch in enumerate(_batches(scenes, per_tar)):
         subset = ("pub11", "rs3")[number % 2]
-        tar = f"{subset}-train-{number // 2:04d}.tar"
+        tar = f"train/{subset}-train-{number // 2:04d}.tar"
         members = []
         for index, scene in batch:
             key = f"{subset}_{index:06d}"
@@ -99,10 +100,10 @@ def write_rs5m(
 def write_rsteller(
     root: Path, scenes: Iterator[tuple[int, str, Scene]], rng: np.random.Generator, per_tar: int = 8
 ) -> Truth:
-    """RSTeller: JPG/PatchesNNNN.tar with 2-5 captions per patch (task 2 first, then task 3)."""
+    """RSTeller: JPG/train-NNNNNN.tar with 2-5 captions per patch (task 2 first, then task 3)."""
     truth: Truth = {}
     for number, batch in enumerate(_batches(scenes, per_tar)):
-        tar = f"JPG/Patches{number:04d}.tar"
+        tar = f"JPG/train-{number:06d}.tar"
         members = []
         for index, scene in batch:
             patch = 10_000 + index
@@ -120,9 +121,9 @@ def write_rsteller(
 
 
 def write_skyscript(root: Path, scenes: Iterator[tuple[int, str, Scene]], rng: np.random.Generator) -> Truth:
-    """SkyScript: images2/<n>/<id>.jpg and SkyScript_train_top30pct_filtered_by_CLIP_openai.csv."""
+    """SkyScript: images2/<n>/<id>.jpg and SkyScript_train_top50pct_filtered_by_CLIP_openai.csv."""
     truth: Truth = {}
-    table = root / "SkyScript_train_top30pct_filtered_by_CLIP_openai.csv"
+    table = root / "SkyScript_train_top50pct_filtered_by_CLIP_openai.csv"
     with table.open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["filepath", "title", "title_multi_objects"])
