@@ -150,7 +150,7 @@ def read_tar(root: Path, tar: Path, fields: list[CaptionField], extensions: set[
             current: Sample | None = None
             for member in _members(tar, archive, size=os.fstat(fh.fileno()).st_size):
                 key, suffix = base_plus_ext(member.name)
-                if key is None:
+                if key is None or suffix is None:
                     continue
                 if current is None or key != current.key:
                     if current is not None:
