@@ -44,8 +44,9 @@ class Row:
 
     @property
     def ratio(self) -> float | None:
-        """How many times faster ours is (peer time / our time)."""
-        return None if self.peer_s is None else self.peer_s / self.ours_s
+        """How many times faster ours is (peer time / our time); None without a peer, or when
+        ours measured zero (a peak RSS that did not rise above the imports' is no ratio)."""
+        return None if self.peer_s is None or self.ours_s <= 0 else self.peer_s / self.ours_s
 
 
 def timed(fn, *args, **kwargs):
