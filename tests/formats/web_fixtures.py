@@ -87,34 +87,20 @@ def write_rsteller(root: Path, per_tar: int = 2) -> dict[str, list[str]]:
 
 def write_git10m(path: Path, rows: int = 5, row_group_size: int = 3, images: list[bytes] | None = None) -> list[bytes]:
     """One Git-10M Parquet file in row groups of `row_group_size`; returns the image bytes in row order."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+    from remoteclip.synthetic.corpora import write_git10m_table
 
     images = images if images is not None else [noise_image(1000 + i) for i in range(rows)]
-    features = {
-        "image": {"_type": "Image"},
-        "img_name": {"dtype": "string", "_type": "Value"},
-        "img_quality_score": {"dtype": "float64", "_type": "Value"},
-        "caption": {"dtype": "string", "_type": "Value"},
-        "caption_length": {"dtype": "int64", "_type": "Value"},
-        "resolution": {"dtype": "float64", "_type": "Value"},
-        "Google_location": {"dtype": "string", "_type": "Value"},
-    }
-    table = pa.table(
+    table = [
         {
-            "image": pa.array(
-                [{"bytes": b, "path": None} for b in images],
-                pa.struct([("bytes", pa.binary()), ("path", pa.string())]),
-            ),
-            "img_name": [f"{i:08d}.png" for i in range(len(images))],
-            "img_quality_score": [0.5 + i / 100 for i in range(len(images))],
-            "caption": [f"an aerial view of place {i}" for i in range(len(images))],
-            "caption_length": [6] * len(images),
-            "resolution": [1.2] * len(images),
-            "Google_location": [f"{10 + i}.0,{20 + i}.0" for i in range(len(images))],
+            "image": data,
+            "img_name": f"{i:08d}.png",
+            "img_quality_score": 0.5 + i / 100,
+            "caption": f"an aerial view of place {i}",
+            "caption_length": 6,
+            "resolution": 1.2,
+            "Google_location": f"{10 + i}.0,{20 + i}.0",
         }
-    )
-    table = table.replace_schema_metadata({"huggingface": json.dumps({"info": {"features": features}})})
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(table, path, row_group_size=row_group_size)
+        for i, data in enumerate(images)
+    ]
+    write_git10m_table(path, table, row_group_size)
     return images

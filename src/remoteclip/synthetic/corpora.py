@@ -137,44 +137,55 @@ def write_skyscript(root: Path, scenes: Iterator[tuple[int, str, Scene]], rng: n
     return truth
 
 
+# Git-10M's columns with the feature types Hugging Face `datasets` records in the file's metadata
+GIT10M_FEATURES = {
+    "image": {"_type": "Image"},
+    "img_name": {"dtype": "string", "_type": "Value"},
+    "img_quality_score": {"dtype": "float64", "_type": "Value"},
+    "caption": {"dtype": "string", "_type": "Value"},
+    "caption_length": {"dtype": "int64", "_type": "Value"},
+    "resolution": {"dtype": "float64", "_type": "Value"},
+    "Google_location": {"dtype": "string", "_type": "Value"},
+}
+
+
+def write_git10m_table(path: Path, rows: list[dict], row_group_size: int) -> None:
+    """One Parquet file of Git-10M rows ({column: value}, the image as its encoded bytes) as
+    `datasets` writes it: `image` a struct {bytes, path}, the features in the schema metadata."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    image_type = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
+    columns = {
+        name: [{"bytes": r[name], "path": None} for r in rows] if name == "image" else [r[name] for r in rows]
+        for name in GIT10M_FEATURES
+    }
+    table = pa.table({name: pa.array(v, image_type if name == "image" else None) for name, v in columns.items()})
+    metadata = {"huggingface": json.dumps({"info": {"features": GIT10M_FEATURES}})}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(table.replace_schema_metadata(metadata), path, row_group_size=row_group_size)
+
+
 def write_git10m(
     root: Path, scenes: Iterator[tuple[int, str, Scene]], rng: np.random.Generator, row_group_size: int = 16
 ) -> Truth:
     """Git-10M: data/train-00000-of-00001.parquet, images as PNG bytes in the `image` struct."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
     rows: list[dict] = []
     for index, _split, scene in scenes:
+        caption = _caption(rng, scene)[0]
         rows.append(
             {
-                "image": {"bytes": _encoded(scene.image, "PNG"), "path": None},
+                "image": _encoded(scene.image, "PNG"),
                 "img_name": f"{index:08d}.png",
                 "img_quality_score": round(float(rng.uniform(0.3, 1.0)), 3),
-                "caption": _caption(rng, scene)[0],
+                "caption": caption,
+                "caption_length": len(caption.split()),
                 "resolution": float(rng.choice([0.5, 1.0, 2.0])),
                 "Google_location": f"{rng.uniform(-60, 60):.4f},{rng.uniform(-180, 180):.4f}",
             }
         )
-    for row in rows:
-        row["caption_length"] = len(row["caption"].split())
-    features = {
-        "image": {"_type": "Image"},
-        "img_name": {"dtype": "string", "_type": "Value"},
-        "img_quality_score": {"dtype": "float64", "_type": "Value"},
-        "caption": {"dtype": "string", "_type": "Value"},
-        "resolution": {"dtype": "float64", "_type": "Value"},
-        "Google_location": {"dtype": "string", "_type": "Value"},
-        "caption_length": {"dtype": "int64", "_type": "Value"},
-    }
-    image_type = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
-    table = pa.table(
-        {name: pa.array([r[name] for r in rows], image_type if name == "image" else None) for name in features}
-    )
-    table = table.replace_schema_metadata({"huggingface": json.dumps({"info": {"features": features}})})
     path = root / "data" / "train-00000-of-00001.parquet"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(table, path, row_group_size=row_group_size)
+    write_git10m_table(path, rows, row_group_size)
     return {f"data/{path.name}/{i}": [(r["caption"], [])] for i, r in enumerate(rows)}
 
 
